@@ -1,0 +1,54 @@
+// Entry point: build the models, views and controllers and wire them together.
+import { AuthModel } from './models/AuthModel.js';
+import { UserModel } from './models/UserModel.js';
+import { ChatModel } from './models/ChatModel.js';
+import { CallModel } from './models/CallModel.js';
+import { ConnectionModel } from './models/ConnectionModel.js';
+import { AuthView } from './views/AuthView.js';
+import { SidebarView } from './views/SidebarView.js';
+import { ChatView } from './views/ChatView.js';
+import { CallView } from './views/CallView.js';
+import { ToastView } from './views/ToastView.js';
+import { DialogView } from './views/DialogView.js';
+import { ApiClient } from './net/ApiClient.js';
+import { SocketController } from './controllers/SocketController.js';
+import { FriendController } from './controllers/FriendController.js';
+import { ChatController } from './controllers/ChatController.js';
+import { CallController } from './controllers/CallController.js';
+import { AuthController } from './controllers/AuthController.js';
+
+const auth = new AuthModel();
+const users = new UserModel();
+const chat = new ChatModel();
+const call = new CallModel();
+const conn = new ConnectionModel();
+
+const views = {
+  auth: new AuthView(),
+  sidebar: new SidebarView(),
+  chat: new ChatView(),
+  call: new CallView(),
+  toast: new ToastView(),
+  dialog: new DialogView(),
+};
+
+const api = new ApiClient(() => auth.token);
+const socket = new SocketController({ auth, conn, views });
+const friends = new FriendController({ api, auth, users, chat, views });
+const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
+const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
+const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
+
+friends.chats = chats;
+chats.onCall = (withVideo) => calls.start(withVideo);
+socket.register(friends.events());
+socket.register(chats.events());
+socket.register(calls.events());
+socket.onLifecycle('synced', () => chats.onSynced());
+
+if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
+  views.auth.showAuth();
+  views.auth.showError('This page needs a secure context (https or localhost) for its encryption.');
+} else {
+  authCtl.start();
+}

@@ -1,0 +1,561 @@
+// Conversations: friends' keys, encrypt/send with ticks, receive/decrypt/acknowledge, history
+// paging, typing, call records in the timeline, key-change warnings and safety numbers.
+import {
+  decryptMessage, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
+} from '../crypto.js';
+import { LocalStore } from '../net/LocalStore.js';
+
+const SEND_TIMEOUT_MS = 12_000;
+const TYPING_IDLE_MS = 2_500;
+const TYPING_REFRESH_MS = 4_000;
+const TYPING_EXPIRE_MS = 7_000;
+const PAGE = 50;
+
+export class ChatController {
+  constructor({ api, auth, users, chat, views, socket, friends }) {
+    this.api = api;
+    this.auth = auth;
+    this.users = users;
+    this.chat = chat;
+    this.views = views;
+    this.socket = socket;
+    this.friends = friends;
+    /** @type {Map<string, Promise<CryptoKey>>} */
+    this.keyLoads = new Map();
+    this.typingIdle = null;
+    this.typingSentAt = 0;
+    /** friend -> timer that clears a typing indicator nobody switched off */
+    this.typingExpiry = new Map();
+
+    const v = views.chat;
+    v.bindSend((text) => this.send(text));
+    v.bindTyping((hasText) => this.onComposerInput(hasText));
+    v.bindRetry((id) => this.retry(id));
+    v.bindNearTop(() => this.loadOlder());
+    v.bindScrolledToBottom(() => this.markSeen());
+    v.bindHeaderActions({
+      back: () => this.close(),
+      voice: () => this.onCall?.(false),
+      video: () => this.onCall?.(true),
+      safety: () => this.showSafetyNumber(),
+      unfriend: () => this.chat.active && this.friends.unfriend(this.chat.active),
+    });
+    views.sidebar.bindSelectFriend((name) => this.open(name));
+    document.addEventListener('visibilitychange', () => this.markSeen());
+    window.addEventListener('focus', () => this.markSeen());
+    v.bindEscapeBack(() => this.chat.active && this.close());
+  }
+
+  events() {
+    return {
+      receive_message: (ev) => this.onReceive(ev),
+      message_sent: (ev) => this.onSent(ev),
+      message_delivered: (ev) => this.onTicks(ev, 'delivered'),
+      message_seen: (ev) => this.onTicks(ev, 'seen'),
+      history_response: (ev) => this.onHistory(ev),
+      call_history_response: (ev) => this.onCallHistory(ev),
+      typing: (ev) => this.onTyping(ev),
+      key_changed: (ev) => this.onKeyChanged(ev),
+      public_key_response: (ev) => ev.publicKey && this.learnKey(ev.username, ev.publicKey),
+      error: (ev) => this.onError(ev),
+    };
+  }
+
+  get me() {
+    return this.auth.username;
+  }
+
+  // --- keys -----------------------------------------------------------------------------
+
+  /** A friend's public key arrived (friendship, key change, lookup). */
+  learnKey(peer, jwk) {
+    let clean;
+    try { clean = publicJwkOf(jwk); } catch { return; }
+    const known = this.chat.peerKeys.get(peer);
+    if (known && sameKey(known.jwk, clean)) return;
+    this.chat.setPeerKey(peer, clean, null);
+    this.keyLoads.delete(peer);
+    this.checkRemembered(peer, clean);
+  }
+
+  /** Trust on first use: warn when a friend's key differs from the one this browser saw before. */
+  checkRemembered(peer, jwk) {
+    const remembered = LocalStore.knownKey(this.me, peer);
+    if (remembered && !sameKey(remembered, jwk)) this.warnKeyChanged(peer);
+    LocalStore.rememberKey(this.me, peer, jwk);
+  }
+
+  warnKeyChanged(peer) {
+    this.chat.addNotice(peer, `${peer}'s security key changed. Compare your safety number before you trust new messages.`, 'warning');
+    this.views.toast.show(`Security key of ${peer} changed. Verify the safety number.`, 'warning', 8000);
+    if (this.chat.active === peer) this.renderTimeline('append');
+  }
+
+  /** The AES-GCM key for a friend, fetching their public key when we do not have it. */
+  keyFor(peer) {
+    const entry = this.chat.peerKeys.get(peer);
+    if (entry?.key) return Promise.resolve(entry.key);
+    let p = this.keyLoads.get(peer);
+    if (!p) {
+      p = (async () => {
+        let jwk = this.chat.peerKeys.get(peer)?.jwk;
+        if (!jwk) {
+          const res = await this.api.publicKey(peer);
+          jwk = publicJwkOf(res.publicKey);
+          this.chat.setPeerKey(peer, jwk, null);
+          this.checkRemembered(peer, jwk);
+        }
+        const key = await deriveMessageKey(this.auth.privateKey, this.me, peer, jwk);
+        const current = this.chat.peerKeys.get(peer);
+        if (current && sameKey(current.jwk, jwk)) current.key = key;
+        return key;
+      })();
+      this.keyLoads.set(peer, p);
+      p.catch(() => this.keyLoads.delete(peer));
+    }
+    return p;
+  }
+
+  async decrypt(peer, m) {
+    try {
+      const key = await this.keyFor(peer);
+      return { text: await decryptMessage(key, m), decryptFailed: false };
+    } catch {
+      return { text: null, decryptFailed: true };
+    }
+  }
+
+  onKeyChanged(ev) {
+    if (!ev.username || this.auth.isMe(ev.username)) return;
+    const peer = this.users.friendName(ev.username) ?? ev.username;
+    const known = this.chat.peerKeys.get(peer);
+    let jwk;
+    try { jwk = publicJwkOf(ev.publicKey); } catch { return; }
+    if (known && sameKey(known.jwk, jwk)) return;
+    this.chat.setPeerKey(peer, jwk, null);
+    this.keyLoads.delete(peer);
+    LocalStore.rememberKey(this.me, peer, jwk);
+    this.warnKeyChanged(peer);
+  }
+
+  async showSafetyNumber() {
+    const peer = this.chat.active;
+    if (!peer) return;
+    try {
+      await this.keyFor(peer);
+      const jwk = this.chat.peerKeys.get(peer).jwk;
+      const groups = await safetyNumber(this.me, this.auth.publicJwk, peer, jwk);
+      this.views.dialog.showSafetyNumber(peer, groups);
+    } catch (err) {
+      this.views.toast.show(`Could not load ${peer}'s key: ${err.message}`, 'error');
+    }
+  }
+
+  // --- opening and closing chats --------------------------------------------------------
+
+  open(peer) {
+    const name = this.users.friendName(peer) ?? peer;
+    const changed = this.chat.active !== name;
+    this.stopTyping();
+    this.chat.active = name;
+    this.views.chat.open(name);
+    this.views.sidebar.setChatOpen(true);
+    this.users.clearUnread(name);
+    this.renderHeader();
+    this.renderTimeline('bottom');
+    const c = this.chat.conv(name);
+    if (!c.historyRequested) {
+      c.historyRequested = true;
+      this.requestHistory(name, 'initial');
+      this.requestCalls(name, 'initial');
+    }
+    this.keyFor(name).catch(() => {});
+    this.markSeen();
+    this.friends.render();
+    if (changed) this.views.chat.focusComposer();
+  }
+
+  close() {
+    this.stopTyping();
+    this.chat.active = null;
+    this.views.chat.close();
+    this.views.sidebar.setChatOpen(false);
+    this.friends.render();
+    this.views.sidebar.focusFriendList();
+  }
+
+  /** A friendship ended: close its chat; the history stays readable if reopened later. */
+  friendGone(name) {
+    this.users.setTyping(name, false);
+    if (this.chat.active && this.chat.active.toLowerCase() === name.toLowerCase()) this.close();
+  }
+
+  renderHeader() {
+    const peer = this.chat.active;
+    if (!peer) return;
+    const typing = this.users.typing.has(peer);
+    this.views.chat.renderPeerStatus({ online: this.users.isOnline(peer), typing });
+    this.views.chat.showTyping(typing, peer);
+    this.views.chat.setCallButtonsEnabled(this.users.isFriend(peer));
+  }
+
+  renderTimeline(mode = 'append') {
+    const peer = this.chat.active;
+    if (!peer) return;
+    this.views.chat.render(this.chat.timeline(peer), this.me, mode);
+    const c = this.chat.conv(peer);
+    this.views.chat.setLoadingOlder(c.loadingMessages && c.historyLoaded);
+    if (c.historyLoaded && this.views.chat.needsMoreToScroll()) this.loadOlder();
+  }
+
+  /** The open chat is on screen and the page is visible. */
+  isVisible(peer) {
+    return this.chat.active === peer && document.visibilityState === 'visible';
+  }
+
+  markSeen() {
+    const peer = this.chat.active;
+    if (!peer || !this.isVisible(peer) || !this.socket.isOpen) return;
+    const ids = this.chat.unseenFrom(peer);
+    if (!ids.length) return;
+    if (this.socket.send({ type: 'message_seen', to: peer, ids })) {
+      for (const id of ids) this.chat.promote(id, 'seen');
+    }
+  }
+
+  // --- history --------------------------------------------------------------------------
+
+  requestHistory(peer, kind, before = null) {
+    const c = this.chat.conv(peer);
+    const ev = { type: 'fetch_history', withUser: peer, limit: PAGE };
+    if (before) ev.before = before;
+    if (!this.socket.send(ev)) {
+      if (kind === 'initial') c.historyRequested = false;
+      return;
+    }
+    c.loadingMessages = true;
+    (c.historyQueue ??= []).push(kind);
+  }
+
+  requestCalls(peer, kind, before = null) {
+    const c = this.chat.conv(peer);
+    const ev = { type: 'fetch_call_history', withUser: peer, limit: PAGE };
+    if (before) ev.before = before;
+    if (!this.socket.send(ev)) return;
+    c.loadingCalls = true;
+    (c.callQueue ??= []).push(kind);
+  }
+
+  loadOlder() {
+    const peer = this.chat.active;
+    if (!peer) return;
+    const c = this.chat.conv(peer);
+    if (!c.historyLoaded) return;
+    if (!c.loadingMessages && c.hasMoreMessages && c.oldestMessageId) {
+      this.requestHistory(peer, 'older', c.oldestMessageId);
+      this.views.chat.setLoadingOlder(true);
+    }
+    if (!c.loadingCalls && c.hasMoreCalls && c.oldestCallId) this.requestCalls(peer, 'older', c.oldestCallId);
+  }
+
+  peerFromWire(name) {
+    return this.users.friendName(name) ?? name;
+  }
+
+  async onHistory(ev) {
+    const peer = this.peerFromWire(ev.withUser);
+    const c = this.chat.conv(peer);
+    const kind = c.historyQueue?.shift() ?? 'initial';
+    const list = Array.isArray(ev.messages) ? ev.messages : [];
+    const decrypted = await Promise.all(list.map(async (m) => ({ m, ...(await this.decrypt(peer, m)) })));
+    for (const { m, text, decryptFailed } of decrypted) {
+      this.chat.upsertMessage(peer, {
+        id: m.id,
+        sender: m.sender,
+        receiver: m.receiver,
+        text,
+        decryptFailed,
+        timestamp: m.timestamp,
+        status: m.status,
+        outgoing: this.auth.isMe(m.sender),
+      });
+    }
+    if (kind !== 'refresh') {
+      c.hasMoreMessages = !!ev.hasMore && list.length > 0;
+      if (list.length) c.oldestMessageId = list[list.length - 1].id;
+    } else if (!c.oldestMessageId && list.length) {
+      c.oldestMessageId = list[list.length - 1].id;
+      c.hasMoreMessages = !!ev.hasMore;
+    }
+    c.loadingMessages = (c.historyQueue?.length ?? 0) > 0;
+    c.historyLoaded = true;
+    const newest = list[0];
+    if (newest) {
+      const item = decrypted[0];
+      this.users.noteActivity(peer, item.decryptFailed ? '🔒 Encrypted message' : item.text, newest.timestamp);
+    }
+    if (this.chat.active === peer) {
+      this.renderTimeline(kind === 'older' ? 'prepend' : kind === 'initial' ? 'bottom' : 'append');
+      this.markSeen();
+    }
+    this.friends.render();
+  }
+
+  onCallHistory(ev) {
+    const peer = this.peerFromWire(ev.withUser);
+    const c = this.chat.conv(peer);
+    const kind = c.callQueue?.shift() ?? 'initial';
+    const calls = Array.isArray(ev.calls) ? ev.calls : [];
+    for (const call of calls) this.chat.upsertCall(peer, call);
+    if (kind !== 'refresh') {
+      c.hasMoreCalls = !!ev.hasMore && calls.length > 0;
+      if (calls.length) c.oldestCallId = calls[calls.length - 1].callId;
+    }
+    c.loadingCalls = (c.callQueue?.length ?? 0) > 0;
+    if (this.chat.active === peer) this.renderTimeline(kind === 'older' ? 'prepend' : 'append');
+  }
+
+  /** After every (re)connect: catch up on what happened while we were away. */
+  onSynced() {
+    for (const [peer, c] of this.chat.convs) {
+      c.historyQueue = [];
+      c.callQueue = [];
+      c.loadingMessages = false;
+      c.loadingCalls = false;
+      if (peer !== this.chat.active) c.historyRequested = false;
+    }
+    const peer = this.chat.active;
+    if (peer) {
+      const c = this.chat.conv(peer);
+      const kind = c.historyLoaded ? 'refresh' : 'initial';
+      c.historyRequested = true;
+      this.requestHistory(peer, kind);
+      this.requestCalls(peer, kind);
+      this.markSeen();
+    }
+  }
+
+  /** The socket closed: nothing in flight will be acknowledged on it. */
+  onDisconnected() {
+    for (const [id] of this.chat.sendTimers) this.fail(id);
+    this.typingSentAt = 0;
+    this.chat.typingSentTo = null;
+    for (const name of [...this.users.typing]) this.users.setTyping(name, false);
+    this.renderHeader();
+  }
+
+  // --- sending --------------------------------------------------------------------------
+
+  async send(text) {
+    const peer = this.chat.active;
+    if (!peer) return;
+    this.stopTyping();
+    const msg = {
+      id: crypto.randomUUID(),
+      sender: this.me,
+      receiver: peer,
+      text,
+      decryptFailed: false,
+      timestamp: Date.now(),
+      status: 'pending',
+      outgoing: true,
+    };
+    this.chat.upsertMessage(peer, msg);
+    this.users.noteActivity(peer, text, msg.timestamp);
+    this.renderTimeline('bottom');
+    this.friends.render();
+    try {
+      const key = await this.keyFor(peer);
+      Object.assign(msg, await encryptMessage(key, text, { id: msg.id, sender: this.me, receiver: peer }));
+    } catch (err) {
+      this.fail(msg.id);
+      this.views.toast.show(`Could not encrypt for ${peer}: ${err.message}`, 'error');
+      return;
+    }
+    this.transmit(msg);
+  }
+
+  transmit(msg) {
+    const sent = this.socket.send({
+      type: 'send_message', receiver: msg.receiver, ciphertext: msg.ciphertext, iv: msg.iv, id: msg.id,
+    });
+    if (!sent) {
+      this.fail(msg.id);
+      return;
+    }
+    clearTimeout(this.chat.sendTimers.get(msg.id));
+    this.chat.sendTimers.set(msg.id, setTimeout(() => {
+      if (this.chat.message(msg.id)?.status === 'pending') this.fail(msg.id);
+    }, SEND_TIMEOUT_MS));
+  }
+
+  fail(id) {
+    clearTimeout(this.chat.sendTimers.get(id));
+    this.chat.sendTimers.delete(id);
+    const m = this.chat.message(id);
+    if (!m || m.status !== 'pending') return;
+    m.status = 'failed';
+    if (this.chat.active === this.chat.peerOf(id)) this.renderTimeline('append');
+  }
+
+  /** Resends under the same id: the server stores it once, whatever happened before. */
+  async retry(id) {
+    const m = this.chat.message(id);
+    if (!m || m.status !== 'failed') return;
+    m.status = 'pending';
+    this.renderTimeline('append');
+    if (!m.ciphertext) {
+      try {
+        const key = await this.keyFor(m.receiver);
+        Object.assign(m, await encryptMessage(key, m.text, { id: m.id, sender: this.me, receiver: m.receiver }));
+      } catch (err) {
+        this.fail(id);
+        this.views.toast.show(`Could not encrypt: ${err.message}`, 'error');
+        return;
+      }
+    }
+    this.transmit(m);
+  }
+
+  onSent(ev) {
+    clearTimeout(this.chat.sendTimers.get(ev.id));
+    this.chat.sendTimers.delete(ev.id);
+    const m = this.chat.message(ev.id);
+    if (!m) return;
+    this.chat.promote(ev.id, 'sent');
+    if (ev.timestamp) m.timestamp = ev.timestamp;
+    if (this.chat.active === this.chat.peerOf(ev.id)) this.renderTimeline('append');
+  }
+
+  onTicks(ev, status) {
+    const peer = this.peerFromWire(ev.from);
+    let changed = false;
+    if (Array.isArray(ev.ids)) {
+      for (const id of ev.ids) {
+        if (this.chat.peerOf(id) && this.chat.message(id)?.outgoing) changed = this.chat.promote(id, status) || changed;
+      }
+    } else {
+      for (const m of this.chat.conv(peer).messages.values()) {
+        if (m.outgoing) changed = this.chat.promote(m.id, status) || changed;
+      }
+    }
+    if (changed && this.chat.active === peer) this.renderTimeline('append');
+  }
+
+  onError(ev) {
+    if (!ev.ref) return false;
+    const m = this.chat.message(ev.ref);
+    if (!m || !m.outgoing) return false;
+    this.fail(ev.ref);
+    const why = {
+      not_friends: `${m.receiver} is not your friend anymore.`,
+      rate_limited: 'You are sending too fast. Wait a moment, then retry.',
+      too_large: 'That message is too long.',
+    }[ev.code] ?? ev.message ?? ev.code;
+    this.views.toast.show(`Message not sent: ${why}`, 'error');
+    return true;
+  }
+
+  // --- receiving ------------------------------------------------------------------------
+
+  async onReceive(m) {
+    if (!m || !m.id || !m.sender || !m.receiver) return;
+    const outgoing = this.auth.isMe(m.sender);
+    const peer = this.peerFromWire(outgoing ? m.receiver : m.sender);
+    const known = this.chat.message(m.id);
+    if (!outgoing) {
+      // Acknowledge at once: delivery is at least once, so a repeat is acknowledged again.
+      this.socket.send({ type: 'message_delivered', to: peer, ids: [m.id] });
+      this.users.setTyping(peer, false);
+    }
+    let text = known?.text ?? null;
+    let decryptFailed = false;
+    if (text == null) ({ text, decryptFailed } = await this.decrypt(peer, m));
+    const isNew = this.chat.upsertMessage(peer, {
+      id: m.id,
+      sender: m.sender,
+      receiver: m.receiver,
+      text,
+      decryptFailed,
+      timestamp: m.timestamp,
+      status: outgoing ? m.status : (m.status === 'seen' ? 'seen' : 'delivered'),
+      outgoing,
+    });
+    this.users.noteActivity(peer, decryptFailed ? '🔒 Encrypted message' : text, m.timestamp);
+    if (!outgoing && isNew && m.status !== 'seen') {
+      if (this.isVisible(peer)) this.markSeen();
+      else this.users.incUnread(peer);
+    }
+    if (this.chat.active === peer) {
+      this.renderTimeline(outgoing ? 'bottom' : 'append');
+      this.renderHeader();
+    }
+    this.friends.render();
+  }
+
+  /** A call record (call_logged) for the timeline. */
+  addCall(call) {
+    const other = this.auth.isMe(call.caller) ? call.callee : call.caller;
+    const peer = this.peerFromWire(other);
+    this.chat.upsertCall(peer, call);
+    const kind = call.type === 'video' ? 'Video call' : 'Voice call';
+    this.users.noteActivity(peer, call.status === 'missed' ? `Missed ${kind.toLowerCase()}` : kind, call.endedAt ?? call.startedAt);
+    if (this.chat.active === peer) this.renderTimeline('append');
+    this.friends.render();
+  }
+
+  // --- typing ---------------------------------------------------------------------------
+
+  onComposerInput(hasText) {
+    const peer = this.chat.active;
+    if (!peer) return;
+    if (!hasText) {
+      this.stopTyping();
+      return;
+    }
+    const now = Date.now();
+    if (this.chat.typingSentTo !== peer || now - this.typingSentAt > TYPING_REFRESH_MS) {
+      if (this.chat.typingSentTo && this.chat.typingSentTo !== peer) this.stopTyping();
+      if (this.socket.send({ type: 'typing', to: peer, isTyping: true })) {
+        this.chat.typingSentTo = peer;
+        this.typingSentAt = now;
+      }
+    }
+    clearTimeout(this.typingIdle);
+    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typingIdle);
+    this.typingIdle = null;
+    const to = this.chat.typingSentTo;
+    if (!to) return;
+    this.chat.typingSentTo = null;
+    this.typingSentAt = 0;
+    this.socket.send({ type: 'typing', to, isTyping: false });
+  }
+
+  onTyping(ev) {
+    const peer = this.peerFromWire(ev.from);
+    clearTimeout(this.typingExpiry.get(peer));
+    this.users.setTyping(peer, !!ev.isTyping);
+    if (ev.isTyping) {
+      this.typingExpiry.set(peer, setTimeout(() => {
+        this.users.setTyping(peer, false);
+        this.friends.render();
+      }, TYPING_EXPIRE_MS));
+    }
+    this.friends.render();
+  }
+
+  reset() {
+    for (const t of this.chat.sendTimers.values()) clearTimeout(t);
+    for (const t of this.typingExpiry.values()) clearTimeout(t);
+    this.typingExpiry.clear();
+    clearTimeout(this.typingIdle);
+    this.keyLoads.clear();
+    this.chat.reset();
+    this.views.chat.close();
+    this.views.sidebar.setChatOpen(false);
+  }
+}

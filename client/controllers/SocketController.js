@@ -1,0 +1,105 @@
+// The WebSocket lifecycle and the event dispatcher: every server event goes to the handlers
+// the other controllers registered for its type.
+import { SocketClient } from '../net/SocketClient.js';
+
+export class SocketController {
+  constructor({ auth, conn, views }) {
+    this.auth = auth;
+    this.conn = conn;
+    this.views = views;
+    /** @type {Map<string, Function[]>} */
+    this.handlers = new Map();
+    this.lifecycle = { open: [], close: [], synced: [] };
+    this.client = new SocketClient({
+      onEvent: (ev) => this.dispatch(ev),
+      onOpen: () => this.onOpen(),
+      onStatus: (s) => this.onStatus(s),
+      onClose: (code) => this.onClose(code),
+    });
+    window.addEventListener('online', () => this.client.reconnectNow());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.client.reconnectNow();
+    });
+  }
+
+  /** handlers: {eventType: fn(ev) => boolean|void}; for `error`, returning true claims it. */
+  register(handlers) {
+    for (const [type, fn] of Object.entries(handlers)) {
+      if (!this.handlers.has(type)) this.handlers.set(type, []);
+      this.handlers.get(type).push(fn);
+    }
+  }
+
+  /** kind: open | close | synced */
+  onLifecycle(kind, fn) {
+    this.lifecycle[kind].push(fn);
+  }
+
+  connect(token) {
+    this.client.connect(token);
+  }
+
+  disconnect() {
+    this.client.close();
+  }
+
+  get isOpen() {
+    return this.client.isOpen;
+  }
+
+  send(event) {
+    return this.client.send(event);
+  }
+
+  onOpen() {
+    this.send({ type: 'join', publicKey: this.auth.publicJwk });
+    for (const fn of this.lifecycle.open) fn();
+  }
+
+  onClose(code) {
+    for (const fn of this.lifecycle.close) fn(code);
+  }
+
+  onStatus(status) {
+    this.conn.setState(status);
+    this.views.sidebar.renderConnection(this.conn);
+  }
+
+  dispatch(ev) {
+    if (ev.type === 'sync_done') {
+      this.conn.setState({ state: 'online' });
+      this.conn.synced = true;
+      this.views.sidebar.renderConnection(this.conn);
+      for (const fn of this.lifecycle.synced) fn();
+      return;
+    }
+    const fns = this.handlers.get(ev.type) ?? [];
+    if (ev.type === 'error') {
+      for (const fn of fns) {
+        try {
+          if (fn(ev) === true) return;
+        } catch (err) {
+          console.error('error handler failed', err);
+        }
+      }
+      this.unclaimedError(ev);
+      return;
+    }
+    for (const fn of fns) {
+      Promise.resolve()
+        .then(() => fn(ev))
+        .catch((err) => console.error(`handler for ${ev.type} failed`, err));
+    }
+  }
+
+  unclaimedError(ev) {
+    const text = {
+      not_friends: 'You are not friends with that person (anymore).',
+      rate_limited: 'You are sending too fast. Please slow down.',
+      too_large: 'That was too large to send.',
+      user_not_found: 'That user does not exist.',
+      internal: 'The server had a problem. Please try again.',
+    }[ev.code] ?? ev.message ?? `Server error: ${ev.code}`;
+    this.views.toast.show(text, 'error');
+  }
+}

@@ -1,0 +1,198 @@
+// All cryptography of the client, on the browser's WebCrypto only.
+//
+// Identity: one ECDH P-256 key pair per account. Only the public half ({kty, crv, x, y}) ever
+// leaves the browser in the clear; the private half is wrapped with AES-GCM under a key derived
+// from the password (PBKDF2-SHA-256) and backed up to the server as an opaque blob.
+//
+// Messages: per friend, ECDH shared bits -> HKDF-SHA-256 (salt and info bind both usernames, sorted,
+// and the version string) -> AES-GCM-256. Each message has a fresh random 96-bit IV, and its AAD
+// binds the message id, the sender and the receiver, so the server cannot replay a ciphertext under
+// another id or pass one friend's message off as another's.
+
+export const VERSION = 'nexchat-v1';
+export const PBKDF2_ITERATIONS = 600_000;
+/** A backup claiming fewer rounds than this is refused: the server must not weaken it. */
+const MIN_ITERATIONS = 100_000;
+const MAX_ITERATIONS = 10_000_000;
+
+const subtle = globalThis.crypto.subtle;
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const EC = { name: 'ECDH', namedCurve: 'P-256' };
+
+export function randomBytes(n) {
+  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+export function toBase64(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+export function fromBase64(text) {
+  if (typeof text !== 'string') throw new TypeError('expected a base64 string');
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The public JWK as sent on the wire: never anything but these four members. */
+export function publicJwkOf(jwk) {
+  if (!jwk || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
+    throw new TypeError('not a P-256 public key');
+  }
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
+}
+
+/** RFC 7638 member order, no whitespace: the same string on every client. */
+export function canonicalJwk(jwk) {
+  const k = publicJwkOf(jwk);
+  return JSON.stringify({ crv: k.crv, kty: k.kty, x: k.x, y: k.y });
+}
+
+export function sameKey(a, b) {
+  try { return canonicalJwk(a) === canonicalJwk(b); } catch { return false; }
+}
+
+function sortedPair(a, b) {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x < y ? [x, y] : [y, x];
+}
+
+/** A new identity. The private key stays extractable only until it has been wrapped. */
+export async function generateIdentity() {
+  const pair = await subtle.generateKey(EC, true, ['deriveBits']);
+  const publicJwk = publicJwkOf(await subtle.exportKey('jwk', pair.publicKey));
+  return { privateKey: pair.privateKey, publicJwk };
+}
+
+async function passwordKey(password, salt, iterations) {
+  const base = await subtle.importKey('raw', enc.encode(password), 'PBKDF2', false, ['deriveKey']);
+  return subtle.deriveKey(
+    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations },
+    base,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  );
+}
+
+const WRAP_AAD = enc.encode(`${VERSION}|private-key`);
+
+/**
+ * Wraps the private key for the server-side backup and returns it together with a
+ * non-extractable copy to keep using in this tab.
+ */
+export async function wrapPrivateKey(privateKey, password) {
+  const jwk = await subtle.exportKey('jwk', privateKey);
+  const salt = randomBytes(16);
+  const iv = randomBytes(12);
+  const key = await passwordKey(password, salt, PBKDF2_ITERATIONS);
+  const plain = enc.encode(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d }));
+  const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: WRAP_AAD }, key, plain);
+  const sealed = await importPrivate(jwk);
+  return {
+    encryptedPrivateKey: {
+      v: 1,
+      salt: toBase64(salt),
+      iv: toBase64(iv),
+      iterations: PBKDF2_ITERATIONS,
+      ciphertext: toBase64(ciphertext),
+    },
+    privateKey: sealed,
+  };
+}
+
+function importPrivate(jwk) {
+  return subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }, EC, false, ['deriveBits']);
+}
+
+export class WrongPasswordError extends Error {}
+
+/** Restores the identity from the backup in the login answer. */
+export async function unwrapPrivateKey(blob, password) {
+  if (!blob || typeof blob !== 'object' || blob.v !== 1) throw new Error('Unknown key backup format');
+  const iterations = blob.iterations;
+  if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
+    throw new Error('The key backup has unsafe parameters');
+  }
+  const salt = fromBase64(blob.salt);
+  const iv = fromBase64(blob.iv);
+  if (salt.length < 16 || iv.length !== 12) throw new Error('The key backup has unsafe parameters');
+  const key = await passwordKey(password, salt, iterations);
+  let plain;
+  try {
+    plain = await subtle.decrypt({ name: 'AES-GCM', iv, additionalData: WRAP_AAD }, key, fromBase64(blob.ciphertext));
+  } catch {
+    throw new WrongPasswordError('Your key backup could not be unlocked with this password');
+  }
+  const jwk = JSON.parse(dec.decode(plain));
+  return { privateKey: await importPrivate(jwk), publicJwk: publicJwkOf(jwk) };
+}
+
+/** The AES-GCM key shared with one friend. */
+export async function deriveMessageKey(privateKey, me, peer, peerJwk) {
+  const peerKey = await subtle.importKey('jwk', publicJwkOf(peerJwk), EC, false, []);
+  const bits = await subtle.deriveBits({ name: 'ECDH', public: peerKey }, privateKey, 256);
+  const ikm = await subtle.importKey('raw', bits, 'HKDF', false, ['deriveKey']);
+  const [a, b] = sortedPair(me, peer);
+  const salt = await subtle.digest('SHA-256', enc.encode(`${VERSION}|salt|${a}|${b}`));
+  const info = enc.encode(`${VERSION}|message-key|${a}|${b}`);
+  return subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt, info },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  );
+}
+
+function messageAad(id, sender, receiver) {
+  return enc.encode(`${VERSION}|message|${id}|${sender.toLowerCase()}|${receiver.toLowerCase()}`);
+}
+
+/** Returns {ciphertext, iv} as base64 for `send_message`. */
+export async function encryptMessage(key, text, { id, sender, receiver }) {
+  const iv = randomBytes(12);
+  const body = enc.encode(JSON.stringify({ v: 1, text }));
+  const ct = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: messageAad(id, sender, receiver) }, key, body);
+  return { ciphertext: toBase64(ct), iv: toBase64(iv) };
+}
+
+/** Returns the text, or throws when the ciphertext does not open under this key and these names. */
+export async function decryptMessage(key, { id, sender, receiver, ciphertext, iv }) {
+  const plain = await subtle.decrypt(
+    { name: 'AES-GCM', iv: fromBase64(iv), additionalData: messageAad(id, sender, receiver) },
+    key,
+    fromBase64(ciphertext),
+  );
+  const body = JSON.parse(dec.decode(plain));
+  if (!body || typeof body.text !== 'string') throw new Error('malformed message body');
+  return body.text;
+}
+
+/**
+ * The safety number of two identities: SHA-256 over both canonical public keys, ordered by
+ * username, shown as six groups of five digits. Both friends see the same digits.
+ */
+export async function safetyNumber(nameA, jwkA, nameB, jwkB) {
+  const parts = [
+    [nameA.toLowerCase(), canonicalJwk(jwkA)],
+    [nameB.toLowerCase(), canonicalJwk(jwkB)],
+  ].sort((p, q) => (p[0] < q[0] ? -1 : p[0] > q[0] ? 1 : 0));
+  const input = `${VERSION}|safety-number|${parts.map(([n, k]) => `${n}|${k}`).join('|')}`;
+  const hash = new Uint8Array(await subtle.digest('SHA-256', enc.encode(input)));
+  const groups = [];
+  for (let i = 0; i < 30; i += 5) {
+    let n = 0;
+    for (let j = 0; j < 5; j++) n = n * 256 + hash[i + j];
+    groups.push(String(n % 100000).padStart(5, '0'));
+  }
+  return groups;
+}

@@ -1,0 +1,72 @@
+// REST calls to the server. Every URL is relative to document.baseURI, so the client keeps
+// working when an application mounts nexchat under a prefix such as /chat/.
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+const FRIENDLY = {
+  unauthorized: 'Wrong username or password.',
+  rate_limited: 'Too many attempts. Please wait a moment and try again.',
+  too_large: 'That request is too large.',
+  internal: 'The server had a problem. Please try again.',
+};
+
+export class ApiClient {
+  /** @param {() => string|null} getToken */
+  constructor(getToken) {
+    this.getToken = getToken;
+  }
+
+  url(path) {
+    return new URL(path, document.baseURI);
+  }
+
+  async request(method, path, body, { auth = true } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const token = auth ? this.getToken() : null;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(this.url(path), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+        credentials: 'same-origin',
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+    }
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = null; }
+    }
+    if (!res.ok) {
+      const code = (data && typeof data.error === 'string') ? data.error : `http_${res.status}`;
+      const message = (data && typeof data.message === 'string' && data.message) || FRIENDLY[code] || `${res.status} ${res.statusText}`;
+      throw new ApiError(res.status, code, message, res.headers.get('Retry-After'));
+    }
+    return data;
+  }
+
+  clientConfig() { return this.request('GET', 'client-config', undefined, { auth: false }); }
+  register(username, password, publicKey, encryptedPrivateKey) {
+    return this.request('POST', 'auth/register', { username, password, publicKey, encryptedPrivateKey }, { auth: false });
+  }
+  login(username, password) { return this.request('POST', 'auth/login', { username, password }, { auth: false }); }
+  searchUsers(q) { return this.request('GET', `users?q=${encodeURIComponent(q)}`); }
+  publicKey(name) { return this.request('GET', `users/${encodeURIComponent(name)}/public-key`); }
+  friendsStatus() { return this.request('GET', 'friends/status'); }
+  requestFriend(receiver) { return this.request('POST', 'friends/request', { receiver }); }
+  acceptFriend(sender) { return this.request('POST', 'friends/accept', { sender }); }
+  rejectFriend(sender) { return this.request('POST', 'friends/reject', { sender }); }
+  removeFriend(target) { return this.request('POST', 'friends/remove', { target }); }
+}

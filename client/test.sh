@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Browser tests of the nexchat demo client, in real headless Chromium against the real server.
+#
+#   client/test.sh                      # uses ../target/release/nexchat-server (built if missing)
+#   NEXCHAT_SERVER_BIN=/path/to/nexchat-server client/test.sh
+#
+# Installs what it needs on a fresh machine (Debian chromium, the npm dev dependency) and fails
+# loudly when something cannot run: no test is ever skipped quietly.
+set -euo pipefail
+
+cd "$(dirname "$0")"
+CLIENT_DIR=$(pwd)
+
+say() { echo "client/test.sh: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian chromium and chromium-driver"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+fi
+[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing after the install"
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  say "installing node and npm"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || die "node >= 20 is needed, found $(node --version)"
+
+if [ ! -d node_modules/playwright-core ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+default_bin=../target/release/nexchat-server
+bin=${NEXCHAT_SERVER_BIN:-$default_bin}
+case "$bin" in
+  /*) ;;
+  *) bin="$CLIENT_DIR/$bin" ;;
+esac
+if [ ! -x "$bin" ]; then
+  if [ -z "${NEXCHAT_SERVER_BIN:-}" ]; then
+    say "building the server: cargo build --release --bin nexchat-server"
+    (cd .. && cargo build --release --bin nexchat-server)
+  fi
+  [ -x "$bin" ] || die "server binary not found or not executable: $bin"
+fi
+export NEXCHAT_SERVER_BIN="$bin"
+
+mkdir -p test-results
+say "server: $NEXCHAT_SERVER_BIN"
+say "browser: $(/usr/bin/chromium --version 2>/dev/null || echo unknown)"
+exec node --test --test-concurrency=1 tests/*.test.js

@@ -1,0 +1,118 @@
+// Calls end to end: a real WebRTC video call between two Chromium contexts (fake camera and
+// microphone), signalled through the real server; the call log in both chats afterwards; a
+// declined call logged as missed; and the call history merged into a chat opened later.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertNoProblems, befriend, launchBrowser, login, openChat, openClient, register, screenshot, send,
+  SLOW, startServer,
+} from './helpers.js';
+
+const CAROL = 'carol';
+const DAVE = 'dave.k';
+
+let server;
+let browser;
+let carol;
+let dave;
+
+before(async () => {
+  server = await startServer('call');
+  browser = await launchBrowser();
+  carol = await openClient(browser, server.url);
+  dave = await openClient(browser, server.url);
+  await register(carol, CAROL);
+  await register(dave, DAVE);
+  await befriend(carol, CAROL, dave, DAVE);
+  await openChat(carol, DAVE);
+  await send(carol, 'Can you hop on a video call?');
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** The remote <video> shows real frames and keeps playing. */
+async function remoteVideoPlays(page) {
+  await page.waitForFunction(() => {
+    const v = document.getElementById('remote-video');
+    return v && v.videoWidth > 0 && v.videoHeight > 0 && v.currentTime > 0.2 && !v.paused;
+  }, null, { timeout: SLOW });
+  const t0 = await page.locator('#remote-video').evaluate((v) => v.currentTime);
+  await page.waitForFunction((t) => document.getElementById('remote-video').currentTime > t + 0.5, t0, { timeout: SLOW });
+}
+
+test('a video call connects on both sides with remote video playing', { timeout: 3 * SLOW }, async () => {
+  await carol.getByRole('button', { name: `Start video call with ${DAVE}` }).click();
+  await carol.locator('#call-overlay:not([hidden])').waitFor();
+  await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
+  assert.match(await dave.locator('#incoming-kind').textContent(), /video call/i);
+  await dave.locator('#accept-call-btn').click();
+
+  await remoteVideoPlays(carol);
+  await remoteVideoPlays(dave);
+  for (const page of [carol, dave]) {
+    const local = await page.locator('#local-video').evaluate((v) => ({ w: v.videoWidth, visible: !v.hidden }));
+    assert.ok(local.w > 0 && local.visible, 'local picture-in-picture shows the camera');
+    await page.locator('#call-overlay[data-state="active"]').waitFor();
+  }
+  // Let the call run for two seconds on the in-call clock, so it has a duration.
+  await carol.locator('#call-status', { hasText: /^0:0[2-9]$|^0:[1-5]\d$/ }).waitFor({ timeout: SLOW });
+  await screenshot(carol, 'call.png');
+
+  // Mute and camera toggles act on the local tracks.
+  await carol.getByRole('button', { name: 'Mute microphone', exact: true }).click();
+  await carol.getByRole('button', { name: 'Unmute microphone', exact: true }).waitFor();
+  await carol.getByRole('button', { name: 'Turn camera off' }).click();
+  await carol.getByRole('button', { name: 'Turn camera on' }).click();
+});
+
+test('after hang-up both chats show the completed call with its duration', { timeout: 2 * SLOW }, async () => {
+  await carol.getByRole('button', { name: 'Hang up' }).click();
+  for (const page of [carol, dave]) {
+    await page.locator('#call-overlay').waitFor({ state: 'hidden' });
+    await page.locator(`#chat[data-peer="${page === carol ? DAVE : CAROL}"]`).waitFor();
+  }
+  const carolRecord = carol.locator('#timeline li.call-record[data-status="completed"]');
+  const daveRecord = dave.locator('#timeline li.call-record[data-status="completed"]');
+  await carolRecord.waitFor({ timeout: SLOW });
+  await daveRecord.waitFor({ timeout: SLOW });
+  assert.match(await carolRecord.textContent(), /Outgoing video call/);
+  assert.match(await daveRecord.textContent(), /Incoming video call/);
+  const dc = await carolRecord.locator('.call-duration').textContent();
+  const dd = await daveRecord.locator('.call-duration').textContent();
+  assert.match(dc, /^\d+:\d\d$/);
+  assert.equal(dc, dd, 'both sides show the same duration');
+  assert.notEqual(dc, '0:00', 'a call that ran shows a duration');
+  assertNoProblems(carol, dave);
+});
+
+test('a declined call shows as missed in both chats', { timeout: 2 * SLOW }, async () => {
+  await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
+  await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
+  assert.match(await dave.locator('#incoming-kind').textContent(), /voice call/i);
+  await dave.getByRole('button', { name: `Decline call from ${CAROL}` }).click();
+  await carol.locator('#call-overlay').waitFor({ state: 'hidden', timeout: SLOW });
+  await dave.locator('#incoming-call').waitFor({ state: 'hidden' });
+  const carolMissed = carol.locator('#timeline li.call-record[data-status="missed"]');
+  await carolMissed.waitFor({ timeout: SLOW });
+  assert.match(await carolMissed.textContent(), /Missed voice call/);
+  const daveMissed = dave.locator('#timeline li.call-record[data-status="missed"]');
+  await daveMissed.waitFor({ timeout: SLOW });
+  assert.match(await daveMissed.textContent(), /Missed voice call/);
+});
+
+test('a chat opened later shows the call log merged into the timeline', { timeout: 2 * SLOW }, async () => {
+  const fresh = await openClient(browser, server.url);
+  await login(fresh, DAVE);
+  await openChat(fresh, CAROL);
+  await fresh.locator('#timeline li.call-record[data-status="completed"]').waitFor({ timeout: SLOW });
+  await fresh.locator('#timeline li.call-record[data-status="missed"]').waitFor();
+  await fresh.locator('#timeline li.msg', { hasText: 'Can you hop on a video call?' }).waitFor();
+  // Oldest first: the message came before both calls.
+  const kinds = await fresh.locator('#timeline > li:not(.day-sep)').evaluateAll((els) => els.map((e) => e.className.split(' ')[0]));
+  assert.deepEqual(kinds, ['msg', 'call-record', 'call-record']);
+  assertNoProblems(fresh);
+  await fresh.context().close();
+});

@@ -1,0 +1,216 @@
+// Shared by the browser tests: start the real server binary on a free port with a fresh SQLite
+// file, launch Debian's Chromium through playwright-core, and drive the UI like a person.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const CLIENT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_DIR = path.resolve(CLIENT_DIR, '..');
+export const RESULTS_DIR = path.join(CLIENT_DIR, 'test-results');
+export const PASSWORD = 'correct horse battery staple';
+
+/** Generous, because PBKDF2 with 600,000 rounds and a cold server take a moment on 2 cores. */
+export const SLOW = 60_000;
+
+export function serverBin() {
+  const bin = process.env.NEXCHAT_SERVER_BIN || '../target/release/nexchat-server';
+  return path.resolve(CLIENT_DIR, bin);
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function spawnServer(bin, port, db, cwd) {
+  const addr = `http://127.0.0.1:${port}`;
+  const proc = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--sqlite', db, '--bcrypt-cost', '4'], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env },
+  });
+  const state = { proc, output: '', exited: null };
+  state.ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not print ${addr} within 30 s:\n${state.output}`)), 30_000);
+    let listening = false;
+    const onData = (chunk) => {
+      state.output += chunk.toString();
+      if (state.output.length > 2_000_000) state.output = state.output.slice(-1_000_000);
+      if (!listening && state.output.includes(addr)) {
+        listening = true;
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code, signal) => {
+      state.exited = { code, signal };
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? signal}) before listening:\n${state.output}`));
+    });
+    proc.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+  state.ready.catch(() => {});
+  state.stop = async () => {
+    if (state.exited) return;
+    const gone = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(timer);
+  };
+  return state;
+}
+
+/**
+ * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4` and waits
+ * for the line that names its address.
+ */
+export async function startServer(name) {
+  const bin = serverBin();
+  if (!fs.existsSync(bin)) throw new Error(`server binary not found: ${bin} (set NEXCHAT_SERVER_BIN)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nexchat-client-test-'));
+  const db = path.join(dir, 'chat.db');
+  const port = await freePort();
+  let current = spawnServer(bin, port, db, REPO_DIR);
+  let log = '';
+  await current.ready;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    db,
+    dir,
+    output: () => log + current.output,
+    /** Stops the server; `start()` brings it back on the same port and database. */
+    async kill() {
+      await current.stop();
+      log += `${current.output}\n--- server stopped ---\n`;
+    },
+    async start() {
+      current = spawnServer(bin, port, db, REPO_DIR);
+      await current.ready;
+    },
+    async stop() {
+      await current.stop();
+      fs.mkdirSync(RESULTS_DIR, { recursive: true });
+      fs.writeFileSync(path.join(RESULTS_DIR, `server-${name}.log`), log + current.output);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--allow-loopback-in-peer-connection',
+    ],
+  });
+}
+
+/** A fresh browser profile with one page on the client; records page errors and CSP reports. */
+export async function openClient(browser, url, { viewport = { width: 1280, height: 820 } } = {}) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    const text = msg.text();
+    if (/Content[- ]Security[- ]Policy|Refused to (load|execute|apply|connect)/i.test(text)) page.problems.push(`csp: ${text}`);
+  });
+  await page.goto(url);
+  await page.locator('#auth-screen').waitFor({ state: 'visible' });
+  return page;
+}
+
+export async function waitOnline(page) {
+  await page.locator('#connection-state[data-state="online"]').waitFor({ timeout: SLOW });
+}
+
+export async function register(page, username, password = PASSWORD) {
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.locator('#auth-username').fill(username);
+  await page.locator('#auth-password').fill(password);
+  await page.locator('#auth-confirm').fill(password);
+  await page.locator('#auth-submit').click();
+  await page.locator('#app-screen').waitFor({ state: 'visible', timeout: SLOW });
+  await waitOnline(page);
+}
+
+export async function login(page, username, password = PASSWORD) {
+  await page.getByRole('tab', { name: 'Sign in' }).click();
+  await page.locator('#auth-username').fill(username);
+  await page.locator('#auth-password').fill(password);
+  await page.locator('#auth-submit').click();
+  await page.locator('#app-screen').waitFor({ state: 'visible', timeout: SLOW });
+  await waitOnline(page);
+}
+
+export function friendButton(page, name) {
+  return page.locator(`#friends-list button[data-friend="${name}"]`);
+}
+
+/** `a` finds `b` by search and asks; `b` accepts from the requests list; both see each other. */
+export async function befriend(a, nameA, b, nameB) {
+  await a.locator('#search-input').fill(nameB.slice(0, 3));
+  const add = a.locator(`#search-list button[data-action="add"][data-user="${nameB}"]`);
+  await add.click();
+  await b.locator(`#requests-list [data-request="${nameA}"][data-direction="received"]`).waitFor();
+  await b.getByRole('button', { name: `Accept friend request from ${nameA}` }).click();
+  await friendButton(a, nameB).waitFor();
+  await friendButton(b, nameA).waitFor();
+  await a.locator('#search-input').fill('');
+}
+
+export async function openChat(page, peer) {
+  await friendButton(page, peer).click();
+  await page.locator(`#chat[data-peer="${peer}"]`).waitFor();
+}
+
+export async function send(page, text) {
+  const input = page.locator('#composer-input');
+  await input.fill(text);
+  await input.press('Enter');
+  await page.locator('#timeline li.msg.out .text', { hasText: text }).waitFor();
+}
+
+export function messageByText(page, text) {
+  return page.locator('#timeline li.msg', { has: page.locator('.text', { hasText: text }) });
+}
+
+export async function screenshot(page, file) {
+  // Toasts fade out by themselves; wait for them so they do not cover the picture.
+  await page.locator('#toasts .toast').first().waitFor({ state: 'detached', timeout: 15_000 });
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  const out = path.join(RESULTS_DIR, file);
+  await page.screenshot({ path: out });
+  return out;
+}
+
+/** Fails when a page threw or the Content-Security-Policy blocked something. */
+export function assertNoProblems(...pages) {
+  const problems = pages.flatMap((p) => p.problems ?? []);
+  if (problems.length) throw new Error(`browser problems:\n${problems.join('\n')}`);
+}

@@ -1,0 +1,53 @@
+// How times, days and durations read on screen.
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** HH:MM in local time, 24-hour. */
+export function clock(ts) {
+  const d = new Date(ts);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function dayStart(ts) {
+  const d = new Date(ts);
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+export function dayKey(ts) {
+  return dayStart(ts);
+}
+
+/** Today, Yesterday, a weekday within the last week, else a date. */
+export function dayLabel(ts, now = Date.now()) {
+  const today = dayStart(now);
+  const day = dayStart(ts);
+  const diffDays = Math.round((today - day) / 86_400_000);
+  if (diffDays === 0) return 'Today';
+  if (diffDays === 1) return 'Yesterday';
+  const d = new Date(ts);
+  if (diffDays > 1 && diffDays < 7) return d.toLocaleDateString(undefined, { weekday: 'long' });
+  const sameYear = d.getFullYear() === new Date(now).getFullYear();
+  return d.toLocaleDateString(undefined, sameYear
+    ? { day: 'numeric', month: 'long' }
+    : { day: 'numeric', month: 'long', year: 'numeric' });
+}
+
+/** 0:07, 12:45, 1:02:03 */
+export function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = s % 60;
+  return hh ? `${hh}:${pad(mm)}:${pad(ss)}` : `${mm}:${pad(ss)}`;
+}
+
+/** Spoken form for screen readers: "1 minute 5 seconds". */
+export function durationWords(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const m = Math.floor(s / 60);
+  const r = s % 60;
+  const parts = [];
+  if (m) parts.push(`${m} minute${m === 1 ? '' : 's'}`);
+  if (r || !m) parts.push(`${r} second${r === 1 ? '' : 's'}`);
+  return parts.join(' ');
+}

@@ -1,0 +1,62 @@
+//! REST errors as `{error, message}` JSON with the protocol's status codes.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nexchat_core::ChatError;
+use nexchat_core::protocol::ErrorCode;
+use nexchat_core::protocol::rest::ErrorBody;
+
+/// A refused REST request.
+#[derive(Debug)]
+pub struct ApiError(pub ChatError);
+
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        Self(err)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self(ChatError::TooLarge("request body is too large".into()))
+        } else {
+            Self(ChatError::BadRequest(rejection.body_text()))
+        }
+    }
+}
+
+/// The HTTP status of an error code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::NotFriends => StatusCode::FORBIDDEN,
+        ErrorCode::UserNotFound | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict | ErrorCode::Busy => StatusCode::CONFLICT,
+        ErrorCode::Offline => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0.code();
+        let body = ErrorBody {
+            error: code,
+            message: self.0.to_string(),
+        };
+        let mut response = (status_of(code), Json(body)).into_response();
+        if let ChatError::RateLimited { retry_after_secs } = self.0 {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
+    }
+}

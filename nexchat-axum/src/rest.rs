@@ -1,0 +1,105 @@
+//! The REST routes: accounts, user lookup, friends.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use nexchat_core::protocol::rest::{
+    ClientConfig, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
+    FriendsStatus, LoginRequest, LoginResponse, PublicKeyBody, RegisterRequest, RegisterResponse,
+    UserSearchResponse,
+};
+use nexchat_core::Chat;
+use serde::de::DeserializeOwned;
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+
+/// A JSON body whose every rejection is a protocol error (`bad_request` or `too_large`).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub async fn register(
+    State(chat): State<Chat>,
+    Body(request): Body<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    Ok((StatusCode::CREATED, Json(chat.register(request).await?)))
+}
+
+pub async fn login(State(chat): State<Chat>, Body(request): Body<LoginRequest>) -> ApiResult<LoginResponse> {
+    Ok(Json(chat.login(request).await?))
+}
+
+pub async fn search_users(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<UserSearchResponse> {
+    let q = query.get("q").map(String::as_str).unwrap_or_default();
+    Ok(Json(chat.search_users(&user.username, q).await?))
+}
+
+pub async fn public_key(
+    State(chat): State<Chat>,
+    AuthUser(_): AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<PublicKeyBody> {
+    let (username, public_key) = chat.public_key_of(&name).await?;
+    Ok(Json(PublicKeyBody {
+        username,
+        public_key,
+    }))
+}
+
+pub async fn friends_status(State(chat): State<Chat>, AuthUser(user): AuthUser) -> ApiResult<FriendsStatus> {
+    Ok(Json(chat.friends_status(&user.username).await?))
+}
+
+pub async fn friend_request(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(body): Body<FriendRequestBody>,
+) -> ApiResult<FriendStatusBody> {
+    Ok(Json(chat.friend_request(&user.username, &body.receiver).await?))
+}
+
+pub async fn friend_accept(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(body): Body<FriendAnswerBody>,
+) -> ApiResult<FriendStatusBody> {
+    Ok(Json(chat.friend_accept(&user.username, &body.sender).await?))
+}
+
+pub async fn friend_reject(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(body): Body<FriendAnswerBody>,
+) -> ApiResult<FriendStatusBody> {
+    Ok(Json(chat.friend_reject(&user.username, &body.sender).await?))
+}
+
+pub async fn friend_remove(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(body): Body<FriendRemoveBody>,
+) -> ApiResult<FriendStatusBody> {
+    Ok(Json(chat.friend_remove(&user.username, &body.target).await?))
+}
+
+pub async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {
+    Json(ClientConfig {
+        ice_servers: chat.config().ice_servers.clone(),
+    })
+}

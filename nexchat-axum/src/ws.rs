@@ -1,0 +1,132 @@
+//! `GET /ws?token=`: one WebSocket session, a reader feeding [`Chat::handle_frame`] and a writer
+//! draining the session's outbox, with pings to find dead peers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use nexchat_core::{Chat, ChatError, CloseReason, Outbound, Principal, Session, SessionOutbox};
+
+use crate::error::ApiError;
+
+/// Authenticates before the upgrade (401), checks the per-user socket limit (429), then upgrades
+/// with buffers and message sizes taken from the chat's limits.
+pub async fn upgrade(
+    State(chat): State<Chat>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let token = query.get("token").map(String::as_str).unwrap_or_default();
+    let principal = match chat.authenticate(token).await {
+        Ok(principal) => principal,
+        Err(err) => return ApiError(err).into_response(),
+    };
+    if !chat.can_connect(&principal.username) {
+        return ApiError(ChatError::RateLimited {
+            retry_after_secs: 1,
+        })
+        .into_response();
+    }
+    let limits = &chat.config().limits;
+    ws.max_message_size(limits.max_frame_hard_bytes)
+        .max_frame_size(limits.max_frame_hard_bytes)
+        // Small buffers: most frames are a few hundred bytes, and a server holding 100k idle
+        // sockets pays for every byte reserved per socket.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_frame_hard_bytes * 2)
+        .on_upgrade(move |socket| run(chat, principal, socket))
+}
+
+async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
+    let (mut sink, stream) = socket.split();
+    let (session, outbox) = match chat.connect(&principal).await {
+        Ok(pair) => pair,
+        Err(err) => {
+            let reason = match err {
+                ChatError::RateLimited { .. } => "too many sockets",
+                _ => "server error",
+            };
+            let frame = CloseFrame {
+                code: 1008,
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+    };
+    let alive = Arc::new(AtomicBool::new(true));
+    tokio::select! {
+        () = read(&chat, &session, stream, &alive) => {}
+        () = write(&chat, outbox, sink, &alive) => {}
+    }
+    chat.disconnect(&session).await;
+}
+
+async fn read(chat: &Chat, session: &Session, mut stream: SplitStream<WebSocket>, alive: &AtomicBool) {
+    while let Some(message) = stream.next().await {
+        alive.store(true, Ordering::Relaxed);
+        match message {
+            Ok(Message::Text(text)) => chat.handle_frame(session, text.as_str()).await,
+            Ok(Message::Binary(_)) => {
+                chat.handle_frame(session, "binary frames are not part of the protocol")
+                    .await;
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Close(_)) => return,
+            Err(err) => {
+                // tungstenite refuses a message over the hard size limit: close with 1008 and
+                // let the writer send it before the socket goes.
+                tracing::debug!(%err, "socket read failed");
+                chat.frame_over_hard_limit(session);
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+async fn write(
+    chat: &Chat,
+    mut outbox: SessionOutbox,
+    mut sink: SplitSink<WebSocket, Message>,
+    alive: &AtomicBool,
+) {
+    let mut ping = tokio::time::interval(chat.config().ping_interval);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            next = outbox.next() => match next {
+                Some(Outbound::Frame(frame)) => {
+                    if sink.send(Message::Text(frame.as_ref().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Outbound::Close(reason)) => return close(&mut sink, &reason).await,
+                None => return,
+            },
+            _ = ping.tick() => {
+                // A peer that said nothing, not even a pong, for a whole interval is gone.
+                if !alive.swap(false, Ordering::Relaxed) {
+                    return close(&mut sink, &CloseReason { code: 1001, reason: "ping timeout" }).await;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn close(sink: &mut SplitSink<WebSocket, Message>, reason: &CloseReason) {
+    let frame = CloseFrame {
+        code: reason.code,
+        reason: reason.reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}

@@ -1,0 +1,172 @@
+//! The life of a call: ringing → in_progress → completed, or ringing → missed.
+
+use crate::protocol::{CallKind, CallRecord, CallStatus};
+
+/// What can happen to a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The callee answered at this time (ms).
+    Answer(i64),
+    /// The call ended at this time (ms): hang-up, decline, timeout or a closed socket.
+    End(i64),
+}
+
+/// A call event that does not apply to the call's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {status:?} call cannot take {event:?}")]
+pub struct InvalidTransition {
+    /// The call's state.
+    pub status: CallStatus,
+    /// The refused event.
+    pub event: CallEvent,
+}
+
+/// The call-log state machine: builds records and moves them forward only.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLog;
+
+impl CallLog {
+    /// A new call, ringing since `at`.
+    pub fn start(call_id: String, caller: &str, callee: &str, kind: CallKind, at: i64) -> CallRecord {
+        CallRecord {
+            call_id,
+            caller: caller.to_owned(),
+            callee: callee.to_owned(),
+            kind,
+            status: CallStatus::Ringing,
+            started_at: at,
+            answered_at: None,
+            ended_at: None,
+            duration: 0,
+        }
+    }
+
+    /// The record after `event`. Times never run backwards: an event stamped earlier than the
+    /// call's last time is taken as happening at that time.
+    ///
+    /// ```
+    /// use nexchat_core::{CallEvent, CallLog, protocol::{CallKind, CallStatus}};
+    /// let call = CallLog::start("c1".into(), "alice", "bob", CallKind::Video, 1_000);
+    /// let call = CallLog::apply(&call, CallEvent::Answer(3_000)).unwrap();
+    /// let call = CallLog::apply(&call, CallEvent::End(65_999)).unwrap();
+    /// assert_eq!(call.status, CallStatus::Completed);
+    /// assert_eq!(call.duration, 62);
+    /// assert!(CallLog::apply(&call, CallEvent::End(70_000)).is_err());
+    /// ```
+    pub fn apply(call: &CallRecord, event: CallEvent) -> Result<CallRecord, InvalidTransition> {
+        let refuse = || InvalidTransition {
+            status: call.status,
+            event,
+        };
+        let mut next = call.clone();
+        match (call.status, event) {
+            (CallStatus::Ringing, CallEvent::Answer(at)) => {
+                next.status = CallStatus::InProgress;
+                next.answered_at = Some(at.max(call.started_at));
+            }
+            (CallStatus::Ringing, CallEvent::End(at)) => {
+                next.status = CallStatus::Missed;
+                next.ended_at = Some(at.max(call.started_at));
+                next.duration = 0;
+            }
+            (CallStatus::InProgress, CallEvent::End(at)) => {
+                let answered = call.answered_at.unwrap_or(call.started_at);
+                let ended = at.max(answered);
+                next.status = CallStatus::Completed;
+                next.ended_at = Some(ended);
+                next.duration = u64::try_from((ended - answered) / 1000).unwrap_or(0);
+            }
+            _ => return Err(refuse()),
+        }
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ringing() -> CallRecord {
+        CallLog::start("c".into(), "a", "b", CallKind::Voice, 10_000)
+    }
+
+    #[test]
+    fn ringing_then_answer_then_end_completes() {
+        let c = CallLog::apply(&ringing(), CallEvent::Answer(12_000)).unwrap();
+        assert_eq!((c.status, c.answered_at), (CallStatus::InProgress, Some(12_000)));
+        let c = CallLog::apply(&c, CallEvent::End(14_999)).unwrap();
+        assert_eq!(c.status, CallStatus::Completed);
+        assert_eq!((c.ended_at, c.duration), (Some(14_999), 2));
+    }
+
+    #[test]
+    fn ringing_then_end_is_missed() {
+        let c = CallLog::apply(&ringing(), CallEvent::End(60_000)).unwrap();
+        assert_eq!(c.status, CallStatus::Missed);
+        assert_eq!((c.answered_at, c.ended_at, c.duration), (None, Some(60_000), 0));
+    }
+
+    #[test]
+    fn in_progress_cannot_be_answered_again() {
+        let c = CallLog::apply(&ringing(), CallEvent::Answer(11_000)).unwrap();
+        let err = CallLog::apply(&c, CallEvent::Answer(12_000)).unwrap_err();
+        assert_eq!(err.status, CallStatus::InProgress);
+    }
+
+    #[test]
+    fn ended_calls_take_nothing() {
+        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000)).unwrap();
+        let answered = CallLog::apply(&ringing(), CallEvent::Answer(11_000)).unwrap();
+        let completed = CallLog::apply(&answered, CallEvent::End(12_000)).unwrap();
+        for ended in [missed, completed] {
+            assert!(CallLog::apply(&ended, CallEvent::Answer(13_000)).is_err());
+            assert!(CallLog::apply(&ended, CallEvent::End(13_000)).is_err());
+        }
+    }
+
+    #[test]
+    fn times_never_run_backwards() {
+        let c = CallLog::apply(&ringing(), CallEvent::Answer(5_000)).unwrap();
+        assert_eq!(c.answered_at, Some(10_000));
+        let c = CallLog::apply(&c, CallEvent::End(1_000)).unwrap();
+        assert_eq!((c.ended_at, c.duration), (Some(10_000), 0));
+    }
+
+    fn rank(s: CallStatus) -> u8 {
+        match s {
+            CallStatus::Ringing => 0,
+            CallStatus::InProgress => 1,
+            CallStatus::Completed | CallStatus::Missed => 2,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_sequences_only_move_forward(
+            events in proptest::collection::vec((any::<bool>(), 0i64..200_000), 0..12)
+        ) {
+            let mut call = ringing();
+            for (answer, at) in events {
+                let event = if answer { CallEvent::Answer(at) } else { CallEvent::End(at) };
+                match CallLog::apply(&call, event) {
+                    Ok(next) => {
+                        prop_assert!(rank(next.status) > rank(call.status));
+                        if next.status.is_final() {
+                            prop_assert!(next.ended_at.is_some());
+                        }
+                        call = next;
+                    }
+                    Err(_) => prop_assert!(call.status != CallStatus::Ringing),
+                }
+                if call.status == CallStatus::Completed {
+                    let (a, e) = (call.answered_at.unwrap(), call.ended_at.unwrap());
+                    prop_assert!(e >= a);
+                    prop_assert_eq!(call.duration, u64::try_from((e - a) / 1000).unwrap());
+                } else {
+                    prop_assert_eq!(call.duration, 0);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Accounts: register, log in, look users up.
+
+use tokio::sync::OnceCell;
+
+use super::Chat;
+use crate::error::{ChatError, ChatResult};
+use crate::password;
+use crate::protocol::PublicKey;
+use crate::protocol::rest::{
+    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserSearchResponse,
+    UserSummary,
+};
+use crate::store::{StoreError, UserRecord};
+
+/// Checks the protocol's username rule: 3 to 32 of `A-Z a-z 0-9 _ . -`.
+pub(crate) fn validate_username(name: &str) -> ChatResult<()> {
+    let ok_len = (3..=32).contains(&name.len());
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok_len && ok_chars {
+        Ok(())
+    } else {
+        Err(ChatError::bad_request(
+            "username must be 3 to 32 characters of A-Z a-z 0-9 _ . -",
+        ))
+    }
+}
+
+fn validate_password(password: &str) -> ChatResult<()> {
+    if (8..=1024).contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(ChatError::bad_request("password must be 8 to 1024 characters"))
+    }
+}
+
+impl Chat {
+    /// Creates an account. The private key backup is stored unread.
+    pub async fn register(&self, request: RegisterRequest) -> ChatResult<RegisterResponse> {
+        validate_username(&request.username)?;
+        validate_password(&request.password)?;
+        if !request.encrypted_private_key.is_object() {
+            return Err(ChatError::bad_request(
+                "encryptedPrivateKey must be a JSON object",
+            ));
+        }
+        let backup = request.encrypted_private_key.to_string();
+        let max = self.inner.config.limits.max_private_key_bytes;
+        if backup.len() > max {
+            return Err(ChatError::TooLarge(format!(
+                "encryptedPrivateKey is over {max} bytes"
+            )));
+        }
+        if self.store().find_user(&request.username).await?.is_some() {
+            return Err(ChatError::Conflict("username is taken".into()));
+        }
+        let user = UserRecord {
+            username: request.username,
+            password_hash: password::hash(&request.password, self.inner.config.bcrypt_cost)
+                .await?,
+            public_key: request.public_key.to_json(),
+            encrypted_private_key: backup,
+            created_at: self.now(),
+        };
+        match self.store().create_user(&user).await {
+            Ok(()) => Ok(RegisterResponse {
+                username: user.username,
+            }),
+            Err(StoreError::Conflict(_)) => Err(ChatError::Conflict("username is taken".into())),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Checks a password and issues a token. Unknown users and wrong passwords get the same
+    /// answer, after the same bcrypt work; a name with too many recent failures is refused
+    /// even with the right password.
+    pub async fn login(&self, request: LoginRequest) -> ChatResult<LoginResponse> {
+        let key = request.username.to_lowercase();
+        let now = self.now();
+        self.inner
+            .login_failures
+            .check(&key, now)
+            .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
+        let user = self.store().find_user(&request.username).await?;
+        let verified = match &user {
+            Some(user) => password::verify(&request.password, &user.password_hash).await?,
+            None => {
+                // Spend the same time as a real check, so timing does not reveal who exists.
+                let dummy = self.dummy_hash().await?;
+                password::verify(&request.password, dummy).await?;
+                false
+            }
+        };
+        let user = match user {
+            Some(user) if verified => user,
+            _ => {
+                // Cannot fail: `check` just saw a token.
+                let _ = self.inner.login_failures.take(&key, now);
+                return Err(ChatError::Unauthorized);
+            }
+        };
+        let (token, expires_at) = self.inner.jwt.issue(&user.username)?;
+        let public_key = PublicKey::from_json(&user.public_key).map_err(|detail| {
+            ChatError::from(StoreError::Corrupt {
+                collection: "users".into(),
+                id: user.username.clone(),
+                detail: format!("publicKey: {detail}"),
+            })
+        })?;
+        let encrypted_private_key = serde_json::from_str(&user.encrypted_private_key)
+            .unwrap_or(serde_json::Value::Null);
+        Ok(LoginResponse {
+            token,
+            username: user.username,
+            public_key,
+            encrypted_private_key,
+            expires_at,
+        })
+    }
+
+    async fn dummy_hash(&self) -> ChatResult<&'static str> {
+        static DUMMY: OnceCell<String> = OnceCell::const_new();
+        let cost = self.inner.config.bcrypt_cost;
+        DUMMY
+            .get_or_try_init(|| password::hash("not a password of anyone", cost))
+            .await
+            .map(String::as_str)
+    }
+
+    /// The registered name for a user an identity vouches for, creating a password-less
+    /// account on first sight.
+    pub(super) async fn ensure_account(&self, username: &str) -> ChatResult<String> {
+        if let Some(user) = self.store().find_user(username).await? {
+            return Ok(user.username);
+        }
+        validate_username(username).map_err(|_| ChatError::Unauthorized)?;
+        let user = UserRecord {
+            username: username.to_owned(),
+            password_hash: String::new(),
+            public_key: String::new(),
+            encrypted_private_key: String::new(),
+            created_at: self.now(),
+        };
+        match self.store().create_user(&user).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+        self.canonical(username).await
+    }
+
+    /// The registered spelling of a name, or [`ChatError::UserNotFound`].
+    pub(super) async fn canonical(&self, name: &str) -> ChatResult<String> {
+        // An online user's name in the hub is already canonical: no store round trip.
+        if self.inner.hub.is_online(name) {
+            return Ok(name.to_owned());
+        }
+        self.store()
+            .find_user(name)
+            .await?
+            .map(|u| u.username)
+            .ok_or(ChatError::UserNotFound)
+    }
+
+    /// Users whose name starts with `query` (case-insensitive), the caller left out,
+    /// alphabetical, at most 20; `online` only for online friends.
+    pub async fn search_users(&self, caller: &str, query: &str) -> ChatResult<UserSearchResponse> {
+        if query.is_empty() {
+            return Err(ChatError::bad_request("q must not be empty"));
+        }
+        if query.len() > 32 {
+            return Err(ChatError::bad_request("q is longer than any username"));
+        }
+        let names = self.store().search_users(query, caller, 20).await?;
+        let friends = self.friends_of(caller).await?;
+        let users = names
+            .into_iter()
+            .map(|username| {
+                let online = friends.contains(&username) && self.inner.hub.is_online(&username);
+                UserSummary { username, online }
+            })
+            .collect();
+        Ok(UserSearchResponse { users })
+    }
+
+    /// A user's registered name and public key.
+    pub async fn public_key_of(&self, name: &str) -> ChatResult<(String, PublicKey)> {
+        let user = self
+            .store()
+            .find_user(name)
+            .await?
+            .ok_or(ChatError::UserNotFound)?;
+        if user.public_key.is_empty() {
+            return Err(ChatError::NotFound(format!(
+                "{} has not published a public key yet",
+                user.username
+            )));
+        }
+        let key = PublicKey::from_json(&user.public_key).map_err(|detail| {
+            ChatError::from(StoreError::Corrupt {
+                collection: "users".into(),
+                id: user.username.clone(),
+                detail: format!("publicKey: {detail}"),
+            })
+        })?;
+        Ok((user.username, key))
+    }
+}

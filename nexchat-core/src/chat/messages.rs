@@ -1,0 +1,222 @@
+//! Messages, ticks, history, typing and keys: the chat events of a session.
+
+use std::sync::Arc;
+
+use base64::Engine;
+
+use super::{Chat, page_limit};
+use crate::error::{ChatError, ChatResult};
+use crate::protocol::{MessageStatus, PublicKey, ServerEvent, StoredMessage};
+use crate::session::Session;
+use crate::store::{Inserted, StoreError};
+
+fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
+    if value.len() > max {
+        return Err(ChatError::TooLarge(format!(
+            "{field} is over the {max} character limit"
+        )));
+    }
+    if value.is_empty() || base64::engine::general_purpose::STANDARD.decode(value).is_err() {
+        return Err(ChatError::bad_request(format!(
+            "{field} must be non-empty standard base64 with padding"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_id(id: &str) -> ChatResult<()> {
+    uuid::Uuid::parse_str(id)
+        .map(drop)
+        .map_err(|_| ChatError::bad_request("id must be a UUID"))
+}
+
+impl Chat {
+    /// Stores the user's public key when it changed and tells their online friends.
+    pub(super) async fn join(&self, session: &Session, public_key: PublicKey) -> ChatResult<()> {
+        let user = session.user();
+        let key = public_key.to_json();
+        let stored = self.store().find_user(user).await?.map(|u| u.public_key);
+        if stored.as_deref() == Some(key.as_str()) {
+            return Ok(());
+        }
+        self.store().set_public_key(user, &key).await?;
+        let event = ServerEvent::KeyChanged {
+            username: user.to_owned(),
+            public_key,
+        };
+        for friend in self.friends_of(user).await? {
+            self.inner.hub.push(&friend, &event, None);
+        }
+        Ok(())
+    }
+
+    /// Stores a message durably, acknowledges it to the sending socket, and pushes it to the
+    /// receiver and to the sender's other sockets. A resent id is acknowledged again, free.
+    pub(super) async fn send_message(
+        &self,
+        session: &Session,
+        receiver: &str,
+        ciphertext: String,
+        iv: String,
+        id: Option<String>,
+    ) -> ChatResult<()> {
+        let limits = &self.inner.config.limits;
+        let user = session.user();
+        if let Some(id) = &id {
+            validate_id(id)?;
+        }
+        validate_base64("ciphertext", &ciphertext, limits.max_ciphertext_bytes)?;
+        validate_base64("iv", &iv, limits.max_iv_bytes)?;
+        let receiver = self.canonical(receiver).await?;
+        self.inner.guard.check(user, &receiver).await?;
+
+        let now = self.now();
+        if let Err(retry_after_secs) = self.inner.message_rate.take(user, now) {
+            // A resend of a stored message is free even when the user is out of tokens.
+            if let Some(existing) = self.existing(id.as_deref()).await? {
+                return self.acknowledge_resend(session, existing);
+            }
+            return Err(ChatError::RateLimited { retry_after_secs });
+        }
+        let message = StoredMessage {
+            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            sender: user.to_owned(),
+            receiver,
+            ciphertext,
+            iv,
+            timestamp: self.next_timestamp(),
+            status: MessageStatus::Sent,
+        };
+        match self.store().insert_message(&message).await {
+            Ok(Inserted::New(stored)) => {
+                self.answer(
+                    session,
+                    &ServerEvent::MessageSent {
+                        id: stored.id.clone(),
+                        receiver: stored.receiver.clone(),
+                        timestamp: stored.timestamp,
+                    },
+                );
+                let frame: Arc<str> = ServerEvent::ReceiveMessage(stored).encode().into();
+                self.inner.hub.push_frame(&message.receiver, &frame, None);
+                self.inner.hub.push_frame(user, &frame, Some(session.id()));
+                Ok(())
+            }
+            Ok(Inserted::Existing(existing)) => {
+                self.inner.message_rate.refund(user, now);
+                self.acknowledge_resend(session, existing)
+            }
+            Err(err) => {
+                self.inner.message_rate.refund(user, now);
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn existing(&self, id: Option<&str>) -> ChatResult<Option<StoredMessage>> {
+        match id {
+            Some(id) => Ok(self.store().get_message(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    fn acknowledge_resend(&self, session: &Session, existing: StoredMessage) -> ChatResult<()> {
+        if existing.sender != session.user() {
+            return Err(ChatError::bad_request("this message id is already in use"));
+        }
+        self.answer(
+            session,
+            &ServerEvent::MessageSent {
+                id: existing.id,
+                receiver: existing.receiver,
+                timestamp: existing.timestamp,
+            },
+        );
+        Ok(())
+    }
+
+    /// Moves messages from `from` to the session's user forward to `status` and tells `from`
+    /// which ones moved.
+    pub(super) async fn acknowledge(
+        &self,
+        session: &Session,
+        from: &str,
+        ids: Option<Vec<String>>,
+        status: MessageStatus,
+    ) -> ChatResult<()> {
+        let user = session.user();
+        let from = self.canonical(from).await?;
+        if ids.as_ref().is_some_and(|ids| ids.len() > 1000) {
+            return Err(ChatError::TooLarge("at most 1000 ids at once".into()));
+        }
+        let moved = self
+            .store()
+            .advance_status(&from, user, ids.as_deref(), status)
+            .await?;
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let event = match status {
+            MessageStatus::Seen => ServerEvent::MessageSeen {
+                from: user.to_owned(),
+                ids: moved,
+            },
+            _ => ServerEvent::MessageDelivered {
+                from: user.to_owned(),
+                ids: moved,
+            },
+        };
+        self.inner.hub.push(&from, &event, None);
+        Ok(())
+    }
+
+    /// Answers a page of the conversation with `with_user`.
+    pub(super) async fn fetch_history(
+        &self,
+        session: &Session,
+        with_user: &str,
+        before: Option<String>,
+        limit: Option<i64>,
+    ) -> ChatResult<()> {
+        let limit = page_limit(limit)?;
+        let with_user = self.canonical(with_user).await?;
+        let page = self
+            .store()
+            .history(session.user(), &with_user, before.as_deref(), limit)
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound(_) => {
+                    ChatError::bad_request("before is not a message of this conversation")
+                }
+                other => other.into(),
+            })?;
+        self.answer(
+            session,
+            &ServerEvent::HistoryResponse {
+                with_user,
+                messages: page.items,
+                has_more: page.has_more,
+            },
+        );
+        Ok(())
+    }
+
+    /// Relays a typing indicator to a friend; past the rate it is dropped silently.
+    pub(super) async fn typing(&self, session: &Session, to: &str, is_typing: bool) -> ChatResult<()> {
+        let user = session.user();
+        let to = self.canonical(to).await?;
+        self.inner.guard.check(user, &to).await?;
+        if self.inner.typing_rate.take(user, self.now()).is_err() {
+            return Ok(());
+        }
+        self.inner.hub.push(
+            &to,
+            &ServerEvent::Typing {
+                from: user.to_owned(),
+                is_typing,
+            },
+            None,
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! [`Chat`]: the facade embedders construct. It owns the configuration, the store, the hub of
+//! open sessions and the clock, and every REST call and socket frame goes through it.
+
+mod accounts;
+mod calls;
+mod friends;
+mod messages;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::{ChatError, ChatResult};
+use crate::friend_guard::FriendGuard;
+use crate::hub::Hub;
+use crate::identity::{Identity, JwtIdentity, Principal};
+use crate::protocol::{ClientEvent, ServerEvent};
+use crate::rate::RateLimiter;
+use crate::session::{CloseReason, Session, SessionOutbox};
+use crate::store::Store;
+
+use calls::ActiveCalls;
+
+/// The chat server, independent of any transport. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(store: impl nexchat_core::store::Store) -> nexchat_core::ChatResult<()> {
+/// use nexchat_core::{Chat, Config};
+/// let chat = Chat::builder(Config::new("secret from your vault"), store).build().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Arc<dyn Store>,
+    hub: Hub,
+    clock: Arc<dyn Clock>,
+    identity: Arc<dyn Identity>,
+    jwt: JwtIdentity,
+    guard: FriendGuard,
+    message_rate: RateLimiter,
+    typing_rate: RateLimiter,
+    login_failures: RateLimiter,
+    calls: ActiveCalls,
+    /// The last timestamp handed to a message, so timestamps never run backwards on this node.
+    last_timestamp: AtomicI64,
+}
+
+impl std::fmt::Debug for Chat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat")
+            .field("online_users", &self.inner.hub.online_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Chat`]; see [`Chat::builder`].
+pub struct ChatBuilder {
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    identity: Option<Arc<dyn Identity>>,
+}
+
+impl ChatBuilder {
+    /// Uses `clock` instead of the system clock (tests move a [`crate::ManualClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Trusts `identity` to say who a token belongs to, instead of nexchat's own JWTs.
+    pub fn identity(mut self, identity: impl Identity) -> Self {
+        self.identity = Some(Arc::new(identity));
+        self
+    }
+
+    /// Closes out calls a previous run left open, starts the timer that ends unanswered calls
+    /// and expired sockets, and returns the chat. Must run inside a tokio runtime.
+    pub async fn build(self) -> ChatResult<Chat> {
+        let limits = &self.config.limits;
+        let window_secs = limits.login_failure_window.as_secs_f64().max(1.0);
+        let jwt = JwtIdentity::new(
+            &self.config.jwt_secret,
+            self.config.token_ttl,
+            Arc::clone(&self.clock),
+        );
+        let inner = Inner {
+            message_rate: RateLimiter::new(limits.message_burst, limits.messages_per_sec),
+            typing_rate: RateLimiter::new(limits.typing_per_sec, f64::from(limits.typing_per_sec)),
+            login_failures: RateLimiter::new(
+                limits.login_failures,
+                f64::from(limits.login_failures) / window_secs,
+            ),
+            identity: self
+                .identity
+                .unwrap_or_else(|| Arc::new(jwt.clone()) as Arc<dyn Identity>),
+            jwt,
+            guard: FriendGuard::new(Arc::clone(&self.store)),
+            hub: Hub::default(),
+            calls: ActiveCalls::default(),
+            last_timestamp: AtomicI64::new(0),
+            store: self.store,
+            clock: self.clock,
+            config: self.config,
+        };
+        let chat = Chat {
+            inner: Arc::new(inner),
+        };
+        chat.close_out_unfinished_calls().await?;
+        spawn_timer(Arc::downgrade(&chat.inner));
+        Ok(chat)
+    }
+}
+
+/// Runs [`Chat::sweep`] every second for as long as the chat exists.
+fn spawn_timer(chat: Weak<Inner>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = chat.upgrade() else { break };
+            Chat { inner }.sweep().await;
+        }
+    });
+}
+
+impl Chat {
+    /// Starts building a chat over `store`.
+    pub fn builder(config: Config, store: impl Store) -> ChatBuilder {
+        ChatBuilder {
+            config,
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            identity: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The registry of open sessions.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Who the token belongs to, with an account provisioned for a name an external
+    /// [`Identity`] vouches for but nexchat has not seen yet.
+    pub async fn authenticate(&self, token: &str) -> ChatResult<Principal> {
+        let principal = self.inner.identity.identify(token).await?;
+        let username = self.ensure_account(&principal.username).await?;
+        Ok(Principal {
+            username,
+            expires_at: principal.expires_at,
+        })
+    }
+
+    /// Whether `user` may open one more socket.
+    pub fn can_connect(&self, user: &str) -> bool {
+        self.inner.hub.session_count(user) < self.inner.config.limits.sockets_per_user
+    }
+
+    /// Opens a session for an authenticated user and queues what the protocol sends first:
+    /// `online_users`, every message still `sent` to them (oldest first), then `sync_done`.
+    /// Friends learn the user came online when this is their first socket.
+    pub async fn connect(&self, principal: &Principal) -> ChatResult<(Session, SessionOutbox)> {
+        let user = principal.username.as_str();
+        let (session, outbox) = Session::new(
+            user,
+            principal.expires_at,
+            self.inner.config.limits.outbox_frames,
+        );
+        let first = self
+            .inner
+            .hub
+            .register(
+                user,
+                session.handle().clone(),
+                self.inner.config.limits.sockets_per_user,
+            )
+            .map_err(|_| ChatError::RateLimited {
+                retry_after_secs: 1,
+            })?;
+        match self.greet(&session, first).await {
+            Ok(()) => Ok((session, outbox)),
+            Err(err) => {
+                self.disconnect(&session).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn greet(&self, session: &Session, first: bool) -> ChatResult<()> {
+        let user = session.user();
+        let friends = self.friends_of(user).await?;
+        if first {
+            let presence = ServerEvent::Presence {
+                username: user.to_owned(),
+                online: true,
+            };
+            for friend in &friends {
+                self.inner.hub.push(friend, &presence, None);
+            }
+        }
+        let users = self.inner.hub.online_among(friends.iter().map(String::as_str));
+        self.answer(session, &ServerEvent::OnlineUsers { users });
+        for message in self.store().undelivered(user).await? {
+            self.answer(session, &ServerEvent::ReceiveMessage(message));
+        }
+        self.answer(session, &ServerEvent::SyncDone {});
+        Ok(())
+    }
+
+    /// Closes out a session whose socket closed: ends its calls and, when it was the user's
+    /// last socket, tells their friends they went offline.
+    pub async fn disconnect(&self, session: &Session) {
+        let user = session.user();
+        let last = self.inner.hub.unregister(user, session.id());
+        self.end_calls_of_session(session, last).await;
+        if last {
+            let presence = ServerEvent::Presence {
+                username: user.to_owned(),
+                online: false,
+            };
+            match self.friends_of(user).await {
+                Ok(friends) => {
+                    for friend in &friends {
+                        self.inner.hub.push(friend, &presence, None);
+                    }
+                }
+                Err(err) => tracing::warn!(%err, "presence not sent: friends unavailable"),
+            }
+        }
+    }
+
+    /// Handles one text frame from a session: decodes it, applies the limits, runs it, and
+    /// answers a refusal with an `error` event on that socket. A socket that draws too many
+    /// `too_large`/`rate_limited` refusals is closed with 1008.
+    pub async fn handle_frame(&self, session: &Session, text: &str) {
+        let limits = &self.inner.config.limits;
+        let outcome = if text.len() > limits.max_frame_bytes {
+            Err((
+                ChatError::TooLarge(format!(
+                    "frame of {} bytes is over the {} byte limit",
+                    text.len(),
+                    limits.max_frame_bytes
+                )),
+                None,
+            ))
+        } else {
+            match ClientEvent::decode(text) {
+                Err(err) => Err((ChatError::BadRequest(err.message), err.reference)),
+                Ok(event) => {
+                    let reference = event.reference().map(str::to_owned);
+                    self.handle(session, event).await.map_err(|e| (e, reference))
+                }
+            }
+        };
+        if let Err((err, reference)) = outcome {
+            self.refuse(session, &err, reference);
+        }
+    }
+
+    /// A frame larger than the hard limit arrived: the socket is closed with 1008.
+    pub fn frame_over_hard_limit(&self, session: &Session) {
+        session.close(CloseReason::POLICY);
+    }
+
+    fn refuse(&self, session: &Session, err: &ChatError, reference: Option<String>) {
+        let limits = &self.inner.config.limits;
+        if let ChatError::Internal(detail) = err {
+            tracing::error!(user = session.user(), %detail, "event failed");
+        }
+        self.answer(
+            session,
+            &ServerEvent::Error {
+                code: err.code(),
+                message: err.to_string(),
+                reference,
+            },
+        );
+        if matches!(err, ChatError::TooLarge(_) | ChatError::RateLimited { .. }) {
+            let window = i64::try_from(limits.abuse_window.as_millis()).unwrap_or(i64::MAX);
+            if session.count_refusal(self.now(), limits.abuse_refusals, window) {
+                tracing::info!(user = session.user(), "closing a socket after repeated refusals");
+                session.close(CloseReason::POLICY);
+            }
+        }
+    }
+
+    /// Runs one decoded event for a session.
+    pub async fn handle(&self, session: &Session, event: ClientEvent) -> ChatResult<()> {
+        match event {
+            ClientEvent::Join { public_key } => self.join(session, public_key).await,
+            ClientEvent::RequestPublicKey { receiver } => {
+                let (username, public_key) = self.public_key_of(&receiver).await?;
+                self.answer(
+                    session,
+                    &ServerEvent::PublicKeyResponse {
+                        username,
+                        public_key,
+                    },
+                );
+                Ok(())
+            }
+            ClientEvent::SendMessage {
+                receiver,
+                ciphertext,
+                iv,
+                id,
+            } => self.send_message(session, &receiver, ciphertext, iv, id).await,
+            ClientEvent::MessageDelivered { to, ids } => {
+                self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Delivered)
+                    .await
+            }
+            ClientEvent::MessageSeen { to, ids } => {
+                self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Seen)
+                    .await
+            }
+            ClientEvent::FetchHistory {
+                with_user,
+                before,
+                limit,
+            } => self.fetch_history(session, &with_user, before, limit).await,
+            ClientEvent::Typing { to, is_typing } => self.typing(session, &to, is_typing).await,
+            ClientEvent::CallOffer {
+                to,
+                offer,
+                with_video,
+            } => self.call_offer(session, &to, offer, with_video).await,
+            ClientEvent::CallAnswer {
+                to,
+                answer,
+                call_id,
+            } => self.call_answer(session, &to, answer, call_id).await,
+            ClientEvent::CallIce {
+                to,
+                candidate,
+                call_id,
+            } => self.call_ice(session, &to, candidate, call_id).await,
+            ClientEvent::CallEnded { to, call_id } => self.call_end(session, &to, call_id).await,
+            ClientEvent::FetchCallHistory {
+                with_user,
+                before,
+                limit,
+            } => self.fetch_call_history(session, &with_user, before, limit).await,
+        }
+    }
+
+    /// Runs the timers against the chat's clock: ends calls that rang too long and closes
+    /// sockets whose token expired. Called every second; tests call it after moving the clock.
+    pub async fn sweep(&self) {
+        let now = self.now();
+        self.inner.hub.close_expired(now);
+        self.end_unanswered_calls(now).await;
+    }
+
+    /// Closes every socket (graceful shutdown).
+    pub fn shutdown(&self) {
+        self.inner.hub.close_all(&CloseReason::GOING_AWAY);
+    }
+
+    fn answer(&self, session: &Session, event: &ServerEvent) {
+        session.send(event.encode().into());
+    }
+
+    /// Canonical names of the user's friends.
+    async fn friends_of(&self, user: &str) -> ChatResult<Vec<String>> {
+        Ok(self
+            .store()
+            .links_of(user)
+            .await?
+            .into_iter()
+            .filter(|l| l.status == crate::store::LinkStatus::Accepted)
+            .map(|l| if l.sender == user { l.receiver } else { l.sender })
+            .collect())
+    }
+
+    /// A timestamp from the clock, never earlier than the last one this node handed out.
+    fn next_timestamp(&self) -> i64 {
+        let now = self.now();
+        let prev = self.inner.last_timestamp.fetch_max(now, Ordering::SeqCst);
+        prev.max(now)
+    }
+}
+
+/// Converts a client's page size: default 50, at most 200, below 1 refused.
+fn page_limit(limit: Option<i64>) -> ChatResult<usize> {
+    match limit {
+        None => Ok(50),
+        Some(n) if n < 1 => Err(ChatError::bad_request("limit must be at least 1")),
+        Some(n) => Ok(usize::try_from(n.min(200)).unwrap_or(200)),
+    }
+}

@@ -1,0 +1,123 @@
+//! Who is online, where their sessions are, and fan-out.
+//!
+//! The hub is the one place that knows about open sockets; a cross-node bus would plug in here.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::protocol::ServerEvent;
+use crate::session::{CloseReason, SessionHandle, SessionId};
+
+/// The registry of open sessions per user.
+#[derive(Debug, Default)]
+pub struct Hub {
+    users: RwLock<HashMap<Arc<str>, Vec<SessionHandle>>>,
+}
+
+/// Why a session could not join the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManySessions;
+
+impl Hub {
+    /// Adds a session; `Ok(true)` when it is the user's first (they just came online).
+    pub(crate) fn register(
+        &self,
+        user: &str,
+        session: SessionHandle,
+        max: usize,
+    ) -> Result<bool, TooManySessions> {
+        let mut users = self.write();
+        let sessions = users.entry(Arc::from(user)).or_default();
+        if sessions.len() >= max {
+            return Err(TooManySessions);
+        }
+        sessions.push(session);
+        Ok(sessions.len() == 1)
+    }
+
+    /// Removes a session; true when it was the user's last (they just went offline).
+    pub(crate) fn unregister(&self, user: &str, id: SessionId) -> bool {
+        let mut users = self.write();
+        let Some(sessions) = users.get_mut(user) else {
+            return false;
+        };
+        let before = sessions.len();
+        sessions.retain(|s| s.id != id);
+        let removed = sessions.len() < before;
+        if sessions.is_empty() {
+            users.remove(user);
+        }
+        removed && !users.contains_key(user)
+    }
+
+    /// Whether the user has at least one open session.
+    pub fn is_online(&self, user: &str) -> bool {
+        self.read().contains_key(user)
+    }
+
+    /// How many sessions `user` has open.
+    pub fn session_count(&self, user: &str) -> usize {
+        self.read().get(user).map_or(0, Vec::len)
+    }
+
+    /// How many users are online.
+    pub fn online_count(&self) -> usize {
+        self.read().len()
+    }
+
+    /// The online users among `users`, in the given order.
+    pub fn online_among<'a>(&self, users: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let online = self.read();
+        users
+            .into_iter()
+            .filter(|u| online.contains_key(*u))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Pushes an event to every session of `user`, except `except`.
+    pub fn push(&self, user: &str, event: &ServerEvent, except: Option<SessionId>) {
+        let frame: Arc<str> = event.encode().into();
+        self.push_frame(user, &frame, except);
+    }
+
+    /// Pushes an already encoded frame to every session of `user`, except `except`.
+    pub fn push_frame(&self, user: &str, frame: &Arc<str>, except: Option<SessionId>) {
+        if let Some(sessions) = self.read().get(user) {
+            for session in sessions.iter().filter(|s| Some(s.id) != except) {
+                session.push(frame);
+            }
+        }
+    }
+
+    /// Whether the session is still registered (not closed and removed).
+    pub fn has_session(&self, user: &str, id: SessionId) -> bool {
+        self.read()
+            .get(user)
+            .is_some_and(|sessions| sessions.iter().any(|s| s.id == id))
+    }
+
+    /// Closes every session whose token expired at or before `now_ms`.
+    pub(crate) fn close_expired(&self, now_ms: i64) {
+        for session in self.read().values().flatten() {
+            if session.expires_at.is_some_and(|at| at <= now_ms) {
+                session.close(CloseReason::TOKEN_EXPIRED);
+            }
+        }
+    }
+
+    /// Asks every session to close (server shutdown).
+    pub fn close_all(&self, reason: &CloseReason) {
+        for session in self.read().values().flatten() {
+            session.close(reason.clone());
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,36 @@
+//! The core of nexchat, an end-to-end-encrypted chat server: the wire protocol, the state
+//! machines of messages and calls, the registry of open sessions, and the storage traits.
+//!
+//! Nothing here knows HTTP or a database driver: `nexchat-axum` drives [`Chat`] from sockets and
+//! `nexchat-store` implements [`store::Store`]. One socket frame flows
+//! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] → each
+//! [`SessionOutbox`] → socket.
+
+mod call_log;
+mod chat;
+mod clock;
+mod config;
+mod error;
+mod friend_guard;
+mod hub;
+mod identity;
+mod password;
+pub mod protocol;
+pub mod rate;
+mod session;
+pub mod store;
+mod ticks;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use call_log::{CallEvent, CallLog, InvalidTransition};
+pub use chat::{Chat, ChatBuilder};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, Limits};
+pub use error::{ChatError, ChatResult};
+pub use friend_guard::FriendGuard;
+pub use hub::Hub;
+pub use identity::{Identity, JwtIdentity, Principal};
+pub use session::{CloseReason, Outbound, Session, SessionId, SessionOutbox};
+pub use ticks::Ticks;

@@ -1,0 +1,168 @@
+//! Frames a client sends over the WebSocket.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::types::PublicKey;
+
+/// One WebSocket frame from a client, tagged by its `type`.
+///
+/// ```
+/// use nexchat_core::protocol::ClientEvent;
+/// let frame = r#"{"type":"typing","to":"bob","isTyping":true}"#;
+/// let event = ClientEvent::decode(frame).unwrap();
+/// assert_eq!(event, ClientEvent::Typing { to: "bob".into(), is_typing: true });
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum ClientEvent {
+    /// Announce (and store, when changed) the user's public key.
+    Join {
+        /// The user's ECDH public key.
+        public_key: PublicKey,
+    },
+    /// Ask for a user's public key.
+    RequestPublicKey {
+        /// Whose key.
+        receiver: String,
+    },
+    /// Send an encrypted message to a friend.
+    SendMessage {
+        /// The friend.
+        receiver: String,
+        /// Base64 ciphertext.
+        ciphertext: String,
+        /// Base64 IV.
+        iv: String,
+        /// Client-chosen UUID, for idempotent retries.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// Acknowledge receipt of messages from `to`.
+    MessageDelivered {
+        /// The sender of the messages.
+        to: String,
+        /// Which messages; all still-`sent` ones when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<String>>,
+    },
+    /// Mark messages from `to` as seen.
+    MessageSeen {
+        /// The sender of the messages.
+        to: String,
+        /// Which messages; all not yet seen when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<String>>,
+    },
+    /// Page through the conversation with a user, newest first.
+    FetchHistory {
+        /// The other user.
+        with_user: String,
+        /// Only messages older than this message id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        /// Page size (default 50, at most 200).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+    /// Typing started or stopped.
+    Typing {
+        /// The friend being typed to.
+        to: String,
+        /// Started (true) or stopped (false).
+        is_typing: bool,
+    },
+    /// Place a call (WebRTC offer).
+    CallOffer {
+        /// The callee.
+        to: String,
+        /// The SDP offer, relayed as is.
+        offer: Value,
+        /// Video (true) or voice only.
+        with_video: bool,
+    },
+    /// Answer a call (WebRTC answer).
+    CallAnswer {
+        /// The caller.
+        to: String,
+        /// The SDP answer, relayed as is.
+        answer: Value,
+        /// The call; optional while the pair has one call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+    },
+    /// Relay an ICE candidate.
+    CallIce {
+        /// The other party.
+        to: String,
+        /// The candidate, relayed as is.
+        candidate: Value,
+        /// The call; optional while the pair has one call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+    },
+    /// Hang up, decline or cancel.
+    CallEnded {
+        /// The other party.
+        to: String,
+        /// The call; optional while the pair has one call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<String>,
+    },
+    /// Page through the call log with a user, newest first.
+    FetchCallHistory {
+        /// The other user.
+        with_user: String,
+        /// Only calls older than this call id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        /// Page size (default 50, at most 200).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+}
+
+/// Why a frame could not be decoded. Every case is answered with `bad_request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    /// What was wrong, for the client.
+    pub message: String,
+    /// The `id` or `callId` the frame carried, echoed as the error's `ref`.
+    pub reference: Option<String>,
+}
+
+impl ClientEvent {
+    /// Decodes one text frame.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        serde_json::from_str(text).map_err(|err| {
+            // Only the failure path pays for a second parse, to find what the frame referred to.
+            let value: Option<Value> = serde_json::from_str(text).ok();
+            let message = match &value {
+                None => format!("frame is not JSON: {err}"),
+                Some(v) if !v.is_object() => "frame must be a JSON object".to_owned(),
+                Some(v) if !v.get("type").is_some_and(Value::is_string) => {
+                    "frame has no string field `type`".to_owned()
+                }
+                Some(_) => format!("invalid frame: {err}"),
+            };
+            let reference = value.as_ref().and_then(|v| {
+                ["id", "callId"]
+                    .iter()
+                    .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_owned))
+            });
+            DecodeError { message, reference }
+        })
+    }
+
+    /// The id this event refers to (message `id` or `callId`), echoed as `ref` in errors.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Self::SendMessage { id, .. } => id.as_deref(),
+            Self::CallAnswer { call_id, .. }
+            | Self::CallIce { call_id, .. }
+            | Self::CallEnded { call_id, .. } => call_id.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! REST request and response bodies.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::types::{ErrorCode, PublicKey};
+
+/// `POST /auth/register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    /// 3–32 of `A-Z a-z 0-9 _ . -`.
+    pub username: String,
+    /// 8–1024 characters.
+    pub password: String,
+    /// The account's ECDH public key.
+    pub public_key: PublicKey,
+    /// The password-wrapped private key: an opaque JSON object.
+    pub encrypted_private_key: Value,
+}
+
+/// Answer to `POST /auth/register`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {
+    /// The name as registered.
+    pub username: String,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Matched case-insensitively.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// Answer to `POST /auth/login`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginResponse {
+    /// Bearer token (JWT).
+    pub token: String,
+    /// The name as registered.
+    pub username: String,
+    /// The account's public key.
+    pub public_key: PublicKey,
+    /// The password-wrapped private key, as uploaded.
+    pub encrypted_private_key: Value,
+    /// When the token expires (ms).
+    pub expires_at: i64,
+}
+
+/// One user in a search result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// The name as registered.
+    pub username: String,
+    /// True only for online friends.
+    pub online: bool,
+}
+
+/// Answer to `GET /users?q=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSearchResponse {
+    /// Matching users, alphabetical, at most 20.
+    pub users: Vec<UserSummary>,
+}
+
+/// Answer to `GET /users/NAME/public-key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyBody {
+    /// Whose key.
+    pub username: String,
+    /// The key.
+    pub public_key: PublicKey,
+}
+
+/// Answer to `GET /friends/status` (snake_case keys, as in the seed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendsStatus {
+    /// Accepted friends.
+    pub friends: Vec<String>,
+    /// Requests we sent, still pending.
+    pub pending_sent: Vec<String>,
+    /// Requests sent to us, still pending.
+    pub pending_received: Vec<String>,
+}
+
+/// `POST /friends/request`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendRequestBody {
+    /// Whom to befriend.
+    pub receiver: String,
+}
+
+/// `POST /friends/accept` and `POST /friends/reject`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendAnswerBody {
+    /// Who asked.
+    pub sender: String,
+}
+
+/// `POST /friends/remove`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendRemoveBody {
+    /// The friend to remove, or the user our pending request went to.
+    pub target: String,
+}
+
+/// Outcome of a friend mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendStatusKind {
+    /// Request waiting for an answer.
+    Pending,
+    /// Friends now.
+    Accepted,
+    /// Request rejected.
+    Rejected,
+    /// Friendship or request removed.
+    Removed,
+}
+
+/// Answer to every `/friends/*` mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendStatusBody {
+    /// The outcome.
+    pub status: FriendStatusKind,
+}
+
+/// Answer to `GET /client-config`: what a browser client needs to know before logging in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientConfig {
+    /// `RTCIceServer` objects (STUN/TURN) for WebRTC calls, as configured by the app.
+    pub ice_servers: Vec<Value>,
+}
+
+/// Every REST error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable code.
+    pub error: ErrorCode,
+    /// Human-readable detail.
+    pub message: String,
+}

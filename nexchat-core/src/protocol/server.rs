@@ -1,0 +1,189 @@
+//! Frames the server sends over the WebSocket.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::types::{CallRecord, ErrorCode, PublicKey, StoredMessage};
+
+/// One WebSocket frame from the server, tagged by its `type`.
+///
+/// ```
+/// use nexchat_core::protocol::ServerEvent;
+/// let frame = ServerEvent::Presence { username: "alice".into(), online: true }.encode();
+/// assert_eq!(frame, r#"{"type":"presence","username":"alice","online":true}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+pub enum ServerEvent {
+    /// The user's online friends, first frame after connecting.
+    OnlineUsers {
+        /// Usernames.
+        users: Vec<String>,
+    },
+    /// A message for this user (or sent by this user from another socket).
+    ReceiveMessage(StoredMessage),
+    /// Every queued message has been pushed.
+    SyncDone {},
+    /// The message is stored (single tick).
+    MessageSent {
+        /// The message id.
+        id: String,
+        /// Its receiver.
+        receiver: String,
+        /// Its stored timestamp.
+        timestamp: i64,
+    },
+    /// `from` received these messages of ours.
+    MessageDelivered {
+        /// The receiver that acknowledged.
+        from: String,
+        /// Ids whose status moved forward.
+        ids: Vec<String>,
+    },
+    /// `from` saw these messages of ours.
+    MessageSeen {
+        /// The receiver that saw them.
+        from: String,
+        /// Ids whose status moved forward.
+        ids: Vec<String>,
+    },
+    /// A page of the conversation, newest first.
+    HistoryResponse {
+        /// The other user.
+        with_user: String,
+        /// The messages.
+        messages: Vec<StoredMessage>,
+        /// Whether older messages exist.
+        has_more: bool,
+    },
+    /// A friend started or stopped typing.
+    Typing {
+        /// The friend.
+        from: String,
+        /// Started (true) or stopped (false).
+        is_typing: bool,
+    },
+    /// A user's public key.
+    PublicKeyResponse {
+        /// Whose key.
+        username: String,
+        /// The key.
+        public_key: PublicKey,
+    },
+    /// A friend's public key changed.
+    KeyChanged {
+        /// The friend.
+        username: String,
+        /// The new key.
+        public_key: PublicKey,
+    },
+    /// A friend came online or went offline.
+    Presence {
+        /// The friend.
+        username: String,
+        /// Online now.
+        online: bool,
+    },
+    /// Someone asked to be our friend.
+    NewFriendRequest {
+        /// The requester.
+        from: String,
+    },
+    /// A friendship became active.
+    FriendshipActivated {
+        /// The new friend.
+        with: String,
+        /// Whether they are online.
+        online: bool,
+        /// Their public key.
+        public_key: PublicKey,
+    },
+    /// Our friend request was rejected.
+    FriendRequestRejected {
+        /// Who rejected it.
+        from: String,
+    },
+    /// A friendship (or a request to us) was removed.
+    FriendRemoved {
+        /// Who removed it.
+        from: String,
+    },
+    /// An incoming call.
+    CallOffer {
+        /// The caller.
+        from: String,
+        /// The call.
+        call_id: String,
+        /// The SDP offer.
+        offer: Value,
+        /// Video (true) or voice only.
+        with_video: bool,
+    },
+    /// The callee answered.
+    CallAnswer {
+        /// The callee.
+        from: String,
+        /// The call.
+        call_id: String,
+        /// The SDP answer.
+        answer: Value,
+    },
+    /// An ICE candidate from the other party.
+    CallIce {
+        /// The other party.
+        from: String,
+        /// The call.
+        call_id: String,
+        /// The candidate.
+        candidate: Value,
+    },
+    /// The other party ended the call.
+    CallEnded {
+        /// The other party.
+        from: String,
+        /// The call.
+        call_id: String,
+    },
+    /// Our offer is ringing; this is its id.
+    CallStarted {
+        /// The call.
+        call_id: String,
+        /// The callee.
+        to: String,
+    },
+    /// A call ended; its final record.
+    CallLogged {
+        /// The record.
+        call: CallRecord,
+    },
+    /// A page of the call log, newest first.
+    CallHistoryResponse {
+        /// The other user.
+        with_user: String,
+        /// The calls.
+        calls: Vec<CallRecord>,
+        /// Whether older calls exist.
+        has_more: bool,
+    },
+    /// A refused event.
+    Error {
+        /// What went wrong.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+        /// The message or call id the refused event referred to.
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
+    },
+}
+
+impl ServerEvent {
+    /// Encodes the event as one JSON text frame.
+    pub fn encode(&self) -> String {
+        // Serializing these types cannot fail: every map key is a string and no value is NaN.
+        serde_json::to_string(self).unwrap_or_else(|err| {
+            tracing::error!(%err, "failed to encode a server event");
+            r#"{"type":"error","code":"internal","message":"encoding failed"}"#.to_owned()
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! Records shared by REST bodies and WebSocket events.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where a message is on its way: sent (stored) → delivered → seen. Ordered, so a status can
+/// only be replaced by a greater one (see [`crate::Ticks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Committed to the store; the sender has its single tick.
+    Sent,
+    /// The receiver's client acknowledged receipt.
+    Delivered,
+    /// The receiver opened the conversation.
+    Seen,
+}
+
+impl MessageStatus {
+    /// The protocol's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Seen => "seen",
+        }
+    }
+
+    /// Parses a status from its protocol name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sent" => Some(Self::Sent),
+            "delivered" => Some(Self::Delivered),
+            "seen" => Some(Self::Seen),
+            _ => None,
+        }
+    }
+}
+
+/// One end-to-end-encrypted message as stored and relayed. The server never sees more than this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// UUID, chosen by the client or made by the server.
+    pub id: String,
+    /// The sending user (always the token's user).
+    pub sender: String,
+    /// The receiving user.
+    pub receiver: String,
+    /// Base64 AES-GCM ciphertext.
+    pub ciphertext: String,
+    /// Base64 IV.
+    pub iv: String,
+    /// Server time of storage, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Delivery status.
+    pub status: MessageStatus,
+}
+
+/// Voice or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// Audio only.
+    Voice,
+    /// Audio and video.
+    Video,
+}
+
+impl CallKind {
+    /// The protocol's name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Voice => "voice",
+            Self::Video => "video",
+        }
+    }
+
+    /// Parses a kind from its protocol name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "voice" => Some(Self::Voice),
+            "video" => Some(Self::Video),
+            _ => None,
+        }
+    }
+}
+
+/// Where a call is in its life: ringing → in progress → completed, or missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    /// Offered, not yet answered.
+    Ringing,
+    /// Answered, not yet ended.
+    InProgress,
+    /// Ended after being answered.
+    Completed,
+    /// Ended without being answered.
+    Missed,
+}
+
+impl CallStatus {
+    /// The protocol's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ringing => "ringing",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Missed => "missed",
+        }
+    }
+
+    /// Parses a status from its protocol name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ringing" => Some(Self::Ringing),
+            "in_progress" => Some(Self::InProgress),
+            "completed" => Some(Self::Completed),
+            "missed" => Some(Self::Missed),
+            _ => None,
+        }
+    }
+
+    /// True once the call has ended (completed or missed).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Missed)
+    }
+}
+
+/// One call as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// UUID made by the server.
+    pub call_id: String,
+    /// Who placed the call.
+    pub caller: String,
+    /// Who was called.
+    pub callee: String,
+    /// Voice or video.
+    #[serde(rename = "type")]
+    pub kind: CallKind,
+    /// Current state.
+    pub status: CallStatus,
+    /// When the offer was made (ms).
+    pub started_at: i64,
+    /// When the callee answered (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<i64>,
+    /// When the call ended (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<i64>,
+    /// Whole seconds between answer and end; 0 unless completed.
+    pub duration: u64,
+}
+
+/// An ECDH P-256 public key as a JWK: `{kty: "EC", crv: "P-256", x, y}`.
+///
+/// Parsing keeps only those four members, so whatever else a client's key export carried
+/// (`ext`, `key_ops`) is dropped, and refuses a key that carries a private part `d`.
+///
+/// ```
+/// use nexchat_core::protocol::PublicKey;
+/// let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "BBBB", "ext": true});
+/// let key: PublicKey = serde_json::from_value(jwk).unwrap();
+/// assert_eq!(key.to_json(), r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#);
+/// let private = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "A", "y": "B", "d": "C"});
+/// assert!(serde_json::from_value::<PublicKey>(private).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "Value")]
+pub struct PublicKey {
+    x: String,
+    y: String,
+}
+
+impl PublicKey {
+    /// Validates a JWK object.
+    pub fn from_jwk(value: &Value) -> Result<Self, String> {
+        let obj = value
+            .as_object()
+            .ok_or("publicKey must be a JWK object")?;
+        if obj.contains_key("d") {
+            return Err("publicKey carries a private part (d); never upload a private key".into());
+        }
+        let field = |name: &str| obj.get(name).and_then(Value::as_str);
+        if field("kty") != Some("EC") || field("crv") != Some("P-256") {
+            return Err("publicKey must be an EC P-256 JWK".into());
+        }
+        let coord = |name: &str| -> Result<String, String> {
+            match field(name) {
+                Some(s) if !s.is_empty() && s.len() <= 128 => Ok(s.to_owned()),
+                _ => Err(format!("publicKey.{name} must be a non-empty string")),
+            }
+        };
+        Ok(Self {
+            x: coord("x")?,
+            y: coord("y")?,
+        })
+    }
+
+    /// The canonical JSON text of the key, as stored.
+    pub fn to_json(&self) -> String {
+        Value::from(self.clone()).to_string()
+    }
+
+    /// Parses the canonical JSON text written by [`PublicKey::to_json`].
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_jwk(&value)
+    }
+}
+
+impl From<PublicKey> for Value {
+    fn from(key: PublicKey) -> Self {
+        let mut map = Map::new();
+        map.insert("crv".into(), "P-256".into());
+        map.insert("kty".into(), "EC".into());
+        map.insert("x".into(), key.x.into());
+        map.insert("y".into(), key.y.into());
+        Value::Object(map)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Self::from_jwk(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Error codes, on the socket and in REST error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed input.
+    BadRequest,
+    /// No valid credentials.
+    Unauthorized,
+    /// Not allowed.
+    Forbidden,
+    /// The named user does not exist.
+    UserNotFound,
+    /// The thing referred to does not exist.
+    NotFound,
+    /// The users are not friends.
+    NotFriends,
+    /// The callee has no open socket.
+    Offline,
+    /// The callee is already in a call.
+    Busy,
+    /// Name taken, request already pending, already friends.
+    Conflict,
+    /// Over a size limit.
+    TooLarge,
+    /// Over a rate limit.
+    RateLimited,
+    /// The server failed.
+    Internal,
+}

@@ -1,0 +1,222 @@
+//! Storage traits: what the chat needs from a database, and nothing about how.
+//!
+//! Backends live in `nexchat-store`. Every operation that a racing second node could break is a
+//! single conditional step here (insert-or-return-existing, move a status forward only from an
+//! expected value), so a backend without transactions can still be correct.
+//!
+//! Usernames handed to these methods are canonical (as registered), except in
+//! [`UserStore::find_user`] and [`UserStore::search_users`], which match case-insensitively.
+
+use async_trait::async_trait;
+
+use crate::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
+
+/// A storage failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (name taken, id used).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The record referred to does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A stored record has the wrong shape.
+    #[error("corrupt record in {collection} (id {id}): {detail}")]
+    Corrupt {
+        /// Table or collection.
+        collection: String,
+        /// The record's id.
+        id: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The database failed.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Result with a [`StoreError`].
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The name as registered (unique case-insensitively).
+    pub username: String,
+    /// bcrypt hash; empty for users provisioned by an external identity (password login refused).
+    pub password_hash: String,
+    /// Public key JWK as canonical JSON text; empty until the user has one.
+    pub public_key: String,
+    /// Password-wrapped private key, JSON text stored unread; empty when none.
+    pub encrypted_private_key: String,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// Users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user; [`StoreError::Conflict`] when the name is taken in any letter case.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Finds a user by name, case-insensitively.
+    async fn find_user(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Replaces a user's public key (canonical JSON text).
+    async fn set_public_key(&self, username: &str, public_key: &str) -> StoreResult<()>;
+    /// Names starting with `prefix` (case-insensitive), `exclude` left out, sorted
+    /// case-insensitively, at most `limit`.
+    async fn search_users(
+        &self,
+        prefix: &str,
+        exclude: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+}
+
+/// State of a link between two users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkStatus {
+    /// `sender` asked `receiver`.
+    Pending,
+    /// Friends.
+    Accepted,
+    /// `receiver` said no; `sender` may ask again.
+    Rejected,
+}
+
+impl LinkStatus {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Parses a storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "accepted" => Some(Self::Accepted),
+            "rejected" => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// The one link a pair of users has (a pair never has two).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendLink {
+    /// Who asked.
+    pub sender: String,
+    /// Who was asked.
+    pub receiver: String,
+    /// Where it stands.
+    pub status: LinkStatus,
+}
+
+/// Friend requests and friendships. A pair of users has at most one link, whoever sent it.
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    /// The link between two users, in either direction.
+    async fn link(&self, a: &str, b: &str) -> StoreResult<Option<FriendLink>>;
+    /// Records `sender` asking `receiver`: inserts a pending link, or turns a rejected link of
+    /// the pair (either direction) into a pending one from `sender`. Returns false, changing
+    /// nothing, when the pair has a pending or accepted link.
+    async fn create_request(&self, sender: &str, receiver: &str) -> StoreResult<bool>;
+    /// Moves the link `sender → receiver` from `from` to `to` in one conditional step; false
+    /// when no such link is in state `from`.
+    async fn transition_link(
+        &self,
+        sender: &str,
+        receiver: &str,
+        from: LinkStatus,
+        to: LinkStatus,
+    ) -> StoreResult<bool>;
+    /// Deletes the link `sender → receiver` if it is in state `status`; false when none was.
+    async fn delete_link(&self, sender: &str, receiver: &str, status: LinkStatus)
+    -> StoreResult<bool>;
+    /// Every link with `user` on either end.
+    async fn links_of(&self, user: &str) -> StoreResult<Vec<FriendLink>>;
+    /// Whether the two users are friends now.
+    async fn are_friends(&self, a: &str, b: &str) -> StoreResult<bool>;
+}
+
+/// Result of storing a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Newly stored, with the timestamp the store gave it.
+    New(StoredMessage),
+    /// A message with this id already existed; this is it, unchanged.
+    Existing(StoredMessage),
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Whether older items exist.
+    pub has_more: bool,
+}
+
+/// Messages.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a message durably before returning. The returned message's `timestamp` is
+    /// `message.timestamp` raised, if needed, so it is never earlier than that of any message
+    /// stored before it. When the id exists (any sender) nothing is written and the stored
+    /// message is returned as [`Inserted::Existing`].
+    async fn insert_message(&self, message: &StoredMessage) -> StoreResult<Inserted>;
+    /// Finds a message by id.
+    async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>>;
+    /// Raises to `to` the status of messages `sender → receiver` whose status is lower,
+    /// restricted to `ids` when given; returns the ids that moved, in storage order.
+    async fn advance_status(
+        &self,
+        sender: &str,
+        receiver: &str,
+        ids: Option<&[String]>,
+        to: MessageStatus,
+    ) -> StoreResult<Vec<String>>;
+    /// Messages between `a` and `b` (both directions), newest first, at most `limit`, strictly
+    /// older (in storage order) than the message `before`; [`StoreError::NotFound`] when
+    /// `before` is not a message of this pair.
+    async fn history(
+        &self,
+        a: &str,
+        b: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredMessage>>;
+    /// Messages to `receiver` still in status `sent`, oldest first (storage order).
+    async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>>;
+}
+
+/// The call log.
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    /// Stores a new call; [`StoreError::Conflict`] when the id exists.
+    async fn insert_call(&self, call: &CallRecord) -> StoreResult<()>;
+    /// Replaces a call's record if its stored status is still `expected`; false otherwise.
+    async fn update_call(&self, call: &CallRecord, expected: CallStatus) -> StoreResult<bool>;
+    /// Finds a call by id.
+    async fn get_call(&self, call_id: &str) -> StoreResult<Option<CallRecord>>;
+    /// Calls between `a` and `b` (either direction), newest first, at most `limit`, strictly
+    /// older than the call `before`; [`StoreError::NotFound`] when `before` is not a call of
+    /// this pair.
+    async fn call_history(
+        &self,
+        a: &str,
+        b: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<CallRecord>>;
+    /// Calls still ringing or in progress (to close out after a restart).
+    async fn unfinished_calls(&self) -> StoreResult<Vec<CallRecord>>;
+}
+
+/// Everything the chat stores. Implemented for every type that implements the four parts.
+pub trait Store: UserStore + FriendStore + MessageStore + CallStore + 'static {}
+
+impl<T: UserStore + FriendStore + MessageStore + CallStore + 'static> Store for T {}

@@ -1,0 +1,26 @@
+//! Storage backends for nexchat: implementations of [`nexchat_core::store::Store`].
+//!
+//! - [`SqliteStore`] (feature `sqlite`, on by default): one embedded database file, for a
+//!   single server. One writer thread gathers the writes of every session into one transaction
+//!   (group commit), so a message is acknowledged only once it is durable, yet a busy server pays
+//!   one fsync per batch rather than one per message.
+//!
+//! Every backend passes the storage conformance suite in `nexchat_core::conformance`.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), nexchat_core::store::StoreError> {
+//! let store = nexchat_store::SqliteStore::open("nexchat.db")?;
+//! # drop(store);
+//! # Ok(())
+//! # }
+//! ```
+
+#[cfg(feature = "mongodb")]
+pub mod mongo;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(feature = "mongodb")]
+pub use mongo::MongoStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;

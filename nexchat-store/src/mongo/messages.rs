@@ -1,0 +1,185 @@
+//! `messages`: the message id is the `_id`, storage order is `seq` (see the module docs of
+//! [`super`]).
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, Document, doc};
+use nexchat_core::protocol::{MessageStatus, StoredMessage};
+use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult};
+
+use super::docs::{self, Reader, either_direction};
+use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
+
+#[async_trait]
+impl MessageStore for MongoStore {
+    async fn insert_message(&self, message: &StoredMessage) -> StoreResult<Inserted> {
+        let (seq, timestamp) = self
+            .next_seq(collections::MESSAGES, message.timestamp)
+            .await?;
+        let stored = StoredMessage {
+            timestamp,
+            ..message.clone()
+        };
+        match self
+            .messages
+            .insert_one(docs::message_to_doc(&stored, seq))
+            .await
+        {
+            Ok(_) => Ok(Inserted::New(stored)),
+            // The id is taken: this is a resend (or another sender's id, which the caller
+            // tells apart by the returned message's sender). The seq taken above stays unused.
+            Err(e) if is_duplicate_key(&e) => match self.get_message(&message.id).await? {
+                Some(existing) => Ok(Inserted::Existing(existing)),
+                None => Err(StoreError::Backend(format!(
+                    "message {} refused as a duplicate but not found",
+                    message.id
+                ))),
+            },
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>> {
+        self.messages
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(backend)?
+            .map(|d| docs::message_from_doc(&d))
+            .transpose()
+    }
+
+    async fn advance_status(
+        &self,
+        sender: &str,
+        receiver: &str,
+        ids: Option<&[String]>,
+        to: MessageStatus,
+    ) -> StoreResult<Vec<String>> {
+        let lower: Vec<&str> = [MessageStatus::Sent, MessageStatus::Delivered]
+            .into_iter()
+            .filter(|s| *s < to)
+            .map(MessageStatus::as_str)
+            .collect();
+        if lower.is_empty() || ids.is_some_and(<[String]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        // 1. The messages to move, in storage order.
+        let mut filter = doc! { "receiver": receiver, "status": { "$in": &lower }, "sender": sender };
+        if let Some(ids) = ids {
+            filter.insert("_id", doc! { "$in": ids });
+        }
+        let candidates: Vec<Document> = self
+            .messages
+            .find(filter)
+            .projection(doc! { "_id": 1 })
+            .sort(doc! { "seq": 1 })
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        let candidates = candidates
+            .iter()
+            .map(|d| docs::string_id(collections::MESSAGES, d))
+            .collect::<StoreResult<Vec<String>>>()?;
+        if candidates.is_empty() {
+            return Ok(candidates);
+        }
+        // 2. Move those still lower, marking them with this operation's id.
+        let op_field = match to {
+            MessageStatus::Delivered => "deliveredOp",
+            _ => "seenOp",
+        };
+        let op = ObjectId::new();
+        let moved = self
+            .messages
+            .update_many(
+                doc! { "_id": { "$in": &candidates }, "status": { "$in": &lower } },
+                doc! { "$set": { "status": to.as_str(), op_field: op } },
+            )
+            .await
+            .map_err(backend)?;
+        if usize::try_from(moved.modified_count).ok() == Some(candidates.len()) {
+            return Ok(candidates);
+        }
+        // 3. A racing call moved some of them first: ours are those carrying our operation id.
+        let ours: Vec<Document> = self
+            .messages
+            .find(doc! { "_id": { "$in": &candidates }, op_field: op })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        let ours: Vec<Bson> = ours
+            .into_iter()
+            .filter_map(|mut d| d.remove("_id"))
+            .collect();
+        Ok(candidates
+            .into_iter()
+            .filter(|id| ours.iter().any(|o| o.as_str() == Some(id)))
+            .collect())
+    }
+
+    async fn history(
+        &self,
+        a: &str,
+        b: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredMessage>> {
+        let mut filter = either_direction("sender", "receiver", a, b);
+        if let Some(before) = before {
+            let seq = self.seq_in_pair(before, a, b).await?;
+            filter.insert("seq", doc! { "$lt": seq });
+        }
+        let found: Vec<Document> = self
+            .messages
+            .find(filter)
+            .sort(doc! { "seq": -1 })
+            .limit(limit_plus_one(limit))
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        let has_more = found.len() > limit;
+        let items = found
+            .iter()
+            .take(limit)
+            .map(docs::message_from_doc)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page { items, has_more })
+    }
+
+    async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>> {
+        let found: Vec<Document> = self
+            .messages
+            .find(doc! { "receiver": receiver, "status": MessageStatus::Sent.as_str() })
+            .sort(doc! { "seq": 1 })
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        found.iter().map(docs::message_from_doc).collect()
+    }
+}
+
+impl MongoStore {
+    /// The `seq` of message `id` if it is a message between `a` and `b`; `NotFound` otherwise.
+    async fn seq_in_pair(&self, id: &str, a: &str, b: &str) -> StoreResult<i64> {
+        let mut filter = either_direction("sender", "receiver", a, b);
+        filter.insert("_id", id);
+        let found = self
+            .messages
+            .find_one(filter)
+            .projection(doc! { "seq": 1 })
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound(format!("message {id} between {a} and {b}")))?;
+        Reader::new(collections::MESSAGES, &found).i64("seq")
+    }
+}

@@ -1,0 +1,239 @@
+//! MongoDB backend (cargo feature `mongodb`): one [`MongoStore`] shared by every node of a
+//! deployment.
+//!
+//! # Collections
+//! The seed design's four collections and field names, plus what correctness needs:
+//!
+//! | collection | `_id` | fields |
+//! |---|---|---|
+//! | `users` | ObjectId | `username`, `usernameLower` (unique), `password` (bcrypt hash), `publicKey`, `encryptedPrivateKey` (JSON text), `createdAt` |
+//! | `messages` | message id | `sender`, `receiver`, `ciphertext`, `iv` (base64), `timestamp`, `status`, `seq`, and `deliveredOp`/`seenOp` (see below) |
+//! | `friend_requests` | the pair, lowercased and sorted, joined by NUL (`"alice\0bob"`) | `sender`, `receiver`, `status` |
+//! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `seq` |
+//! | `counters` | `"messages"`, `"calls"` | `seq`, `timestamp` |
+//!
+//! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
+//! BSON dates or booleans.
+//!
+//! # Correct without transactions
+//! Every write another node could race is one single-document conditional operation:
+//! - Usernames are unique case-insensitively through the unique index on `usernameLower`.
+//! - A message id is its `_id`: a resend is an insert that meets the unique `_id` (error 11000),
+//!   and the stored message is read back and returned as [`Inserted::Existing`].
+//! - A pair of users has one `friend_requests` document because its `_id` is made from the pair:
+//!   two racing requests meet the unique `_id`. Transitions are updates filtered on the current
+//!   `status`, so only one of two racing accepts matches.
+//! - A tick moves with an `updateMany` filtered on `status` being lower than the target, so it
+//!   never moves backwards. To report exactly which messages *this* call moved, the update also
+//!   writes a fresh operation id into `deliveredOp` or `seenOp` (a message reaches each status at
+//!   most once, so that field is written at most once); the ids are read back by it only when
+//!   the update modified fewer messages than it was aimed at (a racing call took some).
+//! - Call state changes are updates filtered on the expected `status`.
+//!
+//! # Storage order and timestamps
+//! Messages and calls get a `seq` from a counter document (`counters`, one per collection)
+//! updated with `findOneAndUpdate {$inc: {seq: 1}, $max: {timestamp: t}}`, which returns the new
+//! `seq` and the highest timestamp seen. History, `before` and `undelivered` order by `seq`, so
+//! the order is the order in which messages were allocated, across all nodes; a message's stored
+//! timestamp is the counter's `timestamp` after that update, so it is never earlier than that of
+//! any message stored before it, across all nodes (not only per node). The cost is one extra
+//! round trip per message and one hot document per collection; MongoDB serialises updates of one
+//! document, so this caps the message rate of a whole deployment at what one document can take
+//! (thousands per second), which is far above what the rest of a node does. Calls are ordered by
+//! `startedAt`, ties broken by `seq`.
+//!
+//! # Durability
+//! Writes use the write concern of the connection string. On a replica set MongoDB 5+ defaults
+//! to `majority`; add `w=majority&journal=true` to the URI to be explicit.
+//!
+//! # The test server (nx-27017 0.8.1 over SQLite) and MongoDB 6+
+//! The tests run against nx-27017, a MongoDB wire-protocol server backed by SQLite. Every
+//! operation here was chosen to behave the same on it and on MongoDB 6+:
+//! - A `$set` of a boolean or a BSON date is stored there as an integer or a string, so this
+//!   backend stores no booleans or dates: times are `i64` milliseconds, states are strings.
+//! - Collation indexes are not usable there, so case-insensitive uniqueness is a unique index on
+//!   a lowercased copy of the name (`usernameLower`), and searches are range scans on it.
+//! - Index names given at creation are replaced by its own (`idx_<collection>_<field>`), so
+//!   nothing depends on index names.
+//! - Only duplicate-key errors carry a `code` (11000); every other error reply is reported as
+//!   [`StoreError::Backend`] with its message, never matched by code.
+//! - Transactions are not isolated there, so none are used.
+//! - `$group` on a compound key gives wrong results there, so no aggregation is used.
+//! - Integers may come back as 32-bit, 64-bit or (from a mongo shell) integral doubles; all are
+//!   read as `i64`.
+
+mod calls;
+mod docs;
+mod friends;
+mod messages;
+mod users;
+
+use mongodb::bson::{Document, doc};
+use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use nexchat_core::store::{StoreError, StoreResult};
+
+#[cfg(doc)]
+use nexchat_core::store::Inserted;
+
+/// Names of the collections.
+pub mod collections {
+    /// Accounts.
+    pub const USERS: &str = "users";
+    /// Encrypted messages.
+    pub const MESSAGES: &str = "messages";
+    /// Friend requests and friendships, one document per pair.
+    pub const FRIEND_REQUESTS: &str = "friend_requests";
+    /// The call log.
+    pub const CALLS: &str = "calls";
+    /// Sequence counters (storage order) of messages and calls.
+    pub const COUNTERS: &str = "counters";
+}
+
+/// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
+/// shares the driver's connection pool.
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    db: Database,
+    users: Collection<Document>,
+    messages: Collection<Document>,
+    friends: Collection<Document>,
+    calls: Collection<Document>,
+    counters: Collection<Document>,
+}
+
+impl MongoStore {
+    /// Connects to `uri` (a MongoDB connection string), uses the database named `database`, and
+    /// creates the indexes the store relies on (idempotent, so every node may do it at start).
+    pub async fn connect(uri: &str, database: &str) -> StoreResult<Self> {
+        let client = Client::with_uri_str(uri).await.map_err(backend)?;
+        Self::new(client.database(database)).await
+    }
+
+    /// Uses an already configured database handle (for embedders that build their own
+    /// [`Client`]), creating the indexes.
+    pub async fn new(db: Database) -> StoreResult<Self> {
+        let store = Self {
+            users: db.collection(collections::USERS),
+            messages: db.collection(collections::MESSAGES),
+            friends: db.collection(collections::FRIEND_REQUESTS),
+            calls: db.collection(collections::CALLS),
+            counters: db.collection(collections::COUNTERS),
+            db,
+        };
+        store.create_indexes().await?;
+        Ok(store)
+    }
+
+    /// The database this store uses.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    async fn create_indexes(&self) -> StoreResult<()> {
+        let index = |name: &str, keys: Document, unique: bool| {
+            let options = IndexOptions::builder()
+                .name(name.to_owned())
+                .unique(unique.then_some(true))
+                .build();
+            IndexModel::builder().keys(keys).options(options).build()
+        };
+        self.users
+            .create_index(index(
+                "usernameLower_unique",
+                doc! { "usernameLower": 1 },
+                true,
+            ))
+            .await
+            .map_err(backend)?;
+        self.messages
+            .create_indexes([
+                // History of a pair (one branch of the `$or` per direction), in storage order.
+                index(
+                    "sender_receiver_seq",
+                    doc! { "sender": 1, "receiver": 1, "seq": 1 },
+                    false,
+                ),
+                // Undelivered messages of a receiver, and ticks to move.
+                index(
+                    "receiver_status_seq",
+                    doc! { "receiver": 1, "status": 1, "seq": 1 },
+                    false,
+                ),
+            ])
+            .await
+            .map_err(backend)?;
+        self.friends
+            .create_indexes([
+                index(
+                    "sender_receiver",
+                    doc! { "sender": 1, "receiver": 1 },
+                    false,
+                ),
+                index(
+                    "receiver_status",
+                    doc! { "receiver": 1, "status": 1 },
+                    false,
+                ),
+            ])
+            .await
+            .map_err(backend)?;
+        self.calls
+            .create_indexes([
+                index(
+                    "caller_callee_startedAt",
+                    doc! { "caller": 1, "callee": 1, "startedAt": 1, "seq": 1 },
+                    false,
+                ),
+                index("status", doc! { "status": 1 }, false),
+            ])
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Takes the next `seq` of `counter` and raises the counter's timestamp to at least
+    /// `timestamp`, in one atomic step; returns `(seq, timestamp)` as they are after it.
+    async fn next_seq(&self, counter: &str, timestamp: i64) -> StoreResult<(i64, i64)> {
+        let updated = self
+            .counters
+            .find_one_and_update(
+                doc! { "_id": counter },
+                doc! { "$inc": { "seq": 1_i64 }, "$max": { "timestamp": timestamp } },
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Backend(format!("counter {counter} missing after upsert")))?;
+        let reader = docs::Reader::new(collections::COUNTERS, &updated);
+        Ok((reader.i64("seq")?, reader.i64("timestamp")?))
+    }
+}
+
+/// A driver error as a [`StoreError::Backend`].
+fn backend(error: MongoError) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+/// Whether the server refused a write because of a unique index (error code 11000; the test
+/// server sets a code on these replies and no others).
+fn is_duplicate_key(error: &MongoError) -> bool {
+    const DUPLICATE_KEY: i32 = 11000;
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|e| e.code == DUPLICATE_KEY),
+        _ => false,
+    }
+}
+
+/// A page size as the driver's `i64`, one more than asked so that `has_more` needs no count.
+fn limit_plus_one(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1)
+}

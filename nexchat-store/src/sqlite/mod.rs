@@ -1,0 +1,164 @@
+//! The SQLite backend: one database file, one writer thread doing group commit, a few reader
+//! threads.
+//!
+//! Why this shape: SQLite allows one writer at a time, and in WAL mode with `synchronous=FULL`
+//! every commit costs an fsync. So one thread owns the only write connection and commits
+//! everything that is queued at once ([`writer`]); each caller's future resolves only after the
+//! transaction holding its write has committed. Reads run on their own read-only connections
+//! ([`readers`]), which in WAL mode never wait for the writer. No SQLite call ever runs on an
+//! async worker thread.
+
+mod calls;
+mod friends;
+mod messages;
+mod readers;
+mod rows;
+mod schema;
+mod users;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use nexchat_core::store::{StoreError, StoreResult};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use readers::ReaderPool;
+use writer::{Writer, WriterState};
+
+/// Read-only connections (and threads) per store. Reads are short index lookups served mostly
+/// from the page cache, so a few are plenty; more would only compete with the async workers.
+const READERS: usize = 4;
+
+/// A [`nexchat_core::store::Store`] in one SQLite file.
+///
+/// Dropping the store lets queued writes finish, then closes the database and waits for its
+/// threads; do that outside the hot path (at shutdown).
+pub struct SqliteStore {
+    // Field order is drop order: readers close first so the writer's connection is the last
+    // one, which checkpoints the WAL into the database file on close.
+    readers: ReaderPool,
+    writer: Writer,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// The schema version [`SqliteStore::open`] migrates a database to (`PRAGMA user_version`).
+    pub const SCHEMA_VERSION: i64 = schema::VERSION;
+
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date, and
+    /// starts the writer and reader threads.
+    ///
+    /// This blocks while it opens files and runs migrations; call it at startup (or from
+    /// `tokio::task::spawn_blocking`). A database written by a newer version of nexchat (a
+    /// higher schema version) is refused rather than guessed at.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = schema::open_writer(&path)?;
+        schema::migrate(&mut conn)?;
+        let state = WriterState::load(&conn)?;
+        let readers = (0..READERS)
+            .map(|_| schema::open_reader(&path))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let readers = ReaderPool::start(readers)?;
+        let writer = Writer::start(conn, state)?;
+        Ok(Self {
+            readers,
+            writer,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on a reader connection.
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.readers.submit(Box::new(move |conn: &Connection| {
+            // The caller may have stopped waiting; nothing to do then.
+            let _ = reply.send(work(conn).map_err(StoreError::from));
+        }))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("an SQLite read failed unexpectedly".into()))?
+    }
+
+    /// Runs `work` in the writer's next transaction; resolves once that transaction committed.
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.writer.submit(work, reply)?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the SQL helpers return: a driver error or a domain answer (conflict, corrupt row, ...).
+/// It exists so `?` works on both; callers only ever see [`StoreError`].
+#[derive(Debug)]
+pub(crate) enum Error {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Sql(err)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<Error> for StoreError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Sql(e) => StoreError::Backend(format!("sqlite: {e}")),
+            Error::Store(e) => e,
+        }
+    }
+}
+
+/// True when `err` is a UNIQUE or PRIMARY KEY constraint refusing an insert.
+fn is_unique_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// The two names of a pair in a fixed order (the one SQLite's `min`/`max` give the generated
+/// `pair_lo`/`pair_hi` columns: byte order, which is also `str`'s order).
+fn pair<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// A `usize` limit as an SQL `LIMIT` (which is signed).
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,161 @@
+//! Connections, pragmas and the versioned schema.
+//!
+//! Migrations are an append-only list; `PRAGMA user_version` records how many have run. Never
+//! edit a released migration: add the next one. Every table is `STRICT`, so a value of the
+//! wrong type cannot be stored; the readers still check enum-like text columns (`rows`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use nexchat_core::store::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::Error;
+
+/// How long a connection waits for a lock held by another connection (another process, or a
+/// checkpoint) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Statements each connection keeps prepared (there are about thirty distinct ones).
+const STATEMENT_CACHE: usize = 64;
+
+/// Version 1: the tables and what makes a record unique.
+///
+/// `pair_lo`/`pair_hi` name a conversation independently of direction, so "the pair's link" and
+/// "the pair's history" are single index ranges. `seq` (the rowid) is storage order.
+const V1: &str = "
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    encrypted_private_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX users_username ON users (username);
+
+CREATE TABLE friend_links (
+    sender TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(sender, receiver)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(sender, receiver)) VIRTUAL,
+    PRIMARY KEY (sender, receiver)
+) STRICT;
+CREATE UNIQUE INDEX friend_links_pair ON friend_links (pair_lo, pair_hi);
+
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sender TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    ciphertext TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(sender, receiver)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(sender, receiver)) VIRTUAL
+) STRICT;
+
+CREATE TABLE calls (
+    seq INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    caller TEXT NOT NULL,
+    callee TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    answered_at INTEGER,
+    ended_at INTEGER,
+    duration INTEGER NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(caller, callee)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(caller, callee)) VIRTUAL
+) STRICT;
+";
+
+/// Version 2: an index for each query that is not a lookup by key. Kept apart from version 1 so
+/// the upgrade path is exercised (and tested) from the first release on.
+const V2: &str = "
+-- links_of: the primary key serves `sender = ?`, this serves `receiver = ?`.
+CREATE INDEX friend_links_receiver ON friend_links (receiver);
+-- history: one conversation in storage order.
+CREATE INDEX messages_history ON messages (pair_lo, pair_hi, seq);
+-- undelivered (receiver, 'sent') and advance_status (receiver, status, sender).
+CREATE INDEX messages_inbox ON messages (receiver, status, sender);
+-- call_history: one pair's calls in storage order.
+CREATE INDEX calls_history ON calls (pair_lo, pair_hi, seq);
+-- unfinished_calls: partial, so it only ever holds the few live calls.
+CREATE INDEX calls_unfinished ON calls (status) WHERE status IN ('ringing', 'in_progress');
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this code writes.
+pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens the one read-write connection: WAL, and `synchronous=FULL` so that a committed
+/// transaction survives power loss (with NORMAL, the last commits before a crash may vanish).
+pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    configure(&conn).map_err(|e| opening(path, e))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|e| opening(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        // Still correct (readers then wait for the writer), only slower.
+        tracing::warn!(path = %path.display(), %mode, "SQLite refused WAL journal mode");
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| opening(path, e))?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection (after the writer has created and migrated the database).
+pub(crate) fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    configure(&conn).map_err(|e| opening(path, e))?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
+}
+
+fn opening(path: &Path, err: rusqlite::Error) -> StoreError {
+    StoreError::Backend(format!("opening {}: {err}", path.display()))
+}
+
+/// Runs the migrations the database has not seen yet, all in one transaction.
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    migrate_inner(conn).map_err(|e| match StoreError::from(e) {
+        StoreError::Backend(detail) => StoreError::Backend(format!("migrating schema: {detail}")),
+        other => other,
+    })
+}
+
+fn migrate_inner(conn: &mut Connection) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if !(0..=VERSION).contains(&version) {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {version}; this build knows versions 0 to {VERSION}"
+        ))
+        .into());
+    }
+    let done = usize::try_from(version).unwrap_or(MIGRATIONS.len());
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        tracing::info!(version = i + 1, "applying SQLite schema migration");
+        tx.execute_batch(sql)?;
+    }
+    if version < VERSION {
+        tx.pragma_update(None, "user_version", VERSION)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

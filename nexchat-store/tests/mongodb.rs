@@ -1,0 +1,828 @@
+//! The MongoDB backend against a real MongoDB wire-protocol server.
+//!
+//! Needs `NEXCHAT_TEST_MONGODB_URI` (panics without it, so nothing skips quietly):
+//!
+//! ```text
+//! eval "$(scripts/mongo-test-server.sh)"
+//! cargo test -p nexchat-store --features mongodb --test mongodb
+//! kill "$NEXCHAT_MONGO_PID"
+//! ```
+#![cfg(feature = "mongodb")]
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use nexchat_core::store::{
+    CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord, UserStore,
+};
+use nexchat_store::MongoStore;
+
+const URI_VAR: &str = "NEXCHAT_TEST_MONGODB_URI";
+
+fn uri() -> String {
+    std::env::var(URI_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{URI_VAR} is not set: these tests need a MongoDB wire-protocol server. Start one with \
+             `eval \"$(scripts/mongo-test-server.sh)\"` (exports {URI_VAR} and NEXCHAT_MONGO_PID) \
+             and run the tests again"
+        )
+    })
+}
+
+/// A store on a database of its own.
+async fn fresh() -> MongoStore {
+    let name = format!("nexchat_test_{}", uuid::Uuid::new_v4().simple());
+    MongoStore::connect(&uri(), &name).await.unwrap()
+}
+
+/// A second store (another "node") on the same database.
+async fn other_node(store: &MongoStore) -> MongoStore {
+    MongoStore::connect(&uri(), store.database().name())
+        .await
+        .unwrap()
+}
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        username: name.to_owned(),
+        password_hash: "$2b$12$hash".to_owned(),
+        public_key: String::new(),
+        encrypted_private_key: String::new(),
+        created_at: 1_700_000_000_000,
+    }
+}
+
+fn message(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
+    StoredMessage {
+        id: id.to_owned(),
+        sender: sender.to_owned(),
+        receiver: receiver.to_owned(),
+        ciphertext: "Y2lwaGVy".to_owned(),
+        iv: "aXY=".to_owned(),
+        timestamp,
+        status: MessageStatus::Sent,
+    }
+}
+
+fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
+    CallRecord {
+        call_id: id.to_owned(),
+        caller: caller.to_owned(),
+        callee: callee.to_owned(),
+        kind: CallKind::Video,
+        status: CallStatus::Ringing,
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        duration: 0,
+    }
+}
+
+fn new_message(inserted: Inserted) -> StoredMessage {
+    match inserted {
+        Inserted::New(m) => m,
+        Inserted::Existing(m) => panic!("expected a new message, got existing {m:?}"),
+    }
+}
+
+async fn insert_all(store: &MongoStore, messages: &[StoredMessage]) {
+    for m in messages {
+        new_message(store.insert_message(m).await.unwrap());
+    }
+}
+
+async fn raw_insert(store: &MongoStore, collection: &str, doc: Document) {
+    store
+        .database()
+        .collection::<Document>(collection)
+        .insert_one(doc)
+        .await
+        .unwrap();
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, collection: &str, id: &str) {
+    match result {
+        Err(StoreError::Corrupt {
+            collection: c,
+            id: i,
+            detail,
+        }) => {
+            assert_eq!((c.as_str(), i.as_str()), (collection, id), "detail: {detail}");
+            assert!(!detail.is_empty());
+        }
+        other => panic!("expected Corrupt in {collection} id {id}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connect_creates_the_indexes() {
+    let store = fresh().await;
+    let db = store.database();
+    // Index names differ between servers (nx-27017 renames them), so look at keys.
+    async fn indexes(db: &mongodb::Database, collection: &str) -> Vec<(Document, bool)> {
+        let list: Vec<_> = db
+            .collection::<Document>(collection)
+            .list_indexes()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        list.into_iter()
+            .map(|model| {
+                let unique = model.options.and_then(|o| o.unique).unwrap_or(false);
+                (model.keys, unique)
+            })
+            .collect()
+    }
+    let expect = [
+        ("users", doc! { "usernameLower": 1 }, true),
+        (
+            "messages",
+            doc! { "sender": 1, "receiver": 1, "seq": 1 },
+            false,
+        ),
+        (
+            "messages",
+            doc! { "receiver": 1, "status": 1, "seq": 1 },
+            false,
+        ),
+        ("friend_requests", doc! { "sender": 1, "receiver": 1 }, false),
+        ("friend_requests", doc! { "receiver": 1, "status": 1 }, false),
+        (
+            "calls",
+            doc! { "caller": 1, "callee": 1, "startedAt": 1, "seq": 1 },
+            false,
+        ),
+    ];
+    for (collection, keys, unique) in expect {
+        let found = indexes(db, collection).await;
+        let hit = found.iter().find(|(k, _)| *k == keys);
+        let Some((_, is_unique)) = hit else {
+            panic!("{collection}: no index on {keys}; found {found:?}");
+        };
+        assert!(!unique || *is_unique, "{collection} {keys} must be unique");
+    }
+    // Connecting again (a second node, a restart) is fine.
+    other_node(&store).await;
+}
+
+#[tokio::test]
+async fn usernames_are_unique_in_any_case_and_searched_by_prefix() {
+    let store = fresh().await;
+    for name in ["Alice", "alfred", "Albert", "bob", "ALINA"] {
+        store.create_user(&user(name)).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_user(&user("aLiCe")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store.find_user("ALICE").await.unwrap().unwrap();
+    assert_eq!(found, user("Alice"));
+    assert_eq!(store.find_user("nobody").await.unwrap(), None);
+
+    assert_eq!(
+        store.search_users("AL", "alice", 10).await.unwrap(),
+        ["Albert", "alfred", "ALINA"]
+    );
+    assert_eq!(
+        store.search_users("al", "", 2).await.unwrap(),
+        ["Albert", "alfred"]
+    );
+    assert_eq!(store.search_users("al", "", 0).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.search_users("", "bob", 10).await.unwrap(),
+        ["Albert", "alfred", "Alice", "ALINA"]
+    );
+    // Regex metacharacters are plain text.
+    assert!(store.search_users(".*", "", 10).await.unwrap().is_empty());
+
+    store.set_public_key("Alice", r#"{"k":1}"#).await.unwrap();
+    assert_eq!(
+        store.find_user("alice").await.unwrap().unwrap().public_key,
+        r#"{"k":1}"#
+    );
+    assert!(matches!(
+        store.set_public_key("nobody", "{}").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_registrations_of_one_name_have_one_winner() {
+    let store = fresh().await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let name = if i % 2 == 0 { "Carol" } else { "cAROL" };
+            tokio::spawn(async move { store.create_user(&user(name)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn same_message_id_32_times_at_once_is_stored_once() {
+    let store = Arc::new(fresh().await);
+    let node2 = Arc::new(other_node(&store).await);
+    let tasks: Vec<_> = (0..32_i64)
+        .map(|i| {
+            let store = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            tokio::spawn(async move {
+                store
+                    .insert_message(&message("m-1", "alice", "bob", 1000 + i))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut new = Vec::new();
+    let mut existing = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Inserted::New(m) => new.push(m),
+            Inserted::Existing(m) => existing.push(m),
+        }
+    }
+    assert_eq!(new.len(), 1, "exactly one insert wins");
+    assert_eq!(existing.len(), 31);
+    // Every loser sees the winner's message exactly as stored.
+    for m in &existing {
+        assert_eq!(m, &new[0]);
+    }
+    assert_eq!(store.get_message("m-1").await.unwrap().as_ref(), Some(&new[0]));
+    let page = store.history("alice", "bob", None, 50).await.unwrap();
+    assert_eq!(page.items, new);
+}
+
+#[tokio::test]
+async fn a_resend_returns_the_stored_message_unchanged() {
+    let store = fresh().await;
+    let first = new_message(
+        store
+            .insert_message(&message("m-1", "alice", "bob", 1000))
+            .await
+            .unwrap(),
+    );
+    store
+        .advance_status("alice", "bob", None, MessageStatus::Delivered)
+        .await
+        .unwrap();
+    // Another sender, another text, another time: still the stored one.
+    let mut again = message("m-1", "mallory", "bob", 5000);
+    again.ciphertext = "b3RoZXI=".to_owned();
+    let Inserted::Existing(stored) = store.insert_message(&again).await.unwrap() else {
+        panic!("resend stored twice");
+    };
+    assert_eq!(
+        stored,
+        StoredMessage {
+            status: MessageStatus::Delivered,
+            ..first
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timestamps_never_go_back_across_nodes() {
+    let store = fresh().await;
+    let node2 = other_node(&store).await;
+    // Node 2's clock is behind node 1's.
+    let m1 = new_message(
+        store
+            .insert_message(&message("a", "alice", "bob", 5000))
+            .await
+            .unwrap(),
+    );
+    let m2 = new_message(
+        node2
+            .insert_message(&message("b", "bob", "alice", 3000))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(m1.timestamp, 5000);
+    assert_eq!(m2.timestamp, 5000, "raised to the latest stored timestamp");
+    let m3 = new_message(
+        node2
+            .insert_message(&message("c", "bob", "alice", 7000))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(m3.timestamp, 7000);
+
+    // Many concurrent senders on two nodes: history (storage order) has non-decreasing times.
+    let tasks: Vec<_> = (0..40_i64)
+        .map(|i| {
+            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            tokio::spawn(async move {
+                let m = message(&format!("r{i}"), "alice", "bob", 7000 + (i * 37) % 11);
+                new_message(node.insert_message(&m).await.unwrap())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let page = store.history("alice", "bob", None, 100).await.unwrap();
+    assert_eq!(page.items.len(), 43);
+    let times: Vec<i64> = page.items.iter().rev().map(|m| m.timestamp).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[tokio::test]
+async fn history_pages_in_storage_order() {
+    let store = fresh().await;
+    // Equal timestamps: storage order alone decides.
+    let ids: Vec<String> = (0..7).map(|i| format!("h{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let (s, r) = if i % 2 == 0 { ("alice", "bob") } else { ("bob", "alice") };
+        new_message(store.insert_message(&message(id, s, r, 1000)).await.unwrap());
+    }
+    insert_all(&store, &[message("other", "alice", "carol", 1000)]).await;
+
+    let page = store.history("bob", "alice", None, 3).await.unwrap();
+    let got: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(got, ["h6", "h5", "h4"]);
+    assert!(page.has_more);
+    let page = store.history("alice", "bob", Some("h4"), 3).await.unwrap();
+    let got: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(got, ["h3", "h2", "h1"]);
+    assert!(page.has_more);
+    let page = store.history("alice", "bob", Some("h1"), 3).await.unwrap();
+    let got: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(got, ["h0"]);
+    assert!(!page.has_more);
+    // Exactly `limit` left: no more.
+    let page = store.history("alice", "bob", Some("h3"), 3).await.unwrap();
+    assert_eq!(page.items.len(), 3);
+    assert!(!page.has_more);
+    let page = store.history("alice", "bob", None, 7).await.unwrap();
+    assert!(!page.has_more);
+
+    for bad in ["nope", "other"] {
+        assert!(matches!(
+            store.history("alice", "bob", Some(bad), 3).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn ticks_move_forward_only_and_undelivered_keeps_order() {
+    let store = fresh().await;
+    let ids: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
+    let messages: Vec<_> = ids.iter().map(|id| message(id, "alice", "bob", 10)).collect();
+    insert_all(&store, &messages).await;
+    insert_all(&store, &[message("back", "bob", "alice", 10)]).await;
+
+    let undelivered: Vec<String> = store
+        .undelivered("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(undelivered, ids);
+
+    let some = [ids[3].clone(), ids[1].clone(), "unknown".to_owned()];
+    let moved = store
+        .advance_status("alice", "bob", Some(&some), MessageStatus::Seen)
+        .await
+        .unwrap();
+    assert_eq!(moved, [ids[1].clone(), ids[3].clone()], "storage order");
+    let moved = store
+        .advance_status("alice", "bob", None, MessageStatus::Delivered)
+        .await
+        .unwrap();
+    assert_eq!(moved, [ids[0].clone(), ids[2].clone(), ids[4].clone()]);
+    // Seen never goes back to delivered.
+    assert_eq!(
+        store.get_message(&ids[1]).await.unwrap().unwrap().status,
+        MessageStatus::Seen
+    );
+    assert!(
+        store
+            .advance_status("alice", "bob", None, MessageStatus::Delivered)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .advance_status("alice", "bob", Some(&[]), MessageStatus::Seen)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The other direction is untouched.
+    let back = store.get_message("back").await.unwrap().unwrap();
+    assert_eq!(back.status, MessageStatus::Sent);
+    assert!(store.undelivered("bob").await.unwrap().is_empty());
+    assert_eq!(store.undelivered("alice").await.unwrap(), [back]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_ticks_report_each_move_once() {
+    let store = fresh().await;
+    let node2 = other_node(&store).await;
+    let ids: Vec<String> = (0..40).map(|i| format!("x{i:02}")).collect();
+    let messages: Vec<_> = ids.iter().map(|id| message(id, "alice", "bob", 10)).collect();
+    insert_all(&store, &messages).await;
+
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let to = if i % 4 < 2 {
+                MessageStatus::Delivered
+            } else {
+                MessageStatus::Seen
+            };
+            // Some race on all ids, some on every other id.
+            let subset: Option<Vec<String>> =
+                (i % 3 == 0).then(|| ids.iter().step_by(2).cloned().collect());
+            tokio::spawn(async move {
+                let moved = node
+                    .advance_status("alice", "bob", subset.as_deref(), to)
+                    .await
+                    .unwrap();
+                (to, moved)
+            })
+        })
+        .collect();
+    let mut to_delivered = Vec::new();
+    let mut to_seen = Vec::new();
+    for task in tasks {
+        let (to, moved) = task.await.unwrap();
+        eprintln!("DEBUG {to:?} {}", moved.len());
+        let mut sorted = moved.clone();
+        sorted.sort();
+        assert_eq!(moved, sorted, "reported in storage order");
+        match to {
+            MessageStatus::Delivered => to_delivered.extend(moved),
+            _ => to_seen.extend(moved),
+        }
+    }
+    // Every message reached seen exactly once, and delivered at most once.
+    let seen: HashSet<&String> = to_seen.iter().collect();
+    assert_eq!(seen.len(), to_seen.len(), "a move to seen reported twice");
+    assert_eq!(seen.len(), ids.len());
+    let delivered: HashSet<&String> = to_delivered.iter().collect();
+    assert_eq!(delivered.len(), to_delivered.len(), "a move to delivered reported twice");
+    for id in &ids {
+        let m = store.get_message(id).await.unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Seen);
+    }
+}
+
+#[tokio::test]
+async fn friend_links_follow_their_state_machine() {
+    let store = fresh().await;
+    assert!(store.create_request("alice", "bob").await.unwrap());
+    assert!(!store.create_request("alice", "bob").await.unwrap());
+    assert!(!store.create_request("bob", "alice").await.unwrap());
+    let link = store.link("bob", "alice").await.unwrap().unwrap();
+    assert_eq!(
+        (link.sender.as_str(), link.receiver.as_str(), link.status),
+        ("alice", "bob", LinkStatus::Pending)
+    );
+    // Only bob can answer alice's request.
+    assert!(
+        !store
+            .transition_link("bob", "alice", LinkStatus::Pending, LinkStatus::Accepted)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .transition_link("alice", "bob", LinkStatus::Pending, LinkStatus::Rejected)
+            .await
+            .unwrap()
+    );
+    assert!(!store.are_friends("alice", "bob").await.unwrap());
+    // A rejected request may be sent again, from either side.
+    assert!(store.create_request("bob", "alice").await.unwrap());
+    let link = store.link("alice", "bob").await.unwrap().unwrap();
+    assert_eq!(
+        (link.sender.as_str(), link.receiver.as_str(), link.status),
+        ("bob", "alice", LinkStatus::Pending)
+    );
+    assert!(
+        store
+            .transition_link("bob", "alice", LinkStatus::Pending, LinkStatus::Accepted)
+            .await
+            .unwrap()
+    );
+    assert!(store.are_friends("alice", "bob").await.unwrap());
+    assert!(store.are_friends("bob", "alice").await.unwrap());
+    assert!(!store.create_request("alice", "bob").await.unwrap());
+
+    assert!(store.create_request("carol", "alice").await.unwrap());
+    let mut links = store.links_of("alice").await.unwrap();
+    links.sort_by(|a, b| a.sender.cmp(&b.sender));
+    assert_eq!(links.len(), 2);
+    assert_eq!(links[0].sender, "bob");
+    assert_eq!(links[1].sender, "carol");
+    assert_eq!(store.links_of("bob").await.unwrap().len(), 1);
+
+    assert!(
+        !store
+            .delete_link("bob", "alice", LinkStatus::Pending)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_link("alice", "bob", LinkStatus::Accepted)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_link("bob", "alice", LinkStatus::Accepted)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.link("alice", "bob").await.unwrap(), None);
+    assert!(store.create_request("alice", "bob").await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_friend_requests_and_answers_have_one_winner() {
+    let store = fresh().await;
+    let node2 = other_node(&store).await;
+
+    // Both users ask each other at once, many times over, from two nodes.
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let (s, r) = if i % 4 < 2 { ("dave", "erin") } else { ("erin", "dave") };
+            tokio::spawn(async move { node.create_request(s, r).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let link = store.link("dave", "erin").await.unwrap().unwrap();
+    assert_eq!(link.status, LinkStatus::Pending);
+    let count = store
+        .database()
+        .collection::<Document>("friend_requests")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "a pair has one document");
+
+    // Accepts and rejects racing: one transition wins.
+    let (sender, receiver) = (link.sender.clone(), link.receiver.clone());
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let to = if i % 3 == 0 {
+                LinkStatus::Rejected
+            } else {
+                LinkStatus::Accepted
+            };
+            let (s, r) = (sender.clone(), receiver.clone());
+            tokio::spawn(async move {
+                node.transition_link(&s, &r, LinkStatus::Pending, to)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rejected_pair_asking_again_at_once_reopens_once() {
+    let store = fresh().await;
+    assert!(store.create_request("fay", "gus").await.unwrap());
+    assert!(
+        store
+            .transition_link("fay", "gus", LinkStatus::Pending, LinkStatus::Rejected)
+            .await
+            .unwrap()
+    );
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let (s, r) = if i % 2 == 0 { ("fay", "gus") } else { ("gus", "fay") };
+            tokio::spawn(async move { store.create_request(s, r).await.unwrap() })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let link = store.link("gus", "fay").await.unwrap().unwrap();
+    assert_eq!(link.status, LinkStatus::Pending);
+}
+
+#[tokio::test]
+async fn calls_are_logged_and_paged() {
+    let store = fresh().await;
+    store.insert_call(&call("c1", "alice", "bob", 1000)).await.unwrap();
+    assert!(matches!(
+        store.insert_call(&call("c1", "alice", "bob", 1000)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.insert_call(&call("c2", "bob", "alice", 2000)).await.unwrap();
+    store.insert_call(&call("c3", "alice", "bob", 2000)).await.unwrap();
+    store.insert_call(&call("c4", "alice", "carol", 2500)).await.unwrap();
+    store.insert_call(&call("c5", "alice", "bob", 3000)).await.unwrap();
+
+    // Answer and end c3; the record round-trips, optional times included.
+    let mut answered = call("c3", "alice", "bob", 2000);
+    answered.status = CallStatus::InProgress;
+    answered.answered_at = Some(2100);
+    assert!(store.update_call(&answered, CallStatus::Ringing).await.unwrap());
+    assert!(!store.update_call(&answered, CallStatus::Ringing).await.unwrap());
+    let mut ended = answered.clone();
+    ended.status = CallStatus::Completed;
+    ended.ended_at = Some(64_100);
+    ended.duration = 62;
+    assert!(store.update_call(&ended, CallStatus::InProgress).await.unwrap());
+    assert_eq!(store.get_call("c3").await.unwrap(), Some(ended.clone()));
+    assert_eq!(store.get_call("nope").await.unwrap(), None);
+
+    let page = store.call_history("bob", "alice", None, 2).await.unwrap();
+    let got: Vec<&str> = page.items.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(got, ["c5", "c3"], "same start: the later insert is newer");
+    assert!(page.has_more);
+    let page = store.call_history("alice", "bob", Some("c3"), 2).await.unwrap();
+    let got: Vec<&str> = page.items.iter().map(|c| c.call_id.as_str()).collect();
+    assert_eq!(got, ["c2", "c1"]);
+    assert!(!page.has_more);
+    for bad in ["nope", "c4"] {
+        assert!(matches!(
+            store.call_history("alice", "bob", Some(bad), 2).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    let unfinished: Vec<String> = store
+        .unfinished_calls()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.call_id)
+        .collect();
+    assert_eq!(unfinished, ["c1", "c2", "c4", "c5"]);
+
+    // A missed call drops times it never had.
+    let mut missed = ended;
+    missed.call_id = "c1".to_owned();
+    missed.started_at = 1000;
+    missed.status = CallStatus::Missed;
+    missed.answered_at = None;
+    missed.ended_at = Some(1500);
+    missed.duration = 0;
+    assert!(store.update_call(&missed, CallStatus::Ringing).await.unwrap());
+    assert_eq!(store.get_call("c1").await.unwrap(), Some(missed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_call_updates_have_one_winner() {
+    let store = fresh().await;
+    let node2 = other_node(&store).await;
+    store.insert_call(&call("c", "alice", "bob", 1000)).await.unwrap();
+    let tasks: Vec<_> = (0..32_i64)
+        .map(|i| {
+            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let mut next = call("c", "alice", "bob", 1000);
+            if i % 3 == 0 {
+                next.status = CallStatus::Missed;
+                next.ended_at = Some(2000 + i);
+            } else {
+                next.status = CallStatus::InProgress;
+                next.answered_at = Some(2000 + i);
+            }
+            tokio::spawn(async move {
+                let won = node.update_call(&next, CallStatus::Ringing).await.unwrap();
+                (won, next)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (won, record) = task.await.unwrap();
+        if won {
+            winners.push(record);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(store.get_call("c").await.unwrap().as_ref(), winners.first());
+}
+
+#[tokio::test]
+async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
+    let store = fresh().await;
+
+    raw_insert(
+        &store,
+        "messages",
+        doc! { "_id": "bad-msg", "sender": "alice", "receiver": "bob", "ciphertext": 5,
+               "iv": "aXY=", "timestamp": 1, "status": "sent", "seq": 1 },
+    )
+    .await;
+    assert_corrupt(store.get_message("bad-msg").await, "messages", "bad-msg");
+    assert_corrupt(store.history("alice", "bob", None, 10).await, "messages", "bad-msg");
+    assert_corrupt(store.undelivered("bob").await, "messages", "bad-msg");
+    raw_insert(
+        &store,
+        "messages",
+        doc! { "_id": "bad-status", "sender": "x", "receiver": "y", "ciphertext": "",
+               "iv": "", "timestamp": 1, "status": "teleported", "seq": 2 },
+    )
+    .await;
+    assert_corrupt(store.get_message("bad-status").await, "messages", "bad-status");
+    raw_insert(
+        &store,
+        "messages",
+        doc! { "_id": "bad-seq", "sender": "p", "receiver": "q", "ciphertext": "",
+               "iv": "", "timestamp": 1, "status": "sent", "seq": "first" },
+    )
+    .await;
+    assert_corrupt(store.history("p", "q", Some("bad-seq"), 10).await, "messages", "bad-seq");
+
+    let oid = mongodb::bson::oid::ObjectId::new();
+    raw_insert(
+        &store,
+        "users",
+        doc! { "_id": oid, "username": ["not", "a", "name"], "usernameLower": "zed" },
+    )
+    .await;
+    assert_corrupt(store.find_user("Zed").await, "users", &oid.to_hex());
+    assert_corrupt(store.search_users("z", "", 5).await, "users", &oid.to_hex());
+
+    raw_insert(
+        &store,
+        "friend_requests",
+        doc! { "_id": "amy\u{0}ben", "sender": "amy", "receiver": "ben", "status": "besties" },
+    )
+    .await;
+    assert_corrupt(store.link("ben", "amy").await, "friend_requests", "amy\u{0}ben");
+    assert_corrupt(store.links_of("amy").await, "friend_requests", "amy\u{0}ben");
+
+    raw_insert(
+        &store,
+        "calls",
+        doc! { "_id": "bad-call", "caller": "amy", "callee": "ben", "type": "hologram",
+               "status": "ringing", "startedAt": 1, "duration": 0, "seq": 1 },
+    )
+    .await;
+    assert_corrupt(store.get_call("bad-call").await, "calls", "bad-call");
+    assert_corrupt(store.unfinished_calls().await, "calls", "bad-call");
+    raw_insert(
+        &store,
+        "calls",
+        doc! { "_id": "neg", "caller": "cat", "callee": "dan", "type": "voice",
+               "status": "completed", "startedAt": 1, "duration": -3, "seq": 2 },
+    )
+    .await;
+    assert_corrupt(store.call_history("dan", "cat", None, 5).await, "calls", "neg");
+}
+
+#[tokio::test]
+async fn numbers_written_by_a_mongo_shell_are_read() {
+    // mongosh writes number literals as doubles; an operator fixing a record by hand must not
+    // make it unreadable.
+    let store = fresh().await;
+    raw_insert(
+        &store,
+        "calls",
+        doc! { "_id": "shell", "caller": "amy", "callee": "ben", "type": "voice",
+               "status": "completed", "startedAt": 1_714_234_567_890.0, "answeredAt": 1_714_234_572_000_i64,
+               "endedAt": 1_714_234_692_890_i64, "duration": 120_i32, "seq": 1.0 },
+    )
+    .await;
+    let c = store.get_call("shell").await.unwrap().unwrap();
+    assert_eq!((c.started_at, c.duration), (1_714_234_567_890, 120));
+    raw_insert(
+        &store,
+        "calls",
+        doc! { "_id": "frac", "caller": "amy", "callee": "ben", "type": "voice",
+               "status": "completed", "startedAt": 1.5, "duration": 0, "seq": 2 },
+    )
+    .await;
+    assert_corrupt(store.get_call("frac").await, "calls", "frac");
+}
