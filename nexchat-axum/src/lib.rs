@@ -10,7 +10,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let store = SqliteStore::open("chat.db").await?;
+//!     let store = SqliteStore::open("chat.db")?;
 //!     let chat = Chat::builder(Config::new(std::env::var("CHAT_SECRET")?), store)
 //!         .build()
 //!         .await?;
