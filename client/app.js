@@ -10,6 +10,7 @@ import { ChatView } from './views/ChatView.js';
 import { CallView } from './views/CallView.js';
 import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
+import { PageView } from './views/PageView.js';
 import { ApiClient } from './net/ApiClient.js';
 import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
@@ -30,6 +31,7 @@ const views = {
   call: new CallView(),
   toast: new ToastView(),
   dialog: new DialogView(),
+  page: new PageView(),
 };
 
 const api = new ApiClient(() => auth.token);

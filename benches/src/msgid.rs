@@ -24,7 +24,9 @@ pub struct Clock {
 impl Clock {
     /// A clock starting now.
     pub fn start() -> Self {
-        Self { epoch: Instant::now() }
+        Self {
+            epoch: Instant::now(),
+        }
     }
 
     /// Microseconds since the start of the run.
@@ -54,7 +56,10 @@ pub struct IdGen {
 impl IdGen {
     /// A generator with fresh random bits.
     pub fn new() -> Self {
-        Self { salt: rand::random(), counter: 0 }
+        Self {
+            salt: rand::random(),
+            counter: 0,
+        }
     }
 
     /// The next id, carrying `micros` (microseconds since the run's start, 48 bits kept).

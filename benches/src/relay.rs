@@ -35,7 +35,11 @@ pub struct RelayConfig {
 
 impl Default for RelayConfig {
     fn default() -> Self {
-        Self { read_buffer_size: 4 * 1024, write_buffer_size: 16 * 1024, max_message_size: 64 * 1024 }
+        Self {
+            read_buffer_size: 4 * 1024,
+            write_buffer_size: 16 * 1024,
+            max_message_size: 64 * 1024,
+        }
     }
 }
 
@@ -51,9 +55,31 @@ struct Relay {
     config: RelayConfig,
 }
 
+/// Serves the relay on `listener` until `shutdown` resolves.
+///
+/// Accepted sockets get TCP_NODELAY: without it Nagle's algorithm holds a small frame back while
+/// an earlier one is unacknowledged, and the client's delayed ACK turns that into tens of
+/// milliseconds of latency at moderate rates (axum's `serve` leaves Nagle on).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: RelayConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The relay as a router with its one route, `GET /ws?user=NAME`.
 pub fn router(config: RelayConfig) -> Router {
-    let relay = Arc::new(Relay { peers: Peers::default(), config });
+    let relay = Arc::new(Relay {
+        peers: Peers::default(),
+        config,
+    });
     Router::new().route("/ws", get(upgrade)).with_state(relay)
 }
 
@@ -62,7 +88,11 @@ struct UserQuery {
     user: String,
 }
 
-async fn upgrade(ws: WebSocketUpgrade, Query(q): Query<UserQuery>, State(relay): State<Arc<Relay>>) -> Response {
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    Query(q): Query<UserQuery>,
+    State(relay): State<Arc<Relay>>,
+) -> Response {
     let c = relay.config;
     ws.read_buffer_size(c.read_buffer_size)
         .write_buffer_size(c.write_buffer_size)
@@ -159,7 +189,9 @@ struct Delivered<'a> {
 }
 
 fn handle(relay: &Relay, user: &str, me: &Outbox, text: &str) {
-    let Ok(ev) = serde_json::from_str::<Event<'_>>(text) else { return };
+    let Ok(ev) = serde_json::from_str::<Event<'_>>(text) else {
+        return;
+    };
     match ev.kind {
         "send_message" => {
             let Some(receiver) = ev.receiver else { return };
@@ -182,7 +214,11 @@ fn handle(relay: &Relay, user: &str, me: &Outbox, text: &str) {
                 status: "sent",
             };
             send_to(relay, receiver, &push);
-            if let Ok(s) = serde_json::to_string(&MessageSent { id, receiver, timestamp }) {
+            if let Ok(s) = serde_json::to_string(&MessageSent {
+                id,
+                receiver,
+                timestamp,
+            }) {
                 let _ = me.send(s.into());
             }
         }
@@ -196,7 +232,9 @@ fn handle(relay: &Relay, user: &str, me: &Outbox, text: &str) {
 }
 
 fn send_to(relay: &Relay, user: &str, event: &impl Serialize) {
-    let Ok(text) = serde_json::to_string(event) else { return };
+    let Ok(text) = serde_json::to_string(event) else {
+        return;
+    };
     if let Ok(map) = relay.peers.by_user.read() {
         if let Some(tx) = map.get(user) {
             let _ = tx.send(text.into());
@@ -205,5 +243,7 @@ fn send_to(relay: &Relay, user: &str, event: &impl Serialize) {
 }
 
 fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0))
 }

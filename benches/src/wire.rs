@@ -89,7 +89,9 @@ impl Incoming<'_> {
 
     /// The sender, flat or nested.
     pub fn message_sender(&self) -> Option<&str> {
-        self.sender.as_deref().or_else(|| self.nested()?.sender.as_deref())
+        self.sender
+            .as_deref()
+            .or_else(|| self.nested()?.sender.as_deref())
     }
 
     fn nested(&self) -> Option<&Nested<'_>> {
@@ -132,11 +134,26 @@ mod tests {
 
     #[test]
     fn encodes_send_message_as_the_protocol_says() {
-        let s = serde_json::to_string(&SendMessage { receiver: "bob", ciphertext: "AA==", iv: "x", id: "i" })
-            .expect("serializes");
-        assert_eq!(s, r#"{"type":"send_message","receiver":"bob","ciphertext":"AA==","iv":"x","id":"i"}"#);
-        let d = serde_json::to_string(&MessageDelivered { to: "alice", ids: &["a", "b"] }).expect("serializes");
-        assert_eq!(d, r#"{"type":"message_delivered","to":"alice","ids":["a","b"]}"#);
+        let s = serde_json::to_string(&SendMessage {
+            receiver: "bob",
+            ciphertext: "AA==",
+            iv: "x",
+            id: "i",
+        })
+        .expect("serializes");
+        assert_eq!(
+            s,
+            r#"{"type":"send_message","receiver":"bob","ciphertext":"AA==","iv":"x","id":"i"}"#
+        );
+        let d = serde_json::to_string(&MessageDelivered {
+            to: "alice",
+            ids: &["a", "b"],
+        })
+        .expect("serializes");
+        assert_eq!(
+            d,
+            r#"{"type":"message_delivered","to":"alice","ids":["a","b"]}"#
+        );
     }
 
     #[test]
@@ -144,15 +161,31 @@ mod tests {
         let flat: Incoming<'_> =
             serde_json::from_str(r#"{"type":"receive_message","id":"m1","sender":"a","receiver":"b","ciphertext":"AA==","iv":"x","timestamp":1,"status":"sent"}"#)
                 .expect("parses");
-        assert_eq!((flat.kind.as_ref(), flat.message_id(), flat.message_sender()), ("receive_message", Some("m1"), Some("a")));
-        let nested: Incoming<'_> =
-            serde_json::from_str(r#"{"type":"receive_message","message":{"id":"m2","sender":"c"}}"#).expect("parses");
-        assert_eq!((nested.message_id(), nested.message_sender()), (Some("m2"), Some("c")));
+        assert_eq!(
+            (flat.kind.as_ref(), flat.message_id(), flat.message_sender()),
+            ("receive_message", Some("m1"), Some("a"))
+        );
+        let nested: Incoming<'_> = serde_json::from_str(
+            r#"{"type":"receive_message","message":{"id":"m2","sender":"c"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (nested.message_id(), nested.message_sender()),
+            (Some("m2"), Some("c"))
+        );
         // `message` is a string in `error`: the nested reading must not make the event unreadable.
-        let err: Incoming<'_> =
-            serde_json::from_str(r#"{"type":"error","code":"rate_limited","message":"slow down","ref":"m3"}"#)
-                .expect("parses");
-        assert_eq!((err.code.as_deref(), err.reference.as_deref(), err.message_id()), (Some("rate_limited"), Some("m3"), None));
+        let err: Incoming<'_> = serde_json::from_str(
+            r#"{"type":"error","code":"rate_limited","message":"slow down","ref":"m3"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (
+                err.code.as_deref(),
+                err.reference.as_deref(),
+                err.message_id()
+            ),
+            (Some("rate_limited"), Some("m3"), None)
+        );
     }
 
     #[test]

@@ -4,12 +4,18 @@
 use nexchat_benches::load::connections::{self, ConnectionsArgs};
 use nexchat_benches::load::messages::{self, AckMode, MessagesArgs};
 use nexchat_benches::load::{Common, Target};
-use nexchat_benches::relay::{RelayConfig, router};
+use nexchat_benches::relay::{self, RelayConfig};
 
 async fn start_relay() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router(RelayConfig::default())).await });
+    tokio::spawn(relay::serve(
+        listener,
+        RelayConfig::default(),
+        std::future::pending(),
+    ));
     format!("http://{addr}")
 }
 
@@ -30,7 +36,15 @@ fn common(url: String) -> Common {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn window_mode_delivers_and_acknowledges_every_message() {
     let url = start_relay().await;
-    let args = MessagesArgs { users: 6, window: 4, duration: 0.5, warmup: 0.2, drain: 5.0, size: 64, ..MessagesArgs::default() };
+    let args = MessagesArgs {
+        users: 6,
+        window: 4,
+        duration: 0.5,
+        warmup: 0.2,
+        drain: 5.0,
+        size: 64,
+        ..MessagesArgs::default()
+    };
     let r = messages::run(&common(url), &args).await.expect("run");
     assert_eq!(r.connections_held, 6);
     assert_eq!(r.errors_total, 0, "{:?}", r.errors);
@@ -75,7 +89,12 @@ async fn connections_mode_holds_idle_sockets_from_several_source_addresses() {
     let url = start_relay().await;
     let mut c = common(url);
     c.source_ips = 3;
-    let args = ConnectionsArgs { conns: 30, conns_per_user: 1, hold: 0.2, settle: 0.1 };
+    let args = ConnectionsArgs {
+        conns: 30,
+        conns_per_user: 1,
+        hold: 0.2,
+        settle: 0.1,
+    };
     let r = connections::run(&c, &args).await.expect("run");
     assert_eq!(r.errors_total, 0, "{:?}", r.errors);
     assert_eq!(r.connections_held, 30);
@@ -87,6 +106,8 @@ async fn connections_mode_holds_idle_sockets_from_several_source_addresses() {
 async fn refuses_targets_off_loopback() {
     let mut c = common("http://192.0.2.1:80".to_owned());
     c.target = Target::Bare;
-    let err = messages::run(&c, &MessagesArgs::default()).await.expect_err("refused");
+    let err = messages::run(&c, &MessagesArgs::default())
+        .await
+        .expect_err("refused");
     assert!(err.contains("loopback"), "{err}");
 }

@@ -117,6 +117,7 @@ export class AuthController {
   onSocketClosed(code) {
     this.chats.onDisconnected();
     this.calls.onDisconnected();
+    this.friends.onDisconnected();
     if (code === 4001) {
       this.logout('Your session has expired. Please sign in again.');
       return;

@@ -19,7 +19,7 @@ export class CallController {
       mute: () => this.toggleMute(),
       camera: () => this.toggleCamera(),
     });
-    window.addEventListener('beforeunload', () => {
+    views.page.bindUnload(() => {
       if (this.call.busy && this.call.peer) this.sendEnd();
     });
   }
@@ -129,9 +129,6 @@ export class CallController {
     if (!this.socket.isOpen) {
       this.views.toast.show('You are offline. Calls need a connection.', 'error');
       return;
-    }
-    if (!this.users.isOnline(peer)) {
-      this.views.toast.show(`${peer} is offline right now; trying anyway…`, 'info', 3000);
     }
     const call = this.call;
     call.state = 'outgoing';

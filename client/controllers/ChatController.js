@@ -41,8 +41,7 @@ export class ChatController {
       unfriend: () => this.chat.active && this.friends.unfriend(this.chat.active),
     });
     views.sidebar.bindSelectFriend((name) => this.open(name));
-    document.addEventListener('visibilitychange', () => this.markSeen());
-    window.addEventListener('focus', () => this.markSeen());
+    views.page.bindVisible(() => this.markSeen());
     v.bindEscapeBack(() => this.chat.active && this.close());
   }
 
@@ -210,7 +209,7 @@ export class ChatController {
 
   /** The open chat is on screen and the page is visible. */
   isVisible(peer) {
-    return this.chat.active === peer && document.visibilityState === 'visible';
+    return this.chat.active === peer && this.views.page.isVisible;
   }
 
   markSeen() {
@@ -307,6 +306,12 @@ export class ChatController {
     const kind = c.callQueue?.shift() ?? 'initial';
     const calls = Array.isArray(ev.calls) ? ev.calls : [];
     for (const call of calls) this.chat.upsertCall(peer, call);
+    const newest = calls.find((call) => call.status === 'completed' || call.status === 'missed');
+    if (newest) {
+      const kind = newest.type === 'video' ? 'video call' : 'voice call';
+      this.users.noteActivity(peer, newest.status === 'missed' ? `Missed ${kind}` : `${kind[0].toUpperCase()}${kind.slice(1)}`, newest.endedAt ?? newest.startedAt);
+      this.friends.render();
+    }
     if (kind !== 'refresh') {
       c.hasMoreCalls = !!ev.hasMore && calls.length > 0;
       if (calls.length) c.oldestCallId = calls[calls.length - 1].callId;

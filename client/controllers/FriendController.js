@@ -158,6 +158,12 @@ export class FriendController {
     await this.load();
   }
 
+  /** Without a socket we cannot know who is online; `online_users` tells again on reconnect. */
+  onDisconnected() {
+    this.users.setOnlineList([]);
+    this.render();
+  }
+
   // --- pushes ---------------------------------------------------------------------------
 
   onOnlineUsers(ev) {

@@ -16,10 +16,9 @@ export class SocketController {
       onStatus: (s) => this.onStatus(s),
       onClose: (code) => this.onClose(code),
     });
-    window.addEventListener('online', () => this.client.reconnectNow());
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') this.client.reconnectNow();
-    });
+    // Skip the backoff wait when the network or the user comes back.
+    views.page.bindOnline(() => this.client.reconnectNow());
+    views.page.bindVisible(() => this.client.reconnectNow());
   }
 
   /** handlers: {eventType: fn(ev) => boolean|void}; for `error`, returning true claims it. */

@@ -101,18 +101,54 @@ test('a declined call shows as missed in both chats', { timeout: 2 * SLOW }, asy
   const daveMissed = dave.locator('#timeline li.call-record[data-status="missed"]');
   await daveMissed.waitFor({ timeout: SLOW });
   assert.match(await daveMissed.textContent(), /Missed voice call/);
+  assertNoProblems(carol, dave);
+});
+
+test('a voice call connects, and the callee can hang up', { timeout: 2 * SLOW }, async () => {
+  await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
+  await dave.getByRole('button', { name: `Accept voice call from ${CAROL}` }).click();
+  for (const page of [carol, dave]) {
+    await page.locator('#call-overlay[data-state="active"][data-video="false"]').waitFor({ timeout: SLOW });
+    await page.locator('#call-voice-art').waitFor();
+    const audio = await page.locator('#remote-video').evaluate((v) => v.srcObject?.getAudioTracks().map((t) => t.readyState));
+    assert.deepEqual(audio, ['live'], 'the remote stream carries live audio');
+  }
+  await dave.getByRole('button', { name: 'Hang up' }).click();
+  for (const page of [carol, dave]) {
+    await page.locator('#call-overlay').waitFor({ state: 'hidden', timeout: SLOW });
+    await page.locator('#timeline li.call-record[data-status="completed"][data-type="voice"]').waitFor({ timeout: SLOW });
+  }
+  assertNoProblems(carol, dave);
 });
 
 test('a chat opened later shows the call log merged into the timeline', { timeout: 2 * SLOW }, async () => {
   const fresh = await openClient(browser, server.url);
-  await login(fresh, DAVE);
-  await openChat(fresh, CAROL);
-  await fresh.locator('#timeline li.call-record[data-status="completed"]').waitFor({ timeout: SLOW });
-  await fresh.locator('#timeline li.call-record[data-status="missed"]').waitFor();
-  await fresh.locator('#timeline li.msg', { hasText: 'Can you hop on a video call?' }).waitFor();
-  // Oldest first: the message came before both calls.
-  const kinds = await fresh.locator('#timeline > li:not(.day-sep)').evaluateAll((els) => els.map((e) => e.className.split(' ')[0]));
-  assert.deepEqual(kinds, ['msg', 'call-record', 'call-record']);
-  assertNoProblems(fresh);
-  await fresh.context().close();
+  try {
+    await login(fresh, DAVE);
+    await openChat(fresh, CAROL);
+    await fresh.locator('#timeline li.call-record[data-status="completed"][data-type="video"]').waitFor({ timeout: SLOW });
+    await fresh.locator('#timeline li.call-record[data-status="completed"][data-type="voice"]').waitFor();
+    await fresh.locator('#timeline li.call-record[data-status="missed"]').waitFor();
+    await fresh.locator('#timeline li.msg', { hasText: 'Can you hop on a video call?' }).waitFor();
+    // Oldest first: the message came before the three calls.
+    const kinds = await fresh.locator('#timeline > li:not(.day-sep)').evaluateAll((els) => els.map((e) => e.className.split(' ')[0]));
+    assert.deepEqual(kinds, ['msg', 'call-record', 'call-record', 'call-record']);
+    await screenshot(fresh, 'call-log.png');
+    assertNoProblems(fresh);
+  } finally {
+    await fresh.context().close();
+  }
+});
+
+test('calling a friend who is offline says so and logs a missed call', { timeout: 2 * SLOW }, async () => {
+  await dave.context().close();
+  await carol.locator(`#friends-list button[data-friend="${DAVE}"] .online-dot[data-online="false"]`).waitFor({ timeout: SLOW });
+  const before = await carol.locator('#timeline li.call-record[data-status="missed"]').count();
+  await carol.getByRole('button', { name: `Start video call with ${DAVE}` }).click();
+  await carol.locator('#toasts .toast', { hasText: `${DAVE} is offline.` }).waitFor({ timeout: SLOW });
+  await carol.locator('#call-overlay').waitFor({ state: 'hidden' });
+  await carol.waitForFunction((n) => document.querySelectorAll('#timeline li.call-record[data-status="missed"]').length === n + 1, before, { timeout: SLOW });
+  // The refusal is an `error {code: "offline"}` by design; nothing else went wrong.
+  const unexpected = carol.problems.filter((p) => !p.includes('"code":"offline"'));
+  assert.deepEqual(unexpected, []);
 });

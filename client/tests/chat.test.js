@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import {
   assertNoProblems, befriend, friendButton, launchBrowser, login, messageByText, openChat, openClient,
-  register, screenshot, send, SLOW, startServer,
+  PASSWORD, register, screenshot, send, SLOW, startServer,
 } from './helpers.js';
 
 const ALICE = 'alice';
@@ -154,6 +154,7 @@ test('older history loads when scrolling up', { timeout: 4 * SLOW }, async () =>
   assert.equal(texts.length, Object.keys(TEXTS).length + BULK, 'every message once, none twice');
   assert.equal(texts[0], TEXTS.a1, 'oldest first');
   assert.equal(texts.at(-1), `Bulk message #${BULK}`);
+  assertNoProblems(fresh, alice);
   await fresh.context().close();
 });
 
@@ -166,6 +167,7 @@ test('a phone-sized screen shows the list, then the chat', { timeout: SLOW }, as
   await screenshot(phone, 'chat-mobile.png');
   await phone.getByRole('button', { name: 'Back to chats' }).click();
   await friendButton(phone, BOB).waitFor();
+  assertNoProblems(phone);
   await phone.context().close();
 });
 
@@ -210,6 +212,51 @@ test('a message sent while the receiver is offline arrives when they connect', {
   await messageByText(bob, LATE_TEXT).waitFor();
   await late.and(alice.locator('[data-status="seen"]')).waitFor({ timeout: SLOW });
   assertNoProblems(alice, bob);
+});
+
+test('a friend request can be declined, and a friend removed', { timeout: 3 * SLOW }, async () => {
+  const eve = await openClient(browser, server.url);
+  await register(eve, 'eve');
+  await eve.locator('#search-input').fill('ali');
+  await eve.getByRole('button', { name: `Send friend request to ${ALICE}` }).click();
+  await eve.locator('#requests-list [data-request="alice"][data-direction="sent"]').waitFor();
+  await alice.getByRole('button', { name: 'Reject friend request from eve' }).click();
+  await eve.locator('#toasts .toast', { hasText: 'declined your friend request' }).waitFor();
+  await eve.locator('#requests-list [data-request="alice"]').waitFor({ state: 'detached' });
+
+  // A declined request can be sent again; this time Alice accepts, then removes Eve.
+  await befriend(eve, 'eve', alice, ALICE);
+  await openChat(alice, 'eve');
+  await alice.getByRole('button', { name: 'Remove eve from friends' }).click();
+  await alice.getByRole('button', { name: 'Remove friend', exact: true }).click();
+  await friendButton(alice, 'eve').waitFor({ state: 'detached' });
+  await alice.locator('#chat-empty').waitFor();
+  await friendButton(eve, ALICE).waitFor({ state: 'detached' });
+  await eve.locator('#toasts .toast', { hasText: 'removed you from their friends' }).waitFor();
+  assertNoProblems(alice, eve);
+  await eve.context().close();
+});
+
+test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SLOW }, async () => {
+  await openChat(alice, BOB);
+  // Another device of Bob's joins with a new key (as after a lost key backup).
+  const other = await openClient(browser, server.url);
+  await other.evaluate(async ({ name, password }) => {
+    const res = await fetch(new URL('auth/login', document.baseURI), {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: name, password }),
+    });
+    const { token } = await res.json();
+    const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+    const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const url = new URL('ws', document.baseURI);
+    url.protocol = 'ws:';
+    url.searchParams.set('token', token);
+    const ws = new WebSocket(url);
+    await new Promise((resolve) => { ws.onopen = resolve; });
+    ws.send(JSON.stringify({ type: 'join', publicKey: { kty, crv, x, y } }));
+  }, { name: BOB, password: PASSWORD });
+  await alice.locator('#timeline li.notice.warning', { hasText: 'security key changed' }).waitFor({ timeout: SLOW });
+  await other.context().close();
 });
 
 test('the database file contains none of the plaintexts', { timeout: SLOW }, async () => {

@@ -140,6 +140,17 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
     const text = msg.text();
     if (/Content[- ]Security[- ]Policy|Refused to (load|execute|apply|connect)/i.test(text)) page.problems.push(`csp: ${text}`);
   });
+  // The client speaks the protocol exactly: any `error` event the server sends back is a bug.
+  page.on('websocket', (ws) => {
+    ws.on('framereceived', ({ payload }) => {
+      if (typeof payload === 'string' && payload.includes('"error"')) {
+        try {
+          const ev = JSON.parse(payload);
+          if (ev.type === 'error') page.problems.push(`server error event: ${payload}`);
+        } catch { /* not JSON */ }
+      }
+    });
+  });
   await page.goto(url);
   await page.locator('#auth-screen').waitFor({ state: 'visible' });
   return page;

@@ -56,6 +56,8 @@ export class CallView {
 
   showCall(peer, withVideo, statusText) {
     this.peerName.textContent = peer;
+    this.remoteVideo.setAttribute('aria-label', withVideo ? `Video of ${peer}` : `Audio of ${peer}`);
+    this.localVideo.setAttribute('aria-label', 'Your camera');
     paintAvatar(this.callAvatar, peer);
     this.overlay.dataset.video = String(withVideo);
     this.overlay.dataset.state = 'connecting';

@@ -52,10 +52,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status_of(code), Json(body)).into_response();
         if let ChatError::RateLimited { retry_after_secs } = self.0 {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
+use nexchat_core::Chat;
 use nexchat_core::protocol::rest::{
     ClientConfig, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
     FriendsStatus, LoginRequest, LoginResponse, PublicKeyBody, RegisterRequest, RegisterResponse,
     UserSearchResponse,
 };
-use nexchat_core::Chat;
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthUser;
@@ -37,7 +37,10 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(chat.register(request).await?)))
 }
 
-pub async fn login(State(chat): State<Chat>, Body(request): Body<LoginRequest>) -> ApiResult<LoginResponse> {
+pub async fn login(
+    State(chat): State<Chat>,
+    Body(request): Body<LoginRequest>,
+) -> ApiResult<LoginResponse> {
     Ok(Json(chat.login(request).await?))
 }
 
@@ -62,7 +65,10 @@ pub async fn public_key(
     }))
 }
 
-pub async fn friends_status(State(chat): State<Chat>, AuthUser(user): AuthUser) -> ApiResult<FriendsStatus> {
+pub async fn friends_status(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<FriendsStatus> {
     Ok(Json(chat.friends_status(&user.username).await?))
 }
 
@@ -71,7 +77,9 @@ pub async fn friend_request(
     AuthUser(user): AuthUser,
     Body(body): Body<FriendRequestBody>,
 ) -> ApiResult<FriendStatusBody> {
-    Ok(Json(chat.friend_request(&user.username, &body.receiver).await?))
+    Ok(Json(
+        chat.friend_request(&user.username, &body.receiver).await?,
+    ))
 }
 
 pub async fn friend_accept(
@@ -79,7 +87,9 @@ pub async fn friend_accept(
     AuthUser(user): AuthUser,
     Body(body): Body<FriendAnswerBody>,
 ) -> ApiResult<FriendStatusBody> {
-    Ok(Json(chat.friend_accept(&user.username, &body.sender).await?))
+    Ok(Json(
+        chat.friend_accept(&user.username, &body.sender).await?,
+    ))
 }
 
 pub async fn friend_reject(
@@ -87,7 +97,9 @@ pub async fn friend_reject(
     AuthUser(user): AuthUser,
     Body(body): Body<FriendAnswerBody>,
 ) -> ApiResult<FriendStatusBody> {
-    Ok(Json(chat.friend_reject(&user.username, &body.sender).await?))
+    Ok(Json(
+        chat.friend_reject(&user.username, &body.sender).await?,
+    ))
 }
 
 pub async fn friend_remove(
@@ -95,7 +107,9 @@ pub async fn friend_remove(
     AuthUser(user): AuthUser,
     Body(body): Body<FriendRemoveBody>,
 ) -> ApiResult<FriendStatusBody> {
-    Ok(Json(chat.friend_remove(&user.username, &body.target).await?))
+    Ok(Json(
+        chat.friend_remove(&user.username, &body.target).await?,
+    ))
 }
 
 pub async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {

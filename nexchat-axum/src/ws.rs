@@ -68,7 +68,12 @@ async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
     chat.disconnect(&session).await;
 }
 
-async fn read(chat: &Chat, session: &Session, mut stream: SplitStream<WebSocket>, alive: &AtomicBool) {
+async fn read(
+    chat: &Chat,
+    session: &Session,
+    mut stream: SplitStream<WebSocket>,
+    alive: &AtomicBool,
+) {
     while let Some(message) = stream.next().await {
         alive.store(true, Ordering::Relaxed);
         match message {

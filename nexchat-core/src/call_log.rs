@@ -27,7 +27,13 @@ pub struct CallLog;
 
 impl CallLog {
     /// A new call, ringing since `at`.
-    pub fn start(call_id: String, caller: &str, callee: &str, kind: CallKind, at: i64) -> CallRecord {
+    pub fn start(
+        call_id: String,
+        caller: &str,
+        callee: &str,
+        kind: CallKind,
+        at: i64,
+    ) -> CallRecord {
         CallRecord {
             call_id,
             caller: caller.to_owned(),
@@ -94,7 +100,10 @@ mod tests {
     #[test]
     fn ringing_then_answer_then_end_completes() {
         let c = CallLog::apply(&ringing(), CallEvent::Answer(12_000)).unwrap();
-        assert_eq!((c.status, c.answered_at), (CallStatus::InProgress, Some(12_000)));
+        assert_eq!(
+            (c.status, c.answered_at),
+            (CallStatus::InProgress, Some(12_000))
+        );
         let c = CallLog::apply(&c, CallEvent::End(14_999)).unwrap();
         assert_eq!(c.status, CallStatus::Completed);
         assert_eq!((c.ended_at, c.duration), (Some(14_999), 2));
@@ -104,7 +113,10 @@ mod tests {
     fn ringing_then_end_is_missed() {
         let c = CallLog::apply(&ringing(), CallEvent::End(60_000)).unwrap();
         assert_eq!(c.status, CallStatus::Missed);
-        assert_eq!((c.answered_at, c.ended_at, c.duration), (None, Some(60_000), 0));
+        assert_eq!(
+            (c.answered_at, c.ended_at, c.duration),
+            (None, Some(60_000), 0)
+        );
     }
 
     #[test]
@@ -133,6 +145,57 @@ mod tests {
         assert_eq!((c.ended_at, c.duration), (Some(10_000), 0));
     }
 
+    #[test]
+    fn duration_rounds_down_to_whole_seconds() {
+        let answered = CallLog::apply(&ringing(), CallEvent::Answer(20_000)).unwrap();
+        for (end, secs) in [
+            (20_000, 0),
+            (20_999, 0),
+            (21_000, 1),
+            (82_500, 62),
+            (3_620_000, 3600),
+        ] {
+            let c = CallLog::apply(&answered, CallEvent::End(end)).unwrap();
+            assert_eq!(c.duration, secs, "ended at {end}");
+        }
+    }
+
+    #[test]
+    fn transitions_keep_identity_and_start() {
+        let start = CallLog::start("id".into(), "ann", "ben", CallKind::Video, 7);
+        assert_eq!(start.status, CallStatus::Ringing);
+        assert_eq!(
+            (start.answered_at, start.ended_at, start.duration),
+            (None, None, 0)
+        );
+        let answered = CallLog::apply(&start, CallEvent::Answer(9)).unwrap();
+        let ended = CallLog::apply(&answered, CallEvent::End(2_009)).unwrap();
+        for c in [&answered, &ended] {
+            assert_eq!(
+                (c.call_id.as_str(), c.caller.as_str(), c.callee.as_str()),
+                ("id", "ann", "ben")
+            );
+            assert_eq!((c.kind, c.started_at), (CallKind::Video, 7));
+        }
+        assert_eq!(
+            (ended.answered_at, ended.ended_at, ended.duration),
+            (Some(9), Some(2_009), 2)
+        );
+    }
+
+    #[test]
+    fn a_refused_transition_says_what_was_refused() {
+        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000)).unwrap();
+        let err = CallLog::apply(&missed, CallEvent::Answer(12_000)).unwrap_err();
+        assert_eq!(
+            err,
+            InvalidTransition {
+                status: CallStatus::Missed,
+                event: CallEvent::Answer(12_000)
+            }
+        );
+    }
+
     fn rank(s: CallStatus) -> u8 {
         match s {
             CallStatus::Ringing => 0,
@@ -141,27 +204,58 @@ mod tests {
         }
     }
 
+    fn event() -> impl Strategy<Value = CallEvent> {
+        // Times around the start (10 s), before it included, up to a long call.
+        (any::<bool>(), -5_000i64..4_000_000).prop_map(|(answer, at)| {
+            if answer {
+                CallEvent::Answer(at)
+            } else {
+                CallEvent::End(at)
+            }
+        })
+    }
+
     proptest! {
         #[test]
         fn random_sequences_only_move_forward(
-            events in proptest::collection::vec((any::<bool>(), 0i64..200_000), 0..12)
+            events in proptest::collection::vec(event(), 0..16)
         ) {
-            let mut call = ringing();
-            for (answer, at) in events {
-                let event = if answer { CallEvent::Answer(at) } else { CallEvent::End(at) };
+            let first = ringing();
+            let mut call = first.clone();
+            for event in events {
                 match CallLog::apply(&call, event) {
                     Ok(next) => {
                         prop_assert!(rank(next.status) > rank(call.status));
-                        if next.status.is_final() {
-                            prop_assert!(next.ended_at.is_some());
+                        // Only the state, its times and the duration ever change.
+                        prop_assert_eq!(&next.call_id, &first.call_id);
+                        prop_assert_eq!((&next.caller, &next.callee), (&first.caller, &first.callee));
+                        prop_assert_eq!((next.kind, next.started_at), (first.kind, first.started_at));
+                        // Times already set stay as they were.
+                        if call.answered_at.is_some() {
+                            prop_assert_eq!(next.answered_at, call.answered_at);
                         }
                         call = next;
                     }
-                    Err(_) => prop_assert!(call.status != CallStatus::Ringing),
+                    Err(err) => {
+                        prop_assert_eq!(err, InvalidTransition { status: call.status, event });
+                        // Only a ringing call takes both events; an answered one takes an end.
+                        let takes = match call.status {
+                            CallStatus::Ringing => true,
+                            CallStatus::InProgress => matches!(event, CallEvent::End(_)),
+                            CallStatus::Completed | CallStatus::Missed => false,
+                        };
+                        prop_assert!(!takes);
+                    }
                 }
+                // Each state has exactly its timestamps, and they never run backwards.
+                let answered = matches!(call.status, CallStatus::InProgress | CallStatus::Completed);
+                prop_assert_eq!(call.answered_at.is_some(), answered);
+                prop_assert_eq!(call.ended_at.is_some(), call.status.is_final());
+                let answered_at = call.answered_at.unwrap_or(call.started_at);
+                prop_assert!(answered_at >= call.started_at);
+                prop_assert!(call.ended_at.unwrap_or(answered_at) >= answered_at);
                 if call.status == CallStatus::Completed {
                     let (a, e) = (call.answered_at.unwrap(), call.ended_at.unwrap());
-                    prop_assert!(e >= a);
                     prop_assert_eq!(call.duration, u64::try_from((e - a) / 1000).unwrap());
                 } else {
                     prop_assert_eq!(call.duration, 0);

@@ -134,8 +134,12 @@ pub trait FriendStore: Send + Sync {
         to: LinkStatus,
     ) -> StoreResult<bool>;
     /// Deletes the link `sender → receiver` if it is in state `status`; false when none was.
-    async fn delete_link(&self, sender: &str, receiver: &str, status: LinkStatus)
-    -> StoreResult<bool>;
+    async fn delete_link(
+        &self,
+        sender: &str,
+        receiver: &str,
+        status: LinkStatus,
+    ) -> StoreResult<bool>;
     /// Every link with `user` on either end.
     async fn links_of(&self, user: &str) -> StoreResult<Vec<FriendLink>>;
     /// Whether the two users are friends now.

@@ -1,5 +1,8 @@
 //! The MongoDB backend against a real MongoDB wire-protocol server.
 //!
+//! Runs the shared conformance suite (`nexchat_core::conformance`), then what is particular to
+//! MongoDB: indexes, two nodes racing on one database, documents of the wrong shape.
+//!
 //! Needs `NEXCHAT_TEST_MONGODB_URI` (panics without it, so nothing skips quietly):
 //!
 //! ```text
@@ -44,6 +47,13 @@ async fn other_node(store: &MongoStore) -> MongoStore {
     MongoStore::connect(&uri(), store.database().name())
         .await
         .unwrap()
+}
+
+/// The shared storage conformance suite, one test per check, each on a fresh database.
+mod conformance {
+    use super::fresh;
+
+    nexchat_core::conformance_tests!(fresh());
 }
 
 fn user(name: &str) -> UserRecord {
@@ -111,7 +121,11 @@ fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, collection:
             id: i,
             detail,
         }) => {
-            assert_eq!((c.as_str(), i.as_str()), (collection, id), "detail: {detail}");
+            assert_eq!(
+                (c.as_str(), i.as_str()),
+                (collection, id),
+                "detail: {detail}"
+            );
             assert!(!detail.is_empty());
         }
         other => panic!("expected Corrupt in {collection} id {id}, got {other:?}"),
@@ -151,8 +165,16 @@ async fn connect_creates_the_indexes() {
             doc! { "receiver": 1, "status": 1, "seq": 1 },
             false,
         ),
-        ("friend_requests", doc! { "sender": 1, "receiver": 1 }, false),
-        ("friend_requests", doc! { "receiver": 1, "status": 1 }, false),
+        (
+            "friend_requests",
+            doc! { "sender": 1, "receiver": 1 },
+            false,
+        ),
+        (
+            "friend_requests",
+            doc! { "receiver": 1, "status": 1 },
+            false,
+        ),
         (
             "calls",
             doc! { "caller": 1, "callee": 1, "startedAt": 1, "seq": 1 },
@@ -193,7 +215,10 @@ async fn usernames_are_unique_in_any_case_and_searched_by_prefix() {
         store.search_users("al", "", 2).await.unwrap(),
         ["Albert", "alfred"]
     );
-    assert_eq!(store.search_users("al", "", 0).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.search_users("al", "", 0).await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(
         store.search_users("", "bob", 10).await.unwrap(),
         ["Albert", "alfred", "Alice", "ALINA"]
@@ -239,7 +264,11 @@ async fn same_message_id_32_times_at_once_is_stored_once() {
     let node2 = Arc::new(other_node(&store).await);
     let tasks: Vec<_> = (0..32_i64)
         .map(|i| {
-            let store = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let store = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
             tokio::spawn(async move {
                 store
                     .insert_message(&message("m-1", "alice", "bob", 1000 + i))
@@ -262,7 +291,10 @@ async fn same_message_id_32_times_at_once_is_stored_once() {
     for m in &existing {
         assert_eq!(m, &new[0]);
     }
-    assert_eq!(store.get_message("m-1").await.unwrap().as_ref(), Some(&new[0]));
+    assert_eq!(
+        store.get_message("m-1").await.unwrap().as_ref(),
+        Some(&new[0])
+    );
     let page = store.history("alice", "bob", None, 50).await.unwrap();
     assert_eq!(page.items, new);
 }
@@ -325,7 +357,11 @@ async fn timestamps_never_go_back_across_nodes() {
     // Many concurrent senders on two nodes: history (storage order) has non-decreasing times.
     let tasks: Vec<_> = (0..40_i64)
         .map(|i| {
-            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
             tokio::spawn(async move {
                 let m = message(&format!("r{i}"), "alice", "bob", 7000 + (i * 37) % 11);
                 new_message(node.insert_message(&m).await.unwrap())
@@ -347,8 +383,17 @@ async fn history_pages_in_storage_order() {
     // Equal timestamps: storage order alone decides.
     let ids: Vec<String> = (0..7).map(|i| format!("h{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
-        let (s, r) = if i % 2 == 0 { ("alice", "bob") } else { ("bob", "alice") };
-        new_message(store.insert_message(&message(id, s, r, 1000)).await.unwrap());
+        let (s, r) = if i % 2 == 0 {
+            ("alice", "bob")
+        } else {
+            ("bob", "alice")
+        };
+        new_message(
+            store
+                .insert_message(&message(id, s, r, 1000))
+                .await
+                .unwrap(),
+        );
     }
     insert_all(&store, &[message("other", "alice", "carol", 1000)]).await;
 
@@ -383,7 +428,10 @@ async fn history_pages_in_storage_order() {
 async fn ticks_move_forward_only_and_undelivered_keeps_order() {
     let store = fresh().await;
     let ids: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
-    let messages: Vec<_> = ids.iter().map(|id| message(id, "alice", "bob", 10)).collect();
+    let messages: Vec<_> = ids
+        .iter()
+        .map(|id| message(id, "alice", "bob", 10))
+        .collect();
     insert_all(&store, &messages).await;
     insert_all(&store, &[message("back", "bob", "alice", 10)]).await;
 
@@ -438,12 +486,19 @@ async fn racing_ticks_report_each_move_once() {
     let store = fresh().await;
     let node2 = other_node(&store).await;
     let ids: Vec<String> = (0..40).map(|i| format!("x{i:02}")).collect();
-    let messages: Vec<_> = ids.iter().map(|id| message(id, "alice", "bob", 10)).collect();
+    let messages: Vec<_> = ids
+        .iter()
+        .map(|id| message(id, "alice", "bob", 10))
+        .collect();
     insert_all(&store, &messages).await;
 
     let tasks: Vec<_> = (0..16)
         .map(|i| {
-            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
             let to = if i % 4 < 2 {
                 MessageStatus::Delivered
             } else {
@@ -465,7 +520,6 @@ async fn racing_ticks_report_each_move_once() {
     let mut to_seen = Vec::new();
     for task in tasks {
         let (to, moved) = task.await.unwrap();
-        eprintln!("DEBUG {to:?} {}", moved.len());
         let mut sorted = moved.clone();
         sorted.sort();
         assert_eq!(moved, sorted, "reported in storage order");
@@ -479,7 +533,11 @@ async fn racing_ticks_report_each_move_once() {
     assert_eq!(seen.len(), to_seen.len(), "a move to seen reported twice");
     assert_eq!(seen.len(), ids.len());
     let delivered: HashSet<&String> = to_delivered.iter().collect();
-    assert_eq!(delivered.len(), to_delivered.len(), "a move to delivered reported twice");
+    assert_eq!(
+        delivered.len(),
+        to_delivered.len(),
+        "a move to delivered reported twice"
+    );
     for id in &ids {
         let m = store.get_message(id).await.unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Seen);
@@ -566,8 +624,16 @@ async fn racing_friend_requests_and_answers_have_one_winner() {
     // Both users ask each other at once, many times over, from two nodes.
     let tasks: Vec<_> = (0..32)
         .map(|i| {
-            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
-            let (s, r) = if i % 4 < 2 { ("dave", "erin") } else { ("erin", "dave") };
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
+            let (s, r) = if i % 4 < 2 {
+                ("dave", "erin")
+            } else {
+                ("erin", "dave")
+            };
             tokio::spawn(async move { node.create_request(s, r).await.unwrap() })
         })
         .collect();
@@ -590,7 +656,11 @@ async fn racing_friend_requests_and_answers_have_one_winner() {
     let (sender, receiver) = (link.sender.clone(), link.receiver.clone());
     let tasks: Vec<_> = (0..32)
         .map(|i| {
-            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
             let to = if i % 3 == 0 {
                 LinkStatus::Rejected
             } else {
@@ -624,7 +694,11 @@ async fn a_rejected_pair_asking_again_at_once_reopens_once() {
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
-            let (s, r) = if i % 2 == 0 { ("fay", "gus") } else { ("gus", "fay") };
+            let (s, r) = if i % 2 == 0 {
+                ("fay", "gus")
+            } else {
+                ("gus", "fay")
+            };
             tokio::spawn(async move { store.create_request(s, r).await.unwrap() })
         })
         .collect();
@@ -640,27 +714,57 @@ async fn a_rejected_pair_asking_again_at_once_reopens_once() {
 #[tokio::test]
 async fn calls_are_logged_and_paged() {
     let store = fresh().await;
-    store.insert_call(&call("c1", "alice", "bob", 1000)).await.unwrap();
+    store
+        .insert_call(&call("c1", "alice", "bob", 1000))
+        .await
+        .unwrap();
     assert!(matches!(
         store.insert_call(&call("c1", "alice", "bob", 1000)).await,
         Err(StoreError::Conflict(_))
     ));
-    store.insert_call(&call("c2", "bob", "alice", 2000)).await.unwrap();
-    store.insert_call(&call("c3", "alice", "bob", 2000)).await.unwrap();
-    store.insert_call(&call("c4", "alice", "carol", 2500)).await.unwrap();
-    store.insert_call(&call("c5", "alice", "bob", 3000)).await.unwrap();
+    store
+        .insert_call(&call("c2", "bob", "alice", 2000))
+        .await
+        .unwrap();
+    store
+        .insert_call(&call("c3", "alice", "bob", 2000))
+        .await
+        .unwrap();
+    store
+        .insert_call(&call("c4", "alice", "carol", 2500))
+        .await
+        .unwrap();
+    store
+        .insert_call(&call("c5", "alice", "bob", 3000))
+        .await
+        .unwrap();
 
     // Answer and end c3; the record round-trips, optional times included.
     let mut answered = call("c3", "alice", "bob", 2000);
     answered.status = CallStatus::InProgress;
     answered.answered_at = Some(2100);
-    assert!(store.update_call(&answered, CallStatus::Ringing).await.unwrap());
-    assert!(!store.update_call(&answered, CallStatus::Ringing).await.unwrap());
+    assert!(
+        store
+            .update_call(&answered, CallStatus::Ringing)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .update_call(&answered, CallStatus::Ringing)
+            .await
+            .unwrap()
+    );
     let mut ended = answered.clone();
     ended.status = CallStatus::Completed;
     ended.ended_at = Some(64_100);
     ended.duration = 62;
-    assert!(store.update_call(&ended, CallStatus::InProgress).await.unwrap());
+    assert!(
+        store
+            .update_call(&ended, CallStatus::InProgress)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get_call("c3").await.unwrap(), Some(ended.clone()));
     assert_eq!(store.get_call("nope").await.unwrap(), None);
 
@@ -668,7 +772,10 @@ async fn calls_are_logged_and_paged() {
     let got: Vec<&str> = page.items.iter().map(|c| c.call_id.as_str()).collect();
     assert_eq!(got, ["c5", "c3"], "same start: the later insert is newer");
     assert!(page.has_more);
-    let page = store.call_history("alice", "bob", Some("c3"), 2).await.unwrap();
+    let page = store
+        .call_history("alice", "bob", Some("c3"), 2)
+        .await
+        .unwrap();
     let got: Vec<&str> = page.items.iter().map(|c| c.call_id.as_str()).collect();
     assert_eq!(got, ["c2", "c1"]);
     assert!(!page.has_more);
@@ -696,7 +803,12 @@ async fn calls_are_logged_and_paged() {
     missed.answered_at = None;
     missed.ended_at = Some(1500);
     missed.duration = 0;
-    assert!(store.update_call(&missed, CallStatus::Ringing).await.unwrap());
+    assert!(
+        store
+            .update_call(&missed, CallStatus::Ringing)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.get_call("c1").await.unwrap(), Some(missed));
 }
 
@@ -704,10 +816,17 @@ async fn calls_are_logged_and_paged() {
 async fn racing_call_updates_have_one_winner() {
     let store = fresh().await;
     let node2 = other_node(&store).await;
-    store.insert_call(&call("c", "alice", "bob", 1000)).await.unwrap();
+    store
+        .insert_call(&call("c", "alice", "bob", 1000))
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..32_i64)
         .map(|i| {
-            let node = if i % 2 == 0 { store.clone() } else { node2.clone() };
+            let node = if i % 2 == 0 {
+                store.clone()
+            } else {
+                node2.clone()
+            };
             let mut next = call("c", "alice", "bob", 1000);
             if i % 3 == 0 {
                 next.status = CallStatus::Missed;
@@ -741,28 +860,40 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         &store,
         "messages",
         doc! { "_id": "bad-msg", "sender": "alice", "receiver": "bob", "ciphertext": 5,
-               "iv": "aXY=", "timestamp": 1, "status": "sent", "seq": 1 },
+        "iv": "aXY=", "timestamp": 1, "status": "sent", "seq": 1 },
     )
     .await;
     assert_corrupt(store.get_message("bad-msg").await, "messages", "bad-msg");
-    assert_corrupt(store.history("alice", "bob", None, 10).await, "messages", "bad-msg");
+    assert_corrupt(
+        store.history("alice", "bob", None, 10).await,
+        "messages",
+        "bad-msg",
+    );
     assert_corrupt(store.undelivered("bob").await, "messages", "bad-msg");
     raw_insert(
         &store,
         "messages",
         doc! { "_id": "bad-status", "sender": "x", "receiver": "y", "ciphertext": "",
-               "iv": "", "timestamp": 1, "status": "teleported", "seq": 2 },
+        "iv": "", "timestamp": 1, "status": "teleported", "seq": 2 },
     )
     .await;
-    assert_corrupt(store.get_message("bad-status").await, "messages", "bad-status");
+    assert_corrupt(
+        store.get_message("bad-status").await,
+        "messages",
+        "bad-status",
+    );
     raw_insert(
         &store,
         "messages",
         doc! { "_id": "bad-seq", "sender": "p", "receiver": "q", "ciphertext": "",
-               "iv": "", "timestamp": 1, "status": "sent", "seq": "first" },
+        "iv": "", "timestamp": 1, "status": "sent", "seq": "first" },
     )
     .await;
-    assert_corrupt(store.history("p", "q", Some("bad-seq"), 10).await, "messages", "bad-seq");
+    assert_corrupt(
+        store.history("p", "q", Some("bad-seq"), 10).await,
+        "messages",
+        "bad-seq",
+    );
 
     let oid = mongodb::bson::oid::ObjectId::new();
     raw_insert(
@@ -780,14 +911,22 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         doc! { "_id": "amy\u{0}ben", "sender": "amy", "receiver": "ben", "status": "besties" },
     )
     .await;
-    assert_corrupt(store.link("ben", "amy").await, "friend_requests", "amy\u{0}ben");
-    assert_corrupt(store.links_of("amy").await, "friend_requests", "amy\u{0}ben");
+    assert_corrupt(
+        store.link("ben", "amy").await,
+        "friend_requests",
+        "amy\u{0}ben",
+    );
+    assert_corrupt(
+        store.links_of("amy").await,
+        "friend_requests",
+        "amy\u{0}ben",
+    );
 
     raw_insert(
         &store,
         "calls",
         doc! { "_id": "bad-call", "caller": "amy", "callee": "ben", "type": "hologram",
-               "status": "ringing", "startedAt": 1, "duration": 0, "seq": 1 },
+        "status": "ringing", "startedAt": 1, "duration": 0, "seq": 1 },
     )
     .await;
     assert_corrupt(store.get_call("bad-call").await, "calls", "bad-call");
@@ -796,10 +935,14 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         &store,
         "calls",
         doc! { "_id": "neg", "caller": "cat", "callee": "dan", "type": "voice",
-               "status": "completed", "startedAt": 1, "duration": -3, "seq": 2 },
+        "status": "completed", "startedAt": 1, "duration": -3, "seq": 2 },
     )
     .await;
-    assert_corrupt(store.call_history("dan", "cat", None, 5).await, "calls", "neg");
+    assert_corrupt(
+        store.call_history("dan", "cat", None, 5).await,
+        "calls",
+        "neg",
+    );
 }
 
 #[tokio::test]
@@ -821,7 +964,7 @@ async fn numbers_written_by_a_mongo_shell_are_read() {
         &store,
         "calls",
         doc! { "_id": "frac", "caller": "amy", "callee": "ben", "type": "voice",
-               "status": "completed", "startedAt": 1.5, "duration": 0, "seq": 2 },
+        "status": "completed", "startedAt": 1.5, "duration": 0, "seq": 2 },
     )
     .await;
     assert_corrupt(store.get_call("frac").await, "calls", "frac");

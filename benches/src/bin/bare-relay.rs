@@ -4,10 +4,14 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use nexchat_benches::relay::{RelayConfig, router};
+use nexchat_benches::relay::{self, RelayConfig};
 
 #[derive(Parser)]
-#[command(name = "bare-relay", version, about = "Bare WebSocket relay: the networking ceiling for nexchat-load")]
+#[command(
+    name = "bare-relay",
+    version,
+    about = "Bare WebSocket relay: the networking ceiling for nexchat-load"
+)]
 struct Cli {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
@@ -33,7 +37,10 @@ fn main() {
     if let Some(n) = cli.threads {
         rt.worker_threads(n.max(1));
     }
-    let result = rt.build().map_err(|e| e.to_string()).and_then(|rt| rt.block_on(serve(&cli)));
+    let result = rt
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(serve(&cli)));
     if let Err(e) = result {
         eprintln!("bare-relay: {e}");
         std::process::exit(1);
@@ -42,10 +49,16 @@ fn main() {
 
 async fn serve(cli: &Cli) -> Result<(), String> {
     let nofile = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
-    let socket = if cli.addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
-        .map_err(|e| e.to_string())?;
+    let socket = if cli.addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|e| e.to_string())?;
     socket.set_reuseaddr(true).map_err(|e| e.to_string())?;
-    socket.bind(cli.addr).map_err(|e| format!("cannot bind {}: {e}", cli.addr))?;
+    socket
+        .bind(cli.addr)
+        .map_err(|e| format!("cannot bind {}: {e}", cli.addr))?;
     let listener = socket.listen(cli.backlog).map_err(|e| e.to_string())?;
     let config = RelayConfig {
         read_buffer_size: cli.read_buffer,
@@ -57,10 +70,9 @@ async fn serve(cli: &Cli) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?,
         std::process::id()
     );
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    relay::serve(listener, config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use nexchat_benches::load::{Common, connections, messages};
 
 #[derive(Parser)]
-#[command(name = "nexchat-load", version, about = "Load generator for nexchat (and the bare relay)")]
+#[command(
+    name = "nexchat-load",
+    version,
+    about = "Load generator for nexchat (and the bare relay)"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -46,10 +50,12 @@ fn main() {
     };
     let result = rt.block_on(async {
         match &cli.command {
-            Command::Messages(args) => messages::run(&cli.common, args).await.map(|r| (r.table(), serde_json::to_string(&r))),
-            Command::Connections(args) => {
-                connections::run(&cli.common, args).await.map(|r| (r.table(), serde_json::to_string(&r)))
-            }
+            Command::Messages(args) => messages::run(&cli.common, args)
+                .await
+                .map(|r| (r.table(), serde_json::to_string(&r))),
+            Command::Connections(args) => connections::run(&cli.common, args)
+                .await
+                .map(|r| (r.table(), serde_json::to_string(&r))),
         }
     });
     match result {

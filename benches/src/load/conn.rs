@@ -30,7 +30,9 @@ pub fn ws_path(target: Target, user: &str, token: Option<&str>) -> String {
 /// (128 KiB by default), which would make the load generator, not the server, run out of memory
 /// with many idle connections.
 pub fn config(read_buffer: usize) -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(read_buffer).write_buffer_size(16 * 1024)
+    WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(16 * 1024)
 }
 
 /// Opens a WebSocket to `ep` at `path`, from `source` when given, and waits for `sync_done`.
@@ -44,34 +46,49 @@ pub async fn open(
     read_buffer: usize,
 ) -> Result<(Ws, Vec<String>), String> {
     let fut = async {
-        let stream = tcp_connect(ep.addr, source).await.map_err(|e| format!("connect:{}", io_kind(&e)))?;
-        let url = format!("ws://{}{}", ep.authority, path);
-        let (mut ws, _resp) = tokio_tungstenite::client_async_with_config(url, stream, Some(config(read_buffer)))
+        let stream = tcp_connect(ep.addr, source)
             .await
-            .map_err(|e| match e {
-                tungstenite::Error::Http(resp) => format!("upgrade:http {}", resp.status().as_u16()),
-                other => format!("upgrade:{}", short(&other)),
-            })?;
+            .map_err(|e| format!("connect:{}", io_kind(&e)))?;
+        let url = format!("ws://{}{}", ep.authority, path);
+        let (mut ws, _resp) =
+            tokio_tungstenite::client_async_with_config(url, stream, Some(config(read_buffer)))
+                .await
+                .map_err(|e| match e {
+                    tungstenite::Error::Http(resp) => {
+                        format!("upgrade:http {}", resp.status().as_u16())
+                    }
+                    other => format!("upgrade:{}", short(&other)),
+                })?;
         let mut replayed = Vec::new();
         loop {
             match ws.next().await {
-                Some(Ok(Message::Text(t))) => match serde_json::from_str::<Incoming<'_>>(t.as_str()) {
-                    Ok(ev) if ev.kind == "sync_done" => return Ok((ws, replayed)),
-                    Ok(ev) if ev.kind == "receive_message" => replayed.push(t.as_str().to_owned()),
-                    Ok(_) => {}
-                    Err(_) => return Err("sync:unreadable event".to_owned()),
-                },
+                Some(Ok(Message::Text(t))) => {
+                    match serde_json::from_str::<Incoming<'_>>(t.as_str()) {
+                        Ok(ev) if ev.kind == "sync_done" => return Ok((ws, replayed)),
+                        Ok(ev) if ev.kind == "receive_message" => {
+                            replayed.push(t.as_str().to_owned())
+                        }
+                        Ok(_) => {}
+                        Err(_) => return Err("sync:unreadable event".to_owned()),
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(format!("sync:{}", short(&e))),
                 None => return Err("sync:closed".to_owned()),
             }
         }
     };
-    tokio::time::timeout(SYNC_TIMEOUT, fut).await.unwrap_or_else(|_| Err("sync:timeout".to_owned()))
+    tokio::time::timeout(SYNC_TIMEOUT, fut)
+        .await
+        .unwrap_or_else(|_| Err("sync:timeout".to_owned()))
 }
 
 async fn tcp_connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> std::io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     if let (Some(ip), true) = (source, addr.is_ipv4()) {
         // Lets a port still in TIME_WAIT from an earlier run be bound again.
         socket.set_reuseaddr(true)?;
@@ -94,7 +111,9 @@ fn io_kind(e: &std::io::Error) -> String {
 /// A short, countable name for a tungstenite error.
 pub fn short(e: &tungstenite::Error) -> String {
     match e {
-        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => "closed".to_owned(),
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            "closed".to_owned()
+        }
         tungstenite::Error::Io(io) => io_kind(io),
         tungstenite::Error::Protocol(p) => format!("protocol {p}"),
         tungstenite::Error::Capacity(c) => format!("capacity {c}"),

@@ -43,7 +43,12 @@ pub struct ConnectionsArgs {
 
 impl Default for ConnectionsArgs {
     fn default() -> Self {
-        Self { conns: 1000, conns_per_user: 1, hold: 10.0, settle: 2.0 }
+        Self {
+            conns: 1000,
+            conns_per_user: 1,
+            hold: 10.0,
+            settle: 2.0,
+        }
     }
 }
 
@@ -77,7 +82,15 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> Result<ConnectionsR
                 eprintln!("setup: registering and logging in {users} users ...");
             }
             let http = setup::client();
-            setup::register_and_login(&http, &ep, &names, &common.password, common.setup_concurrency, &errors).await
+            setup::register_and_login(
+                &http,
+                &ep,
+                &names,
+                &common.password,
+                common.setup_concurrency,
+                &errors,
+            )
+            .await
         }
         Target::Bare => vec![None; users],
     };
@@ -98,15 +111,34 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> Result<ConnectionsR
     for i in 0..args.conns {
         let u = i / per_user;
         let Some(path) = (match common.target {
-            Target::Nexchat => tokens[u].as_deref().map(|t| conn::ws_path(Target::Nexchat, &names[u], Some(t))),
-            Target::Bare => Some(conn::ws_path(Target::Bare, &format!("{}_{i}", names[u]), None)),
+            Target::Nexchat => tokens[u]
+                .as_deref()
+                .map(|t| conn::ws_path(Target::Nexchat, &names[u], Some(t))),
+            Target::Bare => Some(conn::ws_path(
+                Target::Bare,
+                &format!("{}_{i}", names[u]),
+                None,
+            )),
         }) else {
             shared.failed.fetch_add(1, Relaxed);
             continue;
         };
-        let (ep, shared, errors, sem, rx) =
-            (ep.clone(), Arc::clone(&shared), Arc::clone(&errors), Arc::clone(&sem), phase_rx.clone());
-        tasks.push(tokio::spawn(idle(ep, path, common.source_for(i), shared, errors, sem, rx)));
+        let (ep, shared, errors, sem, rx) = (
+            ep.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&errors),
+            Arc::clone(&sem),
+            phase_rx.clone(),
+        );
+        tasks.push(tokio::spawn(idle(
+            ep,
+            path,
+            common.source_for(i),
+            shared,
+            errors,
+            sem,
+            rx,
+        )));
     }
     let mut last_progress = (0, Instant::now());
     loop {
@@ -151,7 +183,12 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> Result<ConnectionsR
         _ => None,
     };
     let errors_map = errors.snapshot();
-    let server_rss = Memory { before_kib: server_before, connected_kib: server_connected, peak_kib: peak, end_kib: server_end };
+    let server_rss = Memory {
+        before_kib: server_before,
+        connected_kib: server_connected,
+        peak_kib: peak,
+        end_kib: server_end,
+    };
     Ok(ConnectionsReport {
         tool: "nexchat-load",
         mode: "connections",
@@ -168,7 +205,12 @@ pub async fn run(common: &Common, args: &ConnectionsArgs) -> Result<ConnectionsR
         server_bytes_per_connection: per_conn(server_before, server_connected),
         server_rss,
         loadgen_bytes_per_connection: per_conn(loadgen_before, loadgen_connected),
-        loadgen_rss: Memory { before_kib: loadgen_before, connected_kib: loadgen_connected, peak_kib: None, end_kib: None },
+        loadgen_rss: Memory {
+            before_kib: loadgen_before,
+            connected_kib: loadgen_connected,
+            peak_kib: None,
+            end_kib: None,
+        },
         errors_total: errors_map.values().sum(),
         errors: errors_map,
         nofile_limit,

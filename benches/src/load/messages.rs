@@ -105,17 +105,27 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
             if !quiet {
                 eprintln!("setup: registering and logging in {users} users ...");
             }
-            let tokens =
-                setup::register_and_login(&http, &ep, &names, &common.password, common.setup_concurrency, &errors)
-                    .await;
+            let tokens = setup::register_and_login(
+                &http,
+                &ep,
+                &names,
+                &common.password,
+                common.setup_concurrency,
+                &errors,
+            )
+            .await;
             let pairs: Vec<_> = (0..users / 2)
                 .filter_map(|k| {
                     let (a, b) = (2 * k, 2 * k + 1);
-                    Some(((names[a].clone(), tokens[a].clone()?), (names[b].clone(), tokens[b].clone()?)))
+                    Some((
+                        (names[a].clone(), tokens[a].clone()?),
+                        (names[b].clone(), tokens[b].clone()?),
+                    ))
                 })
                 .collect();
-            let paired: Vec<usize> =
-                (0..users / 2).filter(|&k| tokens[2 * k].is_some() && tokens[2 * k + 1].is_some()).collect();
+            let paired: Vec<usize> = (0..users / 2)
+                .filter(|&k| tokens[2 * k].is_some() && tokens[2 * k + 1].is_some())
+                .collect();
             if !quiet {
                 eprintln!("setup: pairing {} couples as friends ...", pairs.len());
             }
@@ -131,7 +141,10 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
     let setup_secs = setup_start.elapsed().as_secs_f64();
     let pairs_ok = friends.iter().filter(|&&f| f).count();
     if pairs_ok == 0 {
-        return Err(format!("setup failed for every pair: {:?}", errors.snapshot()));
+        return Err(format!(
+            "setup failed for every pair: {:?}",
+            errors.snapshot()
+        ));
     }
     let senders = if args.one_way { pairs_ok } else { 2 * pairs_ok };
 
@@ -146,7 +159,12 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
         ack_mode: args.delivered_ack,
     });
 
-    let monitor = Monitor::start(Arc::clone(&shared), Arc::clone(&errors), common.server_pid, quiet);
+    let monitor = Monitor::start(
+        Arc::clone(&shared),
+        Arc::clone(&errors),
+        common.server_pid,
+        quiet,
+    );
     let connect_start = Instant::now();
     let mut tasks = Vec::with_capacity(2 * pairs_ok);
     let mut conn_index = 0usize;
@@ -168,7 +186,9 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
                 Arc::clone(&sem),
                 phase_rx.clone(),
             );
-            tasks.push(tokio::spawn(connection(ep, plan, shared, errors, template, sem, rx)));
+            tasks.push(tokio::spawn(connection(
+                ep, plan, shared, errors, template, sem, rx,
+            )));
         }
     }
     let expected = tasks.len();
@@ -186,13 +206,19 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
     tokio::time::sleep(Duration::from_secs_f64(args.warmup.max(0.0))).await;
 
     let held = shared.open.load(Relaxed);
-    let cpu0 = (pid.and_then(procfs::cpu_ticks), procfs::cpu_ticks(std::process::id()));
+    let cpu0 = (
+        pid.and_then(procfs::cpu_ticks),
+        procfs::cpu_ticks(std::process::id()),
+    );
     let t0 = Instant::now();
     set_phase(&shared, &phase_tx, phase::MEASURE, quiet);
     tokio::time::sleep(Duration::from_secs_f64(args.duration.max(0.1))).await;
     set_phase(&shared, &phase_tx, phase::DRAIN, quiet);
     let measured_secs = t0.elapsed().as_secs_f64();
-    let cpu1 = (pid.and_then(procfs::cpu_ticks), procfs::cpu_ticks(std::process::id()));
+    let cpu1 = (
+        pid.and_then(procfs::cpu_ticks),
+        procfs::cpu_ticks(std::process::id()),
+    );
     let rss_end = pid.and_then(procfs::rss_kib);
     let at_end = shared.open.load(Relaxed);
     let measured = shared.measured.read();
@@ -223,7 +249,11 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
         url: ep.base.clone(),
         users,
         senders,
-        pacing: if args.rate > 0.0 { format!("rate {} msg/s", args.rate) } else { format!("window {}", args.window) },
+        pacing: if args.rate > 0.0 {
+            format!("rate {} msg/s", args.rate)
+        } else {
+            format!("window {}", args.window)
+        },
         size_bytes: args.size,
         delivered_ack: format!("{:?}", args.delivered_ack).to_lowercase(),
         setup_secs,
@@ -258,7 +288,10 @@ fn set_phase(shared: &Shared, tx: &watch::Sender<u8>, p: u8, quiet: bool) {
     shared.phase.store(p, Relaxed);
     let _ = tx.send(p);
     if !quiet {
-        let name = ["setup", "warm-up", "measure", "drain", "stop"].get(usize::from(p)).copied().unwrap_or("?");
+        let name = ["setup", "warm-up", "measure", "drain", "stop"]
+            .get(usize::from(p))
+            .copied()
+            .unwrap_or("?");
         eprintln!("phase: {name}");
     }
 }
@@ -318,9 +351,11 @@ async fn connection(
     for text in &replayed {
         c.on_text(text);
     }
-    let tick = template.rate_per_conn.map_or(Duration::from_secs(3600), |r| {
-        Duration::from_secs_f64((1.0 / r).max(0.001))
-    });
+    let tick = template
+        .rate_per_conn
+        .map_or(Duration::from_secs(3600), |r| {
+            Duration::from_secs_f64((1.0 / r).max(0.001))
+        });
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut current = *phase_rx.borrow_and_update();
@@ -346,8 +381,10 @@ async fn connection(
                 current = *phase_rx.borrow_and_update();
                 if current == phase::WARMUP && plan.sends {
                     if let Some(r) = template.rate_per_conn {
-                        c.start_rate(r);
-                        ticker.reset_at(tokio::time::Instant::now() + Duration::from_secs_f64(rand::random::<f64>() / r));
+                        // Ticks fall on the schedule itself, so a send leaves on time, not up to
+                        // one interval late.
+                        let first = c.start_rate(r);
+                        ticker.reset_at(tokio::time::Instant::now() + first);
                     }
                 }
                 if current >= phase::STOP { break false; }
@@ -410,7 +447,10 @@ impl Conn<'_> {
     }
 
     /// Handles one read result; false when the socket is done.
-    fn on_frame(&mut self, frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> bool {
+    fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> bool {
         match frame {
             Some(Ok(Message::Text(t))) => {
                 self.on_text(t.as_str());
@@ -434,7 +474,9 @@ impl Conn<'_> {
         let now = self.shared.clock.now_micros();
         match ev.kind.as_ref() {
             "message_sent" => {
-                let Some(sent_at) = ev.message_id().and_then(send_micros) else { return };
+                let Some(sent_at) = ev.message_id().and_then(send_micros) else {
+                    return;
+                };
                 self.inflight = self.inflight.saturating_sub(1);
                 self.shared.total.acked.fetch_add(1, Relaxed);
                 if measuring {
@@ -459,7 +501,10 @@ impl Conn<'_> {
                 }
                 match self.t.ack_mode {
                     AckMode::Each => {
-                        let ack = MessageDelivered { to: sender, ids: &[id] };
+                        let ack = MessageDelivered {
+                            to: sender,
+                            ids: &[id],
+                        };
                         if let Ok(s) = serde_json::to_string(&ack) {
                             self.out.push(s);
                         }
@@ -490,8 +535,15 @@ impl Conn<'_> {
         let now = self.shared.clock.now_micros();
         let id = self.ids.next(now).to_string();
         let iv = random_base64(12);
-        let msg = SendMessage { receiver: &self.plan.peer, ciphertext: &self.t.ciphertext, iv: &iv, id: &id };
-        let Ok(json) = serde_json::to_string(&msg) else { return };
+        let msg = SendMessage {
+            receiver: &self.plan.peer,
+            ciphertext: &self.t.ciphertext,
+            iv: &iv,
+            id: &id,
+        };
+        let Ok(json) = serde_json::to_string(&msg) else {
+            return;
+        };
         self.out.push(json);
         self.inflight += 1;
         self.shared.total.sent.fetch_add(1, Relaxed);
@@ -509,10 +561,18 @@ impl Conn<'_> {
         }
     }
 
-    fn start_rate(&mut self, per_sec: f64) {
+    /// Starts the schedule at a random point within the first interval (so connections do not
+    /// send in lockstep); returns how far from now the first send is.
+    fn start_rate(&mut self, per_sec: f64) -> Duration {
         let interval_us = 1e6 / per_sec;
-        let start_us = self.shared.clock.now_micros() as f64 + rand::random::<f64>() * interval_us;
-        self.rate = Some(Schedule { start_us, interval_us, scheduled: 0 });
+        let offset_us = rand::random::<f64>() * interval_us;
+        let start_us = self.shared.clock.now_micros() as f64 + offset_us;
+        self.rate = Some(Schedule {
+            start_us,
+            interval_us,
+            scheduled: 0,
+        });
+        Duration::from_secs_f64(offset_us / 1e6)
     }
 
     /// Sends every message whose scheduled time has come.
@@ -549,7 +609,10 @@ impl Conn<'_> {
         batch.sort_by(|a, b| a.0.cmp(&b.0));
         for group in batch.chunk_by(|a, b| a.0 == b.0) {
             let ids: Vec<&str> = group.iter().map(|(_, id)| id.as_str()).collect();
-            if let Ok(s) = serde_json::to_string(&MessageDelivered { to: &group[0].0, ids: &ids }) {
+            if let Ok(s) = serde_json::to_string(&MessageDelivered {
+                to: &group[0].0,
+                ids: &ids,
+            }) {
                 self.out.push(s);
             }
         }

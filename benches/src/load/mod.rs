@@ -70,12 +70,15 @@ pub struct Common {
 impl Common {
     /// The user-name prefix of this run.
     pub fn prefix(&self) -> String {
-        self.user_prefix.clone().unwrap_or_else(|| format!("lg{:06x}", rand::random::<u32>() & 0xff_ffff))
+        self.user_prefix
+            .clone()
+            .unwrap_or_else(|| format!("lg{:06x}", rand::random::<u32>() & 0xff_ffff))
     }
 
     /// The source address for the `i`-th client socket.
     pub fn source_for(&self, i: usize) -> Option<Ipv4Addr> {
-        (self.source_ips > 0).then(|| Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(self.source_ips)) as u8))
+        (self.source_ips > 0)
+            .then(|| Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(self.source_ips)) as u8))
     }
 }
 
@@ -108,9 +111,21 @@ impl Endpoint {
             .copied()
             .find(|a| a.is_ipv4() && a.ip().is_loopback())
             .or_else(|| addrs.iter().copied().find(|a| a.ip().is_loopback()))
-            .ok_or_else(|| format!("{host} is not a loopback address: nexchat-load only targets 127.0.0.0/8 or ::1"))?;
-        let authority = if matches!(addr.ip(), IpAddr::V6(_)) { format!("[::1]:{port}") } else { format!("{}:{port}", addr.ip()) };
-        Ok(Self { base: format!("http://{authority}"), authority, addr })
+            .ok_or_else(|| {
+                format!(
+                    "{host} is not a loopback address: nexchat-load only targets 127.0.0.0/8 or ::1"
+                )
+            })?;
+        let authority = if matches!(addr.ip(), IpAddr::V6(_)) {
+            format!("[::1]:{port}")
+        } else {
+            format!("{}:{port}", addr.ip())
+        };
+        Ok(Self {
+            base: format!("http://{authority}"),
+            authority,
+            addr,
+        })
     }
 }
 

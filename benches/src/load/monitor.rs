@@ -21,7 +21,12 @@ pub struct Monitor {
 
 impl Monitor {
     /// Starts sampling (and printing unless `quiet`).
-    pub fn start(shared: Arc<Shared>, errors: Arc<Errors>, server_pid: Option<u32>, quiet: bool) -> Self {
+    pub fn start(
+        shared: Arc<Shared>,
+        errors: Arc<Errors>,
+        server_pid: Option<u32>,
+        quiet: bool,
+    ) -> Self {
         let first_rss = server_pid.and_then(procfs::rss_kib);
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -50,13 +55,18 @@ impl Monitor {
                     now.delivered - last.delivered,
                     now.sent.saturating_sub(now.acked),
                     errors.total(),
-                    rss.map(|k| format!("  server rss {:.1} MiB", k as f64 / 1024.0)).unwrap_or_default()
+                    rss.map(|k| format!("  server rss {:.1} MiB", k as f64 / 1024.0))
+                        .unwrap_or_default()
                 );
                 last = now;
             }
             peak
         });
-        Self { first_rss, stop: Some(stop), task: Some(task) }
+        Self {
+            first_rss,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Stops the monitor; returns the peak server VmRSS it saw (KiB).

@@ -128,7 +128,10 @@ pub struct ConnectionsReport {
 }
 
 fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "-".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "-".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {
@@ -152,7 +155,11 @@ impl MessagesReport {
                 l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
             );
         };
-        let _ = writeln!(o, "nexchat-load messages against {:?} at {}", self.target, self.url);
+        let _ = writeln!(
+            o,
+            "nexchat-load messages against {:?} at {}",
+            self.target, self.url
+        );
         let _ = writeln!(
             o,
             "  users {} (senders {}), pacing {}, ciphertext {} B, delivered-ack {}",
@@ -163,18 +170,42 @@ impl MessagesReport {
             "  setup {:.1} s, connect {:.1} s, measured {:.1} s",
             self.setup_secs, self.connect_secs, self.measured_secs
         );
-        let _ = writeln!(o, "  connections held       {} (at end {})", self.connections_held, self.connections_at_end);
-        let _ = writeln!(o, "  sent                   {:>10.0} msg/s", self.sent_per_sec);
-        let _ = writeln!(o, "  acknowledged           {:>10.0} msg/s   (message_sent)", self.acked_per_sec);
-        let _ = writeln!(o, "  delivered              {:>10.0} msg/s   (receive_message)", self.delivered_per_sec);
-        let _ = writeln!(o, "  receipts               {:>10.0} msg/s   (message_delivered back)", self.receipts_per_sec);
+        let _ = writeln!(
+            o,
+            "  connections held       {} (at end {})",
+            self.connections_held, self.connections_at_end
+        );
+        let _ = writeln!(
+            o,
+            "  sent                   {:>10.0} msg/s",
+            self.sent_per_sec
+        );
+        let _ = writeln!(
+            o,
+            "  acknowledged           {:>10.0} msg/s   (message_sent)",
+            self.acked_per_sec
+        );
+        let _ = writeln!(
+            o,
+            "  delivered              {:>10.0} msg/s   (receive_message)",
+            self.delivered_per_sec
+        );
+        let _ = writeln!(
+            o,
+            "  receipts               {:>10.0} msg/s   (message_delivered back)",
+            self.receipts_per_sec
+        );
         lat(&mut o, "end-to-end latency", &self.e2e_latency);
         lat(&mut o, "ack latency", &self.ack_latency);
         if let Some(l) = &self.send_lag {
             lat(&mut o, "send lag (rate mode)", l);
         }
         if self.measured.skipped > 0 {
-            let _ = writeln!(o, "  skipped sends          {} (connections at --max-inflight)", self.measured.skipped);
+            let _ = writeln!(
+                o,
+                "  skipped sends          {} (connections at --max-inflight)",
+                self.measured.skipped
+            );
         }
         let _ = writeln!(
             o,
@@ -200,14 +231,26 @@ impl ConnectionsReport {
     /// The table for people.
     pub fn table(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "nexchat-load connections against {:?} at {}", self.target, self.url);
+        let _ = writeln!(
+            o,
+            "nexchat-load connections against {:?} at {}",
+            self.target, self.url
+        );
         let _ = writeln!(
             o,
             "  requested {} over {} users, source addresses {}",
             self.requested, self.users, self.source_ips
         );
-        let _ = writeln!(o, "  setup {:.1} s, connect {:.1} s, hold {:.1} s", self.setup_secs, self.connect_secs, self.hold_secs);
-        let _ = writeln!(o, "  connections held       {} (at end {})", self.connections_held, self.connections_at_end);
+        let _ = writeln!(
+            o,
+            "  setup {:.1} s, connect {:.1} s, hold {:.1} s",
+            self.setup_secs, self.connect_secs, self.hold_secs
+        );
+        let _ = writeln!(
+            o,
+            "  connections held       {} (at end {})",
+            self.connections_held, self.connections_at_end
+        );
         let _ = writeln!(
             o,
             "  server rss             before {}, connected {}, peak {}, end {}",
@@ -216,7 +259,11 @@ impl ConnectionsReport {
             mib(self.server_rss.peak_kib),
             mib(self.server_rss.end_kib)
         );
-        let _ = writeln!(o, "  server per connection  {}", opt(self.server_bytes_per_connection, " B"));
+        let _ = writeln!(
+            o,
+            "  server per connection  {}",
+            opt(self.server_bytes_per_connection, " B")
+        );
         let _ = writeln!(
             o,
             "  load generator rss     before {}, connected {} ({} per connection)",

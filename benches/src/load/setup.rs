@@ -43,7 +43,12 @@ pub async fn register_and_login(
                     "publicKey": fake_public_key(),
                     "encryptedPrivateKey": fake_encrypted_private_key(),
                 });
-                match http.post(format!("{base}/auth/register")).json(&body).send().await {
+                match http
+                    .post(format!("{base}/auth/register"))
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().as_u16() == 201 || r.status().as_u16() == 409 => {
                         if r.status().as_u16() == 409 {
                             errors.add("setup:register 409 (name taken, logging in)");
@@ -59,7 +64,12 @@ pub async fn register_and_login(
                     }
                 }
                 let login = json!({"username": name, "password": password});
-                let resp = match http.post(format!("{base}/auth/login")).json(&login).send().await {
+                let resp = match http
+                    .post(format!("{base}/auth/login"))
+                    .json(&login)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().is_success() => r,
                     Ok(r) => {
                         errors.add(format!("setup:login {}", r.status().as_u16()));
@@ -103,16 +113,31 @@ pub async fn befriend(
         .map(|((a, a_token), (b, b_token))| {
             let (http, base, errors) = (http.clone(), ep.base.clone(), Arc::clone(errors));
             async move {
-                let asked = post(&http, &format!("{base}/friends/request"), &a_token, json!({"receiver": b})).await;
+                let asked = post(
+                    &http,
+                    &format!("{base}/friends/request"),
+                    &a_token,
+                    json!({"receiver": b}),
+                )
+                .await;
                 match asked {
-                    Ok(v) if v.get("status").and_then(|s| s.as_str()) == Some("accepted") => return true,
+                    Ok(v) if v.get("status").and_then(|s| s.as_str()) == Some("accepted") => {
+                        return true;
+                    }
                     Ok(_) => {}
                     Err(kind) => {
                         errors.add(format!("setup:friends/request {kind}"));
                         return false;
                     }
                 }
-                match post(&http, &format!("{base}/friends/accept"), &b_token, json!({"sender": a})).await {
+                match post(
+                    &http,
+                    &format!("{base}/friends/accept"),
+                    &b_token,
+                    json!({"sender": a}),
+                )
+                .await
+                {
                     Ok(_) => true,
                     Err(kind) => {
                         errors.add(format!("setup:friends/accept {kind}"));
@@ -126,12 +151,29 @@ pub async fn befriend(
         .await
 }
 
-async fn post(http: &reqwest::Client, url: &str, token: &str, body: serde_json::Value) -> Result<serde_json::Value, String> {
-    let r = http.post(url).bearer_auth(token).json(&body).send().await.map_err(|e| req_kind(&e))?;
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| req_kind(&e))?;
     let status = r.status();
     if !status.is_success() {
-        let code = r.json::<serde_json::Value>().await.ok().and_then(|v| v.get("error")?.as_str().map(str::to_owned));
-        return Err(format!("{} {}", status.as_u16(), code.unwrap_or_default()).trim_end().to_owned());
+        let code = r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
+        return Err(format!("{} {}", status.as_u16(), code.unwrap_or_default())
+            .trim_end()
+            .to_owned());
     }
     r.json().await.map_err(|_| "unreadable answer".to_owned())
 }

@@ -90,7 +90,8 @@ pub struct Shared {
 
 fn histogram() -> Histogram<u64> {
     // 1 µs .. 1 h at 3 significant digits; auto-resize covers anything longer.
-    let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("constant histogram bounds are valid");
+    let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .expect("constant histogram bounds are valid");
     h.auto(true);
     h
 }
@@ -120,18 +121,27 @@ impl Shared {
 
     /// Summary of end-to-end latency (send → `receive_message`).
     pub fn e2e_summary(&self) -> LatencySummary {
-        self.e2e.lock().map(|h| LatencySummary::of(&h)).unwrap_or_default()
+        self.e2e
+            .lock()
+            .map(|h| LatencySummary::of(&h))
+            .unwrap_or_default()
     }
 
     /// Summary of ack latency (send → `message_sent`).
     pub fn ack_summary(&self) -> LatencySummary {
-        self.ack.lock().map(|h| LatencySummary::of(&h)).unwrap_or_default()
+        self.ack
+            .lock()
+            .map(|h| LatencySummary::of(&h))
+            .unwrap_or_default()
     }
 
     /// Summary of send lag in rate mode (how late sends left against their schedule): when it is
     /// small, the latencies measured from the actual send time are free of coordinated omission.
     pub fn lag_summary(&self) -> LatencySummary {
-        self.lag.lock().map(|h| LatencySummary::of(&h)).unwrap_or_default()
+        self.lag
+            .lock()
+            .map(|h| LatencySummary::of(&h))
+            .unwrap_or_default()
     }
 }
 

@@ -7,8 +7,7 @@ use crate::error::{ChatError, ChatResult};
 use crate::password;
 use crate::protocol::PublicKey;
 use crate::protocol::rest::{
-    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserSearchResponse,
-    UserSummary,
+    LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserSearchResponse, UserSummary,
 };
 use crate::store::{StoreError, UserRecord};
 
@@ -31,7 +30,9 @@ fn validate_password(password: &str) -> ChatResult<()> {
     if (8..=1024).contains(&password.chars().count()) {
         Ok(())
     } else {
-        Err(ChatError::bad_request("password must be 8 to 1024 characters"))
+        Err(ChatError::bad_request(
+            "password must be 8 to 1024 characters",
+        ))
     }
 }
 
@@ -57,8 +58,7 @@ impl Chat {
         }
         let user = UserRecord {
             username: request.username,
-            password_hash: password::hash(&request.password, self.inner.config.bcrypt_cost)
-                .await?,
+            password_hash: password::hash(&request.password, self.inner.config.bcrypt_cost).await?,
             public_key: request.public_key.to_json(),
             encrypted_private_key: backup,
             created_at: self.now(),
@@ -108,8 +108,8 @@ impl Chat {
                 detail: format!("publicKey: {detail}"),
             })
         })?;
-        let encrypted_private_key = serde_json::from_str(&user.encrypted_private_key)
-            .unwrap_or(serde_json::Value::Null);
+        let encrypted_private_key =
+            serde_json::from_str(&user.encrypted_private_key).unwrap_or(serde_json::Value::Null);
         Ok(LoginResponse {
             token,
             username: user.username,

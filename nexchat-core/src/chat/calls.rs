@@ -2,12 +2,15 @@
 //! (media never touches it) and keeps the call log.
 //!
 //! Live calls are tracked in memory on the node that relays them (which socket placed and which
-//! answered each call), and every state change is also a conditional update in the store.
+//! answered each call), and every state change is also a conditional update in the store. Each
+//! live call has a turn lock: its answer and its end (hang-up, ring timeout, closed socket,
+//! unfriending) take turns, so a call is ended once and the store sees its changes in order.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use tokio::sync::Mutex as TurnLock;
 
 use super::{Chat, page_limit};
 use crate::call_log::{CallEvent, CallLog};
@@ -22,9 +25,24 @@ struct LiveCall {
     record: CallRecord,
     caller_session: SessionId,
     callee_session: Option<SessionId>,
+    /// An end has begun: the call relays no more ICE and makes nobody busy.
+    ending: bool,
+    /// Held by whoever is changing this call's state (and writing it to the store).
+    turn: Arc<TurnLock<()>>,
 }
 
-/// The calls ringing or in progress, by call id.
+impl LiveCall {
+    fn is_between(&self, a: &str, b: &str) -> bool {
+        let (caller, callee) = (self.record.caller.as_str(), self.record.callee.as_str());
+        (caller == a && callee == b) || (caller == b && callee == a)
+    }
+
+    fn involves(&self, user: &str) -> bool {
+        self.record.caller == user || self.record.callee == user
+    }
+}
+
+/// The calls ringing or in progress on this node, by call id.
 #[derive(Debug, Default)]
 pub(super) struct ActiveCalls(Mutex<HashMap<String, LiveCall>>);
 
@@ -33,51 +51,63 @@ impl ActiveCalls {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `user` is a party of a live call.
-    fn is_busy(&self, user: &str) -> bool {
-        self.lock()
-            .values()
-            .any(|c| c.record.caller == user || c.record.callee == user)
+    /// Adds a call unless its callee is a party of another live call; false when busy. One
+    /// step, so two callers racing to ring the same friend cannot both get through.
+    fn insert_unless_busy(&self, call: LiveCall) -> bool {
+        let mut calls = self.lock();
+        let callee = call.record.callee.as_str();
+        if calls.values().any(|c| !c.ending && c.involves(callee)) {
+            return false;
+        }
+        calls.insert(call.record.call_id.clone(), call);
+        true
     }
 
-    /// The live call `call_id`, or the only live call between `a` and `b` when no id is given;
+    /// The live call `call_id`, or when no id is given the one live call between `a` and `b`;
     /// `None` unless `a` and `b` are its two parties.
     fn find(&self, a: &str, b: &str, call_id: Option<&str>) -> Option<LiveCall> {
         let calls = self.lock();
-        let between = |c: &&LiveCall| {
-            (c.record.caller == a && c.record.callee == b)
-                || (c.record.caller == b && c.record.callee == a)
-        };
-        match call_id {
-            Some(id) => calls.get(id).filter(|c| between(c)).cloned(),
-            None => {
-                let mut pair = calls.values().filter(between);
-                match (pair.next(), pair.next()) {
-                    (Some(only), None) => Some(only.clone()),
-                    _ => None,
-                }
-            }
+        if let Some(id) = call_id {
+            return calls.get(id).filter(|c| c.is_between(a, b)).cloned();
+        }
+        let pair: Vec<&LiveCall> = calls.values().filter(|c| c.is_between(a, b)).collect();
+        // A call still being ended may overlap the pair's next one: the next one is meant.
+        let live: Vec<&LiveCall> = pair.iter().copied().filter(|c| !c.ending).collect();
+        match (live.as_slice(), pair.as_slice()) {
+            ([only], _) | ([], [only]) => Some((*only).clone()),
+            _ => None,
         }
     }
 
-    fn insert(&self, call: LiveCall) {
-        self.lock().insert(call.record.call_id.clone(), call);
+    fn get(&self, call_id: &str) -> Option<LiveCall> {
+        self.lock().get(call_id).cloned()
     }
 
-    fn answered(&self, record: &CallRecord, session: SessionId) {
-        if let Some(call) = self.lock().get_mut(&record.call_id) {
-            call.record = record.clone();
-            call.callee_session = Some(session);
+    fn update(&self, call_id: &str, change: impl FnOnce(&mut LiveCall)) {
+        if let Some(call) = self.lock().get_mut(call_id) {
+            change(call);
         }
     }
 
-    fn remove(&self, call_id: &str) -> Option<LiveCall> {
-        self.lock().remove(call_id)
+    fn remove(&self, call_id: &str) {
+        self.lock().remove(call_id);
     }
 
     fn matching(&self, keep: impl Fn(&LiveCall) -> bool) -> Vec<LiveCall> {
         self.lock().values().filter(|c| keep(c)).cloned().collect()
     }
+}
+
+/// Why a live call ends.
+#[derive(Debug, Clone, Copy)]
+enum Ending<'a> {
+    /// This party hung up, declined or cancelled, or their socket in the call closed: the other
+    /// party is told.
+    By(&'a str),
+    /// It rang past the ring timeout: both parties are told.
+    RangOut,
+    /// The two stopped being friends: both parties are told.
+    Unfriended,
 }
 
 impl Chat {
@@ -96,36 +126,40 @@ impl Chat {
             return Err(ChatError::bad_request("you cannot call yourself"));
         }
         self.inner.guard.check(user, &to).await?;
-        let kind = if with_video { CallKind::Video } else { CallKind::Voice };
+        let kind = if with_video {
+            CallKind::Video
+        } else {
+            CallKind::Voice
+        };
         let call_id = uuid::Uuid::new_v4().to_string();
         let record = CallLog::start(call_id.clone(), user, &to, kind, self.now());
-        let refusal = if !self.inner.hub.is_online(&to) {
-            Some(ChatError::Offline(to.clone()))
-        } else if self.inner.calls.is_busy(&to) {
+        // Our turn until the offer is out: an answer or end cannot overtake the stored record.
+        let turn = Arc::new(TurnLock::new(()));
+        let _turn = Arc::clone(&turn).lock_owned().await;
+        let live = LiveCall {
+            record: record.clone(),
+            caller_session: session.id(),
+            callee_session: None,
+            ending: false,
+            turn,
+        };
+        let refusal = if !self.inner.calls.insert_unless_busy(live) {
             Some(ChatError::Busy(to.clone()))
+        } else if !self.inner.hub.is_online(&to) {
+            // Checked after the insert: if the callee's last socket closes from now on, its
+            // close-out finds this call and ends it.
+            self.inner.calls.remove(&call_id);
+            Some(ChatError::Offline(to.clone()))
         } else {
             None
         };
-        self.store().insert_call(&record).await?;
         if let Some(refusal) = refusal {
-            // Logged missed at once; the caller learns why, with the call's id.
-            self.finish(&record, self.now(), None).await?;
-            session.send(
-                ServerEvent::Error {
-                    code: refusal.code(),
-                    message: refusal.to_string(),
-                    reference: Some(call_id),
-                }
-                .encode()
-                .into(),
-            );
-            return Ok(());
+            return self.refuse_call(session, &record, &refusal).await;
         }
-        self.inner.calls.insert(LiveCall {
-            record,
-            caller_session: session.id(),
-            callee_session: None,
-        });
+        if let Err(err) = self.store().insert_call(&record).await {
+            self.inner.calls.remove(&call_id);
+            return Err(err.into());
+        }
         self.answer(
             session,
             &ServerEvent::CallStarted {
@@ -146,6 +180,29 @@ impl Chat {
         Ok(())
     }
 
+    /// A call that could not ring (callee offline or busy): logged `missed` at once, and the
+    /// caller learns why with the call's id. Nobody gets `call_ended` for a call that never rang.
+    async fn refuse_call(
+        &self,
+        session: &Session,
+        record: &CallRecord,
+        refusal: &ChatError,
+    ) -> ChatResult<()> {
+        let missed = CallLog::apply(record, CallEvent::End(record.started_at))
+            .map_err(|e| ChatError::Internal(e.to_string()))?;
+        self.store().insert_call(&missed).await?;
+        self.answer(
+            session,
+            &ServerEvent::Error {
+                code: refusal.code(),
+                message: refusal.to_string(),
+                reference: Some(missed.call_id.clone()),
+            },
+        );
+        self.log_call(&missed);
+        Ok(())
+    }
+
     /// The callee answers: the record moves to `in_progress` and the answer goes to the caller.
     pub(super) async fn call_answer(
         &self,
@@ -156,22 +213,44 @@ impl Chat {
     ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
-        let call = self
+        let not_found = || ChatError::NotFound("no call from that user is ringing for you".into());
+        let found = self
             .inner
             .calls
             .find(user, &to, call_id.as_deref())
             .filter(|c| c.record.callee == user)
-            .ok_or_else(|| ChatError::NotFound("no ringing call from that user".into()))?;
-        let answered = CallLog::apply(&call.record, CallEvent::Answer(self.now()))
-            .map_err(|e| ChatError::NotFound(e.to_string()))?;
+            .ok_or_else(not_found)?;
+        let _turn = found.turn.lock().await;
+        // Read again in our turn: the call may have been answered or ended meanwhile.
+        let call = self
+            .inner
+            .calls
+            .get(&found.record.call_id)
+            .filter(|c| !c.ending && c.record.status == CallStatus::Ringing)
+            .ok_or_else(not_found)?;
+        let now = self.now();
+        if now >= self.ring_deadline(&call.record) {
+            // The timer has not swept it yet, but the call already rang out.
+            self.end_in_turn(&call.record.call_id, Ending::RangOut)
+                .await?;
+            return Err(ChatError::NotFound("the call rang out".into()));
+        }
+        let answered = CallLog::apply(&call.record, CallEvent::Answer(now))
+            .map_err(|e| ChatError::Internal(e.to_string()))?;
         if !self
             .store()
-            .update_call(&answered, call.record.status)
+            .update_call(&answered, CallStatus::Ringing)
             .await?
         {
-            return Err(ChatError::NotFound("the call already ended".into()));
+            // The stored call moved on without this node (closed out by a restarting node
+            // sharing the store): it is not ours to answer any more.
+            self.inner.calls.remove(&answered.call_id);
+            return Err(not_found());
         }
-        self.inner.calls.answered(&answered, session.id());
+        self.inner.calls.update(&answered.call_id, |c| {
+            c.record = answered.clone();
+            c.callee_session = Some(session.id());
+        });
         self.inner.hub.push(
             &to,
             &ServerEvent::CallAnswer {
@@ -197,6 +276,9 @@ impl Chat {
         let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
             return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
         };
+        if call.ending {
+            return Ok(());
+        }
         self.inner.hub.push(
             &to,
             &ServerEvent::CallIce {
@@ -221,16 +303,26 @@ impl Chat {
         let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
             return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
         };
-        self.end_live(&call.record.call_id, Some(user)).await
+        self.end_live(&call, Ending::By(user)).await
     }
 
-    /// ICE or end for a call that is no longer live: ignored when it ended (and was the pair's),
-    /// `not_found` otherwise.
-    async fn ended_or_unknown(&self, user: &str, to: &str, call_id: Option<&str>) -> ChatResult<()> {
+    /// ICE or end for a call that is not live here: ignored when it was the pair's and it
+    /// ended, `not_found` otherwise.
+    async fn ended_or_unknown(
+        &self,
+        user: &str,
+        to: &str,
+        call_id: Option<&str>,
+    ) -> ChatResult<()> {
         let call = match call_id {
             Some(id) => self.store().get_call(id).await?,
             // Without an id the pair's latest call is the one meant.
-            None => self.store().call_history(user, to, None, 1).await?.items.pop(),
+            None => self
+                .store()
+                .call_history(user, to, None, 1)
+                .await?
+                .items
+                .pop(),
         };
         let ended_between_us = call.is_some_and(|c| {
             let pair = (c.caller == user && c.callee == to) || (c.caller == to && c.callee == user);
@@ -243,52 +335,93 @@ impl Chat {
         }
     }
 
-    /// Ends a live call. `by` is the party that ended it (the other one gets `call_ended`);
-    /// `None` when the server ended it (timeout, closed socket), and then both get it.
-    async fn end_live(&self, call_id: &str, by: Option<&str>) -> ChatResult<()> {
-        let Some(call) = self.inner.calls.remove(call_id) else {
-            return Ok(());
-        };
-        self.finish(&call.record, self.now(), by).await
+    /// Ends a live call once it is our turn; nothing when someone else ended it first.
+    async fn end_live(&self, call: &LiveCall, ending: Ending<'_>) -> ChatResult<()> {
+        let _turn = call.turn.lock().await;
+        self.end_in_turn(&call.record.call_id, ending).await
     }
 
-    /// Moves a record to its end state, stores it, and tells both parties.
-    async fn finish(&self, record: &CallRecord, at: i64, by: Option<&str>) -> ChatResult<()> {
-        let ended = CallLog::apply(record, CallEvent::End(at))
-            .map_err(|e| ChatError::Internal(e.to_string()))?;
-        if !self.store().update_call(&ended, record.status).await? {
+    /// Ends a live call; the caller holds its turn. The parties are told `call_ended` (all but
+    /// the one who ended it) and, once the final record is stored, `call_logged`.
+    async fn end_in_turn(&self, call_id: &str, ending: Ending<'_>) -> ChatResult<()> {
+        // Gone: ended by whoever had the turn before us. (One marked `ending` but still here
+        // was interrupted mid-way, and is finished now.)
+        let Some(call) = self.inner.calls.get(call_id) else {
             return Ok(());
-        }
-        let (caller, callee) = (ended.caller.as_str(), ended.callee.as_str());
-        // A call refused as offline or busy never rang: nobody is told it ended.
-        if record.status != CallStatus::Ringing || self.inner.hub.is_online(callee) || by.is_some() {
-            for (to, from) in [(callee, caller), (caller, callee)] {
-                if by != Some(to) {
-                    self.inner.hub.push(
-                        to,
-                        &ServerEvent::CallEnded {
-                            from: from.to_owned(),
-                            call_id: ended.call_id.clone(),
-                        },
-                        None,
-                    );
-                }
+        };
+        let at = match ending {
+            Ending::RangOut if call.record.status != CallStatus::Ringing => return Ok(()),
+            // It ended when it had rung for the timeout, however late the timer noticed.
+            Ending::RangOut => self.ring_deadline(&call.record),
+            Ending::By(_) | Ending::Unfriended => self.now(),
+        };
+        self.inner.calls.update(call_id, |c| c.ending = true);
+        let stored = self.store_end(&call.record, at).await;
+        self.inner.calls.remove(call_id);
+        let (caller, callee) = (call.record.caller.as_str(), call.record.callee.as_str());
+        for (to, from) in [(callee, caller), (caller, callee)] {
+            if !matches!(ending, Ending::By(by) if by == to) {
+                self.inner.hub.push(
+                    to,
+                    &ServerEvent::CallEnded {
+                        from: from.to_owned(),
+                        call_id: call_id.to_owned(),
+                    },
+                    None,
+                );
             }
         }
-        let logged = ServerEvent::CallLogged { call: ended.clone() };
-        self.inner.hub.push(caller, &logged, None);
-        self.inner.hub.push(callee, &logged, None);
+        match stored? {
+            Some(ended) => self.log_call(&ended),
+            None => tracing::warn!(call_id, "a live call was already final in the store"),
+        }
         Ok(())
+    }
+
+    /// Stores the end of `live` at `at`; the final record, or `None` when the store already
+    /// held a final one.
+    async fn store_end(&self, live: &CallRecord, at: i64) -> ChatResult<Option<CallRecord>> {
+        let end = |call: &CallRecord| {
+            CallLog::apply(call, CallEvent::End(at)).map_err(|e| ChatError::Internal(e.to_string()))
+        };
+        let ended = end(live)?;
+        if self.store().update_call(&ended, live.status).await? {
+            return Ok(Some(ended));
+        }
+        // Our copy and the store disagree (a write interrupted with its socket): end the call
+        // as the store has it, so the log never keeps a call open.
+        match self.store().get_call(&live.call_id).await? {
+            Some(stored) if !stored.status.is_final() => {
+                let ended = end(&stored)?;
+                let moved = self.store().update_call(&ended, stored.status).await?;
+                Ok(moved.then_some(ended))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Tells both parties, on every socket, a call's final record.
+    fn log_call(&self, call: &CallRecord) {
+        let logged = ServerEvent::CallLogged { call: call.clone() };
+        self.inner.hub.push(&call.caller, &logged, None);
+        self.inner.hub.push(&call.callee, &logged, None);
+    }
+
+    /// When a call ringing since its `started_at` rings out.
+    fn ring_deadline(&self, call: &CallRecord) -> i64 {
+        let timeout = i64::try_from(self.inner.config.ring_timeout.as_millis()).unwrap_or(i64::MAX);
+        call.started_at.saturating_add(timeout)
     }
 
     /// Ends calls that rang longer than the ring timeout.
     pub(super) async fn end_unanswered_calls(&self, now: i64) {
-        let timeout = i64::try_from(self.inner.config.ring_timeout.as_millis()).unwrap_or(i64::MAX);
         let expired = self.inner.calls.matching(|c| {
-            c.record.status == CallStatus::Ringing && now - c.record.started_at >= timeout
+            !c.ending
+                && c.record.status == CallStatus::Ringing
+                && now >= self.ring_deadline(&c.record)
         });
         for call in expired {
-            if let Err(err) = self.end_live(&call.record.call_id, None).await {
+            if let Err(err) = self.end_live(&call, Ending::RangOut).await {
                 tracing::warn!(%err, "ending an unanswered call failed");
             }
         }
@@ -305,7 +438,7 @@ impl Chat {
                 || (last && c.record.callee == user && c.record.status == CallStatus::Ringing)
         });
         for call in ending {
-            if let Err(err) = self.end_live(&call.record.call_id, Some(user)).await {
+            if let Err(err) = self.end_live(&call, Ending::By(user)).await {
                 tracing::warn!(%err, "ending a call of a closed socket failed");
             }
         }
@@ -313,23 +446,23 @@ impl Chat {
 
     /// Ends any live call between two users who stopped being friends.
     pub(super) async fn end_calls_between(&self, a: &str, b: &str) {
-        let between = self.inner.calls.matching(|c| {
-            (c.record.caller == a && c.record.callee == b)
-                || (c.record.caller == b && c.record.callee == a)
-        });
-        for call in between {
-            if let Err(err) = self.end_live(&call.record.call_id, None).await {
+        for call in self.inner.calls.matching(|c| c.is_between(a, b)) {
+            if let Err(err) = self.end_live(&call, Ending::Unfriended).await {
                 tracing::warn!(%err, "ending a call between former friends failed");
             }
         }
     }
 
     /// Closes out calls a previous run left ringing or in progress. Their true end is unknown,
-    /// so they end at the last moment known: a ringing call as missed, an answered one as
-    /// completed at its answer time.
+    /// so they end at the last moment known: a ringing call as missed when it would have rung
+    /// out (or now, if sooner), an answered one as completed at its answer time.
     pub(super) async fn close_out_unfinished_calls(&self) -> ChatResult<()> {
+        let now = self.now();
         for call in self.store().unfinished_calls().await? {
-            let at = call.answered_at.unwrap_or(call.started_at);
+            let at = match call.answered_at {
+                Some(answered) => answered,
+                None => self.ring_deadline(&call).min(now),
+            };
             let ended = CallLog::apply(&call, CallEvent::End(at))
                 .map_err(|e| ChatError::Internal(e.to_string()))?;
             self.store().update_call(&ended, call.status).await?;

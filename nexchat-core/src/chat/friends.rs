@@ -77,7 +77,9 @@ impl Chat {
             .transition_link(&sender, user, LinkStatus::Pending, LinkStatus::Accepted)
             .await?
         {
-            return Err(ChatError::NotFound(format!("no pending request from {sender}")));
+            return Err(ChatError::NotFound(format!(
+                "no pending request from {sender}"
+            )));
         }
         self.announce_friendship(user, &sender).await;
         Ok(status(FriendStatusKind::Accepted))
@@ -91,7 +93,9 @@ impl Chat {
             .transition_link(&sender, user, LinkStatus::Pending, LinkStatus::Rejected)
             .await?
         {
-            return Err(ChatError::NotFound(format!("no pending request from {sender}")));
+            return Err(ChatError::NotFound(format!(
+                "no pending request from {sender}"
+            )));
         }
         self.inner.hub.push(
             &sender,
@@ -107,9 +111,15 @@ impl Chat {
     pub async fn friend_remove(&self, user: &str, target: &str) -> ChatResult<FriendStatusBody> {
         let target = self.canonical(target).await?;
         let store = self.store();
-        let removed = store.delete_link(user, &target, LinkStatus::Accepted).await?
-            || store.delete_link(&target, user, LinkStatus::Accepted).await?
-            || store.delete_link(user, &target, LinkStatus::Pending).await?;
+        let removed = store
+            .delete_link(user, &target, LinkStatus::Accepted)
+            .await?
+            || store
+                .delete_link(&target, user, LinkStatus::Accepted)
+                .await?
+            || store
+                .delete_link(user, &target, LinkStatus::Pending)
+                .await?;
         if !removed {
             return Err(ChatError::NotFound(format!(
                 "no friendship or pending request with {target}"

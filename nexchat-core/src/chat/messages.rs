@@ -16,7 +16,11 @@ fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
             "{field} is over the {max} character limit"
         )));
     }
-    if value.is_empty() || base64::engine::general_purpose::STANDARD.decode(value).is_err() {
+    if value.is_empty()
+        || base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .is_err()
+    {
         return Err(ChatError::bad_request(format!(
             "{field} must be non-empty standard base64 with padding"
         )));
@@ -202,7 +206,12 @@ impl Chat {
     }
 
     /// Relays a typing indicator to a friend; past the rate it is dropped silently.
-    pub(super) async fn typing(&self, session: &Session, to: &str, is_typing: bool) -> ChatResult<()> {
+    pub(super) async fn typing(
+        &self,
+        session: &Session,
+        to: &str,
+        is_typing: bool,
+    ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
         self.inner.guard.check(user, &to).await?;

@@ -219,7 +219,10 @@ impl Chat {
                 self.inner.hub.push(friend, &presence, None);
             }
         }
-        let users = self.inner.hub.online_among(friends.iter().map(String::as_str));
+        let users = self
+            .inner
+            .hub
+            .online_among(friends.iter().map(String::as_str));
         self.answer(session, &ServerEvent::OnlineUsers { users });
         for message in self.store().undelivered(user).await? {
             self.answer(session, &ServerEvent::ReceiveMessage(message));
@@ -269,7 +272,9 @@ impl Chat {
                 Err(err) => Err((ChatError::BadRequest(err.message), err.reference)),
                 Ok(event) => {
                     let reference = event.reference().map(str::to_owned);
-                    self.handle(session, event).await.map_err(|e| (e, reference))
+                    self.handle(session, event)
+                        .await
+                        .map_err(|e| (e, reference))
                 }
             }
         };
@@ -299,7 +304,10 @@ impl Chat {
         if matches!(err, ChatError::TooLarge(_) | ChatError::RateLimited { .. }) {
             let window = i64::try_from(limits.abuse_window.as_millis()).unwrap_or(i64::MAX);
             if session.count_refusal(self.now(), limits.abuse_refusals, window) {
-                tracing::info!(user = session.user(), "closing a socket after repeated refusals");
+                tracing::info!(
+                    user = session.user(),
+                    "closing a socket after repeated refusals"
+                );
                 session.close(CloseReason::POLICY);
             }
         }
@@ -325,7 +333,10 @@ impl Chat {
                 ciphertext,
                 iv,
                 id,
-            } => self.send_message(session, &receiver, ciphertext, iv, id).await,
+            } => {
+                self.send_message(session, &receiver, ciphertext, iv, id)
+                    .await
+            }
             ClientEvent::MessageDelivered { to, ids } => {
                 self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Delivered)
                     .await
@@ -360,7 +371,10 @@ impl Chat {
                 with_user,
                 before,
                 limit,
-            } => self.fetch_call_history(session, &with_user, before, limit).await,
+            } => {
+                self.fetch_call_history(session, &with_user, before, limit)
+                    .await
+            }
         }
     }
 
@@ -389,7 +403,13 @@ impl Chat {
             .await?
             .into_iter()
             .filter(|l| l.status == crate::store::LinkStatus::Accepted)
-            .map(|l| if l.sender == user { l.receiver } else { l.sender })
+            .map(|l| {
+                if l.sender == user {
+                    l.receiver
+                } else {
+                    l.sender
+                }
+            })
             .collect())
     }
 

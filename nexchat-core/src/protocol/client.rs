@@ -14,7 +14,11 @@ use super::types::PublicKey;
 /// assert_eq!(event, ClientEvent::Typing { to: "bob".into(), is_typing: true });
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum ClientEvent {
     /// Announce (and store, when changed) the user's public key.
     Join {

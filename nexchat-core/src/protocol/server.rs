@@ -13,7 +13,11 @@ use super::types::{CallRecord, ErrorCode, PublicKey, StoredMessage};
 /// assert_eq!(frame, r#"{"type":"presence","username":"alice","online":true}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum ServerEvent {
     /// The user's online friends, first frame after connecting.
     OnlineUsers {

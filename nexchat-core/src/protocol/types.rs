@@ -177,9 +177,7 @@ pub struct PublicKey {
 impl PublicKey {
     /// Validates a JWK object.
     pub fn from_jwk(value: &Value) -> Result<Self, String> {
-        let obj = value
-            .as_object()
-            .ok_or("publicKey must be a JWK object")?;
+        let obj = value.as_object().ok_or("publicKey must be a JWK object")?;
         if obj.contains_key("d") {
             return Err("publicKey carries a private part (d); never upload a private key".into());
         }

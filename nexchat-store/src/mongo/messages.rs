@@ -65,7 +65,8 @@ impl MessageStore for MongoStore {
             return Ok(Vec::new());
         }
         // 1. The messages to move, in storage order.
-        let mut filter = doc! { "receiver": receiver, "status": { "$in": &lower }, "sender": sender };
+        let mut filter =
+            doc! { "receiver": receiver, "status": { "$in": &lower }, "sender": sender };
         if let Some(ids) = ids {
             filter.insert("_id", doc! { "$in": ids });
         }
@@ -91,12 +92,13 @@ impl MessageStore for MongoStore {
             MessageStatus::Delivered => "deliveredOp",
             _ => "seenOp",
         };
-        let op = ObjectId::new();
+        // A string, not an ObjectId: nx-27017 never matches an ObjectId outside `_id`.
+        let op = ObjectId::new().to_hex();
         let moved = self
             .messages
             .update_many(
                 doc! { "_id": { "$in": &candidates }, "status": { "$in": &lower } },
-                doc! { "$set": { "status": to.as_str(), op_field: op } },
+                doc! { "$set": { "status": to.as_str(), op_field: &op } },
             )
             .await
             .map_err(backend)?;
@@ -106,7 +108,7 @@ impl MessageStore for MongoStore {
         // 3. A racing call moved some of them first: ours are those carrying our operation id.
         let ours: Vec<Document> = self
             .messages
-            .find(doc! { "_id": { "$in": &candidates }, op_field: op })
+            .find(doc! { "_id": { "$in": &candidates }, op_field: &op })
             .projection(doc! { "_id": 1 })
             .await
             .map_err(backend)?

@@ -57,6 +57,8 @@
 //!   nothing depends on index names.
 //! - Only duplicate-key errors carry a `code` (11000); every other error reply is reported as
 //!   [`StoreError::Backend`] with its message, never matched by code.
+//! - A query for an ObjectId value in a field other than `_id` matches nothing there, so the
+//!   operation ids written by `advance_status` are hex strings.
 //! - Transactions are not isolated there, so none are used.
 //! - `$group` on a compound key gives wrong results there, so no aggregation is used.
 //! - Integers may come back as 32-bit, 64-bit or (from a mongo shell) integral doubles; all are
@@ -206,7 +208,9 @@ impl MongoStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(backend)?
-            .ok_or_else(|| StoreError::Backend(format!("counter {counter} missing after upsert")))?;
+            .ok_or_else(|| {
+                StoreError::Backend(format!("counter {counter} missing after upsert"))
+            })?;
         let reader = docs::Reader::new(collections::COUNTERS, &updated);
         Ok((reader.i64("seq")?, reader.i64("timestamp")?))
     }
@@ -235,5 +239,7 @@ fn is_duplicate_key(error: &MongoError) -> bool {
 
 /// A page size as the driver's `i64`, one more than asked so that `has_more` needs no count.
 fn limit_plus_one(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX - 1).saturating_add(1)
+    i64::try_from(limit)
+        .unwrap_or(i64::MAX - 1)
+        .saturating_add(1)
 }

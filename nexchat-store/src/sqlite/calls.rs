@@ -108,7 +108,10 @@ impl CallStore for SqliteStore {
 
 fn duration(call: &CallRecord) -> Result<i64, StoreError> {
     i64::try_from(call.duration).map_err(|_| {
-        StoreError::Backend(format!("call {}: duration {} out of range", call.call_id, call.duration))
+        StoreError::Backend(format!(
+            "call {}: duration {} out of range",
+            call.call_id, call.duration
+        ))
     })
 }
 
@@ -135,7 +138,12 @@ fn call_history(
          WHERE pair_lo = ?1 AND pair_hi = ?2 AND seq < ?3
          ORDER BY seq DESC LIMIT ?4"
     ))?;
-    let rows = stmt.query(params![lo, hi, before_seq, sql_limit(limit.saturating_add(1))])?;
+    let rows = stmt.query(params![
+        lo,
+        hi,
+        before_seq,
+        sql_limit(limit.saturating_add(1))
+    ])?;
     let mut items = collect(rows, decode_call)?;
     let has_more = items.len() > limit;
     items.truncate(limit);

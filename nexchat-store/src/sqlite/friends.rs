@@ -102,8 +102,8 @@ fn find_link(conn: &Connection, a: &str, b: &str) -> Result<Option<(i64, FriendL
         )?
         .query_row([lo, hi], |row| {
             Ok(decode_link(row).and_then(|link| {
-                let rowid = Fields::with_id(row, "friend_links", link_id(&link))
-                    .get::<i64>(3, "rowid")?;
+                let rowid =
+                    Fields::with_id(row, "friend_links", link_id(&link)).get::<i64>(3, "rowid")?;
                 Ok((rowid, link))
             }))
         })

@@ -177,7 +177,12 @@ fn history(
          ORDER BY seq DESC LIMIT ?4"
     ))?;
     // One row past the page says whether older ones exist.
-    let rows = stmt.query(params![lo, hi, before_seq, sql_limit(limit.saturating_add(1))])?;
+    let rows = stmt.query(params![
+        lo,
+        hi,
+        before_seq,
+        sql_limit(limit.saturating_add(1))
+    ])?;
     let mut items = collect(rows, decode_message)?;
     let has_more = items.len() > limit;
     items.truncate(limit);

@@ -1,0 +1,44 @@
+//! The friendship check every relay passes through, against SQLite (it asks the store every time).
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group};
+use nexchat_core::FriendGuard;
+use nexchat_core::store::{Store, UserStore};
+
+use crate::fixtures::{befriend, runtime, store, user};
+
+fn check(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, _dir) = store();
+    rt.block_on(async {
+        befriend(&store, "alice", "bob").await;
+        store
+            .create_user(&user("mallory"))
+            .await
+            .expect("create user");
+    });
+    let guard = FriendGuard::new(Arc::new(store) as Arc<dyn Store>);
+    let mut g = c.benchmark_group("friend_guard");
+    g.bench_function("friends", |b| {
+        b.to_async(&rt)
+            .iter(|| async { guard.check("alice", "bob").await.expect("friends") });
+    });
+    g.bench_function("not_friends", |b| {
+        b.to_async(&rt)
+            .iter(|| async { guard.check("alice", "mallory").await.is_err() });
+    });
+    // Many sessions checking at once, as under load: 64 concurrent checks per iteration.
+    g.throughput(criterion::Throughput::Elements(64));
+    g.bench_function("friends_x64_concurrent", |b| {
+        b.to_async(&rt).iter(|| async {
+            let checks = (0..64).map(|_| guard.check("alice", "bob"));
+            for r in futures::future::join_all(checks).await {
+                r.expect("friends");
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(group, check);

@@ -1,0 +1,103 @@
+//! Storing a message (durable: the future resolves after the group commit) and reading a page
+//! of history, on a real SQLite file.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use nexchat_core::store::MessageStore;
+
+use crate::fixtures::{befriend, message, runtime, store};
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn insert(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, _dir) = store();
+    rt.block_on(befriend(&store, "alice", "bob"));
+    let mut g = c.benchmark_group("sqlite/insert_message");
+    g.measurement_time(Duration::from_secs(8));
+    // One at a time: the latency of one commit (one fsync).
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one", |b| {
+        b.to_async(&rt).iter(|| async {
+            store
+                .insert_message(&message(new_id(), "alice", "bob"))
+                .await
+                .expect("stored");
+        });
+    });
+    // Many senders at once: the group commit puts them in one transaction.
+    for n in [16usize, 256] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("concurrent", n), &n, |b, &n| {
+            b.to_async(&rt).iter(|| async {
+                let msgs: Vec<_> = (0..n).map(|_| message(new_id(), "alice", "bob")).collect();
+                let inserts = msgs.iter().map(|m| store.insert_message(m));
+                for r in futures::future::join_all(inserts).await {
+                    r.expect("stored");
+                }
+            });
+        });
+    }
+    g.finish();
+}
+
+fn history(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, _dir) = store();
+    let total = 10_000usize;
+    let middle = rt.block_on(async {
+        befriend(&store, "alice", "bob").await;
+        let mut ids = Vec::with_capacity(total);
+        for chunk in 0..total / 500 {
+            let msgs: Vec<_> = (0..500)
+                .map(|i| {
+                    let (s, r) = if (chunk + i) % 2 == 0 {
+                        ("alice", "bob")
+                    } else {
+                        ("bob", "alice")
+                    };
+                    message(new_id(), s, r)
+                })
+                .collect();
+            ids.extend(msgs.iter().map(|m| m.id.clone()));
+            for r in futures::future::join_all(msgs.iter().map(|m| store.insert_message(m))).await {
+                r.expect("stored");
+            }
+        }
+        ids[total / 2].clone()
+    });
+    let mut g = c.benchmark_group("sqlite/history");
+    for limit in [50usize, 200] {
+        g.throughput(Throughput::Elements(limit as u64));
+        g.bench_with_input(
+            BenchmarkId::new("newest_page", limit),
+            &limit,
+            |b, &limit| {
+                b.to_async(&rt).iter(|| async {
+                    store
+                        .history("alice", "bob", None, limit)
+                        .await
+                        .expect("page")
+                });
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("page_before_middle", limit),
+            &limit,
+            |b, &limit| {
+                b.to_async(&rt).iter(|| async {
+                    store
+                        .history("alice", "bob", Some(&middle), limit)
+                        .await
+                        .expect("page")
+                });
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(group, insert, history);

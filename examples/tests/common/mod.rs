@@ -1,0 +1,431 @@
+//! Test harness: a real nexchat router on 127.0.0.1:0, spoken to with raw JSON over real HTTP
+//! and WebSockets.
+//!
+//! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_MONGODB_URI` is
+//! set (the README's test command sets it and builds with `--features mongodb`).
+
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use nexchat_core::{Chat, ChatBuilder, Config, ManualClock};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for an event that must come.
+pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a test listens to be sure an event does not come.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub chat: Chat,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    /// Keeps the SQLite directory alive for the server's lifetime.
+    pub dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A config for tests: cheap bcrypt, everything else at the protocol's defaults.
+pub fn test_config() -> Config {
+    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    config.bcrypt_cost = 4;
+    config
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub token: String,
+    pub public_key: Value,
+}
+
+pub fn jwk(seed: &str) -> Value {
+    json!({"kty": "EC", "crv": "P-256", "x": format!("x-{seed}"), "y": format!("y-{seed}")})
+}
+
+/// A fresh message id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A `send_message` frame to `receiver` with the client-chosen `id`.
+pub fn message(receiver: &str, id: &str) -> Value {
+    json!({"type": "send_message", "receiver": receiver, "ciphertext": "AAAA",
+           "iv": "AAAAAAAAAAAAAAAA", "id": id})
+}
+
+/// Polls `condition` until it holds, for state the server changes after a socket event with no
+/// event of its own to wait on (a socket leaving the hub). Panics after [`WAIT`].
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A fresh username no other test uses (tests may share a MongoDB server).
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..8])
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(test_config()).await
+    }
+
+    pub async fn start_with(config: Config) -> Self {
+        let clock = ManualClock::starting_now();
+        Self::start_with_clock(config, clock).await
+    }
+
+    pub async fn start_with_clock(config: Config, clock: ManualClock) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chat = build_chat(config, clock.clone(), &dir).await;
+        Self::serve(chat, clock, dir, |router| router).await
+    }
+
+    /// Starts a chat built through `customize` (e.g. with a custom identity), its router passed
+    /// through `wrap`, on the test store.
+    pub async fn start_custom(
+        customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::starting_now();
+        let chat = build_chat_with(test_config(), clock.clone(), &dir, customize).await;
+        Self::serve(chat, clock, dir, wrap).await
+    }
+
+    /// Serves `chat` with the router passed through `wrap` (to mount it inside another app).
+    pub async fn serve(
+        chat: Chat,
+        clock: ManualClock,
+        dir: tempfile::TempDir,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = wrap(nexchat_axum::router(chat.clone()));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            addr,
+            chat,
+            clock,
+            http: reqwest::Client::new(),
+            dir,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POST with a JSON body and optional token; returns status and JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET with optional token; returns status and JSON body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn register(&self, prefix: &str) -> User {
+        let name = unique(prefix);
+        self.register_named(&name).await
+    }
+
+    pub async fn register_named(&self, name: &str) -> User {
+        let public_key = jwk(name);
+        let (status, body) = self
+            .post(
+                "/auth/register",
+                None,
+                &json!({"username": name, "password": "correct horse", "publicKey": public_key,
+                        "encryptedPrivateKey": {"v": 1, "salt": "c2FsdA==", "ciphertext": "AA=="}}),
+            )
+            .await;
+        assert_eq!(status, 201, "register {name}: {body}");
+        self.login(name, "correct horse").await
+    }
+
+    pub async fn login(&self, name: &str, password: &str) -> User {
+        let (status, body) = self
+            .post(
+                "/auth/login",
+                None,
+                &json!({"username": name, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "login {name}: {body}");
+        User {
+            name: body["username"].as_str().expect("username").to_owned(),
+            token: body["token"].as_str().expect("token").to_owned(),
+            public_key: body["publicKey"].clone(),
+        }
+    }
+
+    /// Makes `a` and `b` friends over REST.
+    pub async fn befriend(&self, a: &User, b: &User) {
+        let (status, body) = self
+            .post(
+                "/friends/request",
+                Some(&a.token),
+                &json!({"receiver": b.name}),
+            )
+            .await;
+        assert_eq!(status, 200, "request: {body}");
+        let (status, body) = self
+            .post(
+                "/friends/accept",
+                Some(&b.token),
+                &json!({"sender": a.name}),
+            )
+            .await;
+        assert_eq!(status, 200, "accept: {body}");
+    }
+
+    /// Opens a WebSocket for `user` and consumes the greeting up to `sync_done`, returning the
+    /// socket and the greeting's events.
+    pub async fn connect(&self, user: &User) -> (Ws, Vec<Value>) {
+        let mut ws = self.ws(user).await;
+        let mut greeting = Vec::new();
+        loop {
+            let event = ws.recv().await;
+            let done = event["type"] == "sync_done";
+            greeting.push(event);
+            if done {
+                return (ws, greeting);
+            }
+        }
+    }
+
+    /// Any request with an optional token and raw `(content type, body)`: status, the
+    /// `Retry-After` header and the JSON body.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, String)>,
+    ) -> (u16, Option<String>, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().expect("ascii header").to_owned());
+        (
+            status,
+            retry_after,
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Opens a WebSocket for `user` without reading anything.
+    pub async fn ws(&self, user: &User) -> Ws {
+        self.ws_with_token(&user.token)
+            .await
+            .expect("websocket upgrade")
+    }
+
+    /// Tries to open a WebSocket; `Err(status)` when the upgrade is refused.
+    pub async fn ws_with_token(&self, token: &str) -> Result<Ws, u16> {
+        self.ws_at("/ws", token).await
+    }
+
+    /// Tries to open a WebSocket at `path` (e.g. `/chat/ws` when nested); `Err(status)` when
+    /// the upgrade is refused.
+    pub async fn ws_at(&self, path: &str, token: &str) -> Result<Ws, u16> {
+        let url = format!("ws://{}{}?token={}", self.addr, path, token);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((stream, _)) => Ok(Ws { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(err) => panic!("websocket connect failed: {err}"),
+        }
+    }
+}
+
+async fn build_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {
+    build_chat_with(config, clock, dir, |builder| builder).await
+}
+
+/// The chat on the test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in
+/// `dir`), on `clock`, with `customize` applied to its builder.
+#[cfg(feature = "mongodb")]
+pub async fn build_chat_with(
+    config: Config,
+    clock: ManualClock,
+    dir: &tempfile::TempDir,
+    customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
+) -> Chat {
+    if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
+        let db = format!("t{}", uuid::Uuid::new_v4().simple());
+        let store = nexchat_store::MongoStore::connect(&uri, &db)
+            .await
+            .expect("connect to the MongoDB test server");
+        let builder = Chat::builder(config, store).clock(clock);
+        return customize(builder).build().await.expect("chat");
+    }
+    sqlite_chat_with(config, clock, dir, customize).await
+}
+
+/// The chat on SQLite in `dir`, on `clock`, with `customize` applied to its builder.
+#[cfg(not(feature = "mongodb"))]
+pub async fn build_chat_with(
+    config: Config,
+    clock: ManualClock,
+    dir: &tempfile::TempDir,
+    customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
+) -> Chat {
+    sqlite_chat_with(config, clock, dir, customize).await
+}
+
+pub async fn sqlite_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {
+    sqlite_chat_with(config, clock, dir, |builder| builder).await
+}
+
+async fn sqlite_chat_with(
+    config: Config,
+    clock: ManualClock,
+    dir: &tempfile::TempDir,
+    customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
+) -> Chat {
+    let store = nexchat_store::SqliteStore::open(dir.path().join("chat.db")).expect("sqlite");
+    customize(Chat::builder(config, store).clock(clock))
+        .build()
+        .await
+        .expect("chat")
+}
+
+/// A client WebSocket speaking raw JSON.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    pub async fn send(&mut self, event: Value) {
+        self.send_text(event.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.stream
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON event; panics after [`WAIT`] or when the socket closes.
+    pub async fn recv(&mut self) -> Value {
+        match self.next_message(WAIT).await {
+            Some(Message::Text(text)) => serde_json::from_str(&text).expect("server sent JSON"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next event, which must be of `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let event = self.recv().await;
+        assert_eq!(event["type"], kind, "expected {kind}, got {event}");
+        event
+    }
+
+    /// The next `error` event, which must carry `code`.
+    pub async fn expect_error(&mut self, code: &str) -> Value {
+        let event = self.expect("error").await;
+        assert_eq!(event["code"], code, "unexpected error: {event}");
+        event
+    }
+
+    /// Skips events until one of `kind` arrives.
+    pub async fn recv_until(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.recv().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for [`QUIET`].
+    pub async fn expect_silence(&mut self) {
+        if let Some(message) = self.next_message(QUIET).await {
+            panic!("expected silence, got {message:?}");
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn expect_close(&mut self) -> u16 {
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return frame.map_or(1005, |f| u16::from(f.code));
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(err))) => panic!("socket failed before a close frame: {err}"),
+                Ok(None) => panic!("socket ended without a close frame"),
+                Err(_) => panic!("no close within {WAIT:?}"),
+            }
+        }
+    }
+
+    async fn next_message(&mut self, wait: Duration) -> Option<Message> {
+        loop {
+            match tokio::time::timeout(wait, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None) => panic!("socket closed"),
+                Ok(Some(Err(err))) => panic!("socket error: {err}"),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(Some(Ok(message))) => return Some(message),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

@@ -1,0 +1,142 @@
+//! The storage conformance suite: the contract of [`crate::store`], as checks every backend runs.
+//!
+//! Each check takes a fresh, empty store (a [`Fixture`]) and panics with a message saying which
+//! promise was broken. A backend's test file runs them all, one `#[tokio::test]` each:
+//!
+//! ```ignore
+//! async fn fresh() -> MyStore { MyStore::connect_to_a_new_empty_database().await }
+//! nexchat_core::conformance_tests!(fresh());
+//! ```
+//!
+//! or all in one test with [`run_all`]. When the store needs something kept alive beside it (a
+//! temporary directory, a database to drop afterwards), make the fixture a `(store, guard)` pair.
+//!
+//! The `race_*` checks start many tasks on the same store at once (on a multi-thread runtime
+//! they truly run in parallel) and check that each conditional step had exactly one winner.
+//! Backends are free in how they get there; the checks only look through the trait.
+
+use std::future::Future;
+
+use crate::store::Store;
+
+mod calls;
+mod links;
+mod messages;
+mod races;
+mod support;
+mod users;
+
+pub use calls::*;
+pub use links::*;
+pub use messages::*;
+pub use races::*;
+pub use users::*;
+
+/// A fresh store for one check, plus whatever must live as long as it.
+pub trait Fixture: Send + Sync + 'static {
+    /// The store under test.
+    type Store: Store;
+    /// The store under test.
+    fn store(&self) -> &Self::Store;
+}
+
+impl<S: Store> Fixture for S {
+    type Store = S;
+    fn store(&self) -> &S {
+        self
+    }
+}
+
+/// A store and a guard dropped after it (a temporary directory, a test database's cleanup).
+impl<S: Store, G: Send + Sync + 'static> Fixture for (S, G) {
+    type Store = S;
+    fn store(&self) -> &S {
+        &self.0
+    }
+}
+
+/// Runs every check, each on a store of its own from `make`, printing each name as it starts.
+pub async fn run_all<X, F, Fut>(make: F)
+where
+    X: Fixture,
+    F: Fn() -> Fut,
+    Fut: Future<Output = X>,
+{
+    crate::__conformance_checks!(__conformance_run_all!(make));
+}
+
+/// Expands to one `#[tokio::test]` (multi-thread runtime, 2 workers) per conformance check.
+///
+/// The argument is an expression giving a future of a fresh [`Fixture`]; it is evaluated once
+/// per test. The calling crate needs `tokio` (with `macros` and `rt-multi-thread`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks! { __conformance_test_fns!($make) }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test_fns {
+    ($make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                $crate::conformance::$check($make.await).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_run_all {
+    ($make:ident; $($check:ident),* $(,)?) => {
+        $(
+            eprintln!("storage conformance: {}", stringify!($check));
+            $crate::conformance::$check($make().await).await;
+        )*
+    };
+}
+
+/// The list of checks, handed to `$callback` after its own argument.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_checks {
+    ($callback:ident ! ($($arg:tt)*)) => {
+        $crate::$callback! {
+            $($arg)*;
+            users_create_and_find,
+            users_unique_names_any_case,
+            users_set_public_key,
+            users_search,
+            links_request_seen_from_both_sides,
+            links_request_refused_while_pending_or_accepted,
+            links_transition_is_conditional,
+            links_rejected_can_be_asked_again,
+            links_delete_is_conditional,
+            links_of_lists_every_link_of_a_user,
+            messages_insert_and_get,
+            messages_existing_id_changes_nothing,
+            messages_timestamps_never_go_back,
+            advance_status_moves_forward_only,
+            advance_status_only_that_pair_and_those_ids,
+            history_pages_newest_first,
+            history_before_must_be_of_the_pair,
+            undelivered_oldest_first,
+            calls_insert_get_conflict,
+            calls_update_is_conditional,
+            calls_history_pages,
+            calls_unfinished,
+            race_create_user,
+            race_insert_same_message_id,
+            race_insert_messages_keep_timestamp_order,
+            race_advance_status,
+            race_create_request,
+            race_transition_and_delete_link,
+            race_insert_call,
+            race_update_call,
+        }
+    };
+}

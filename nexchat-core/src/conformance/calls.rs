@@ -1,0 +1,207 @@
+//! Checks of [`crate::store::CallStore`].
+
+use super::Fixture;
+use super::support::{T0, call, call_ids, create_users};
+use crate::protocol::{CallKind, CallRecord, CallStatus};
+use crate::store::{CallStore, StoreError};
+
+/// Calls round-trip whole; a second insert of an id is Conflict and changes nothing.
+pub async fn calls_insert_get_conflict<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob"]).await;
+    let ringing = CallRecord {
+        kind: CallKind::Video,
+        ..call("c1", "alice", "bob", T0)
+    };
+    store
+        .insert_call(&ringing)
+        .await
+        .expect("insert_call failed");
+    assert_eq!(
+        store.get_call("c1").await.expect("get_call failed"),
+        Some(ringing.clone())
+    );
+    let other = call("c1", "bob", "alice", T0 + 1);
+    let result = store.insert_call(&other).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "insert_call of an existing id must be Conflict, got {result:?}"
+    );
+    assert_eq!(
+        store.get_call("c1").await.expect("get_call failed"),
+        Some(ringing),
+        "a refused insert_call must change nothing"
+    );
+    let done = CallRecord {
+        status: CallStatus::Completed,
+        answered_at: Some(T0 + 3_000),
+        ended_at: Some(T0 + 65_500),
+        duration: 62,
+        ..call("c2", "bob", "alice", T0)
+    };
+    store.insert_call(&done).await.expect("insert_call failed");
+    assert_eq!(
+        store.get_call("c2").await.expect("get_call failed"),
+        Some(done)
+    );
+    assert_eq!(store.get_call("c3").await.expect("get_call failed"), None);
+}
+
+/// `update_call` replaces the record only while its stored status is the expected one.
+pub async fn calls_update_is_conditional<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob"]).await;
+    let ringing = call("c1", "alice", "bob", T0);
+    store
+        .insert_call(&ringing)
+        .await
+        .expect("insert_call failed");
+    let answered = CallRecord {
+        status: CallStatus::InProgress,
+        answered_at: Some(T0 + 2_000),
+        ..ringing.clone()
+    };
+    let update = |record: CallRecord, expected| async move {
+        store
+            .update_call(&record, expected)
+            .await
+            .expect("update_call failed")
+    };
+    assert!(update(answered.clone(), CallStatus::Ringing).await);
+    assert_eq!(
+        store.get_call("c1").await.expect("get_call failed"),
+        Some(answered.clone())
+    );
+    let missed = CallRecord {
+        status: CallStatus::Missed,
+        ended_at: Some(T0 + 3_000),
+        ..ringing.clone()
+    };
+    assert!(
+        !update(missed, CallStatus::Ringing).await,
+        "update_call expecting ringing must fail once the call was answered"
+    );
+    assert_eq!(
+        store.get_call("c1").await.expect("get_call failed"),
+        Some(answered.clone()),
+        "a failed update_call must change nothing"
+    );
+    let completed = CallRecord {
+        status: CallStatus::Completed,
+        ended_at: Some(T0 + 65_000),
+        duration: 63,
+        ..answered
+    };
+    assert!(update(completed.clone(), CallStatus::InProgress).await);
+    assert_eq!(
+        store.get_call("c1").await.expect("get_call failed"),
+        Some(completed)
+    );
+    assert!(
+        !update(call("ghost", "alice", "bob", T0), CallStatus::Ringing).await,
+        "update_call of an unknown id must be false"
+    );
+    assert_eq!(
+        store.get_call("ghost").await.expect("get_call failed"),
+        None,
+        "update_call must never create a call"
+    );
+}
+
+/// Call history pages like message history (storage order, both directions, `before` of the
+/// pair or NotFound); updating a call does not move it.
+pub async fn calls_history_pages<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob", "carol"]).await;
+    for c in [
+        call("k1", "alice", "bob", T0),
+        call("k2", "bob", "alice", T0),
+        call("z1", "alice", "carol", T0),
+        call("k3", "alice", "bob", T0),
+    ] {
+        store.insert_call(&c).await.expect("insert_call failed");
+    }
+    let missed = CallRecord {
+        status: CallStatus::Missed,
+        ended_at: Some(T0 + 45_000),
+        ..call("k1", "alice", "bob", T0)
+    };
+    assert!(
+        store
+            .update_call(&missed, CallStatus::Ringing)
+            .await
+            .expect("update_call failed")
+    );
+    let page = |a: &'static str, b: &'static str, before: Option<&'static str>, limit| async move {
+        store
+            .call_history(a, b, before, limit)
+            .await
+            .unwrap_or_else(|e| panic!("call_history({a}, {b}, {before:?}) failed: {e}"))
+    };
+    let first = page("alice", "bob", None, 2).await;
+    assert_eq!(call_ids(&first.items), ["k3", "k2"]);
+    assert!(first.has_more);
+    let second = page("bob", "alice", Some("k2"), 2).await;
+    assert_eq!(
+        second.items,
+        vec![missed],
+        "updated calls keep their place and new content"
+    );
+    assert!(!second.has_more);
+    let all = page("bob", "alice", None, 3).await;
+    assert_eq!(call_ids(&all.items), ["k3", "k2", "k1"]);
+    assert!(!all.has_more);
+    assert_eq!(
+        call_ids(&page("carol", "alice", None, 10).await.items),
+        ["z1"]
+    );
+    for before in ["nope", "z1"] {
+        let result = store.call_history("alice", "bob", Some(before), 10).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound(_))),
+            "call_history(alice, bob) before {before:?} must be NotFound, got {result:?}"
+        );
+    }
+}
+
+/// Exactly the calls still ringing or in progress, from every pair.
+pub async fn calls_unfinished<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob", "carol", "dave"]).await;
+    let with = |id, caller, callee, status| CallRecord {
+        status,
+        ..call(id, caller, callee, T0)
+    };
+    let c1 = with("c1", "alice", "bob", CallStatus::Ringing);
+    let c2 = with("c2", "carol", "dave", CallStatus::InProgress);
+    let c5 = with("c5", "dave", "alice", CallStatus::Ringing);
+    for c in [
+        c1.clone(),
+        c2.clone(),
+        with("c3", "alice", "carol", CallStatus::Completed),
+        with("c4", "bob", "dave", CallStatus::Missed),
+        c5.clone(),
+    ] {
+        store.insert_call(&c).await.expect("insert_call failed");
+    }
+    let unfinished = || async move {
+        let mut calls = store
+            .unfinished_calls()
+            .await
+            .expect("unfinished_calls failed");
+        calls.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        calls
+    };
+    assert_eq!(unfinished().await, vec![c1.clone(), c2.clone(), c5.clone()]);
+    let c5_missed = CallRecord {
+        status: CallStatus::Missed,
+        ..c5
+    };
+    assert!(
+        store
+            .update_call(&c5_missed, CallStatus::Ringing)
+            .await
+            .expect("update_call failed")
+    );
+    assert_eq!(unfinished().await, vec![c1, c2]);
+}

@@ -1,0 +1,161 @@
+//! What the checks share: record builders and assertions-as-helpers.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::Fixture;
+use crate::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use crate::store::{FriendLink, Inserted, LinkStatus, Page, Store, UserRecord};
+
+/// An arbitrary fixed time (ms) the checks count from.
+pub(super) const T0: i64 = 1_700_000_000_000;
+
+pub(super) fn user(name: &str) -> UserRecord {
+    UserRecord {
+        username: name.to_owned(),
+        password_hash: format!("$2b$12$hash-of-{name}"),
+        public_key: String::new(),
+        encrypted_private_key: format!(r#"{{"wrapped":"{name}"}}"#),
+        created_at: T0,
+    }
+}
+
+pub(super) fn msg(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
+    StoredMessage {
+        id: id.to_owned(),
+        sender: sender.to_owned(),
+        receiver: receiver.to_owned(),
+        ciphertext: format!("Y2lwaGVy-{id}"),
+        iv: format!("aXY-{id}"),
+        timestamp,
+        status: MessageStatus::Sent,
+    }
+}
+
+pub(super) fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
+    CallRecord {
+        call_id: id.to_owned(),
+        caller: caller.to_owned(),
+        callee: callee.to_owned(),
+        kind: CallKind::Voice,
+        status: CallStatus::Ringing,
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        duration: 0,
+    }
+}
+
+pub(super) fn link(sender: &str, receiver: &str, status: LinkStatus) -> FriendLink {
+    FriendLink {
+        sender: sender.to_owned(),
+        receiver: receiver.to_owned(),
+        status,
+    }
+}
+
+pub(super) fn strings(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+pub(super) fn message_ids(items: &[StoredMessage]) -> Vec<&str> {
+    items.iter().map(|m| m.id.as_str()).collect()
+}
+
+pub(super) fn call_ids(items: &[CallRecord]) -> Vec<&str> {
+    items.iter().map(|c| c.call_id.as_str()).collect()
+}
+
+pub(super) async fn create_users<S: Store>(store: &S, names: &[&str]) {
+    for name in names {
+        store
+            .create_user(&user(name))
+            .await
+            .unwrap_or_else(|e| panic!("create_user({name}) failed: {e}"));
+    }
+}
+
+/// Inserts a message that must be new; returns it as stored.
+pub(super) async fn insert_new<S: Store>(store: &S, message: &StoredMessage) -> StoredMessage {
+    match store.insert_message(message).await {
+        Ok(Inserted::New(stored)) => stored,
+        other => panic!("insert_message({}) of a new id gave {other:?}", message.id),
+    }
+}
+
+pub(super) async fn insert_all<S: Store>(
+    store: &S,
+    messages: &[StoredMessage],
+) -> Vec<StoredMessage> {
+    let mut stored = Vec::new();
+    for m in messages {
+        stored.push(insert_new(store, m).await);
+    }
+    stored
+}
+
+pub(super) async fn status_of<S: Store>(store: &S, id: &str) -> MessageStatus {
+    store
+        .get_message(id)
+        .await
+        .expect("get_message failed")
+        .unwrap_or_else(|| panic!("message {id} vanished"))
+        .status
+}
+
+pub(super) async fn history<S: Store>(
+    store: &S,
+    a: &str,
+    b: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Page<StoredMessage> {
+    store
+        .history(a, b, before, limit)
+        .await
+        .unwrap_or_else(|e| panic!("history({a}, {b}, {before:?}, {limit}) failed: {e}"))
+}
+
+pub(super) async fn advance<S: Store>(
+    store: &S,
+    sender: &str,
+    receiver: &str,
+    ids: Option<&[&str]>,
+    to: MessageStatus,
+) -> Vec<String> {
+    let ids = ids.map(strings);
+    store
+        .advance_status(sender, receiver, ids.as_deref(), to)
+        .await
+        .unwrap_or_else(|e| panic!("advance_status({sender} -> {receiver}, {to:?}) failed: {e}"))
+}
+
+pub(super) async fn get_link<S: Store>(store: &S, a: &str, b: &str) -> Option<FriendLink> {
+    store.link(a, b).await.expect("link failed")
+}
+
+pub(super) fn sorted_links(mut links: Vec<FriendLink>) -> Vec<FriendLink> {
+    links.sort_by(|x, y| (&x.sender, &x.receiver).cmp(&(&y.sender, &y.receiver)));
+    links
+}
+
+/// Runs `n` copies of a task at once, task `i` built by `task(i)`; returns results by `i`.
+pub(super) async fn race<X, T, Fut>(
+    fixture: &Arc<X>,
+    n: usize,
+    task: impl Fn(Arc<X>, usize) -> Fut,
+) -> Vec<T>
+where
+    X: Fixture,
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(task(Arc::clone(fixture), i)))
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.expect("a racing task panicked"));
+    }
+    results
+}

@@ -1,0 +1,386 @@
+//! The SQLite backend on real database files: the storage conformance suite, then what only
+//! SQLite has (migrations, WAL, reopening, rows damaged behind the store's back).
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use nexchat_core::store::{
+    CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord,
+    UserStore,
+};
+use nexchat_store::SqliteStore;
+use rusqlite::Connection;
+use tempfile::TempDir;
+
+/// A store on a new file in a directory of its own, removed after the store has closed.
+async fn fresh() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
+    (store, dir)
+}
+
+mod conformance {
+    nexchat_core::conformance_tests!(super::fresh());
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn user(name: &str) -> UserRecord {
+    UserRecord {
+        username: name.to_owned(),
+        password_hash: "$2b$12$hash".to_owned(),
+        public_key: String::new(),
+        encrypted_private_key: "{}".to_owned(),
+        created_at: T0,
+    }
+}
+
+fn message(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
+    StoredMessage {
+        id: id.to_owned(),
+        sender: sender.to_owned(),
+        receiver: receiver.to_owned(),
+        ciphertext: "Y2lwaGVy".to_owned(),
+        iv: "aXY=".to_owned(),
+        timestamp,
+        status: MessageStatus::Sent,
+    }
+}
+
+fn call(id: &str) -> CallRecord {
+    CallRecord {
+        call_id: id.to_owned(),
+        caller: "alice".to_owned(),
+        callee: "bob".to_owned(),
+        kind: CallKind::Video,
+        status: CallStatus::Ringing,
+        started_at: T0,
+        answered_at: None,
+        ended_at: None,
+        duration: 0,
+    }
+}
+
+/// Everything SQLite knows about the schema, for before/after comparisons.
+fn schema_of(path: &Path) -> (i64, Vec<(String, String, Option<String>)>) {
+    let conn = Connection::open(path).unwrap();
+    let version = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_schema ORDER BY type, name")
+        .unwrap();
+    let objects = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (version, objects)
+}
+
+#[tokio::test]
+async fn data_survives_reopen_and_migrations_rerun_as_noops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.create_user(&user("Alice")).await.unwrap();
+        store.create_user(&user("bob")).await.unwrap();
+        assert!(store.create_request("Alice", "bob").await.unwrap());
+        store
+            .insert_message(&message("m1", "Alice", "bob", T0 + 5_000))
+            .await
+            .unwrap();
+        store.insert_call(&call("c1")).await.unwrap();
+    }
+    let before = schema_of(&path);
+    assert_eq!(before.0, SqliteStore::SCHEMA_VERSION);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        schema_of(&path),
+        before,
+        "opening an up-to-date database must not change its schema"
+    );
+    assert_eq!(store.find_user("alice").await.unwrap(), Some(user("Alice")));
+    assert_eq!(
+        store.link("bob", "Alice").await.unwrap(),
+        Some(FriendLink {
+            sender: "Alice".into(),
+            receiver: "bob".into(),
+            status: LinkStatus::Pending
+        })
+    );
+    assert_eq!(
+        store.get_message("m1").await.unwrap(),
+        Some(message("m1", "Alice", "bob", T0 + 5_000))
+    );
+    assert_eq!(store.get_call("c1").await.unwrap(), Some(call("c1")));
+    // The writer learns the last timestamp back from the file.
+    match store
+        .insert_message(&message("m2", "bob", "Alice", T0))
+        .await
+        .unwrap()
+    {
+        Inserted::New(m) => assert_eq!(m.timestamp, T0 + 5_000),
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+/// The version 1 schema exactly as released; a database written by that release.
+const V1_SCHEMA: &str = "
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    encrypted_private_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX users_username ON users (username);
+CREATE TABLE friend_links (
+    sender TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    status TEXT NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(sender, receiver)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(sender, receiver)) VIRTUAL,
+    PRIMARY KEY (sender, receiver)
+) STRICT;
+CREATE UNIQUE INDEX friend_links_pair ON friend_links (pair_lo, pair_hi);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sender TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    ciphertext TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(sender, receiver)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(sender, receiver)) VIRTUAL
+) STRICT;
+CREATE TABLE calls (
+    seq INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    caller TEXT NOT NULL,
+    callee TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    answered_at INTEGER,
+    ended_at INTEGER,
+    duration INTEGER NOT NULL,
+    pair_lo TEXT GENERATED ALWAYS AS (min(caller, callee)) VIRTUAL,
+    pair_hi TEXT GENERATED ALWAYS AS (max(caller, callee)) VIRTUAL
+) STRICT;
+PRAGMA user_version = 1;
+INSERT INTO users (username, password_hash, public_key, encrypted_private_key, created_at)
+    VALUES ('Alice', 'h', '', '{}', 1700000000000), ('bob', 'h', '', '{}', 1700000000000);
+INSERT INTO friend_links (sender, receiver, status) VALUES ('Alice', 'bob', 'accepted');
+INSERT INTO messages (id, sender, receiver, ciphertext, iv, timestamp, status) VALUES
+    ('m1', 'Alice', 'bob', 'Y2lwaGVy', 'aXY=', 1700000001000, 'seen'),
+    ('m2', 'bob', 'Alice', 'Y2lwaGVy', 'aXY=', 1700000002000, 'sent');
+INSERT INTO calls (call_id, caller, callee, kind, status, started_at, duration)
+    VALUES ('c1', 'Alice', 'bob', 'voice', 'ringing', 1700000000000, 0);
+";
+
+#[tokio::test]
+async fn a_version_1_database_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(V1_SCHEMA)
+        .unwrap();
+
+    let store = SqliteStore::open(&path).unwrap();
+    let (version, objects) = schema_of(&path);
+    assert_eq!(version, SqliteStore::SCHEMA_VERSION);
+    let names: Vec<&str> = objects.iter().map(|(_, name, _)| name.as_str()).collect();
+    for index in [
+        "friend_links_receiver",
+        "messages_history",
+        "messages_inbox",
+        "calls_history",
+        "calls_unfinished",
+    ] {
+        assert!(
+            names.contains(&index),
+            "index {index} missing after upgrade: {names:?}"
+        );
+    }
+
+    assert!(store.are_friends("bob", "Alice").await.unwrap());
+    let page = store.history("Alice", "bob", None, 10).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["m2", "m1"]);
+    assert_eq!(store.undelivered("Alice").await.unwrap().len(), 1);
+    assert_eq!(
+        store.unfinished_calls().await.unwrap(),
+        vec![CallRecord {
+            caller: "Alice".into(),
+            kind: CallKind::Voice,
+            ..call("c1")
+        }]
+    );
+    assert!(matches!(
+        store.create_user(&user("ALICE")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    match store
+        .insert_message(&message("m3", "Alice", "bob", T0))
+        .await
+        .unwrap()
+    {
+        Inserted::New(m) => assert_eq!(m.timestamp, T0 + 2_000, "raised to the last stored"),
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE future (x INTEGER); PRAGMA user_version = 99;")
+        .unwrap();
+    match SqliteStore::open(&path) {
+        Err(StoreError::Backend(detail)) => assert!(detail.contains("99"), "{detail}"),
+        other => panic!("opening a schema from the future must fail, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.db");
+    std::fs::write(&path, vec![0x5a_u8; 8192]).unwrap();
+    assert!(matches!(
+        SqliteStore::open(&path),
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_database_is_in_wal_mode() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    let conn = Connection::open(store.path()).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert!(store.path().with_extension("db-wal").exists());
+}
+
+fn assert_corrupt<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    table: &str,
+    id: &str,
+    what: &str,
+) {
+    match result {
+        Err(StoreError::Corrupt {
+            collection,
+            id: got,
+            detail,
+        }) => {
+            assert_eq!(collection, table);
+            assert_eq!(got, id);
+            assert!(
+                detail.contains(what),
+                "detail {detail:?} should name {what}"
+            );
+        }
+        other => panic!("expected a corrupt {table} row {id}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rows_of_the_wrong_shape_are_corrupt_errors() {
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    store.create_user(&user("bob")).await.unwrap();
+    store
+        .insert_message(&message("good", "alice", "bob", T0))
+        .await
+        .unwrap();
+
+    // Damage rows behind the store's back, through a connection of our own.
+    let conn = Connection::open(store.path()).unwrap();
+    conn.execute_batch(
+        "INSERT INTO messages (id, sender, receiver, ciphertext, iv, timestamp, status)
+             VALUES ('bad-msg', 'alice', 'bob', 'x', 'y', 1700000000000, 'lost');
+         INSERT INTO friend_links (sender, receiver, status) VALUES ('alice', 'bob', 'maybe');
+         INSERT INTO calls (call_id, caller, callee, kind, status, started_at, duration)
+             VALUES ('bad-kind', 'alice', 'bob', 'hologram', 'ringing', 1700000000000, 0),
+                    ('bad-duration', 'alice', 'bob', 'voice', 'missed', 1700000000000, -5);",
+    )
+    .unwrap();
+    drop(conn);
+
+    assert_corrupt(
+        store.get_message("bad-msg").await,
+        "messages",
+        "bad-msg",
+        "status",
+    );
+    assert_corrupt(
+        store.history("alice", "bob", None, 10).await,
+        "messages",
+        "bad-msg",
+        "lost",
+    );
+    assert_corrupt(
+        store
+            .insert_message(&message("bad-msg", "alice", "bob", T0))
+            .await,
+        "messages",
+        "bad-msg",
+        "status",
+    );
+    assert_corrupt(
+        store.link("bob", "alice").await,
+        "friend_links",
+        "alice->bob",
+        "maybe",
+    );
+    assert_corrupt(
+        store.links_of("alice").await,
+        "friend_links",
+        "alice->bob",
+        "status",
+    );
+    assert_corrupt(
+        store.create_request("bob", "alice").await,
+        "friend_links",
+        "alice->bob",
+        "status",
+    );
+    assert_corrupt(
+        store.get_call("bad-kind").await,
+        "calls",
+        "bad-kind",
+        "hologram",
+    );
+    assert_corrupt(
+        store.get_call("bad-duration").await,
+        "calls",
+        "bad-duration",
+        "duration",
+    );
+    assert_corrupt(store.unfinished_calls().await, "calls", "bad-kind", "kind");
+
+    // The damage stays local: the rest of the store works.
+    assert!(store.get_message("good").await.unwrap().is_some());
+    let page = store
+        .history("alice", "bob", Some("bad-msg"), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    store.create_user(&user("carol")).await.unwrap();
+    assert!(store.create_request("carol", "bob").await.unwrap());
+}
