@@ -75,10 +75,12 @@ struct Args {
     #[arg(long, default_value_t = 45)]
     ring_timeout_secs: u64,
 
-    /// A STUN or TURN server URL for WebRTC calls (repeatable), e.g. stun:stun.example.org:3478.
+    /// A STUN or TURN server for WebRTC calls (repeatable): a URL such as
+    /// stun:stun.example.org:3478, or an RTCIceServer JSON object for a TURN server with
+    /// credentials, e.g. '{"urls":"turn:turn.example.org","username":"u","credential":"c"}'.
     /// Calls between browsers on different NATs need a TURN server.
-    #[arg(long = "ice-server")]
-    ice_servers: Vec<String>,
+    #[arg(long = "ice-server", value_parser = parse_ice_server)]
+    ice_servers: Vec<serde_json::Value>,
 
     /// Directory of the browser client served at /.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
@@ -102,11 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.token_ttl = Duration::from_secs(args.token_ttl_secs);
     config.bcrypt_cost = args.bcrypt_cost;
     config.ring_timeout = Duration::from_secs(args.ring_timeout_secs);
-    config.ice_servers = args
-        .ice_servers
-        .iter()
-        .map(|url| serde_json::json!({ "urls": url }))
-        .collect();
+    config.ice_servers = args.ice_servers.clone();
     config.limits = Limits {
         message_burst: args.rate_burst,
         messages_per_sec: args.rate_per_sec,
@@ -169,6 +167,19 @@ async fn sqlite_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::e
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
     tracing::info!(path = %args.sqlite.display(), "storage: SQLite");
     Ok(Chat::builder(config, store).build().await?)
+}
+
+/// An `--ice-server` value: a bare URL, or an RTCIceServer object with `urls`.
+fn parse_ice_server(value: &str) -> Result<serde_json::Value, String> {
+    if !value.trim_start().starts_with('{') {
+        return Ok(serde_json::json!({ "urls": value }));
+    }
+    let server: serde_json::Value =
+        serde_json::from_str(value).map_err(|e| format!("not a JSON object: {e}"))?;
+    if server.get("urls").is_none() {
+        return Err("an RTCIceServer object needs `urls`".into());
+    }
+    Ok(server)
 }
 
 /// Reads the token secret kept beside the database, or creates it (readable by the owner only).
