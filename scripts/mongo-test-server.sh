@@ -9,8 +9,8 @@
 # The server is nx-27017 (a MongoDB wire-protocol server backed by SQLite, in memory), installed
 # on first use into a virtualenv at .venv/ in the repository root (git-ignored). Any failure
 # (no python, pip, the server not starting or not listening within ~20 s) exits non-zero with a
-# message on stderr and prints nothing on stdout, so an `eval` of the output fails the caller's
-# test run instead of silently testing nothing.
+# message on stderr and prints only `unset ...; false` on stdout, so an `eval` of the output
+# fails too (and the tests, finding no URI, panic) instead of silently testing nothing.
 #
 # Environment: PYTHON (interpreter that makes the venv, default python3),
 # NEXCHAT_MONGO_LOG (server log file, default .venv/nx-27017-PORT.log).
@@ -18,6 +18,8 @@ set -euo pipefail
 
 die() {
   echo "mongo-test-server: $*" >&2
+  # For `eval "$(...)"` callers: forget a server from an earlier run and make the eval fail.
+  echo "unset NEXCHAT_TEST_MONGODB_URI NEXCHAT_MONGO_PID; false"
   exit 1
 }
 
@@ -48,7 +50,8 @@ nohup "$server" --db memory --host 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null 
 pid=$!
 
 ready=""
-for _ in $(seq 1 200); do # 200 × 0.1 s = 20 s
+deadline=$((SECONDS + 20))
+while ((SECONDS < deadline)); do
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "--- $log ---" >&2
     tail -n 40 "$log" >&2 || true

@@ -98,10 +98,10 @@ async fn upgrade(
         .write_buffer_size(c.write_buffer_size)
         .max_message_size(c.max_message_size)
         .max_frame_size(c.max_message_size)
-        .on_upgrade(move |socket| serve(socket, q.user, relay))
+        .on_upgrade(move |socket| relay_socket(socket, q.user, relay))
 }
 
-async fn serve(socket: WebSocket, user: String, relay: Arc<Relay>) {
+async fn relay_socket(socket: WebSocket, user: String, relay: Arc<Relay>) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Utf8Bytes>();
     if let Ok(mut map) = relay.peers.by_user.write() {

@@ -14,6 +14,15 @@
 //! The `race_*` checks start many tasks on the same store at once (on a multi-thread runtime
 //! they truly run in parallel) and check that each conditional step had exactly one winner.
 //! Backends are free in how they get there; the checks only look through the trait.
+//!
+//! Where the trait's words leave room, the suite pins one reading so backends agree:
+//! - `search_users` sorts by the ASCII-lowercased name (byte order: `-` < `.` < digits < `_` <
+//!   letters), not by a locale collation; `_` and `.` in a prefix are literal; `exclude` matches
+//!   in any letter case.
+//! - `advance_status` with `Some(&[])` moves nothing; ids listed twice are reported once.
+//! - `insert_message` keeps a given timestamp that is not earlier than every stored one.
+//! - `set_public_key` for an unknown user may fail or not, but must not create the user.
+//! - `links_of` and `unfinished_calls` are compared as sets (their order is unspecified).
 
 use std::future::Future;
 

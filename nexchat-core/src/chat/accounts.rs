@@ -77,29 +77,17 @@ impl Chat {
     /// even with the right password.
     pub async fn login(&self, request: LoginRequest) -> ChatResult<LoginResponse> {
         let key = request.username.to_lowercase();
-        let now = self.now();
+        let booked_at = self.now();
+        // Booked before checking, so concurrent guesses cannot slip past the limit.
         self.inner
             .login_failures
-            .check(&key, now)
+            .book(&key, booked_at)
             .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
-        let user = self.store().find_user(&request.username).await?;
-        let verified = match &user {
-            Some(user) => password::verify(&request.password, &user.password_hash).await?,
-            None => {
-                // Spend the same time as a real check, so timing does not reveal who exists.
-                let dummy = self.dummy_hash().await?;
-                password::verify(&request.password, dummy).await?;
-                false
-            }
-        };
-        let user = match user {
-            Some(user) if verified => user,
-            _ => {
-                // Cannot fail: `check` just saw a token.
-                let _ = self.inner.login_failures.take(&key, now);
-                return Err(ChatError::Unauthorized);
-            }
-        };
+        let checked = self.check_password(&request).await;
+        if !matches!(checked, Err(ChatError::Unauthorized)) {
+            self.inner.login_failures.release(&key, booked_at);
+        }
+        let user = checked?;
         let (token, expires_at) = self.inner.jwt.issue(&user.username)?;
         let public_key = PublicKey::from_json(&user.public_key).map_err(|detail| {
             ChatError::from(StoreError::Corrupt {
@@ -108,8 +96,8 @@ impl Chat {
                 detail: format!("publicKey: {detail}"),
             })
         })?;
-        let encrypted_private_key =
-            serde_json::from_str(&user.encrypted_private_key).unwrap_or(serde_json::Value::Null);
+        let encrypted_private_key = serde_json::from_str(&user.encrypted_private_key)
+            .unwrap_or(serde_json::Value::Null);
         Ok(LoginResponse {
             token,
             username: user.username,
@@ -117,6 +105,22 @@ impl Chat {
             encrypted_private_key,
             expires_at,
         })
+    }
+
+    /// The user whose password this is, or [`ChatError::Unauthorized`].
+    async fn check_password(&self, request: &LoginRequest) -> ChatResult<UserRecord> {
+        match self.store().find_user(&request.username).await? {
+            Some(user) if password::verify(&request.password, &user.password_hash).await? => {
+                Ok(user)
+            }
+            Some(_) => Err(ChatError::Unauthorized),
+            None => {
+                // Spend the same time as a real check, so timing does not reveal who exists.
+                let dummy = self.dummy_hash().await?;
+                password::verify(&request.password, dummy).await?;
+                Err(ChatError::Unauthorized)
+            }
+        }
     }
 
     async fn dummy_hash(&self) -> ChatResult<&'static str> {

@@ -17,7 +17,7 @@ use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
 use crate::identity::{Identity, JwtIdentity, Principal};
 use crate::protocol::{ClientEvent, ServerEvent};
-use crate::rate::RateLimiter;
+use crate::rate::{FailureWindow, RateLimiter};
 use crate::session::{CloseReason, Session, SessionOutbox};
 use crate::store::Store;
 
@@ -46,7 +46,7 @@ struct Inner {
     guard: FriendGuard,
     message_rate: RateLimiter,
     typing_rate: RateLimiter,
-    login_failures: RateLimiter,
+    login_failures: FailureWindow,
     calls: ActiveCalls,
     /// The last timestamp handed to a message, so timestamps never run backwards on this node.
     last_timestamp: AtomicI64,
@@ -85,7 +85,6 @@ impl ChatBuilder {
     /// and expired sockets, and returns the chat. Must run inside a tokio runtime.
     pub async fn build(self) -> ChatResult<Chat> {
         let limits = &self.config.limits;
-        let window_secs = limits.login_failure_window.as_secs_f64().max(1.0);
         let jwt = JwtIdentity::new(
             &self.config.jwt_secret,
             self.config.token_ttl,
@@ -94,10 +93,7 @@ impl ChatBuilder {
         let inner = Inner {
             message_rate: RateLimiter::new(limits.message_burst, limits.messages_per_sec),
             typing_rate: RateLimiter::new(limits.typing_per_sec, f64::from(limits.typing_per_sec)),
-            login_failures: RateLimiter::new(
-                limits.login_failures,
-                f64::from(limits.login_failures) / window_secs,
-            ),
+            login_failures: FailureWindow::new(limits.login_failures, limits.login_failure_window),
             identity: self
                 .identity
                 .unwrap_or_else(|| Arc::new(jwt.clone()) as Arc<dyn Identity>),

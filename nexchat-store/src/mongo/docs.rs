@@ -129,6 +129,7 @@ pub(super) fn message_to_doc(message: &StoredMessage, seq: i64) -> Document {
         "timestamp": message.timestamp,
         "status": message.status.as_str(),
         "seq": seq,
+        "pair": pair_key(&message.sender, &message.receiver),
     }
 }
 
@@ -164,6 +165,7 @@ pub(super) fn call_fields(call: &CallRecord) -> (Document, Document) {
         "status": call.status.as_str(),
         "startedAt": call.started_at,
         "duration": duration_to_i64(call.duration),
+        "pair": pair_key(&call.caller, &call.callee),
     };
     let mut unset = Document::new();
     for (key, value) in [("answeredAt", call.answered_at), ("endedAt", call.ended_at)] {
@@ -208,23 +210,33 @@ fn duration_to_i64(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
-/// The case-insensitive form of a username, as stored in `usernameLower` and pair keys.
+/// The case-insensitive form of a username, as stored in `usernameLower` and pair keys. ASCII
+/// only, like SQLite's `NOCASE` in the other backend (valid usernames are ASCII anyway).
 pub(super) fn lower(username: &str) -> String {
-    username.to_lowercase()
+    username.to_ascii_lowercase()
 }
 
-/// The `_id` of the one `friend_requests` document of a pair: both names lowercased, sorted,
-/// joined by NUL (which no username contains), so either direction gives the same key.
+/// The key of a pair of users, the same in either order: both names lowercased, sorted, each
+/// with `\` and `|` escaped by a `\`, joined by `|` (`"alice|bob"`). The escaping keeps it
+/// unambiguous for any names. It is the `_id` of the pair's one `friend_requests` document and
+/// the indexed `pair` field of messages and calls. (Not NUL-joined: nx-27017 cannot match a
+/// string containing NUL outside `_id`.)
 pub(super) fn pair_key(a: &str, b: &str) -> String {
     let (a, b) = (lower(a), lower(b));
     let (first, second) = if a <= b { (a, b) } else { (b, a) };
-    format!("{first}\u{0}{second}")
+    let escape = |name: &str| name.replace('\\', "\\\\").replace('|', "\\|");
+    format!("{}|{}", escape(&first), escape(&second))
 }
 
-/// Filter matching documents whose `first`/`second` fields hold `a` and `b` in either order.
-pub(super) fn either_direction(first: &str, second: &str, a: &str, b: &str) -> Document {
-    doc! { "$or": [
-        { first: a, second: b },
-        { first: b, second: a },
-    ] }
+#[cfg(test)]
+mod tests {
+    use super::pair_key;
+
+    #[test]
+    fn pair_keys_are_symmetric_and_unambiguous() {
+        assert_eq!(pair_key("Bob", "alice"), "alice|bob");
+        assert_eq!(pair_key("alice", "BOB"), pair_key("bob", "Alice"));
+        assert_ne!(pair_key("a|b", "c"), pair_key("a", "b|c"));
+        assert_ne!(pair_key("a\\", "b"), pair_key("a", "\\b"));
+    }
 }

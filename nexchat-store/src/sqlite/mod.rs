@@ -3,10 +3,14 @@
 //!
 //! Why this shape: SQLite allows one writer at a time, and in WAL mode with `synchronous=FULL`
 //! every commit costs an fsync. So one thread owns the only write connection and commits
-//! everything that is queued at once ([`writer`]); each caller's future resolves only after the
+//! everything that is queued at once (`writer.rs`); each caller's future resolves only after the
 //! transaction holding its write has committed. Reads run on their own read-only connections
-//! ([`readers`]), which in WAL mode never wait for the writer. No SQLite call ever runs on an
+//! (`readers.rs`), which in WAL mode never wait for the writer. No SQLite call ever runs on an
 //! async worker thread.
+//!
+//! One [`SqliteStore`] per database file: the writer thread is what serialises writes and keeps
+//! message timestamps in order, so a second store (or process) writing the same file would
+//! break both promises.
 
 mod calls;
 mod friends;
@@ -52,7 +56,8 @@ impl SqliteStore {
     ///
     /// This blocks while it opens files and runs migrations; call it at startup (or from
     /// `tokio::task::spawn_blocking`). A database written by a newer version of nexchat (a
-    /// higher schema version) is refused rather than guessed at.
+    /// higher schema version) is refused rather than guessed at. Open each file once: see the
+    /// module docs.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         let mut conn = schema::open_writer(&path)?;
