@@ -36,10 +36,41 @@ fn uri() -> String {
     })
 }
 
-/// A store on a database of its own.
-async fn fresh() -> MongoStore {
+/// A store on a database of its own, and the guard that drops that database.
+async fn fresh() -> (MongoStore, DropDatabase) {
     let name = format!("nexchat_test_{}", uuid::Uuid::new_v4().simple());
-    MongoStore::connect(&uri(), &name).await.unwrap()
+    let store = MongoStore::connect(&uri(), &name).await.unwrap();
+    (store, DropDatabase(name))
+}
+
+/// Drops a test's database when the test ends, passed or failed, so that a run against a real
+/// MongoDB leaves nothing behind. It uses a client of its own on a thread of its own: the
+/// test's runtime may be shutting down, and `Drop` cannot await.
+struct DropDatabase(String);
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        let (uri, name) = (uri(), std::mem::take(&mut self.0));
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(async {
+                    let client = mongodb::Client::with_uri_str(&uri).await?;
+                    client.database(&name).drop().await
+                })
+                .map_err(|e| format!("dropping test database {name}: {e}"))
+        })
+        .join();
+        // Never panic here (a panic while a failed test unwinds would abort the run).
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: {e}"),
+            Err(_) => eprintln!("warning: the thread dropping a test database panicked"),
+        }
+    }
 }
 
 /// A second store (another "node") on the same database.
@@ -134,7 +165,7 @@ fn assert_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, collection:
 
 #[tokio::test]
 async fn connect_creates_the_indexes() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let db = store.database();
     // Index names differ between servers (nx-27017 renames them), so look at keys.
     async fn indexes(db: &mongodb::Database, collection: &str) -> Vec<(Document, bool)> {
@@ -155,6 +186,7 @@ async fn connect_creates_the_indexes() {
     }
     let expect = [
         ("users", doc! { "usernameLower": 1 }, true),
+        ("messages", doc! { "pair": 1, "seq": 1 }, false),
         (
             "messages",
             doc! { "sender": 1, "receiver": 1, "seq": 1 },
@@ -175,11 +207,13 @@ async fn connect_creates_the_indexes() {
             doc! { "receiver": 1, "status": 1 },
             false,
         ),
+        ("calls", doc! { "pair": 1, "seq": 1 }, false),
         (
             "calls",
-            doc! { "caller": 1, "callee": 1, "startedAt": 1, "seq": 1 },
+            doc! { "caller": 1, "callee": 1, "startedAt": 1 },
             false,
         ),
+        ("calls", doc! { "status": 1 }, false),
     ];
     for (collection, keys, unique) in expect {
         let found = indexes(db, collection).await;
@@ -194,8 +228,31 @@ async fn connect_creates_the_indexes() {
 }
 
 #[tokio::test]
+async fn connect_accepts_the_seeds_hand_made_indexes() {
+    // The seed's setup runs `createIndex` in a mongo shell, which names indexes like the
+    // driver's default (`sender_1_receiver_1`); connecting must not conflict with them.
+    let name = format!("nexchat_test_{}", uuid::Uuid::new_v4().simple());
+    let _db = DropDatabase(name.clone());
+    let client = mongodb::Client::with_uri_str(uri()).await.unwrap();
+    let db = client.database(&name);
+    let seed = [
+        ("friend_requests", doc! { "sender": 1, "receiver": 1 }),
+        ("friend_requests", doc! { "receiver": 1, "status": 1 }),
+        ("calls", doc! { "caller": 1, "callee": 1, "startedAt": 1 }),
+    ];
+    for (collection, keys) in seed {
+        let model = mongodb::IndexModel::builder().keys(keys).build();
+        db.collection::<Document>(collection)
+            .create_index(model)
+            .await
+            .unwrap();
+    }
+    MongoStore::connect(&uri(), &name).await.unwrap();
+}
+
+#[tokio::test]
 async fn usernames_are_unique_in_any_case_and_searched_by_prefix() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     for name in ["Alice", "alfred", "Albert", "bob", "ALINA"] {
         store.create_user(&user(name)).await.unwrap();
     }
@@ -239,7 +296,7 @@ async fn usernames_are_unique_in_any_case_and_searched_by_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_registrations_of_one_name_have_one_winner() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = store.clone();
@@ -260,7 +317,8 @@ async fn racing_registrations_of_one_name_have_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_message_id_32_times_at_once_is_stored_once() {
-    let store = Arc::new(fresh().await);
+    let (store, _db) = fresh().await;
+    let store = Arc::new(store);
     let node2 = Arc::new(other_node(&store).await);
     let tasks: Vec<_> = (0..32_i64)
         .map(|i| {
@@ -301,7 +359,7 @@ async fn same_message_id_32_times_at_once_is_stored_once() {
 
 #[tokio::test]
 async fn a_resend_returns_the_stored_message_unchanged() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let first = new_message(
         store
             .insert_message(&message("m-1", "alice", "bob", 1000))
@@ -329,7 +387,7 @@ async fn a_resend_returns_the_stored_message_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timestamps_never_go_back_across_nodes() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let node2 = other_node(&store).await;
     // Node 2's clock is behind node 1's.
     let m1 = new_message(
@@ -379,7 +437,7 @@ async fn timestamps_never_go_back_across_nodes() {
 
 #[tokio::test]
 async fn history_pages_in_storage_order() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     // Equal timestamps: storage order alone decides.
     let ids: Vec<String> = (0..7).map(|i| format!("h{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
@@ -426,7 +484,7 @@ async fn history_pages_in_storage_order() {
 
 #[tokio::test]
 async fn ticks_move_forward_only_and_undelivered_keeps_order() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let ids: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
     let messages: Vec<_> = ids
         .iter()
@@ -483,7 +541,7 @@ async fn ticks_move_forward_only_and_undelivered_keeps_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_ticks_report_each_move_once() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let node2 = other_node(&store).await;
     let ids: Vec<String> = (0..40).map(|i| format!("x{i:02}")).collect();
     let messages: Vec<_> = ids
@@ -546,7 +604,7 @@ async fn racing_ticks_report_each_move_once() {
 
 #[tokio::test]
 async fn friend_links_follow_their_state_machine() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     assert!(store.create_request("alice", "bob").await.unwrap());
     assert!(!store.create_request("alice", "bob").await.unwrap());
     assert!(!store.create_request("bob", "alice").await.unwrap());
@@ -618,7 +676,7 @@ async fn friend_links_follow_their_state_machine() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_friend_requests_and_answers_have_one_winner() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let node2 = other_node(&store).await;
 
     // Both users ask each other at once, many times over, from two nodes.
@@ -683,7 +741,7 @@ async fn racing_friend_requests_and_answers_have_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rejected_pair_asking_again_at_once_reopens_once() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     assert!(store.create_request("fay", "gus").await.unwrap());
     assert!(
         store
@@ -713,7 +771,7 @@ async fn a_rejected_pair_asking_again_at_once_reopens_once() {
 
 #[tokio::test]
 async fn calls_are_logged_and_paged() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     store
         .insert_call(&call("c1", "alice", "bob", 1000))
         .await
@@ -814,7 +872,7 @@ async fn calls_are_logged_and_paged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_call_updates_have_one_winner() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     let node2 = other_node(&store).await;
     store
         .insert_call(&call("c", "alice", "bob", 1000))
@@ -854,13 +912,13 @@ async fn racing_call_updates_have_one_winner() {
 
 #[tokio::test]
 async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
 
     raw_insert(
         &store,
         "messages",
         doc! { "_id": "bad-msg", "sender": "alice", "receiver": "bob", "ciphertext": 5,
-        "iv": "aXY=", "timestamp": 1, "status": "sent", "seq": 1 },
+        "iv": "aXY=", "timestamp": 1, "status": "sent", "seq": 1, "pair": "alice|bob" },
     )
     .await;
     assert_corrupt(store.get_message("bad-msg").await, "messages", "bad-msg");
@@ -886,7 +944,7 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         &store,
         "messages",
         doc! { "_id": "bad-seq", "sender": "p", "receiver": "q", "ciphertext": "",
-        "iv": "", "timestamp": 1, "status": "sent", "seq": "first" },
+        "iv": "", "timestamp": 1, "status": "sent", "seq": "first", "pair": "p|q" },
     )
     .await;
     assert_corrupt(
@@ -908,19 +966,12 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
     raw_insert(
         &store,
         "friend_requests",
-        doc! { "_id": "amy\u{0}ben", "sender": "amy", "receiver": "ben", "status": "besties" },
+        doc! { "_id": "amy|ben", "sender": "amy", "receiver": "ben", "status": "besties" },
     )
     .await;
-    assert_corrupt(
-        store.link("ben", "amy").await,
-        "friend_requests",
-        "amy\u{0}ben",
-    );
-    assert_corrupt(
-        store.links_of("amy").await,
-        "friend_requests",
-        "amy\u{0}ben",
-    );
+    assert_corrupt(store.link("ben", "amy").await, "friend_requests", "amy|ben");
+    assert_corrupt(store.links_of("amy").await, "friend_requests", "amy|ben");
+    assert_corrupt(store.links_of("ben").await, "friend_requests", "amy|ben");
 
     raw_insert(
         &store,
@@ -935,7 +986,7 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         &store,
         "calls",
         doc! { "_id": "neg", "caller": "cat", "callee": "dan", "type": "voice",
-        "status": "completed", "startedAt": 1, "duration": -3, "seq": 2 },
+        "status": "completed", "startedAt": 1, "duration": -3, "seq": 2, "pair": "cat|dan" },
     )
     .await;
     assert_corrupt(
@@ -949,7 +1000,7 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
 async fn numbers_written_by_a_mongo_shell_are_read() {
     // mongosh writes number literals as doubles; an operator fixing a record by hand must not
     // make it unreadable.
-    let store = fresh().await;
+    let (store, _db) = fresh().await;
     raw_insert(
         &store,
         "calls",

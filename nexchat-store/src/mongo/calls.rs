@@ -1,5 +1,5 @@
 //! `calls`: the call id is the `_id`; state changes are updates filtered on the expected
-//! `status`; the log is ordered by `startedAt`, ties broken by `seq` (insertion order).
+//! `status`; the log is in storage order (`seq`), like messages.
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -7,7 +7,7 @@ use mongodb::bson::{Document, doc};
 use nexchat_core::protocol::{CallRecord, CallStatus};
 use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
 
-use super::docs::{self, Reader, either_direction};
+use super::docs::{self, Reader, pair_key};
 use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
 
 #[async_trait]
@@ -57,36 +57,24 @@ impl CallStore for MongoStore {
         before: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<CallRecord>> {
-        let pair = either_direction("caller", "callee", a, b);
-        let filter = match before {
-            None => pair,
-            Some(before) => {
-                let mut this = pair.clone();
-                this.insert("_id", before);
-                let found = self
-                    .calls
-                    .find_one(this)
-                    .projection(doc! { "startedAt": 1, "seq": 1 })
-                    .await
-                    .map_err(backend)?
-                    .ok_or_else(|| {
-                        StoreError::NotFound(format!("call {before} between {a} and {b}"))
-                    })?;
-                let r = Reader::new(collections::CALLS, &found);
-                let (started, seq) = (r.i64("startedAt")?, r.i64("seq")?);
-                doc! { "$and": [
-                    pair,
-                    { "$or": [
-                        { "startedAt": { "$lt": started } },
-                        { "startedAt": started, "seq": { "$lt": seq } },
-                    ] },
-                ] }
-            }
-        };
+        let mut filter = doc! { "pair": pair_key(a, b) };
+        if let Some(before) = before {
+            let found = self
+                .calls
+                .find_one(doc! { "_id": before, "pair": pair_key(a, b) })
+                .projection(doc! { "seq": 1 })
+                .await
+                .map_err(backend)?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("call {before} between {a} and {b}"))
+                })?;
+            let seq = Reader::new(collections::CALLS, &found).i64("seq")?;
+            filter.insert("seq", doc! { "$lt": seq });
+        }
         let found: Vec<Document> = self
             .calls
             .find(filter)
-            .sort(doc! { "startedAt": -1, "seq": -1 })
+            .sort(doc! { "seq": -1 })
             .limit(limit_plus_one(limit))
             .await
             .map_err(backend)?
@@ -107,7 +95,7 @@ impl CallStore for MongoStore {
         let found: Vec<Document> = self
             .calls
             .find(doc! { "status": { "$in": unfinished.as_slice() } })
-            .sort(doc! { "startedAt": 1, "seq": 1 })
+            .sort(doc! { "seq": 1 })
             .await
             .map_err(backend)?
             .try_collect()

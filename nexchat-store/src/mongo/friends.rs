@@ -97,15 +97,27 @@ impl FriendStore for MongoStore {
     }
 
     async fn links_of(&self, user: &str) -> StoreResult<Vec<FriendLink>> {
-        let found: Vec<Document> = self
-            .friends
-            .find(doc! { "$or": [ { "sender": user }, { "receiver": user } ] })
-            .await
-            .map_err(backend)?
-            .try_collect()
-            .await
-            .map_err(backend)?;
-        found.iter().map(docs::link_from_doc).collect()
+        // Two indexed queries rather than one `$or`, which nx-27017 answers by scanning the
+        // whole collection. The second leaves out a link with `user` on both ends, listed once
+        // by the first.
+        let mut links = Vec::new();
+        for filter in [
+            doc! { "sender": user },
+            doc! { "receiver": user, "sender": { "$ne": user } },
+        ] {
+            let found: Vec<Document> = self
+                .friends
+                .find(filter)
+                .await
+                .map_err(backend)?
+                .try_collect()
+                .await
+                .map_err(backend)?;
+            for d in &found {
+                links.push(docs::link_from_doc(d)?);
+            }
+        }
+        Ok(links)
     }
 
     async fn are_friends(&self, a: &str, b: &str) -> StoreResult<bool> {

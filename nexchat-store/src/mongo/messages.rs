@@ -8,7 +8,7 @@ use mongodb::bson::{Bson, Document, doc};
 use nexchat_core::protocol::{MessageStatus, StoredMessage};
 use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult};
 
-use super::docs::{self, Reader, either_direction};
+use super::docs::{self, Reader, pair_key};
 use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
 
 #[async_trait]
@@ -132,7 +132,7 @@ impl MessageStore for MongoStore {
         before: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>> {
-        let mut filter = either_direction("sender", "receiver", a, b);
+        let mut filter = doc! { "pair": pair_key(a, b) };
         if let Some(before) = before {
             let seq = self.seq_in_pair(before, a, b).await?;
             filter.insert("seq", doc! { "$lt": seq });
@@ -173,11 +173,9 @@ impl MessageStore for MongoStore {
 impl MongoStore {
     /// The `seq` of message `id` if it is a message between `a` and `b`; `NotFound` otherwise.
     async fn seq_in_pair(&self, id: &str, a: &str, b: &str) -> StoreResult<i64> {
-        let mut filter = either_direction("sender", "receiver", a, b);
-        filter.insert("_id", id);
         let found = self
             .messages
-            .find_one(filter)
+            .find_one(doc! { "_id": id, "pair": pair_key(a, b) })
             .projection(doc! { "seq": 1 })
             .await
             .map_err(backend)?
