@@ -225,6 +225,8 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
 
     // Drain: stop early once every message sent has been answered and delivered.
     let drain_until = Instant::now() + Duration::from_secs_f64(args.drain.max(0.0));
+    // A send that read the phase just before it changed is counted a moment later: let it land.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     while Instant::now() < drain_until {
         let t = shared.total.read();
         let receipts_done = args.delivered_ack == AckMode::Off || t.receipts >= t.sent;
@@ -555,7 +557,16 @@ impl Conn<'_> {
         }
     }
 
+    /// Whether the run is in a sending phase now (read from the shared phase, not the task's
+    /// copy, so no send slips in after the drain began).
+    fn may_send(&self) -> bool {
+        matches!(self.shared.phase(), phase::WARMUP | phase::MEASURE)
+    }
+
     fn fill_window(&mut self) {
+        if !self.may_send() {
+            return;
+        }
         while self.inflight < self.t.window {
             self.send(None);
         }
@@ -579,7 +590,7 @@ impl Conn<'_> {
     fn send_due(&mut self) {
         let now = self.shared.clock.now_micros() as f64;
         let Some(s) = &self.rate else { return };
-        if now < s.start_us {
+        if now < s.start_us || !self.may_send() {
             return;
         }
         let due = ((now - s.start_us) / s.interval_us).floor() as u64 + 1;
