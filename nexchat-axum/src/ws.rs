@@ -37,7 +37,7 @@ pub async fn upgrade(
         .max_frame_size(limits.max_frame_hard_bytes)
         // Small buffers: most frames are a few hundred bytes, and a server holding 100k idle
         // sockets pays for every byte reserved per socket.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_hard_bytes * 2)
         .on_upgrade(move |socket| run(chat, principal, socket))
@@ -105,15 +105,28 @@ async fn write(
     ping.tick().await;
     loop {
         tokio::select! {
-            next = outbox.next() => match next {
-                Some(Outbound::Frame(frame)) => {
-                    if sink.send(Message::Text(frame.as_ref().into())).await.is_err() {
-                        return;
+            next = outbox.next() => {
+                let Some(mut item) = next else { return };
+                // Gather everything already queued into one flush: one write for a burst of
+                // fan-out instead of one per frame.
+                loop {
+                    match item {
+                        Outbound::Frame(frame) => {
+                            if sink.feed(Message::Text(frame.as_ref().into())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Outbound::Close(reason) => return close(&mut sink, &reason).await,
+                    }
+                    match outbox.try_next() {
+                        Some(queued) => item = queued,
+                        None => break,
                     }
                 }
-                Some(Outbound::Close(reason)) => return close(&mut sink, &reason).await,
-                None => return,
-            },
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
             _ = ping.tick() => {
                 // A peer that said nothing, not even a pong, for a whole interval is gone.
                 if !alive.swap(false, Ordering::Relaxed) {

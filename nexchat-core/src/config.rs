@@ -81,6 +81,10 @@ pub struct Config {
     pub ring_timeout: Duration,
     /// Interval of WebSocket pings; a socket silent for two intervals is closed (20 s).
     pub ping_interval: Duration,
+    /// How long a confirmed friendship is trusted without asking the store again (2 s). An
+    /// unfriend on this node takes effect at once; one made through another node sharing the
+    /// store takes effect within this time.
+    pub friend_cache_ttl: Duration,
     /// STUN/TURN servers handed to clients for WebRTC (`RTCIceServer` objects).
     pub ice_servers: Vec<Value>,
     /// Size and rate limits.
@@ -96,6 +100,7 @@ impl Config {
             bcrypt_cost: 12,
             ring_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(20),
+            friend_cache_ttl: Duration::from_secs(2),
             ice_servers: Vec::new(),
             limits: Limits::default(),
         }

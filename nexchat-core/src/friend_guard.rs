@@ -1,37 +1,80 @@
 //! The one check every relay (message, typing, call) passes through.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::error::{ChatError, ChatResult};
 use crate::store::Store;
 
 /// Refuses any relay between two users who are not friends right now.
 ///
-/// It asks the store every time rather than caching: an unfriend on another node must stop the
-/// very next message here too.
-#[derive(Clone)]
+/// A confirmed friendship is remembered for a short time (`ttl`), so a busy conversation does
+/// not cost a store read per message. Unfriending on this node forgets the pair at once
+/// ([`FriendGuard::forget`]), so the very next message is refused; an unfriend made through
+/// another node sharing the store takes effect here within `ttl`.
 pub struct FriendGuard {
     store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ttl_ms: i64,
+    confirmed: Mutex<HashMap<(String, String), i64>>,
 }
 
 impl std::fmt::Debug for FriendGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FriendGuard").finish_non_exhaustive()
+        f.debug_struct("FriendGuard")
+            .field("ttl_ms", &self.ttl_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pair(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
     }
 }
 
 impl FriendGuard {
-    /// A guard over `store`'s friendships.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// A guard over `store`'s friendships, remembering confirmed ones for `ttl` of `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self {
+            store,
+            clock,
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            confirmed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn confirmed(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), i64>> {
+        self.confirmed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// `Ok` when `a` and `b` are friends, [`ChatError::NotFriends`] (naming `b`) otherwise.
     pub async fn check(&self, a: &str, b: &str) -> ChatResult<()> {
+        let key = pair(a, b);
+        let now = self.clock.now_ms();
+        if self.confirmed().get(&key).is_some_and(|until| *until > now) {
+            return Ok(());
+        }
         if self.store.are_friends(a, b).await? {
+            self.confirmed().insert(key, now.saturating_add(self.ttl_ms));
             Ok(())
         } else {
             Err(ChatError::NotFriends(b.to_owned()))
         }
+    }
+
+    /// Forgets a confirmed friendship (it just ended).
+    pub fn forget(&self, a: &str, b: &str) {
+        self.confirmed().remove(&pair(a, b));
+    }
+
+    /// Drops confirmations that expired, so the memory held follows active conversations.
+    pub fn prune(&self) {
+        let now = self.clock.now_ms();
+        self.confirmed().retain(|_, until| *until > now);
     }
 }

@@ -174,6 +174,15 @@ pub struct SessionOutbox {
 }
 
 impl SessionOutbox {
+    /// The next thing to write if one is ready now, without waiting: lets a writer gather every
+    /// queued frame into one flush.
+    pub fn try_next(&mut self) -> Option<Outbound> {
+        if let Some(reason) = self.close.reason.get() {
+            return Some(Outbound::Close(reason.clone()));
+        }
+        self.rx.try_recv().ok().map(Outbound::Frame)
+    }
+
     /// The next thing to write. A close request wins over queued frames, so a session closed for
     /// being slow does not first drain its backlog. `None` when every sender is gone.
     pub async fn next(&mut self) -> Option<Outbound> {

@@ -1,9 +1,12 @@
-//! The friendship check every relay passes through, against SQLite (it asks the store every time).
+//! The friendship check every relay passes through, against SQLite: a confirmed friendship
+//! answered from the guard's memory, a refusal (always asked of the store), and the store's own
+//! answer with memory disabled.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
-use nexchat_core::FriendGuard;
+use nexchat_core::{FriendGuard, SystemClock};
 use nexchat_core::store::{Store, UserStore};
 
 use crate::fixtures::{befriend, runtime, store, user};
@@ -18,11 +21,18 @@ fn check(c: &mut Criterion) {
             .await
             .expect("create user");
     });
-    let guard = FriendGuard::new(Arc::new(store) as Arc<dyn Store>);
+    let store = Arc::new(store) as Arc<dyn Store>;
+    let clock = Arc::new(SystemClock);
+    let guard = FriendGuard::new(Arc::clone(&store), clock.clone(), Duration::from_secs(2));
+    let uncached = FriendGuard::new(store, clock, Duration::ZERO);
     let mut g = c.benchmark_group("friend_guard");
     g.bench_function("friends", |b| {
         b.to_async(&rt)
             .iter(|| async { guard.check("alice", "bob").await.expect("friends") });
+    });
+    g.bench_function("friends_from_store", |b| {
+        b.to_async(&rt)
+            .iter(|| async { uncached.check("alice", "bob").await.expect("friends") });
     });
     g.bench_function("not_friends", |b| {
         b.to_async(&rt)

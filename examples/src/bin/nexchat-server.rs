@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
@@ -140,6 +141,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
+    // Chat frames are small and latency matters: send each at once instead of waiting to fill
+    // a segment (Nagle's algorithm).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "TCP_NODELAY not set");
+        }
+    });
     println!("nexchat is serving http://{addr}/");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal(chat))

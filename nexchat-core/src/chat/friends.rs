@@ -125,6 +125,7 @@ impl Chat {
                 "no friendship or pending request with {target}"
             )));
         }
+        self.inner.guard.forget(user, &target);
         self.end_calls_between(user, &target).await;
         self.inner.hub.push(
             &target,

@@ -98,7 +98,11 @@ impl ChatBuilder {
                 .identity
                 .unwrap_or_else(|| Arc::new(jwt.clone()) as Arc<dyn Identity>),
             jwt,
-            guard: FriendGuard::new(Arc::clone(&self.store)),
+            guard: FriendGuard::new(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                self.config.friend_cache_ttl,
+            ),
             hub: Hub::default(),
             calls: ActiveCalls::default(),
             last_timestamp: AtomicI64::new(0),
@@ -379,6 +383,7 @@ impl Chat {
     pub async fn sweep(&self) {
         let now = self.now();
         self.inner.hub.close_expired(now);
+        self.inner.guard.prune();
         self.end_unanswered_calls(now).await;
     }
 
