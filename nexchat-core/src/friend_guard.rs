@@ -60,7 +60,8 @@ impl FriendGuard {
             return Ok(());
         }
         if self.store.are_friends(a, b).await? {
-            self.confirmed().insert(key, now.saturating_add(self.ttl_ms));
+            self.confirmed()
+                .insert(key, now.saturating_add(self.ttl_ms));
             Ok(())
         } else {
             Err(ChatError::NotFriends(b.to_owned()))

@@ -126,9 +126,8 @@ impl FailureWindow {
         let window_ms = self.window_ms;
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if keys.failures.len() >= keys.sweep_at {
-            keys.failures.retain(|_, times| {
-                times.back().is_some_and(|t| now_ms - t < window_ms)
-            });
+            keys.failures
+                .retain(|_, times| times.back().is_some_and(|t| now_ms - t < window_ms));
             keys.sweep_at = (keys.failures.len() * 2).max(1024);
         }
         let times = keys.failures.entry(key.to_owned()).or_default();
@@ -137,7 +136,9 @@ impl FailureWindow {
         }
         if times.len() >= self.max {
             let oldest = times.front().copied().unwrap_or(now_ms);
-            let wait_ms = u64::try_from(oldest + window_ms - now_ms).unwrap_or(1).max(1);
+            let wait_ms = u64::try_from(oldest + window_ms - now_ms)
+                .unwrap_or(1)
+                .max(1);
             return Err(wait_ms.div_ceil(1000));
         }
         times.push_back(now_ms);
@@ -173,7 +174,10 @@ mod tests {
         assert_eq!(window.book("a", 2 * MINUTE), Err(13 * 60));
         assert!(window.book("a", 15 * MINUTE - 1).is_err(), "no trickle");
         assert!(window.book("b", 0).is_ok(), "keys are independent");
-        assert!(window.book("a", 15 * MINUTE).is_ok(), "the oldest left the window");
+        assert!(
+            window.book("a", 15 * MINUTE).is_ok(),
+            "the oldest left the window"
+        );
         assert!(window.book("a", 15 * MINUTE).is_err());
     }
 

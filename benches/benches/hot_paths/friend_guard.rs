@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
-use nexchat_core::{FriendGuard, SystemClock};
 use nexchat_core::store::{Store, UserStore};
+use nexchat_core::{FriendGuard, SystemClock};
 
 use crate::fixtures::{befriend, runtime, store, user};
 

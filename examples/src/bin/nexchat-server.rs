@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::serve::ListenerExt;
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
 use tower_http::services::ServeDir;

@@ -96,8 +96,8 @@ impl Chat {
                 detail: format!("publicKey: {detail}"),
             })
         })?;
-        let encrypted_private_key = serde_json::from_str(&user.encrypted_private_key)
-            .unwrap_or(serde_json::Value::Null);
+        let encrypted_private_key =
+            serde_json::from_str(&user.encrypted_private_key).unwrap_or(serde_json::Value::Null);
         Ok(LoginResponse {
             token,
             username: user.username,
