@@ -146,6 +146,13 @@ async fn an_encrypted_private_key_over_16_kib_is_413() {
     let over = json!({"blob": "k".repeat(16 * 1024 - 10)});
 
     let name = unique("big");
+    for not_an_object in [json!("a string"), json!([1, 2]), json!(null)] {
+        let body = json!({"username": name, "password": PASSWORD, "publicKey": jwk(&name),
+                          "encryptedPrivateKey": not_an_object});
+        let (status, answer) = server.post("/auth/register", None, &body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_error(&answer, "bad_request");
+    }
     let body = json!({"username": name, "password": PASSWORD, "publicKey": jwk(&name),
                       "encryptedPrivateKey": over});
     let (status, answer) = server.post("/auth/register", None, &body).await;

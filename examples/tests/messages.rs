@@ -386,10 +386,9 @@ async fn delivered_and_seen_report_only_ids_that_moved_forward() {
     // Seen implies delivered; only the ids that moved are listed.
     b.send(json!({"type": "message_seen", "to": alice.name, "ids": [m1, m2]}))
         .await;
-    assert_eq!(
-        a1.expect("message_seen").await,
-        json!({"type": "message_seen", "from": bob.name, "ids": [m1, m2]})
-    );
+    let expected = json!({"type": "message_seen", "from": bob.name, "ids": [m1, m2]});
+    assert_eq!(a1.expect("message_seen").await, expected);
+    assert_eq!(a2.expect("message_seen").await, expected);
     // Never backwards: delivered after seen reports nothing.
     b.send(json!({"type": "message_delivered", "to": alice.name, "ids": [m2]}))
         .await;
@@ -792,4 +791,86 @@ async fn typing_is_relayed_to_every_socket_of_a_friend() {
     // Nothing is stored.
     let page = history(&mut a, &bob.name, json!({})).await;
     assert_eq!(page["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn the_greeting_comes_first_even_while_messages_stream_in() {
+    let mut config = test_config();
+    config.limits.message_burst = 10_000;
+    let server = TestServer::start_with(config).await;
+    let (alice, bob) = friends(&server).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let total = 400;
+    let mut ids = Vec::new();
+    for _ in 0..total {
+        let id = new_id();
+        a.send(message(&bob.name, &id)).await;
+        ids.push(id);
+    }
+    // Bob connects again and again while Alice's messages are being stored and pushed.
+    for round in 0..20 {
+        let mut b = server.ws(&bob).await;
+        let first = b.recv().await;
+        assert_eq!(first["type"], "online_users", "round {round}: {first}");
+        loop {
+            let event = b.recv().await;
+            if event["type"] == "sync_done" {
+                break;
+            }
+            assert_eq!(event["type"], "receive_message", "round {round}: {event}");
+        }
+        b.close().await;
+    }
+    for id in &ids {
+        assert_eq!(a.recv_until("message_sent").await["id"], id.as_str());
+    }
+}
+
+#[tokio::test]
+async fn a_long_queue_of_offline_messages_is_delivered_whole() {
+    let mut config = test_config();
+    config.limits.message_burst = 10_000;
+    let queue = config.limits.outbox_frames + 100;
+    let server = TestServer::start_with(config).await;
+    let (alice, bob) = friends(&server).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let mut ids = Vec::new();
+    for _ in 0..queue {
+        let id = new_id();
+        a.send(message(&bob.name, &id)).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        assert_eq!(a.expect("message_sent").await["id"], id.as_str());
+    }
+    // More queued messages than a session's outbox holds: the greeting still brings them all.
+    let (mut b, greeting) = server.connect(&bob).await;
+    assert_eq!(ids_of(&queued(&greeting)), ids);
+    // And one frame may acknowledge them all.
+    a.expect("presence").await;
+    b.send(json!({"type": "message_delivered", "to": alice.name, "ids": ids}))
+        .await;
+    assert_eq!(a.expect("message_delivered").await["ids"], json!(ids));
+    let (_b2, greeting) = server.connect(&bob).await;
+    assert!(queued(&greeting).is_empty());
+}
+
+#[tokio::test]
+async fn answers_go_only_to_the_socket_that_asked() {
+    let server = TestServer::start().await;
+    let (alice, bob) = friends(&server).await;
+    let (mut a1, _) = server.connect(&alice).await;
+    let (mut a2, _) = server.connect(&alice).await;
+    send(&mut a1, &bob).await;
+    a2.expect("receive_message").await;
+
+    history(&mut a1, &bob.name, json!({})).await;
+    a1.send(json!({"type": "request_public_key", "receiver": bob.name}))
+        .await;
+    a1.expect("public_key_response").await;
+    a1.send_text("not json".to_owned()).await;
+    a1.expect_error("bad_request").await;
+    a1.send(message(&unique("ghost"), &new_id())).await;
+    a1.expect_error("user_not_found").await;
+    a2.expect_silence().await;
 }

@@ -187,3 +187,15 @@ async fn public_key_of_an_unknown_user_is_404_user_not_found() {
     assert_eq!(body["error"], "user_not_found");
     assert!(body["message"].is_string());
 }
+
+#[tokio::test]
+async fn a_name_that_is_not_utf8_is_answered_in_json() {
+    let server = TestServer::start().await;
+    let asker = server.register("asker").await;
+    let (status, body) = server
+        .get("/users/%FF%FE/public-key", Some(&asker.token))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+    assert!(body["message"].is_string());
+}

@@ -1,7 +1,7 @@
 //! REST errors as `{error, message}` JSON with the protocol's status codes.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nexchat_core::ChatError;
@@ -25,6 +25,18 @@ impl From<JsonRejection> for ApiError {
         } else {
             Self(ChatError::BadRequest(rejection.body_text()))
         }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self(ChatError::BadRequest(rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self(ChatError::BadRequest(rejection.body_text()))
     }
 }
 

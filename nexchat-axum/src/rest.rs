@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use nexchat_core::Chat;
@@ -47,8 +48,9 @@ pub async fn login(
 pub async fn search_users(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
-    Query(query): Query<HashMap<String, String>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<UserSearchResponse> {
+    let Query(query) = query?;
     let q = query.get("q").map(String::as_str).unwrap_or_default();
     Ok(Json(chat.search_users(&user.username, q).await?))
 }
@@ -56,8 +58,9 @@ pub async fn search_users(
 pub async fn public_key(
     State(chat): State<Chat>,
     AuthUser(_): AuthUser,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> ApiResult<PublicKeyBody> {
+    let Path(name) = name?;
     let (username, public_key) = chat.public_key_of(&name).await?;
     Ok(Json(PublicKeyBody {
         username,

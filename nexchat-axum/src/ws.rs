@@ -78,10 +78,7 @@ async fn read(
         alive.store(true, Ordering::Relaxed);
         match message {
             Ok(Message::Text(text)) => chat.handle_frame(session, text.as_str()).await,
-            Ok(Message::Binary(_)) => {
-                chat.handle_frame(session, "binary frames are not part of the protocol")
-                    .await;
-            }
+            Ok(Message::Binary(bytes)) => chat.handle_binary_frame(session, bytes.len()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Ok(Message::Close(_)) => return,
             Err(err) => {

@@ -1,6 +1,7 @@
 //! The one check every relay (message, typing, call) passes through.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ pub struct FriendGuard {
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
     confirmed: Mutex<HashMap<(String, String), i64>>,
+    /// Bumped by every [`FriendGuard::forget`], so a store read that overlapped an unfriend does
+    /// not put the pair back.
+    forgets: AtomicU64,
 }
 
 impl std::fmt::Debug for FriendGuard {
@@ -45,6 +49,7 @@ impl FriendGuard {
             clock,
             ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
             confirmed: Mutex::new(HashMap::new()),
+            forgets: AtomicU64::new(0),
         }
     }
 
@@ -70,7 +75,9 @@ impl FriendGuard {
 
     /// Forgets a confirmed friendship (it just ended).
     pub fn forget(&self, a: &str, b: &str) {
-        self.confirmed().remove(&pair(a, b));
+        let mut confirmed = self.confirmed();
+        self.forgets.fetch_add(1, Ordering::SeqCst);
+        confirmed.remove(&pair(a, b));
     }
 
     /// Drops confirmations that expired, so the memory held follows active conversations.

@@ -1,7 +1,7 @@
 //! One open socket of one user, and the outbox its writer drains.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Notify, mpsc};
@@ -64,6 +64,28 @@ struct CloseSignal {
     notify: Notify,
 }
 
+/// Pushes that reach a new session while its greeting is being put together wait here, so the
+/// greeting (`online_users` … `sync_done`) is always the first thing the socket sees.
+#[derive(Debug)]
+struct Hold {
+    /// False once released: pushes then skip the lock.
+    active: AtomicBool,
+    frames: Mutex<Option<Vec<Arc<str>>>>,
+}
+
+impl Hold {
+    fn holding() -> Self {
+        Self {
+            active: AtomicBool::new(true),
+            frames: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, Option<Vec<Arc<str>>>> {
+        self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The sending half of a session, held by the [`crate::Hub`] and by the [`Session`] itself.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionHandle {
@@ -71,11 +93,32 @@ pub(crate) struct SessionHandle {
     pub(crate) expires_at: Option<i64>,
     tx: mpsc::Sender<Arc<str>>,
     close: Arc<CloseSignal>,
+    hold: Arc<Hold>,
 }
 
 impl SessionHandle {
-    /// Queues a frame; a session whose outbox is full is closed rather than allowed to grow.
+    /// Queues a pushed frame, behind the greeting while that is still being assembled.
     pub(crate) fn push(&self, frame: &Arc<str>) {
+        if self.hold.active.load(Ordering::Acquire) {
+            let mut held = self.hold.frames();
+            if let Some(frames) = held.as_mut() {
+                if frames.len() < self.tx.max_capacity() {
+                    frames.push(Arc::clone(frame));
+                } else {
+                    tracing::warn!(
+                        session = self.id.0,
+                        "too much held during greeting; closing"
+                    );
+                    self.close(CloseReason::TOO_SLOW);
+                }
+                return;
+            }
+        }
+        self.enqueue(frame);
+    }
+
+    /// Queues a frame; a session whose outbox is full is closed rather than allowed to grow.
+    fn enqueue(&self, frame: &Arc<str>) {
         if self.close.reason.get().is_some() {
             return;
         }
@@ -116,13 +159,19 @@ impl Session {
             expires_at,
             tx,
             close: Arc::clone(&close),
+            hold: Arc::new(Hold::holding()),
         };
         let session = Self {
             user: user.into(),
             handle,
             refusals: Mutex::new(VecDeque::new()),
         };
-        (session, SessionOutbox { rx, close })
+        let outbox = SessionOutbox {
+            rx,
+            close,
+            greeting: None,
+        };
+        (session, outbox)
     }
 
     /// The session's user, as registered.
@@ -144,9 +193,22 @@ impl Session {
         &self.handle
     }
 
-    /// Sends an answer to this socket only.
+    /// Sends an answer to this socket only. Answers are never held: a socket's frames are read
+    /// only once its greeting is queued.
     pub(crate) fn send(&self, frame: Arc<str>) {
-        self.handle.push(&frame);
+        self.handle.enqueue(&frame);
+    }
+
+    /// The greeting is queued: sends the pushes held back meanwhile, in order, and lets later
+    /// pushes straight through.
+    pub(crate) fn release_held(&self) {
+        let hold = &self.handle.hold;
+        // Enqueued under the lock, so a push racing with the release lands after them.
+        let mut held = hold.frames();
+        for frame in held.take().unwrap_or_default() {
+            self.handle.enqueue(&frame);
+        }
+        hold.active.store(false, Ordering::Release);
     }
 
     /// Closes this socket.
@@ -171,24 +233,50 @@ impl Session {
 pub struct SessionOutbox {
     rx: mpsc::Receiver<Arc<str>>,
     close: Arc<CloseSignal>,
+    /// The greeting, written before anything else. Not bounded like `rx`: it holds every
+    /// message still queued for the user, however many, and is freed once written.
+    greeting: Option<VecDeque<Arc<str>>>,
 }
 
 impl SessionOutbox {
+    /// Appends a frame to the greeting.
+    pub(crate) fn greet(&mut self, frame: Arc<str>) {
+        self.greeting
+            .get_or_insert_with(VecDeque::new)
+            .push_back(frame);
+    }
+
+    fn next_greeting(&mut self) -> Option<Outbound> {
+        let greeting = self.greeting.as_mut()?;
+        let frame = greeting.pop_front();
+        if greeting.is_empty() {
+            self.greeting = None;
+        }
+        frame.map(Outbound::Frame)
+    }
+
     /// The next thing to write if one is ready now, without waiting: lets a writer gather every
     /// queued frame into one flush.
     pub fn try_next(&mut self) -> Option<Outbound> {
         if let Some(reason) = self.close.reason.get() {
             return Some(Outbound::Close(reason.clone()));
         }
+        if let Some(greeting) = self.next_greeting() {
+            return Some(greeting);
+        }
         self.rx.try_recv().ok().map(Outbound::Frame)
     }
 
-    /// The next thing to write. A close request wins over queued frames, so a session closed for
-    /// being slow does not first drain its backlog. `None` when every sender is gone.
+    /// The next thing to write: the greeting first, then answers and pushes. A close request
+    /// wins over queued frames, so a session closed for being slow does not first drain its
+    /// backlog. `None` when every sender is gone.
     pub async fn next(&mut self) -> Option<Outbound> {
         loop {
             if let Some(reason) = self.close.reason.get() {
                 return Some(Outbound::Close(reason.clone()));
+            }
+            if let Some(greeting) = self.next_greeting() {
+                return Some(greeting);
             }
             tokio::select! {
                 biased;

@@ -400,8 +400,9 @@ impl Ws {
 
     /// Waits for the server to close the socket; returns the close code.
     pub async fn expect_close(&mut self) -> u16 {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match tokio::time::timeout(WAIT, self.stream.next()).await {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Ok(Some(Ok(Message::Close(frame)))) => {
                     return frame.map_or(1005, |f| u16::from(f.code));
                 }
@@ -413,9 +414,11 @@ impl Ws {
         }
     }
 
+    /// The next data or close frame within `wait` (pings do not restart the wait).
     async fn next_message(&mut self, wait: Duration) -> Option<Message> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match tokio::time::timeout(wait, self.stream.next()).await {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Err(_) => return None,
                 Ok(None) => panic!("socket closed"),
                 Ok(Some(Err(err))) => panic!("socket error: {err}"),

@@ -179,10 +179,11 @@ impl Chat {
 
     /// Opens a session for an authenticated user and queues what the protocol sends first:
     /// `online_users`, every message still `sent` to them (oldest first), then `sync_done`.
-    /// Friends learn the user came online when this is their first socket.
+    /// Pushes that arrive meanwhile are held and follow `sync_done`. Friends learn the user came
+    /// online when this is their first socket.
     pub async fn connect(&self, principal: &Principal) -> ChatResult<(Session, SessionOutbox)> {
         let user = principal.username.as_str();
-        let (session, outbox) = Session::new(
+        let (session, mut outbox) = Session::new(
             user,
             principal.expires_at,
             self.inner.config.limits.outbox_frames,
@@ -198,8 +199,11 @@ impl Chat {
             .map_err(|_| ChatError::RateLimited {
                 retry_after_secs: 1,
             })?;
-        match self.greet(&session, first).await {
-            Ok(()) => Ok((session, outbox)),
+        match self.greet(&session, &mut outbox, first).await {
+            Ok(()) => {
+                session.release_held();
+                Ok((session, outbox))
+            }
             Err(err) => {
                 self.disconnect(&session).await;
                 Err(err)
@@ -207,7 +211,14 @@ impl Chat {
         }
     }
 
-    async fn greet(&self, session: &Session, first: bool) -> ChatResult<()> {
+    /// Writes the greeting into the new session's outbox (unbounded: the whole queue of
+    /// undelivered messages belongs in it) and announces a first socket to friends.
+    async fn greet(
+        &self,
+        session: &Session,
+        outbox: &mut SessionOutbox,
+        first: bool,
+    ) -> ChatResult<()> {
         let user = session.user();
         let friends = self.friends_of(user).await?;
         if first {
@@ -223,11 +234,11 @@ impl Chat {
             .inner
             .hub
             .online_among(friends.iter().map(String::as_str));
-        self.answer(session, &ServerEvent::OnlineUsers { users });
+        outbox.greet(ServerEvent::OnlineUsers { users }.encode().into());
         for message in self.store().undelivered(user).await? {
-            self.answer(session, &ServerEvent::ReceiveMessage(message));
+            outbox.greet(ServerEvent::ReceiveMessage(message).encode().into());
         }
-        self.answer(session, &ServerEvent::SyncDone {});
+        outbox.greet(ServerEvent::SyncDone {}.encode().into());
         Ok(())
     }
 
@@ -257,16 +268,9 @@ impl Chat {
     /// answers a refusal with an `error` event on that socket. A socket that draws too many
     /// `too_large`/`rate_limited` refusals is closed with 1008.
     pub async fn handle_frame(&self, session: &Session, text: &str) {
-        let limits = &self.inner.config.limits;
-        let outcome = if text.len() > limits.max_frame_bytes {
-            Err((
-                ChatError::TooLarge(format!(
-                    "frame of {} bytes is over the {} byte limit",
-                    text.len(),
-                    limits.max_frame_bytes
-                )),
-                None,
-            ))
+        let outcome = if let Some(err) = self.frame_too_large(text.len()) {
+            // The refusal still names the message or call the frame was about.
+            Err((err, ClientEvent::reference_in(text)))
         } else {
             match ClientEvent::decode(text) {
                 Err(err) => Err((ChatError::BadRequest(err.message), err.reference)),
@@ -281,6 +285,22 @@ impl Chat {
         if let Err((err, reference)) = outcome {
             self.refuse(session, &err, reference);
         }
+    }
+
+    /// Answers a binary frame of `len` bytes: the protocol speaks JSON text only, so it is a
+    /// `bad_request`, or `too_large` past the frame limit like any other frame.
+    pub fn handle_binary_frame(&self, session: &Session, len: usize) {
+        let err = self.frame_too_large(len).unwrap_or_else(|| {
+            ChatError::bad_request("binary frames are not part of the protocol: send JSON text")
+        });
+        self.refuse(session, &err, None);
+    }
+
+    fn frame_too_large(&self, len: usize) -> Option<ChatError> {
+        let max = self.inner.config.limits.max_frame_bytes;
+        (len > max).then(|| {
+            ChatError::TooLarge(format!("frame of {len} bytes is over the {max} byte limit"))
+        })
     }
 
     /// A frame larger than the hard limit arrived: the socket is closed with 1008.

@@ -159,6 +159,20 @@ impl ClientEvent {
         })
     }
 
+    /// The `id` (or else `callId`) string a frame carries, read without decoding the rest: for
+    /// the `ref` of a frame refused before decoding (too large).
+    pub fn reference_in(text: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct References {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default, rename = "callId")]
+            call_id: Option<String>,
+        }
+        let found: References = serde_json::from_str(text).ok()?;
+        found.id.or(found.call_id)
+    }
+
     /// The id this event refers to (message `id` or `callId`), echoed as `ref` in errors.
     pub fn reference(&self) -> Option<&str> {
         match self {

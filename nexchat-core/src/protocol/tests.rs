@@ -430,3 +430,19 @@ fn public_keys_keep_only_the_public_members() {
         .is_err()
     );
 }
+
+#[test]
+fn references_are_found_without_decoding_the_frame() {
+    let found = |text: &str| ClientEvent::reference_in(text);
+    assert_eq!(
+        found(r#"{"type":"send_message","pad":[1,{"a":2}],"id":"m-1"}"#).as_deref(),
+        Some("m-1")
+    );
+    assert_eq!(
+        found(r#"{"type":"call_ice","callId":"c-1","candidate":{}}"#).as_deref(),
+        Some("c-1")
+    );
+    assert_eq!(found(r#"{"type":"typing","to":"bob"}"#), None);
+    assert_eq!(found(r#"{"type":"send_message","id":5}"#), None);
+    assert_eq!(found("not json"), None);
+}
