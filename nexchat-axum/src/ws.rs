@@ -37,7 +37,7 @@ pub async fn upgrade(
         .max_frame_size(limits.max_frame_hard_bytes)
         // Small buffers: most frames are a few hundred bytes, and a server holding 100k idle
         // sockets pays for every byte reserved per socket.
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(limits.max_frame_hard_bytes * 2)
         .on_upgrade(move |socket| run(chat, principal, socket))
