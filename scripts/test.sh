@@ -19,7 +19,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "Rust suites on SQLite"
 # One feature set for every cargo step below, so nothing is compiled twice.
 cargo test --workspace --all-features --exclude nexchat-store
-cargo test -p nexchat-store --all-features --test sqlite --lib --doc
+cargo test -p nexchat-store --all-features --lib --test sqlite
+cargo test -p nexchat-store --all-features --doc
 
 step "MongoDB suites (conformance and protocol) on a local wire-protocol server"
 eval "$(scripts/mongo-test-server.sh)"

@@ -239,6 +239,46 @@ async fn a_version_1_database_is_upgraded() {
     }
 }
 
+/// "Seen" without ids finds what is not seen yet from a floor per sender and receiver that
+/// the upgrade computes from the rows already stored (and the store keeps afterwards).
+#[tokio::test]
+async fn messages_stored_before_the_upgrade_can_be_seen_without_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "{V1_SCHEMA}
+             INSERT INTO messages (id, sender, receiver, ciphertext, iv, timestamp, status) VALUES
+                 ('m3', 'bob', 'Alice', 'Y2lwaGVy', 'aXY=', 1700000003000, 'seen'),
+                 ('m4', 'bob', 'Alice', 'Y2lwaGVy', 'aXY=', 1700000004000, 'delivered'),
+                 ('m5', 'Alice', 'bob', 'Y2lwaGVy', 'aXY=', 1700000005000, 'delivered');"
+        ))
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+
+    let seen = |sender: &'static str, receiver: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .advance_status(sender, receiver, None, MessageStatus::Seen)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(seen("bob", "Alice").await, ["m2", "m4"]);
+    assert!(seen("bob", "Alice").await.is_empty());
+    // The other direction kept its own floor.
+    assert_eq!(seen("Alice", "bob").await, ["m5"]);
+    // A message after "seen all" starts a new floor.
+    store
+        .insert_message(&message("m6", "bob", "Alice", T0))
+        .await
+        .unwrap();
+    assert_eq!(seen("bob", "Alice").await, ["m6"]);
+    assert!(seen("bob", "Alice").await.is_empty());
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();

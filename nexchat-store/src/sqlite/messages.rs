@@ -7,16 +7,22 @@ use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult}
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{Fields, collect};
-use super::writer::WriterState;
+use super::writer::{Isolation, WriterState};
 use super::{Error, SqliteStore, pair, sql_limit};
 
-const COLUMNS: &str = "id, sender, receiver, ciphertext, iv, timestamp, status";
+/// The columns of a [`StoredMessage`], in `decode_message`'s order. A macro so that the SQL
+/// using it is one literal (no string built per call, one statement-cache entry each).
+macro_rules! columns {
+    () => {
+        "id, sender, receiver, ciphertext, iv, timestamp, status"
+    };
+}
 
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &StoredMessage) -> StoreResult<Inserted> {
         let message = message.clone();
-        self.write(move |conn, state| insert_message(conn, state, message))
+        self.write_statement(move |conn, state| insert_message(conn, state, message))
             .await
     }
 
@@ -34,8 +40,11 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Vec<String>> {
         let (sender, receiver) = (sender.to_owned(), receiver.to_owned());
         let ids = ids.map(<[String]>::to_vec);
-        self.write(move |conn, _| advance_status(conn, &sender, &receiver, ids.as_deref(), to))
-            .await
+        let isolation = advance_isolation(ids.as_deref(), to);
+        self.write_as(isolation, move |conn, _| {
+            advance_status(conn, &sender, &receiver, ids.as_deref(), to)
+        })
+        .await
     }
 
     async fn history(
@@ -54,9 +63,11 @@ impl MessageStore for SqliteStore {
     async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>> {
         let receiver = receiver.to_owned();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM messages
-                 WHERE receiver = ?1 AND status = 'sent' ORDER BY seq"
+            // `status = 'sent'` as a literal: it is what lets SQLite use the partial index.
+            let mut stmt = conn.prepare_cached(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM messages WHERE receiver = ?1 AND status = 'sent' ORDER BY seq"
             ))?;
             let rows = stmt.query([&receiver])?;
             collect(rows, decode_message)
@@ -65,26 +76,50 @@ impl MessageStore for SqliteStore {
     }
 }
 
+/// The insert, which does nothing when the id exists (then the stored message is read back,
+/// changing nothing), and the pair's `unseen_since` floor. A failure of the second after the
+/// first did its part can only be the database failing; the writer then rolls back the batch.
 fn insert_message(
     conn: &Connection,
     state: &mut WriterState,
     mut message: StoredMessage,
 ) -> Result<Inserted, Error> {
-    if let Some(existing) = get_message(conn, &message.id)? {
-        return Ok(Inserted::Existing(existing));
-    }
     message.timestamp = message.timestamp.max(state.last_timestamp);
-    conn.prepare_cached(&format!(
-        "INSERT INTO messages ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    ))?
+    let inserted = conn
+        .prepare_cached(concat!(
+            "INSERT INTO messages (",
+            columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING"
+        ))?
+        .execute(params![
+            message.id,
+            message.sender,
+            message.receiver,
+            message.ciphertext,
+            message.iv,
+            message.timestamp,
+            message.status.as_str()
+        ])?;
+    if inserted == 0 {
+        return match get_message(conn, &message.id)? {
+            Some(existing) => Ok(Inserted::Existing(existing)),
+            None => Err(StoreError::Backend(format!(
+                "message {} conflicted with no stored message",
+                message.id
+            ))
+            .into()),
+        };
+    }
+    // The first message the receiver has not seen since they last saw them all sets the floor
+    // that "seen" without ids starts from; later ones find it there and write nothing.
+    conn.prepare_cached(
+        "INSERT INTO unseen_since (receiver, sender, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (receiver, sender) DO NOTHING",
+    )?
     .execute(params![
-        message.id,
-        message.sender,
         message.receiver,
-        message.ciphertext,
-        message.iv,
-        message.timestamp,
-        message.status.as_str()
+        message.sender,
+        conn.last_insert_rowid()
     ])?;
     // Raised only once the row is in; if the batch later fails to commit, the writer restores
     // the state it had before the batch.
@@ -94,21 +129,28 @@ fn insert_message(
 
 fn get_message(conn: &Connection, id: &str) -> Result<Option<StoredMessage>, Error> {
     let found = conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?
+        .prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM messages WHERE id = ?1"
+        ))?
         .query_row([id], |row| Ok(decode_message(row)))
         .optional()?;
     Ok(found.transpose()?)
 }
 
-/// The statuses a message must have to be raised to `to` (the ones below it).
-fn lower_than(to: MessageStatus) -> &'static [&'static str] {
-    match to {
-        MessageStatus::Sent => &[],
-        MessageStatus::Delivered => &["sent"],
-        MessageStatus::Seen => &["sent", "delivered"],
+/// Whether [`advance_status`] with these arguments runs in one statement (see
+/// [`Isolation`]): all do but "seen" without ids, which also clears the pair's floor.
+fn advance_isolation(ids: Option<&[String]>, to: MessageStatus) -> Isolation {
+    match (ids, to) {
+        (None, MessageStatus::Seen) => Isolation::Savepoint,
+        _ => Isolation::Statement,
     }
 }
 
+/// Each way of moving ticks is one statement ("seen" without ids has a second, clearing the
+/// floor). Statuses are literals where they choose an index: SQLite uses a partial index only
+/// when the query names its condition.
 fn advance_status(
     conn: &Connection,
     sender: &str,
@@ -116,38 +158,78 @@ fn advance_status(
     ids: Option<&[String]>,
     to: MessageStatus,
 ) -> Result<Vec<String>, Error> {
-    let lower = lower_than(to);
-    let (Some(&low), Some(&high)) = (lower.first(), lower.last()) else {
-        return Ok(Vec::new());
-    };
-    let mut moved: Vec<(i64, String)> = Vec::new();
-    match ids {
-        None => {
-            let mut stmt = conn.prepare_cached(
-                "UPDATE messages SET status = ?3
-                 WHERE receiver = ?2 AND status IN (?4, ?5) AND sender = ?1
-                 RETURNING seq, id",
-            )?;
-            let mut rows = stmt.query(params![sender, receiver, to.as_str(), low, high])?;
-            while let Some(row) = rows.next()? {
-                moved.push((row.get(0)?, row.get(1)?));
-            }
+    match (to, ids) {
+        (MessageStatus::Sent, _) | (_, Some([])) => Ok(Vec::new()),
+        // The common case, a client acknowledging the one message it just received: the count
+        // of changed rows says whether it moved (RETURNING would cost a temporary table).
+        (_, Some([id])) => {
+            let sql = if to == MessageStatus::Delivered {
+                "UPDATE messages SET status = 'delivered'
+                 WHERE id = ?3 AND sender = ?1 AND receiver = ?2 AND status = 'sent'"
+            } else {
+                "UPDATE messages SET status = 'seen'
+                 WHERE id = ?3 AND sender = ?1 AND receiver = ?2
+                   AND status IN ('sent', 'delivered')"
+            };
+            let moved = conn
+                .prepare_cached(sql)?
+                .execute(params![sender, receiver, id])?;
+            Ok(if moved == 0 {
+                Vec::new()
+            } else {
+                vec![id.clone()]
+            })
         }
-        Some(ids) => {
+        // Several ids: one statement over the list (an id listed twice is one row, so it moves
+        // and is reported once).
+        (_, Some(ids)) => {
+            let ids = serde_json::to_string(ids)
+                .map_err(|e| StoreError::Backend(format!("encoding message ids: {e}")))?;
+            let high = if to == MessageStatus::Delivered {
+                "sent"
+            } else {
+                "delivered"
+            };
             let mut stmt = conn.prepare_cached(
                 "UPDATE messages SET status = ?4
-                 WHERE id = ?1 AND sender = ?2 AND receiver = ?3 AND status IN (?5, ?6)
+                 WHERE id IN (SELECT value FROM json_each(?3))
+                   AND sender = ?1 AND receiver = ?2 AND status IN ('sent', ?5)
                  RETURNING seq, id",
             )?;
-            // An id listed twice moves (and is reported) once: the second time its status is
-            // no longer lower.
-            for id in ids {
-                let mut rows = stmt.query(params![id, sender, receiver, to.as_str(), low, high])?;
-                while let Some(row) = rows.next()? {
-                    moved.push((row.get(0)?, row.get(1)?));
-                }
-            }
+            advanced(stmt.query(params![sender, receiver, ids, to.as_str(), high])?)
         }
+        (MessageStatus::Delivered, None) => {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE messages SET status = 'delivered'
+                 WHERE receiver = ?2 AND status = 'sent' AND sender = ?1
+                 RETURNING seq, id",
+            )?;
+            advanced(stmt.query(params![sender, receiver])?)
+        }
+        (MessageStatus::Seen, None) => {
+            // Every message not seen yet is at or after the floor; without a floor there is
+            // none (the subquery is NULL, and so is the comparison).
+            let (lo, hi) = pair(sender, receiver);
+            let mut stmt = conn.prepare_cached(
+                "UPDATE messages SET status = 'seen'
+                 WHERE pair_lo = ?3 AND pair_hi = ?4
+                   AND seq >= (SELECT seq FROM unseen_since WHERE receiver = ?2 AND sender = ?1)
+                   AND sender = ?1 AND receiver = ?2 AND status IN ('sent', 'delivered')
+                 RETURNING seq, id",
+            )?;
+            let moved = advanced(stmt.query(params![sender, receiver, lo, hi])?)?;
+            conn.prepare_cached("DELETE FROM unseen_since WHERE receiver = ?2 AND sender = ?1")?
+                .execute(params![sender, receiver])?;
+            Ok(moved)
+        }
+    }
+}
+
+/// The ids an `UPDATE ... RETURNING seq, id` moved, in storage order.
+fn advanced(mut rows: rusqlite::Rows<'_>) -> Result<Vec<String>, Error> {
+    let mut moved: Vec<(i64, String)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        moved.push((row.get(0)?, row.get(1)?));
     }
     moved.sort_unstable_by_key(|(seq, _)| *seq);
     Ok(moved.into_iter().map(|(_, id)| id).collect())
@@ -171,9 +253,10 @@ fn history(
             .optional()?
             .ok_or_else(|| StoreError::NotFound(format!("message {id} between {a} and {b}")))?,
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages
-         WHERE pair_lo = ?1 AND pair_hi = ?2 AND seq < ?3
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM messages WHERE pair_lo = ?1 AND pair_hi = ?2 AND seq < ?3
          ORDER BY seq DESC LIMIT ?4"
     ))?;
     // One row past the page says whether older ones exist.

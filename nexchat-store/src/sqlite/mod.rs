@@ -4,20 +4,24 @@
 //! Why this shape: SQLite allows one writer at a time, and in WAL mode with `synchronous=FULL`
 //! every commit costs an fsync. So one thread owns the only write connection and commits
 //! everything that is queued at once (`writer.rs`); each caller's future resolves only after the
-//! transaction holding its write has committed. Reads run on their own read-only connections
-//! (`readers.rs`), which in WAL mode never wait for the writer. No SQLite call ever runs on an
-//! async worker thread.
+//! transaction holding its write has committed. Copying the WAL back into the database file
+//! (checkpointing) happens on a thread of its own (`checkpoint.rs`), not in the writer's
+//! commits. Reads run on their own read-only connections (`readers.rs`), which in WAL mode
+//! never wait for the writer. No SQLite call ever runs on an async worker thread.
 //!
 //! One [`SqliteStore`] per database file: the writer thread is what serialises writes and keeps
 //! message timestamps in order, so a second store (or process) writing the same file would
 //! break both promises.
 
 mod calls;
+mod checkpoint;
 mod friends;
 mod messages;
 mod readers;
 mod rows;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod users;
 mod writer;
 
@@ -28,8 +32,9 @@ use nexchat_core::store::{StoreError, StoreResult};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use checkpoint::{Checkpointer, WalTuning};
 use readers::ReaderPool;
-use writer::{Writer, WriterState};
+use writer::{Isolation, Writer, WriterState};
 
 /// Read-only connections (and threads) per store. Reads are short index lookups served mostly
 /// from the page cache, so a few are plenty; more would only compete with the async workers.
@@ -59,7 +64,11 @@ impl SqliteStore {
     /// higher schema version) is refused rather than guessed at. Open each file once: see the
     /// module docs.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_tuned(path.as_ref(), WalTuning::DEFAULT)
+    }
+
+    fn open_tuned(path: &Path, tuning: WalTuning) -> StoreResult<Self> {
+        let path = path.to_path_buf();
         let mut conn = schema::open_writer(&path)?;
         schema::migrate(&mut conn)?;
         let state = WriterState::load(&conn)?;
@@ -67,7 +76,8 @@ impl SqliteStore {
             .map(|_| schema::open_reader(&path))
             .collect::<StoreResult<Vec<_>>>()?;
         let readers = ReaderPool::start(readers)?;
-        let writer = Writer::start(conn, state)?;
+        let checkpointer = Checkpointer::start(schema::open_checkpointer(&path)?, tuning)?;
+        let writer = Writer::start(conn, state, checkpointer)?;
         Ok(Self {
             readers,
             writer,
@@ -96,14 +106,33 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("an SQLite read failed unexpectedly".into()))?
     }
 
-    /// Runs `work` in the writer's next transaction; resolves once that transaction committed.
+    /// Runs `work` in the writer's next transaction, inside a savepoint of its own; resolves
+    /// once that transaction committed.
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
     {
+        self.write_as(Isolation::Savepoint, work).await
+    }
+
+    /// Like [`Self::write`] for `work` that needs no savepoint (see
+    /// [`writer::Isolation::Statement`]).
+    async fn write_statement<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
+    {
+        self.write_as(Isolation::Statement, work).await
+    }
+
+    async fn write_as<T, F>(&self, isolation: Isolation, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.writer.submit(work, reply)?;
+        self.writer.submit(isolation, work, reply)?;
         answer
             .await
             .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?

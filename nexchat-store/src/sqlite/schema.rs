@@ -19,6 +19,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Statements each connection keeps prepared (there are about thirty distinct ones).
 const STATEMENT_CACHE: usize = 64;
 
+/// The writer's page cache, in KiB. The pages a busy server writes again and again (the ends of
+/// the table and of its indexes, one place per conversation in the history index) must stay in
+/// it, or each commit reads them back from the file first; SQLite's default is 2 MiB.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// The size the WAL file is cut back to when it starts over (bytes): about what
+/// [`super::checkpoint::WalTuning::DEFAULT`] lets it grow to at full speed, so that in steady
+/// state the file is reused, not cut and grown again (growing a file makes each sync dearer);
+/// it trims the file after a burst, such as one huge transaction.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Version 1: the tables and what makes a record unique.
 ///
 /// `pair_lo`/`pair_hi` name a conversation independently of direction, so "the pair's link" and
@@ -88,13 +99,41 @@ CREATE INDEX calls_history ON calls (pair_lo, pair_hi, seq);
 CREATE INDEX calls_unfinished ON calls (status) WHERE status IN ('ringing', 'in_progress');
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3: fewer pages written per message and tick. Every page a transaction changes is
+/// written to the WAL at its commit, and under load each index keyed by user adds about one
+/// page per message. In version 2, `messages_inbox` indexed every message by
+/// `(receiver, status, sender)` forever, and each tick moved its entry. Now:
+/// - `messages_inbox` holds a message only while it is `sent` (from the insert to the delivered
+///   tick), so it stays a few pages that every commit shares.
+/// - No index holds delivered-but-unseen messages by user (one by receiver and sender was
+///   about half of the pages a commit wrote under load). `unseen_since` instead keeps, per
+///   sender → receiver, a `seq` at or below every message of theirs that is not seen yet:
+///   written by the first message after the receiver last saw them all (later ones only read
+///   it), used and deleted by "seen" without ids, which scans the pair's history from there.
+///   Any message not seen has its floor row.
+const V3: &str = "
+DROP INDEX messages_inbox;
+-- undelivered, and advance_status to delivered without ids; storage order within a receiver.
+CREATE INDEX messages_inbox ON messages (receiver) WHERE status = 'sent';
+CREATE TABLE unseen_since (
+    receiver TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (receiver, sender)
+) STRICT, WITHOUT ROWID;
+INSERT INTO unseen_since (receiver, sender, seq)
+    SELECT receiver, sender, min(seq) FROM messages WHERE status <> 'seen'
+    GROUP BY receiver, sender;
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Opens the one read-write connection: WAL, and `synchronous=FULL` so that a committed
 /// transaction survives power loss (with NORMAL, the last commits before a crash may vanish).
+/// It never checkpoints on its own (`wal_autocheckpoint=0`): the checkpointer thread does.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -110,7 +149,30 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
     }
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| opening(path, e))?;
+    configure_writes(&conn).map_err(|e| opening(path, e))?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(|e| opening(path, e))?;
     Ok(conn)
+}
+
+/// Opens the checkpointer's connection (after the writer has put the database in WAL mode).
+/// `synchronous=FULL` matters here too: with it, a checkpoint syncs the database file before
+/// it lets the WAL frames it copied be overwritten.
+pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    configure(&conn).map_err(|e| opening(path, e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| opening(path, e))?;
+    configure_writes(&conn).map_err(|e| opening(path, e))?;
+    Ok(conn)
+}
+
+fn configure_writes(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+    // Savepoint journals and sorts in memory, never in temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")
 }
 
 /// Opens a read-only connection (after the writer has created and migrated the database).

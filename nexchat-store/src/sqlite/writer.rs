@@ -5,10 +5,19 @@
 //! covers the whole batch. Only then does each job's caller get its answer: an `Ok` always means
 //! "committed".
 //!
-//! Each job runs inside its own SAVEPOINT, so a job that fails (a name already taken, a corrupt
-//! row) rolls back only its own changes and the rest of the batch commits. If SQLite rolls back
-//! the whole transaction itself (an I/O error, a full disk), every job that ran in it is answered
-//! with that error and the remaining jobs start a fresh transaction.
+//! A job that could fail halfway (a name already taken after a first change, a corrupt row)
+//! runs inside its own SAVEPOINT, so only its own changes roll back and the rest of the batch
+//! commits. The hot jobs (store a message, move its tick) cannot: each statement is atomic in
+//! SQLite, and only their first one can fail for a reason of their own. They run without a
+//! savepoint ([`Isolation::Statement`]), because a savepoint first copies every page the job
+//! touches into its journal. Should such a job fail after changing rows all the same (the disk
+//! failing between two statements), the writer rolls back the whole transaction rather than
+//! commit half a job. If SQLite rolls back the whole transaction itself (an I/O error, a full
+//! disk), every job that ran in it is answered with that error and the remaining jobs start a
+//! fresh transaction.
+//!
+//! The writer never checkpoints the WAL during a transaction's path to its commit: the
+//! checkpointer thread (`checkpoint.rs`) does that beside it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -19,10 +28,23 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::Error;
+use super::checkpoint::Checkpointer;
 
 /// The most jobs committed in one transaction. Bounds how long the first caller of a batch
 /// waits behind the others, and the size of a single transaction.
 const MAX_BATCH: usize = 1024;
+
+/// How a job keeps a failure of its own from reaching the rest of its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// The job runs inside a savepoint: on failure, its changes roll back, and only them.
+    Savepoint,
+    /// The job changes the database in one statement (SQLite makes each statement atomic), or
+    /// in several of which only the first can fail for a reason of its own (a conflict, a
+    /// corrupt row): it needs no savepoint. If it fails after changing rows anyway, the whole
+    /// transaction rolls back.
+    Statement,
+}
 
 /// What the writer remembers between jobs.
 #[derive(Debug, Clone)]
@@ -58,6 +80,7 @@ trait WriteJob: Send {
 }
 
 struct Job<T, F> {
+    isolation: Isolation,
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<StoreResult<T>>,
@@ -70,7 +93,10 @@ where
 {
     fn run(&mut self, conn: &Connection, state: &mut WriterState) {
         if let Some(work) = self.work.take() {
-            self.result = Some(in_savepoint(conn, state, work));
+            self.result = Some(match self.isolation {
+                Isolation::Savepoint => in_savepoint(conn, state, work),
+                Isolation::Statement => in_statement(conn, state, work),
+            });
         }
     }
 
@@ -112,6 +138,25 @@ fn in_savepoint<T>(
     }
 }
 
+fn in_statement<T>(
+    conn: &Connection,
+    state: &mut WriterState,
+    work: impl FnOnce(&Connection, &mut WriterState) -> Result<T, Error>,
+) -> Result<T, StoreError> {
+    let changes = conn.total_changes();
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(conn, state))).unwrap_or_else(|_| {
+        Err(StoreError::Backend("a write panicked; it was rolled back".into()).into())
+    });
+    if outcome.is_err() && conn.total_changes() != changes && !conn.is_autocommit() {
+        // The job broke its promise: it changed rows, then failed. Without a savepoint the
+        // only way to undo its part is to undo the whole transaction; the batch loop sees
+        // the rollback and answers every job that ran in it with an error.
+        tracing::error!("a single-statement write failed after changing rows");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome.map_err(StoreError::from)
+}
+
 /// The handle to the writer thread. Dropping it lets queued jobs finish, then joins the thread
 /// (which closes the connection).
 pub(crate) struct Writer {
@@ -120,11 +165,22 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(conn: Connection, state: WriterState) -> StoreResult<Self> {
+    /// Starts the writer thread on `conn`, with `checkpointer` (its own connection to the same
+    /// file) beside it. The writer stops the checkpointer before closing its connection, so
+    /// that it is the last to close and folds the rest of the WAL into the database file.
+    pub(crate) fn start(
+        conn: Connection,
+        state: WriterState,
+        checkpointer: Checkpointer,
+    ) -> StoreResult<Self> {
         let (jobs, queue) = mpsc::channel::<Box<dyn WriteJob>>();
         let thread = std::thread::Builder::new()
             .name("nexchat-sqlite-writer".into())
-            .spawn(move || run(&conn, state, &queue))
+            .spawn(move || {
+                run(&conn, state, &queue, &checkpointer);
+                drop(checkpointer);
+                drop(conn);
+            })
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer: {e}")))?;
         Ok(Self {
             jobs: Some(jobs),
@@ -135,6 +191,7 @@ impl Writer {
     /// Queues `work`; `reply` gets its result once its transaction has committed.
     pub(crate) fn submit<T, F>(
         &self,
+        isolation: Isolation,
         work: F,
         reply: oneshot::Sender<StoreResult<T>>,
     ) -> StoreResult<()>
@@ -143,6 +200,7 @@ impl Writer {
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
     {
         let job = Box::new(Job {
+            isolation,
             work: Some(work),
             result: None,
             reply,
@@ -163,7 +221,12 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &Connection, mut state: WriterState, queue: &mpsc::Receiver<Box<dyn WriteJob>>) {
+fn run(
+    conn: &Connection,
+    mut state: WriterState,
+    queue: &mpsc::Receiver<Box<dyn WriteJob>>,
+    checkpointer: &Checkpointer,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -172,11 +235,16 @@ fn run(conn: &Connection, mut state: WriterState, queue: &mpsc::Receiver<Box<dyn
                 Err(_) => break,
             }
         }
-        commit_batch(conn, &mut state, batch);
+        commit_batch(conn, &mut state, batch, checkpointer);
     }
 }
 
-fn commit_batch(conn: &Connection, state: &mut WriterState, batch: Vec<Box<dyn WriteJob>>) {
+fn commit_batch(
+    conn: &Connection,
+    state: &mut WriterState,
+    batch: Vec<Box<dyn WriteJob>>,
+    checkpointer: &Checkpointer,
+) {
     let mut queue = batch.into_iter().peekable();
     while queue.peek().is_some() {
         let before = state.clone();
@@ -215,6 +283,10 @@ fn commit_batch(conn: &Connection, state: &mut WriterState, batch: Vec<Box<dyn W
         }
         for job in ran {
             job.finish(outcome.as_ref().map(|_| ()));
+        }
+        if outcome.is_ok() {
+            // After the answers: this may copy pages into the database file and sync it.
+            checkpointer.committed(conn);
         }
     }
 }
