@@ -874,3 +874,72 @@ async fn answers_go_only_to_the_socket_that_asked() {
     a1.expect_error("user_not_found").await;
     a2.expect_silence().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_sends_is_answered_stored_and_delivered_in_frame_order() {
+    let server = TestServer::start().await;
+    let (alice, bob) = friends(&server).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let (mut b, _) = server.connect(&bob).await;
+    a.expect("presence").await;
+
+    // Sent without waiting for any answer, with a refused frame in the middle and a history
+    // request right behind: answers come in frame order, and the history sees every send.
+    let ids: Vec<String> = (0..50).map(|_| new_id()).collect();
+    let bad = new_id();
+    for (i, id) in ids.iter().enumerate() {
+        if i == 25 {
+            a.send(
+                json!({"type": "send_message", "receiver": bob.name, "ciphertext": "not base64!",
+                          "iv": "AAAAAAAAAAAAAAAA", "id": bad}),
+            )
+            .await;
+        }
+        a.send(message(&bob.name, id)).await;
+    }
+    a.send(json!({"type": "fetch_history", "withUser": bob.name, "limit": 200}))
+        .await;
+
+    let mut answered = Vec::new();
+    let history = loop {
+        let event = a.recv().await;
+        match event["type"].as_str() {
+            Some("message_sent") => answered.push(event["id"].as_str().expect("id").to_owned()),
+            Some("error") => {
+                assert_eq!(event["code"], "bad_request", "{event}");
+                answered.push(event["ref"].as_str().expect("ref").to_owned());
+            }
+            Some("history_response") => break event,
+            _ => panic!("unexpected {event}"),
+        }
+    };
+    let mut expected = ids.clone();
+    expected.insert(25, bad);
+    assert_eq!(
+        answered, expected,
+        "answers must follow the order of the frames"
+    );
+    let mut stored = ids_of(history["messages"].as_array().expect("messages"));
+    stored.reverse();
+    assert_eq!(
+        stored, ids,
+        "history must hold every send before it, in order"
+    );
+
+    let mut received = Vec::new();
+    let mut last_timestamp = 0;
+    for _ in &ids {
+        let event = b.expect("receive_message").await;
+        let timestamp = event["timestamp"].as_i64().expect("timestamp");
+        assert!(
+            timestamp >= last_timestamp,
+            "timestamps ran backwards: {event}"
+        );
+        last_timestamp = timestamp;
+        received.push(event["id"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(
+        received, ids,
+        "the receiver must get the messages in the order sent"
+    );
+}

@@ -128,6 +128,7 @@ macro_rules! __conformance_checks {
             links_of_lists_every_link_of_a_user,
             messages_insert_and_get,
             messages_existing_id_changes_nothing,
+            messages_insert_batch_in_order,
             messages_timestamps_never_go_back,
             advance_status_moves_forward_only,
             advance_status_only_that_pair_and_those_ids,

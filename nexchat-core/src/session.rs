@@ -6,6 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Notify, mpsc};
 
+use crate::chat::SendPipeline;
+use crate::config::Limits;
+
 /// Identifies a session within one server process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(u64);
@@ -138,21 +141,22 @@ impl SessionHandle {
 
 /// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], feeds each
 /// incoming frame to [`crate::Chat::handle_frame`], and hands it back to
-/// [`crate::Chat::disconnect`] when the socket closes.
-#[derive(Debug)]
+/// [`crate::Chat::disconnect`] when the socket closes. Clones are the same socket.
+#[derive(Debug, Clone)]
 pub struct Session {
     user: Arc<str>,
     handle: SessionHandle,
-    refusals: Mutex<VecDeque<i64>>,
+    refusals: Arc<Mutex<VecDeque<i64>>>,
+    sends: Arc<SendPipeline>,
 }
 
 impl Session {
     pub(crate) fn new(
         user: &str,
         expires_at: Option<i64>,
-        outbox_frames: usize,
+        limits: &Limits,
     ) -> (Self, SessionOutbox) {
-        let (tx, rx) = mpsc::channel(outbox_frames.max(1));
+        let (tx, rx) = mpsc::channel(limits.outbox_frames.max(1));
         let close = Arc::new(CloseSignal::default());
         let handle = SessionHandle {
             id: SessionId::next(),
@@ -164,7 +168,8 @@ impl Session {
         let session = Self {
             user: user.into(),
             handle,
-            refusals: Mutex::new(VecDeque::new()),
+            refusals: Arc::default(),
+            sends: Arc::new(SendPipeline::new(limits.sends_in_flight)),
         };
         let outbox = SessionOutbox {
             rx,
@@ -191,6 +196,11 @@ impl Session {
 
     pub(crate) fn handle(&self) -> &SessionHandle {
         &self.handle
+    }
+
+    /// The socket's sends on their way to the store.
+    pub(crate) fn sends(&self) -> &SendPipeline {
+        &self.sends
     }
 
     /// Sends an answer to this socket only. Answers are never held: a socket's frames are read

@@ -172,6 +172,17 @@ pub trait MessageStore: Send + Sync {
     /// stored before it. When the id exists (any sender) nothing is written and the stored
     /// message is returned as [`Inserted::Existing`].
     async fn insert_message(&self, message: &StoredMessage) -> StoreResult<Inserted>;
+    /// Stores several messages as [`Self::insert_message`] would, one result per message in
+    /// the same order, and in storage order as given: a later message never lands before an
+    /// earlier one. A backend may overlap the writes (SQLite commits them together); this
+    /// default writes them one after another.
+    async fn insert_messages(&self, messages: Vec<StoredMessage>) -> Vec<StoreResult<Inserted>> {
+        let mut results = Vec::with_capacity(messages.len());
+        for message in &messages {
+            results.push(self.insert_message(message).await);
+        }
+        results
+    }
     /// Finds a message by id.
     async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>>;
     /// Raises to `to` the status of messages `sender → receiver` whose status is lower,

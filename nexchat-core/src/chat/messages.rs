@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use base64::Engine;
 
+use super::pipeline::Checked;
 use super::{Chat, page_limit};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::{MessageStatus, PublicKey, ServerEvent, StoredMessage};
 use crate::session::Session;
-use crate::store::{Inserted, StoreError};
+use crate::store::StoreError;
 
 fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
     if value.len() > max {
@@ -54,16 +55,16 @@ impl Chat {
         Ok(())
     }
 
-    /// Stores a message durably, acknowledges it to the sending socket, and pushes it to the
-    /// receiver and to the sender's other sockets. A resent id is acknowledged again, free.
-    pub(super) async fn send_message(
+    /// Checks a send (ids, sizes, friendship, rate) and gives it its timestamp. A resend by a
+    /// sender out of rate tokens is let through, free, when its id is already stored.
+    pub(super) async fn check_send(
         &self,
         session: &Session,
         receiver: &str,
         ciphertext: String,
         iv: String,
         id: Option<String>,
-    ) -> ChatResult<()> {
+    ) -> ChatResult<Checked> {
         let limits = &self.inner.config.limits;
         let user = session.user();
         if let Some(id) = &id {
@@ -76,45 +77,42 @@ impl Chat {
 
         let now = self.now();
         if let Err(retry_after_secs) = self.inner.message_rate.take(user, now) {
-            // A resend of a stored message is free even when the user is out of tokens.
             if let Some(existing) = self.existing(id.as_deref()).await? {
-                return self.acknowledge_resend(session, existing);
+                return Ok(Checked::Resend(existing));
             }
             return Err(ChatError::RateLimited { retry_after_secs });
         }
-        let message = StoredMessage {
-            id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-            sender: user.to_owned(),
-            receiver,
-            ciphertext,
-            iv,
-            timestamp: self.next_timestamp(),
-            status: MessageStatus::Sent,
-        };
-        match self.store().insert_message(&message).await {
-            Ok(Inserted::New(stored)) => {
-                self.answer(
-                    session,
-                    &ServerEvent::MessageSent {
-                        id: stored.id.clone(),
-                        receiver: stored.receiver.clone(),
-                        timestamp: stored.timestamp,
-                    },
-                );
-                let frame: Arc<str> = ServerEvent::ReceiveMessage(stored).encode().into();
-                self.inner.hub.push_frame(&message.receiver, &frame, None);
-                self.inner.hub.push_frame(user, &frame, Some(session.id()));
-                Ok(())
-            }
-            Ok(Inserted::Existing(existing)) => {
-                self.inner.message_rate.refund(user, now);
-                self.acknowledge_resend(session, existing)
-            }
-            Err(err) => {
-                self.inner.message_rate.refund(user, now);
-                Err(err.into())
-            }
-        }
+        Ok(Checked::Store {
+            message: StoredMessage {
+                id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                sender: user.to_owned(),
+                receiver,
+                ciphertext,
+                iv,
+                timestamp: self.next_timestamp(),
+                status: MessageStatus::Sent,
+            },
+            charged_at: now,
+        })
+    }
+
+    /// Acknowledges a newly stored message to the sending socket and pushes it to the receiver
+    /// and to the sender's other sockets.
+    pub(super) fn deliver_new(&self, session: &Session, stored: StoredMessage) {
+        self.answer(
+            session,
+            &ServerEvent::MessageSent {
+                id: stored.id.clone(),
+                receiver: stored.receiver.clone(),
+                timestamp: stored.timestamp,
+            },
+        );
+        let receiver = stored.receiver.clone();
+        let frame: Arc<str> = ServerEvent::ReceiveMessage(stored).encode().into();
+        self.inner.hub.push_frame(&receiver, &frame, None);
+        self.inner
+            .hub
+            .push_frame(session.user(), &frame, Some(session.id()));
     }
 
     async fn existing(&self, id: Option<&str>) -> ChatResult<Option<StoredMessage>> {
@@ -124,7 +122,11 @@ impl Chat {
         }
     }
 
-    fn acknowledge_resend(&self, session: &Session, existing: StoredMessage) -> ChatResult<()> {
+    pub(super) fn acknowledge_resend(
+        &self,
+        session: &Session,
+        existing: StoredMessage,
+    ) -> ChatResult<()> {
         if existing.sender != session.user() {
             return Err(ChatError::bad_request("this message id is already in use"));
         }

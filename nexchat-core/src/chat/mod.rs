@@ -5,6 +5,7 @@ mod accounts;
 mod calls;
 mod friends;
 mod messages;
+mod pipeline;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -22,6 +23,7 @@ use crate::session::{CloseReason, Session, SessionOutbox};
 use crate::store::Store;
 
 use calls::ActiveCalls;
+pub(crate) use pipeline::SendPipeline;
 
 /// The chat server, independent of any transport. Cheap to clone.
 ///
@@ -183,11 +185,8 @@ impl Chat {
     /// online when this is their first socket.
     pub async fn connect(&self, principal: &Principal) -> ChatResult<(Session, SessionOutbox)> {
         let user = principal.username.as_str();
-        let (session, mut outbox) = Session::new(
-            user,
-            principal.expires_at,
-            self.inner.config.limits.outbox_frames,
-        );
+        let (session, mut outbox) =
+            Session::new(user, principal.expires_at, &self.inner.config.limits);
         let first = self
             .inner
             .hub
@@ -267,19 +266,27 @@ impl Chat {
     /// Handles one text frame from a session: decodes it, applies the limits, runs it, and
     /// answers a refusal with an `error` event on that socket. A socket that draws too many
     /// `too_large`/`rate_limited` refusals is closed with 1008.
+    ///
+    /// The frames of one session must be handed over one at a time, in the order they came.
+    /// A `send_message` returns once checked and queued, before it is stored; its answer
+    /// follows in order (see [`Chat::handle`]).
     pub async fn handle_frame(&self, session: &Session, text: &str) {
-        let outcome = if let Some(err) = self.frame_too_large(text.len()) {
+        let decoded = match self.frame_too_large(text.len()) {
             // The refusal still names the message or call the frame was about.
-            Err((err, ClientEvent::reference_in(text)))
-        } else {
-            match ClientEvent::decode(text) {
-                Err(err) => Err((ChatError::BadRequest(err.message), err.reference)),
-                Ok(event) => {
-                    let reference = event.reference().map(str::to_owned);
-                    self.handle(session, event)
-                        .await
-                        .map_err(|e| (e, reference))
-                }
+            Some(err) => Err((err, ClientEvent::reference_in(text))),
+            None => ClientEvent::decode(text)
+                .map_err(|err| (ChatError::BadRequest(err.message), err.reference)),
+        };
+        let outcome = match decoded {
+            Ok(event) => {
+                let reference = event.reference().map(str::to_owned);
+                self.handle(session, event)
+                    .await
+                    .map_err(|e| (e, reference))
+            }
+            Err(refusal) => {
+                session.sends().drained().await;
+                Err(refusal)
             }
         };
         if let Err((err, reference)) = outcome {
@@ -334,7 +341,15 @@ impl Chat {
     }
 
     /// Runs one decoded event for a session.
+    ///
+    /// A `send_message` is checked and queued behind the session's earlier sends, which are
+    /// stored together; it is answered (acknowledged, or refused with an `error`) on the socket
+    /// once stored, in order, and its `Ok` here means only "queued". Any other event first waits
+    /// until the sends before it are answered.
     pub async fn handle(&self, session: &Session, event: ClientEvent) -> ChatResult<()> {
+        if !matches!(event, ClientEvent::SendMessage { .. }) {
+            session.sends().drained().await;
+        }
         match event {
             ClientEvent::Join { public_key } => self.join(session, public_key).await,
             ClientEvent::RequestPublicKey { receiver } => {
@@ -354,8 +369,9 @@ impl Chat {
                 iv,
                 id,
             } => {
-                self.send_message(session, &receiver, ciphertext, iv, id)
-                    .await
+                self.queue_send(session, &receiver, ciphertext, iv, id)
+                    .await;
+                Ok(())
             }
             ClientEvent::MessageDelivered { to, ids } => {
                 self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Delivered)

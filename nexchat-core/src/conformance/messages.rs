@@ -30,6 +30,46 @@ pub async fn messages_insert_and_get<X: Fixture>(fixture: X) {
     );
 }
 
+/// A batch is stored in the order given, one answer per message: new ones as given, an id
+/// already stored (before or earlier in the batch) as the stored message.
+pub async fn messages_insert_batch_in_order<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob"]).await;
+    let earlier = insert_new(store, &msg("m0", "alice", "bob", T0)).await;
+    let batch: Vec<StoredMessage> = (1..=40)
+        .map(|i| msg(&format!("m{i}"), "alice", "bob", T0 + i))
+        .collect();
+    let mut repeat = msg("m3", "alice", "bob", T0 + 100);
+    repeat.ciphertext = "different".to_owned();
+    let mut given = vec![msg("m0", "alice", "bob", T0)];
+    given.extend(batch.iter().cloned());
+    given.push(repeat);
+
+    let results = store.insert_messages(given).await;
+    assert_eq!(results.len(), 42, "one answer per message of the batch");
+    let mut answers = results
+        .into_iter()
+        .map(|r| r.expect("insert_messages failed"));
+    assert_eq!(answers.next(), Some(Inserted::Existing(earlier)));
+    for expected in &batch {
+        assert_eq!(answers.next(), Some(Inserted::New(expected.clone())));
+    }
+    assert_eq!(
+        answers.next(),
+        Some(Inserted::Existing(batch[2].clone())),
+        "an id repeated inside a batch must answer the copy stored earlier in it"
+    );
+
+    let page = history(store, "alice", "bob", None, 100).await;
+    let mut expected: Vec<String> = (0..=40).map(|i| format!("m{i}")).collect();
+    expected.reverse();
+    assert_eq!(
+        message_ids(&page.items),
+        expected,
+        "a batch must be stored in the order given"
+    );
+}
+
 /// A second insert of an id, from anyone, returns the stored message and writes nothing.
 pub async fn messages_existing_id_changes_nothing<X: Fixture>(fixture: X) {
     let store = fixture.store();

@@ -26,6 +26,24 @@ impl MessageStore for SqliteStore {
             .await
     }
 
+    async fn insert_messages(&self, messages: Vec<StoredMessage>) -> Vec<StoreResult<Inserted>> {
+        // Every job is on the writer's queue, in order, before the first answer is awaited:
+        // they share a group commit and keep their order in storage.
+        let answers: Vec<_> = messages
+            .into_iter()
+            .map(|message| {
+                self.submit_as(Isolation::Statement, move |conn, state| {
+                    insert_message(conn, state, message)
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.await);
+        }
+        results
+    }
+
     async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>> {
         let id = id.to_owned();
         self.read(move |conn| get_message(conn, &id)).await

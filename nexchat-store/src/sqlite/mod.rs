@@ -131,11 +131,28 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
     {
+        self.submit_as(isolation, work).await
+    }
+
+    /// Queues `work` on the writer now, and returns a future of its answer: jobs submitted one
+    /// after another run in that order, whenever their answers are awaited.
+    fn submit_as<T, F>(
+        &self,
+        isolation: Isolation,
+        work: F,
+    ) -> impl Future<Output = StoreResult<T>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
-        self.writer.submit(isolation, work, reply)?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?
+        let submitted = self.writer.submit(isolation, work, reply);
+        async move {
+            submitted?;
+            answer
+                .await
+                .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?
+        }
     }
 }
 

@@ -1,0 +1,214 @@
+//! Per-socket pipelining of `send_message`.
+//!
+//! A client may send its next message before the last one is acknowledged. Were each frame's
+//! durable write awaited before the next frame is read, a socket would move one message per
+//! commit. Instead, the sends of a socket overlap, while everything it sees keeps the order its
+//! frames came in:
+//! - each send is checked (friend guard, rate, timestamp) as its frame arrives, in frame order;
+//! - the checked messages go to the store as one ordered batch
+//!   ([`crate::store::MessageStore::insert_messages`]) while the next batch gathers behind it;
+//! - acknowledgements, refusals and pushes go out in frame order once their batch is stored;
+//! - any other frame waits until every send before it is answered, so it sees them stored.
+//!
+//! At most [`crate::Limits::sends_in_flight`] sends wait per socket; past that the socket is not
+//! read until one is answered. The batches are written by a task of their own, so sends already
+//! checked are stored, acknowledged and pushed even if the socket closes meanwhile.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Chat;
+use crate::error::ChatError;
+use crate::protocol::StoredMessage;
+use crate::session::Session;
+use crate::store::{Inserted, StoreResult};
+
+/// The sends of one session that are checked but not yet answered.
+#[derive(Debug)]
+pub(crate) struct SendPipeline {
+    queue: Mutex<Queue>,
+    room: Arc<Semaphore>,
+    depth: u32,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Every waiting send, in frame order.
+    steps: Vec<Queued>,
+    /// The messages of the [`Answer::Stored`] sends, in the same order.
+    messages: Vec<StoredMessage>,
+    /// Whether a task is writing batches.
+    flushing: bool,
+}
+
+#[derive(Debug)]
+struct Queued {
+    answer: Answer,
+    /// The message id a refusal names.
+    reference: Option<String>,
+    /// Held until the send is answered: the room it takes in the pipeline.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// How a queued send is answered.
+#[derive(Debug)]
+enum Answer {
+    /// By the store's answer to its message, the next one of the batch. A rate token was taken
+    /// at `charged_at` (ms) and is given back unless the message turns out new.
+    Stored { charged_at: i64 },
+    /// A resend of a stored message: acknowledged again.
+    Resend(StoredMessage),
+    /// Refused by the checks.
+    Refuse(ChatError),
+}
+
+/// A send that passed its checks.
+#[derive(Debug)]
+pub(super) enum Checked {
+    /// A message to store, which took a rate token at `charged_at` (ms).
+    Store {
+        message: StoredMessage,
+        charged_at: i64,
+    },
+    /// A resend of a stored message by a sender out of rate tokens: acknowledged again, free.
+    Resend(StoredMessage),
+}
+
+impl SendPipeline {
+    pub(crate) fn new(depth: usize) -> Self {
+        let depth = u32::try_from(depth.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        Self {
+            queue: Mutex::default(),
+            room: Arc::new(Semaphore::new(depth as usize)),
+            depth,
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for room for one more send.
+    async fn room(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.room)
+            .acquire_owned()
+            .await
+            .unwrap_or_else(|_| unreachable!("the pipeline's semaphore is never closed"))
+    }
+
+    /// Waits until every send queued so far is answered.
+    pub(crate) async fn drained(&self) {
+        // Permits are handed out first come, first served: this waits behind every send
+        // already queued and holds the room only for a moment.
+        drop(self.room.acquire_many(self.depth).await);
+    }
+
+    /// Queues a checked send; true when no task is writing batches and the caller must start
+    /// one.
+    fn push(
+        &self,
+        checked: Result<Checked, ChatError>,
+        reference: Option<String>,
+        permit: OwnedSemaphorePermit,
+    ) -> bool {
+        let mut queue = self.queue();
+        let answer = match checked {
+            Ok(Checked::Store {
+                message,
+                charged_at,
+            }) => {
+                queue.messages.push(message);
+                Answer::Stored { charged_at }
+            }
+            Ok(Checked::Resend(existing)) => Answer::Resend(existing),
+            Err(err) => Answer::Refuse(err),
+        };
+        queue.steps.push(Queued {
+            answer,
+            reference,
+            _permit: permit,
+        });
+        !std::mem::replace(&mut queue.flushing, true)
+    }
+
+    /// Everything queued, or `None` (and no task writing any more) when nothing is.
+    fn take_batch(&self) -> Option<(Vec<Queued>, Vec<StoredMessage>)> {
+        let mut queue = self.queue();
+        if queue.steps.is_empty() {
+            queue.flushing = false;
+            return None;
+        }
+        Some((
+            std::mem::take(&mut queue.steps),
+            std::mem::take(&mut queue.messages),
+        ))
+    }
+}
+
+impl Chat {
+    /// Checks a send in frame order and queues it behind the session's earlier sends.
+    pub(super) async fn queue_send(
+        &self,
+        session: &Session,
+        receiver: &str,
+        ciphertext: String,
+        iv: String,
+        id: Option<String>,
+    ) {
+        let pipeline = session.sends();
+        let permit = pipeline.room().await;
+        let reference = id.clone();
+        let checked = self.check_send(session, receiver, ciphertext, iv, id).await;
+        if pipeline.push(checked, reference, permit) {
+            tokio::spawn(self.clone().flush_sends(session.clone()));
+        }
+    }
+
+    /// Writes the session's queued sends batch by batch, answering each in frame order, until
+    /// none is left.
+    async fn flush_sends(self, session: Session) {
+        while let Some((steps, messages)) = session.sends().take_batch() {
+            let mut stored = self.store().insert_messages(messages).await.into_iter();
+            for queued in steps {
+                let outcome = match queued.answer {
+                    Answer::Stored { charged_at } => match stored.next() {
+                        Some(result) => self.answer_stored(&session, result, charged_at),
+                        None => Err(ChatError::Internal(
+                            "the store answered fewer messages than it was given".into(),
+                        )),
+                    },
+                    Answer::Resend(existing) => self.acknowledge_resend(&session, existing),
+                    Answer::Refuse(err) => Err(err),
+                };
+                if let Err(err) = outcome {
+                    self.refuse(&session, &err, queued.reference);
+                }
+            }
+        }
+    }
+
+    /// Acknowledges and pushes a newly stored message; a resend is acknowledged again and its
+    /// rate token given back, as is the token of a message that could not be stored.
+    fn answer_stored(
+        &self,
+        session: &Session,
+        result: StoreResult<Inserted>,
+        charged_at: i64,
+    ) -> Result<(), ChatError> {
+        match result {
+            Ok(Inserted::New(stored)) => {
+                self.deliver_new(session, stored);
+                Ok(())
+            }
+            Ok(Inserted::Existing(existing)) => {
+                self.inner.message_rate.refund(session.user(), charged_at);
+                self.acknowledge_resend(session, existing)
+            }
+            Err(err) => {
+                self.inner.message_rate.refund(session.user(), charged_at);
+                Err(err.into())
+            }
+        }
+    }
+}
