@@ -45,7 +45,9 @@ pub async fn upgrade(
 
 async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
-    let (session, outbox) = match chat.connect(&principal).await {
+    // Connecting and disconnecting are boxed for the same reason as a frame's handling below:
+    // the socket's task holds room for its largest future for as long as the socket is open.
+    let (session, outbox) = match Box::pin(chat.connect(&principal)).await {
         Ok(pair) => pair,
         Err(err) => {
             let reason = match err {
@@ -65,7 +67,7 @@ async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
         () = read(&chat, &session, stream, &alive) => {}
         () = write(&chat, outbox, sink, &alive) => {}
     }
-    chat.disconnect(&session).await;
+    Box::pin(chat.disconnect(&session)).await;
 }
 
 async fn read(
@@ -77,7 +79,9 @@ async fn read(
     while let Some(message) = stream.next().await {
         alive.store(true, Ordering::Relaxed);
         match message {
-            Ok(Message::Text(text)) => chat.handle_frame(session, text.as_str()).await,
+            // Boxed: the future of a frame is large and lives only while the frame is handled,
+            // so an idle socket's task carries no room for it.
+            Ok(Message::Text(text)) => Box::pin(chat.handle_frame(session, text.as_str())).await,
             Ok(Message::Binary(bytes)) => chat.handle_binary_frame(session, bytes.len()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Ok(Message::Close(_)) => return,

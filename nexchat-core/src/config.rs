@@ -37,10 +37,10 @@ pub struct Limits {
     pub abuse_window: Duration,
     /// Frames a session's outbox holds before the session is judged too slow and closed.
     pub outbox_frames: usize,
-    /// Sends of one socket checked and waiting to be stored and answered (64). A client may
-    /// send this many messages before their acknowledgements come back; past that the socket
-    /// is not read until one is answered.
-    pub sends_in_flight: usize,
+    /// Writes of one socket (sends and ticks) on their way to the store (64). A client may
+    /// send this many messages and ticks before they are answered; past that the socket is
+    /// not read until one is.
+    pub writes_in_flight: usize,
 }
 
 impl Default for Limits {
@@ -61,7 +61,7 @@ impl Default for Limits {
             abuse_refusals: 20,
             abuse_window: Duration::from_secs(10),
             outbox_frames: 1024,
-            sends_in_flight: 64,
+            writes_in_flight: 64,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::chat::SendPipeline;
+use crate::chat::WritePipeline;
 use crate::config::Limits;
 
 /// Identifies a session within one server process.
@@ -147,7 +147,7 @@ pub struct Session {
     user: Arc<str>,
     handle: SessionHandle,
     refusals: Arc<Mutex<VecDeque<i64>>>,
-    sends: Arc<SendPipeline>,
+    writes: Arc<WritePipeline>,
 }
 
 impl Session {
@@ -169,7 +169,7 @@ impl Session {
             user: user.into(),
             handle,
             refusals: Arc::default(),
-            sends: Arc::new(SendPipeline::new(limits.sends_in_flight)),
+            writes: Arc::new(WritePipeline::new(limits.writes_in_flight)),
         };
         let outbox = SessionOutbox {
             rx,
@@ -198,9 +198,9 @@ impl Session {
         &self.handle
     }
 
-    /// The socket's sends on their way to the store.
-    pub(crate) fn sends(&self) -> &SendPipeline {
-        &self.sends
+    /// The socket's writes on their way to the store.
+    pub(crate) fn writes(&self) -> &WritePipeline {
+        &self.writes
     }
 
     /// Sends an answer to this socket only. Answers are never held: a socket's frames are read

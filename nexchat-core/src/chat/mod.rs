@@ -17,13 +17,13 @@ use crate::error::{ChatError, ChatResult};
 use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
 use crate::identity::{Identity, JwtIdentity, Principal};
-use crate::protocol::{ClientEvent, ServerEvent};
+use crate::protocol::{ClientEvent, MessageStatus, ServerEvent};
 use crate::rate::{FailureWindow, RateLimiter};
 use crate::session::{CloseReason, Session, SessionOutbox};
 use crate::store::Store;
 
 use calls::ActiveCalls;
-pub(crate) use pipeline::SendPipeline;
+pub(crate) use pipeline::WritePipeline;
 
 /// The chat server, independent of any transport. Cheap to clone.
 ///
@@ -268,8 +268,8 @@ impl Chat {
     /// `too_large`/`rate_limited` refusals is closed with 1008.
     ///
     /// The frames of one session must be handed over one at a time, in the order they came.
-    /// A `send_message` returns once checked and queued, before it is stored; its answer
-    /// follows in order (see [`Chat::handle`]).
+    /// A send or a tick returns once queued, before it is stored; its answer follows (see
+    /// [`Chat::handle`]).
     pub async fn handle_frame(&self, session: &Session, text: &str) {
         let decoded = match self.frame_too_large(text.len()) {
             // The refusal still names the message or call the frame was about.
@@ -285,7 +285,7 @@ impl Chat {
                     .map_err(|e| (e, reference))
             }
             Err(refusal) => {
-                session.sends().drained().await;
+                session.writes().drained().await;
                 Err(refusal)
             }
         };
@@ -342,13 +342,18 @@ impl Chat {
 
     /// Runs one decoded event for a session.
     ///
-    /// A `send_message` is checked and queued behind the session's earlier sends, which are
-    /// stored together; it is answered (acknowledged, or refused with an `error`) on the socket
-    /// once stored, in order, and its `Ok` here means only "queued". Any other event first waits
-    /// until the sends before it are answered.
+    /// Sends and ticks are queued and run beside the session's other writes (see the module
+    /// `pipeline`): their refusals come as `error` events on the socket, and their `Ok` here
+    /// means only "queued". Sends are answered in the order they came. Any other event first
+    /// waits until the writes before it are answered.
     pub async fn handle(&self, session: &Session, event: ClientEvent) -> ChatResult<()> {
-        if !matches!(event, ClientEvent::SendMessage { .. }) {
-            session.sends().drained().await;
+        if !matches!(
+            event,
+            ClientEvent::SendMessage { .. }
+                | ClientEvent::MessageDelivered { .. }
+                | ClientEvent::MessageSeen { .. }
+        ) {
+            session.writes().drained().await;
         }
         match event {
             ClientEvent::Join { public_key } => self.join(session, public_key).await,
@@ -374,12 +379,13 @@ impl Chat {
                 Ok(())
             }
             ClientEvent::MessageDelivered { to, ids } => {
-                self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Delivered)
-                    .await
+                self.queue_tick(session, to, ids, MessageStatus::Delivered)
+                    .await;
+                Ok(())
             }
             ClientEvent::MessageSeen { to, ids } => {
-                self.acknowledge(session, &to, ids, crate::protocol::MessageStatus::Seen)
-                    .await
+                self.queue_tick(session, to, ids, MessageStatus::Seen).await;
+                Ok(())
             }
             ClientEvent::FetchHistory {
                 with_user,

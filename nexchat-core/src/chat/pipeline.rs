@@ -1,18 +1,23 @@
-//! Per-socket pipelining of `send_message`.
+//! Per-socket pipelining of the writes a client streams: sends and ticks.
 //!
-//! A client may send its next message before the last one is acknowledged. Were each frame's
-//! durable write awaited before the next frame is read, a socket would move one message per
-//! commit. Instead, the sends of a socket overlap, while everything it sees keeps the order its
-//! frames came in:
+//! A client may send its next message before the last one is acknowledged, and acknowledges
+//! every message it receives. Were each frame's durable write awaited before the next frame is
+//! read, a socket would move one message or tick per commit. Instead, these writes overlap,
+//! while everything the socket sees keeps the order its frames came in:
 //! - each send is checked (friend guard, rate, timestamp) as its frame arrives, in frame order;
 //! - the checked messages go to the store as one ordered batch
 //!   ([`crate::store::MessageStore::insert_messages`]) while the next batch gathers behind it;
-//! - acknowledgements, refusals and pushes go out in frame order once their batch is stored;
-//! - any other frame waits until every send before it is answered, so it sees them stored.
+//! - acknowledgements, refusals and pushes of sends go out in frame order once their batch is
+//!   stored;
+//! - ticks (`message_delivered`, `message_seen`) run beside the sends and each other: the store
+//!   only ever moves a tick forward, so their order cannot matter, and they concern messages to
+//!   this user where sends concern messages from them;
+//! - any other frame waits until every send and tick before it is answered, so it sees them
+//!   stored.
 //!
-//! At most [`crate::Limits::sends_in_flight`] sends wait per socket; past that the socket is not
-//! read until one is answered. The batches are written by a task of their own, so sends already
-//! checked are stored, acknowledged and pushed even if the socket closes meanwhile.
+//! At most [`crate::Limits::writes_in_flight`] writes wait per socket; past that the socket is
+//! not read until one is answered. The writes run on tasks of their own, so writes already
+//! checked are stored, answered and pushed even if the socket closes meanwhile.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,13 +25,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Chat;
 use crate::error::ChatError;
-use crate::protocol::StoredMessage;
+use crate::protocol::{MessageStatus, StoredMessage};
 use crate::session::Session;
 use crate::store::{Inserted, StoreResult};
 
-/// The sends of one session that are checked but not yet answered.
+/// The writes of one session that are on their way to the store.
 #[derive(Debug)]
-pub(crate) struct SendPipeline {
+pub(crate) struct WritePipeline {
     queue: Mutex<Queue>,
     room: Arc<Semaphore>,
     depth: u32,
@@ -75,7 +80,7 @@ pub(super) enum Checked {
     Resend(StoredMessage),
 }
 
-impl SendPipeline {
+impl WritePipeline {
     pub(crate) fn new(depth: usize) -> Self {
         let depth = u32::try_from(depth.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Self {
@@ -89,7 +94,7 @@ impl SendPipeline {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for room for one more send.
+    /// Waits for room for one more write.
     async fn room(&self) -> OwnedSemaphorePermit {
         Arc::clone(&self.room)
             .acquire_owned()
@@ -97,9 +102,9 @@ impl SendPipeline {
             .unwrap_or_else(|_| unreachable!("the pipeline's semaphore is never closed"))
     }
 
-    /// Waits until every send queued so far is answered.
+    /// Waits until every write queued so far is answered.
     pub(crate) async fn drained(&self) {
-        // Permits are handed out first come, first served: this waits behind every send
+        // Permits are handed out first come, first served: this waits behind every write
         // already queued and holds the room only for a moment.
         drop(self.room.acquire_many(self.depth).await);
     }
@@ -156,7 +161,7 @@ impl Chat {
         iv: String,
         id: Option<String>,
     ) {
-        let pipeline = session.sends();
+        let pipeline = session.writes();
         let permit = pipeline.room().await;
         let reference = id.clone();
         let checked = self.check_send(session, receiver, ciphertext, iv, id).await;
@@ -165,10 +170,29 @@ impl Chat {
         }
     }
 
+    /// Moves messages to the session's user forward to `status` beside the session's other
+    /// writes.
+    pub(super) async fn queue_tick(
+        &self,
+        session: &Session,
+        from: String,
+        ids: Option<Vec<String>>,
+        status: MessageStatus,
+    ) {
+        let permit = session.writes().room().await;
+        let (chat, session) = (self.clone(), session.clone());
+        tokio::spawn(async move {
+            if let Err(err) = chat.acknowledge(&session, &from, ids, status).await {
+                chat.refuse(&session, &err, None);
+            }
+            drop(permit);
+        });
+    }
+
     /// Writes the session's queued sends batch by batch, answering each in frame order, until
     /// none is left.
     async fn flush_sends(self, session: Session) {
-        while let Some((steps, messages)) = session.sends().take_batch() {
+        while let Some((steps, messages)) = session.writes().take_batch() {
             let mut stored = self.store().insert_messages(messages).await.into_iter();
             for queued in steps {
                 let outcome = match queued.answer {
