@@ -943,3 +943,46 @@ async fn a_burst_of_sends_is_answered_stored_and_delivered_in_frame_order() {
         "the receiver must get the messages in the order sent"
     );
 }
+
+#[tokio::test]
+async fn ticks_are_stored_before_the_next_request_of_their_socket_is_answered() {
+    let server = TestServer::start().await;
+    let (alice, bob) = friends(&server).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let ids: Vec<String> = {
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            ids.push(send(&mut a, &bob).await);
+        }
+        ids
+    };
+    let (mut b, _) = server.connect(&bob).await;
+    // Ticks streamed without waiting, then a history request right behind them.
+    b.send(json!({"type": "message_delivered", "to": alice.name}))
+        .await;
+    b.send(json!({"type": "message_seen", "to": alice.name, "ids": &ids[..2]}))
+        .await;
+    b.send(json!({"type": "fetch_history", "withUser": alice.name}))
+        .await;
+    let history = b.recv_until("history_response").await;
+    let statuses: Vec<(&str, &str)> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().expect("id"),
+                m["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            (ids[3].as_str(), "delivered"),
+            (ids[2].as_str(), "delivered"),
+            (ids[1].as_str(), "seen"),
+            (ids[0].as_str(), "seen"),
+        ]
+    );
+}
