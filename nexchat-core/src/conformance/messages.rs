@@ -6,7 +6,7 @@ use super::support::{
     strings,
 };
 use crate::protocol::{MessageStatus, StoredMessage};
-use crate::store::{Inserted, MessageStore, StoreError};
+use crate::store::{Inserted, MessageStore, StoreError, StoreResult};
 
 /// A new message is stored as given (its timestamp is the latest so far) and found by id.
 pub async fn messages_insert_and_get<X: Fixture>(fixture: X) {
@@ -31,7 +31,7 @@ pub async fn messages_insert_and_get<X: Fixture>(fixture: X) {
 }
 
 /// A batch is stored in the order given, one answer per message: new ones as given, an id
-/// already stored (before or earlier in the batch) as the stored message.
+/// already stored (before, or earlier in the same batch) as the stored message.
 pub async fn messages_insert_batch_in_order<X: Fixture>(fixture: X) {
     let store = fixture.store();
     create_users(store, &["alice", "bob"]).await;
@@ -39,24 +39,28 @@ pub async fn messages_insert_batch_in_order<X: Fixture>(fixture: X) {
     let batch: Vec<StoredMessage> = (1..=40)
         .map(|i| msg(&format!("m{i}"), "alice", "bob", T0 + i))
         .collect();
-    let mut repeat = msg("m3", "alice", "bob", T0 + 100);
-    repeat.ciphertext = "different".to_owned();
-    let mut given = vec![msg("m0", "alice", "bob", T0)];
-    given.extend(batch.iter().cloned());
-    given.push(repeat);
 
-    let results = store.insert_messages(given).await;
-    assert_eq!(results.len(), 42, "one answer per message of the batch");
-    let mut answers = results
-        .into_iter()
-        .map(|r| r.expect("insert_messages failed"));
-    assert_eq!(answers.next(), Some(Inserted::Existing(earlier)));
-    for expected in &batch {
-        assert_eq!(answers.next(), Some(Inserted::New(expected.clone())));
-    }
+    // Distinct ids, one of them stored before.
+    let mut first = vec![msg("m0", "alice", "bob", T0)];
+    first.extend(batch[..20].iter().cloned());
+    let mut expected = vec![Inserted::Existing(earlier)];
+    expected.extend(batch[..20].iter().cloned().map(Inserted::New));
     assert_eq!(
-        answers.next(),
-        Some(Inserted::Existing(batch[2].clone())),
+        answers(store.insert_messages(first).await),
+        expected,
+        "one answer per message, in the order given"
+    );
+
+    // An id twice in one batch: the second meets the first.
+    let mut repeat = msg("m23", "alice", "bob", T0 + 100);
+    repeat.ciphertext = "different".to_owned();
+    let mut second = batch[20..].to_vec();
+    second.push(repeat);
+    let mut expected: Vec<Inserted> = batch[20..].iter().cloned().map(Inserted::New).collect();
+    expected.push(Inserted::Existing(batch[22].clone()));
+    assert_eq!(
+        answers(store.insert_messages(second).await),
+        expected,
         "an id repeated inside a batch must answer the copy stored earlier in it"
     );
 
@@ -66,8 +70,15 @@ pub async fn messages_insert_batch_in_order<X: Fixture>(fixture: X) {
     assert_eq!(
         message_ids(&page.items),
         expected,
-        "a batch must be stored in the order given"
+        "batches must be stored in the order given"
     );
+}
+
+fn answers(results: Vec<StoreResult<Inserted>>) -> Vec<Inserted> {
+    results
+        .into_iter()
+        .map(|r| r.expect("insert_messages failed"))
+        .collect()
 }
 
 /// A second insert of an id, from anyone, returns the stored message and writes nothing.

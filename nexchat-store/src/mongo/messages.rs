@@ -1,6 +1,8 @@
 //! `messages`: the message id is the `_id`, storage order is `seq` (see the module docs of
 //! [`super`]).
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
@@ -10,6 +12,30 @@ use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult}
 
 use super::docs::{self, Reader, pair_key};
 use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
+
+impl MongoStore {
+    /// Inserts a message whose seq and timestamp are already taken; an id already stored
+    /// answers the stored message.
+    async fn insert_at(&self, stored: StoredMessage, seq: i64) -> StoreResult<Inserted> {
+        match self
+            .messages
+            .insert_one(docs::message_to_doc(&stored, seq))
+            .await
+        {
+            Ok(_) => Ok(Inserted::New(stored)),
+            // The id is taken: this is a resend (or another sender's id, which the caller
+            // tells apart by the returned message's sender). The seq taken stays unused.
+            Err(e) if is_duplicate_key(&e) => match self.get_message(&stored.id).await? {
+                Some(existing) => Ok(Inserted::Existing(existing)),
+                None => Err(StoreError::Backend(format!(
+                    "message {} refused as a duplicate but not found",
+                    stored.id
+                ))),
+            },
+            Err(e) => Err(backend(e)),
+        }
+    }
+}
 
 #[async_trait]
 impl MessageStore for MongoStore {
@@ -21,23 +47,45 @@ impl MessageStore for MongoStore {
             timestamp,
             ..message.clone()
         };
-        match self
-            .messages
-            .insert_one(docs::message_to_doc(&stored, seq))
+        self.insert_at(stored, seq).await
+    }
+
+    async fn insert_messages(&self, messages: Vec<StoredMessage>) -> Vec<StoreResult<Inserted>> {
+        let mut ids = HashSet::new();
+        let distinct = messages.iter().all(|m| ids.insert(m.id.as_str()));
+        if messages.len() < 2 || !distinct {
+            // An id twice in one batch: the first copy must be stored before the second
+            // meets it, so these go one by one.
+            let mut results = Vec::with_capacity(messages.len());
+            for message in &messages {
+                results.push(self.insert_message(message).await);
+            }
+            return results;
+        }
+        // One counter update reserves a seq for each message, in order; the inserts then
+        // overlap, and storage order is the seqs' whatever order they land in.
+        let latest = messages
+            .iter()
+            .map(|m| m.timestamp)
+            .max()
+            .unwrap_or(i64::MIN);
+        let count = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+        let (first_seq, mut floor) = match self
+            .reserve_seqs(collections::MESSAGES, count, latest)
             .await
         {
-            Ok(_) => Ok(Inserted::New(stored)),
-            // The id is taken: this is a resend (or another sender's id, which the caller
-            // tells apart by the returned message's sender). The seq taken above stays unused.
-            Err(e) if is_duplicate_key(&e) => match self.get_message(&message.id).await? {
-                Some(existing) => Ok(Inserted::Existing(existing)),
-                None => Err(StoreError::Backend(format!(
-                    "message {} refused as a duplicate but not found",
-                    message.id
-                ))),
-            },
-            Err(e) => Err(backend(e)),
-        }
+            Ok(reserved) => reserved,
+            Err(err) => return messages.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let inserts = messages.into_iter().zip(first_seq..).map(|(message, seq)| {
+            floor = floor.max(message.timestamp);
+            let stored = StoredMessage {
+                timestamp: floor,
+                ..message
+            };
+            self.insert_at(stored, seq)
+        });
+        futures::future::join_all(inserts.collect::<Vec<_>>()).await
     }
 
     async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>> {

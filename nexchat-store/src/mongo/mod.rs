@@ -201,6 +201,35 @@ impl MongoStore {
         Ok(())
     }
 
+    /// Takes the next `count` seqs of `counter` and raises the counter's timestamp to at least
+    /// `timestamp`, in one atomic step; returns the first seq taken and the counter's timestamp
+    /// as it was before.
+    async fn reserve_seqs(
+        &self,
+        counter: &str,
+        count: i64,
+        timestamp: i64,
+    ) -> StoreResult<(i64, i64)> {
+        let before = self
+            .counters
+            .find_one_and_update(
+                doc! { "_id": counter },
+                doc! { "$inc": { "seq": count }, "$max": { "timestamp": timestamp } },
+            )
+            .upsert(true)
+            .return_document(ReturnDocument::Before)
+            .await
+            .map_err(backend)?;
+        match before {
+            Some(before) => {
+                let reader = docs::Reader::new(collections::COUNTERS, &before);
+                Ok((reader.i64("seq")? + 1, reader.i64("timestamp")?))
+            }
+            // The counter was created by this update.
+            None => Ok((1, i64::MIN)),
+        }
+    }
+
     /// Takes the next `seq` of `counter` and raises the counter's timestamp to at least
     /// `timestamp`, in one atomic step; returns `(seq, timestamp)` as they are after it.
     async fn next_seq(&self, counter: &str, timestamp: i64) -> StoreResult<(i64, i64)> {
