@@ -49,6 +49,21 @@ fn queued(greeting: &[Value]) -> Vec<Value> {
     middle.to_vec()
 }
 
+/// `(id, status)` of each message of a `history_response`, in its order.
+fn statuses(page: &Value) -> Vec<(&str, &str)> {
+    page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().expect("id"),
+                m["status"].as_str().expect("status"),
+            )
+        })
+        .collect()
+}
+
 async fn history(ws: &mut Ws, with: &str, extra: Value) -> Value {
     let mut frame = json!({"type": "fetch_history", "withUser": with});
     for (k, v) in extra.as_object().expect("object") {
@@ -408,19 +423,8 @@ async fn delivered_and_seen_report_only_ids_that_moved_forward() {
     b.expect_silence().await;
 
     let page = history(&mut b, &alice.name, json!({})).await;
-    let statuses: Vec<(&str, &str)> = page["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            (
-                m["id"].as_str().expect("id"),
-                m["status"].as_str().expect("status"),
-            )
-        })
-        .collect();
     assert_eq!(
-        statuses,
+        statuses(&page),
         [
             (own.as_str(), "sent"),
             (m3.as_str(), "delivered"),
@@ -949,35 +953,19 @@ async fn ticks_are_stored_before_the_next_request_of_their_socket_is_answered() 
     let server = TestServer::start().await;
     let (alice, bob) = friends(&server).await;
     let (mut a, _) = server.connect(&alice).await;
-    let ids: Vec<String> = {
-        let mut ids = Vec::new();
-        for _ in 0..4 {
-            ids.push(send(&mut a, &bob).await);
-        }
-        ids
-    };
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(send(&mut a, &bob).await);
+    }
     let (mut b, _) = server.connect(&bob).await;
     // Ticks streamed without waiting, then a history request right behind them.
     b.send(json!({"type": "message_delivered", "to": alice.name}))
         .await;
     b.send(json!({"type": "message_seen", "to": alice.name, "ids": &ids[..2]}))
         .await;
-    b.send(json!({"type": "fetch_history", "withUser": alice.name}))
-        .await;
-    let history = b.recv_until("history_response").await;
-    let statuses: Vec<(&str, &str)> = history["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            (
-                m["id"].as_str().expect("id"),
-                m["status"].as_str().expect("status"),
-            )
-        })
-        .collect();
+    let page = history(&mut b, &alice.name, json!({})).await;
     assert_eq!(
-        statuses,
+        statuses(&page),
         [
             (ids[3].as_str(), "delivered"),
             (ids[2].as_str(), "delivered"),

@@ -175,13 +175,9 @@ pub trait MessageStore: Send + Sync {
     /// Stores several messages as [`Self::insert_message`] would, one result per message in
     /// the same order, and in storage order as given: a later message never lands before an
     /// earlier one. A backend may overlap the writes (SQLite commits them together); this
-    /// default writes them one after another.
+    /// default writes them one after another ([`insert_in_turn`]).
     async fn insert_messages(&self, messages: Vec<StoredMessage>) -> Vec<StoreResult<Inserted>> {
-        let mut results = Vec::with_capacity(messages.len());
-        for message in &messages {
-            results.push(self.insert_message(message).await);
-        }
-        results
+        insert_in_turn(self, &messages).await
     }
     /// Finds a message by id.
     async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>>;
@@ -206,6 +202,19 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Page<StoredMessage>>;
     /// Messages to `receiver` still in status `sent`, oldest first (storage order).
     async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>>;
+}
+
+/// Inserts `messages` one after another, each once the one before is stored: the default of
+/// [`MessageStore::insert_messages`], for backends to fall back on.
+pub async fn insert_in_turn<S: MessageStore + ?Sized>(
+    store: &S,
+    messages: &[StoredMessage],
+) -> Vec<StoreResult<Inserted>> {
+    let mut results = Vec::with_capacity(messages.len());
+    for message in messages {
+        results.push(store.insert_message(message).await);
+    }
+    results
 }
 
 /// The call log.

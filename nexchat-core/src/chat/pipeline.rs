@@ -82,7 +82,8 @@ pub(super) enum Checked {
 
 impl WritePipeline {
     pub(crate) fn new(depth: usize) -> Self {
-        let depth = u32::try_from(depth.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        // `acquire_many` counts in u32.
+        let depth = u32::try_from(depth).unwrap_or(u32::MAX).max(1);
         Self {
             queue: Mutex::default(),
             room: Arc::new(Semaphore::new(depth as usize)),

@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, doc};
 use nexchat_core::protocol::{MessageStatus, StoredMessage};
-use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult};
+use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult, insert_in_turn};
 
 use super::docs::{self, Reader, pair_key};
 use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
@@ -56,11 +56,7 @@ impl MessageStore for MongoStore {
         if messages.len() < 2 || !distinct {
             // An id twice in one batch: the first copy must be stored before the second
             // meets it, so these go one by one.
-            let mut results = Vec::with_capacity(messages.len());
-            for message in &messages {
-                results.push(self.insert_message(message).await);
-            }
-            return results;
+            return insert_in_turn(self, &messages).await;
         }
         // One counter update reserves a seq for each message, in order; the inserts then
         // overlap, and storage order is the seqs' whatever order they land in.

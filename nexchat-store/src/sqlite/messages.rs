@@ -59,7 +59,7 @@ impl MessageStore for SqliteStore {
         let (sender, receiver) = (sender.to_owned(), receiver.to_owned());
         let ids = ids.map(<[String]>::to_vec);
         let isolation = advance_isolation(ids.as_deref(), to);
-        self.write_as(isolation, move |conn, _| {
+        self.submit_as(isolation, move |conn, _| {
             advance_status(conn, &sender, &receiver, ids.as_deref(), to)
         })
         .await

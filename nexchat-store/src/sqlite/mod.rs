@@ -113,7 +113,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
     {
-        self.write_as(Isolation::Savepoint, work).await
+        self.submit_as(Isolation::Savepoint, work).await
     }
 
     /// Like [`Self::write`] for `work` that needs no savepoint (see
@@ -123,15 +123,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
     {
-        self.write_as(Isolation::Statement, work).await
-    }
-
-    async fn write_as<T, F>(&self, isolation: Isolation, work: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection, &mut WriterState) -> Result<T, Error> + Send + 'static,
-    {
-        self.submit_as(isolation, work).await
+        self.submit_as(Isolation::Statement, work).await
     }
 
     /// Queues `work` on the writer now, and returns a future of its answer: jobs submitted one
