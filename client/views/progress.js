@@ -8,7 +8,7 @@ export class KdfProgress {
     this.timer = null;
   }
 
-  start(label = 'Deriving your keys from your password (Argon2id, 64 MiB)…') {
+  start(label = 'Argon2id is turning your password into keys…') {
     this.stop();
     const started = Date.now();
     const paint = () => {
