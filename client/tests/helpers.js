@@ -13,7 +13,7 @@ export const REPO_DIR = path.resolve(CLIENT_DIR, '..');
 export const RESULTS_DIR = path.join(CLIENT_DIR, 'test-results');
 export const PASSWORD = 'correct horse battery staple';
 
-/** Generous, because PBKDF2 with 600,000 rounds and a cold server take a moment on 2 cores. */
+/** Generous, because Argon2id (64 MiB) and a cold server take a moment on 2 cores. */
 export const SLOW = 60_000;
 
 export function serverBin() {
