@@ -43,7 +43,7 @@ const friends = new FriendController({ api, auth, users, chat, views });
 const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
-new SettingsController({ api, auth, views, socket, calls, authCtl });
+new SettingsController({ api, auth, views, socket, authCtl });
 
 friends.chats = chats;
 chats.onCall = (withVideo) => calls.start(withVideo);

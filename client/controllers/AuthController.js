@@ -208,10 +208,24 @@ export class AuthController {
     this.socket.connect();
   }
 
-  onSocketClosed(code) {
+  /**
+   * Closes this tab's socket on purpose, before a request that ends every session of the user
+   * (password change, deletion), so its 4003 is not mistaken for being signed out.
+   */
+  pauseSocket() {
+    this.calls.hangup();
+    this.socket.disconnect();
+    this.onSocketGone();
+  }
+
+  onSocketGone() {
     this.chats.onDisconnected();
     this.calls.onDisconnected();
     this.friends.onDisconnected();
+  }
+
+  onSocketClosed(code) {
+    this.onSocketGone();
     if (code === 4001) this.endLocally(EXPIRED);
     else if (code === 4003) this.endLocally(ENDED);
   }

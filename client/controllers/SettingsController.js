@@ -7,12 +7,11 @@ import { openBackup, sealBackup, WrongPasswordError } from '../vault.js';
 import { explainError } from './AuthController.js';
 
 export class SettingsController {
-  constructor({ api, auth, views, socket, calls, authCtl }) {
+  constructor({ api, auth, views, socket, authCtl }) {
     this.api = api;
     this.auth = auth;
     this.views = views;
     this.socket = socket;
-    this.calls = calls;
     this.authCtl = authCtl;
     const view = views.settings;
     view.bindOpen(() => this.open());
@@ -85,12 +84,6 @@ export class SettingsController {
     return keys;
   }
 
-  /** The password change ends every session, this tab's socket too: close it first, quietly. */
-  quiesce() {
-    this.calls.hangup();
-    this.socket.disconnect();
-  }
-
   async changePassword({ current, next, confirm }) {
     const view = this.views.settings;
     if (!current) return view.showPasswordError('Enter your current password.', 'current');
@@ -106,7 +99,7 @@ export class SettingsController {
       const fresh = await deriveKeys(next, kdf);
       const backup = await sealBackup(old.jwk, this.auth.username, fresh.vaultKey);
       view.setPasswordBusy(true);
-      this.quiesce();
+      this.authCtl.pauseSocket();
       quiet = true;
       const res = await this.api.changePassword({
         currentPassword: old.authKey, newPassword: fresh.authKey, kdf, encryptedPrivateKey: backup,
@@ -140,7 +133,7 @@ export class SettingsController {
     let quiet = false;
     try {
       const keys = await this.currentKeys(password);
-      this.quiesce();
+      this.authCtl.pauseSocket();
       quiet = true;
       await this.api.deleteAccount(keys.authKey);
       this.authCtl.endLocally();
