@@ -83,6 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
     println!("serving http://{}/", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    let config = nexchat_axum::ServeConfig::default();
+    nexchat_axum::serve(listener, app, config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use nexchat_core::ChatError;
 use nexchat_core::protocol::ErrorCode;
@@ -52,6 +52,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
     }
 }
 
@@ -70,4 +71,33 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The protocol's JSON error for a path nothing serves: 404 `not_found`, or 405
+/// `method_not_allowed` for a method other than GET and HEAD (a static-file fallback serves
+/// only those). Use it as an app's fallback, after any static files:
+///
+/// ```
+/// use axum::Router;
+/// let app: Router = Router::new().fallback(nexchat_axum::not_found);
+/// ```
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        let body = ErrorBody {
+            error: ErrorCode::NotFound,
+            message: format!("nothing is served at {}", uri.path()),
+        };
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    } else {
+        method_not_allowed(method).await
+    }
+}
+
+/// The protocol's JSON error for a method a route does not take: 405 `method_not_allowed`.
+pub(crate) async fn method_not_allowed(method: Method) -> Response {
+    let body = ErrorBody {
+        error: ErrorCode::MethodNotAllowed,
+        message: format!("{method} is not allowed here"),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

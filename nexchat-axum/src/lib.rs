@@ -18,7 +18,10 @@
 //!         .route("/", get(|| async { "my app" }))
 //!         .nest("/chat", nexchat_axum::router(chat));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     axum::serve(listener, app).await?;
+//!     nexchat_axum::serve(listener, app, nexchat_axum::ServeConfig::default(), async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await?;
 //!     Ok(())
 //! }
 //! ```
@@ -27,11 +30,14 @@
 //! `POST /auth/login`, `GET /users?q=`, `GET /users/{name}/public-key`, `GET /friends/status`,
 //! `POST /friends/{request,accept,reject,remove}`, `GET /client-config` and `GET /ws?token=`.
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
-//! limited to [`nexchat_core::Limits::max_body_bytes`].
+//! limited to [`nexchat_core::Limits::max_body_bytes`]. [`serve`] runs the app with deadlines
+//! on request heads, which `axum::serve` lacks; [`not_found`] is a fallback that answers unknown
+//! paths with the protocol's JSON error.
 
 mod auth;
 mod error;
 mod rest;
+mod serve;
 mod ws;
 
 use axum::Router;
@@ -40,7 +46,8 @@ use axum::routing::{get, post};
 use nexchat_core::Chat;
 
 pub use auth::AuthUser;
-pub use error::{ApiError, status_of};
+pub use error::{ApiError, not_found, status_of};
+pub use serve::{ServeConfig, serve};
 
 /// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router.
 pub fn router<S>(chat: Chat) -> Router<S> {
@@ -57,6 +64,7 @@ pub fn router<S>(chat: Chat) -> Router<S> {
         .route("/friends/remove", post(rest::friend_remove))
         .route("/client-config", get(rest::client_config))
         .route("/ws", get(ws::upgrade))
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(chat)
 }

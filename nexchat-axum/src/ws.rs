@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -51,20 +54,26 @@ async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
         Ok(pair) => pair,
         Err(err) => {
             let reason = match err {
-                ChatError::RateLimited { .. } => "too many sockets",
-                _ => "server error",
+                ChatError::RateLimited { .. } => CloseReason::TOO_MANY_SOCKETS,
+                _ => CloseReason::SERVER_ERROR,
             };
-            let frame = CloseFrame {
-                code: 1008,
-                reason: reason.into(),
-            };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            let deadline = chat.config().write_timeout;
+            let _ = tokio::time::timeout(deadline, close(&mut sink, &reason)).await;
             return;
         }
     };
     let alive = Arc::new(AtomicBool::new(true));
+    let greet_then_read = async {
+        // The greeting goes out while the writer drains it, a page at a time; frames are read
+        // only after it. A greeting that failed has closed the session: wait for the writer.
+        if Box::pin(chat.greet(&session)).await.is_ok() {
+            read(&chat, &session, stream, &alive).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
-        () = read(&chat, &session, stream, &alive) => {}
+        () = greet_then_read => {}
         () = write(&chat, outbox, sink, &alive) => {}
     }
     Box::pin(chat.disconnect(&session)).await;
@@ -86,22 +95,39 @@ async fn read(
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Ok(Message::Close(_)) => return,
             Err(err) => {
-                // tungstenite refuses a message over the hard size limit: close with 1008 and
-                // let the writer send it before the socket goes.
-                tracing::debug!(%err, "socket read failed");
-                chat.frame_over_hard_limit(session);
+                // Close with the code the failure calls for and let the writer send it before
+                // the socket goes.
+                let reason = close_reason_for(err);
+                tracing::debug!(code = reason.code, "socket read failed");
+                session.close(reason);
                 std::future::pending::<()>().await;
             }
         }
     }
 }
 
+/// The close code for a frame the WebSocket layer refused: 1007 for text that is not UTF-8,
+/// 1008 for a message past the hard size limit or any other protocol violation.
+fn close_reason_for(err: axum::Error) -> CloseReason {
+    use tungstenite::Error;
+    match err.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Utf8(_)) => CloseReason::INVALID_TEXT,
+        _ => CloseReason::POLICY,
+    }
+}
+
+/// Drains the outbox into the socket. Every write has a deadline
+/// ([`nexchat_core::Config::write_timeout`]); a write that misses it ends the task, which drops
+/// the TCP connection. The close frame of a session the server closes must be written within
+/// the deadline counted from the moment the close was decided, so a socket the server has
+/// given up on is gone within one deadline even if the peer never reads.
 async fn write(
     chat: &Chat,
     mut outbox: SessionOutbox,
     mut sink: SplitSink<WebSocket, Message>,
     alive: &AtomicBool,
 ) {
+    let deadline = chat.config().write_timeout;
     let mut ping = tokio::time::interval(chat.config().ping_interval);
     ping.tick().await;
     loop {
@@ -113,32 +139,44 @@ async fn write(
                 loop {
                     match item {
                         Outbound::Frame(frame) => {
-                            if sink.feed(Message::Text(frame.as_ref().into())).await.is_err() {
+                            let feed = sink.feed(Message::Text(frame.as_ref().into()));
+                            if !within(deadline, feed).await {
                                 return;
                             }
                         }
-                        Outbound::Close(reason) => return close(&mut sink, &reason).await,
+                        Outbound::Close(reason) => {
+                            let until = outbox.close_requested_at().unwrap_or_else(Instant::now);
+                            let _ = tokio::time::timeout_at(until + deadline, close(&mut sink, &reason)).await;
+                            return;
+                        }
                     }
                     match outbox.try_next() {
                         Some(queued) => item = queued,
                         None => break,
                     }
                 }
-                if sink.flush().await.is_err() {
+                if !within(deadline, sink.flush()).await {
                     return;
                 }
             }
             _ = ping.tick() => {
                 // A peer that said nothing, not even a pong, for a whole interval is gone.
                 if !alive.swap(false, Ordering::Relaxed) {
-                    return close(&mut sink, &CloseReason { code: 1001, reason: "ping timeout" }).await;
+                    let reason = CloseReason { code: 1001, reason: "ping timeout" };
+                    let _ = tokio::time::timeout(deadline, close(&mut sink, &reason)).await;
+                    return;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                if !within(deadline, sink.send(Message::Ping(Default::default()))).await {
                     return;
                 }
             }
         }
     }
+}
+
+/// Runs one write to the socket; false when it failed or missed its deadline.
+async fn within<E>(deadline: Duration, write: impl Future<Output = Result<(), E>>) -> bool {
+    matches!(tokio::time::timeout(deadline, write).await, Ok(Ok(())))
 }
 
 async fn close(sink: &mut SplitSink<WebSocket, Message>, reason: &CloseReason) {

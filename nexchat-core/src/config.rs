@@ -37,6 +37,30 @@ pub struct Limits {
     pub abuse_window: Duration,
     /// Frames a session's outbox holds before the session is judged too slow and closed.
     pub outbox_frames: usize,
+    /// Bytes of frames queued to one socket (pushes, answers, its greeting) before it is judged
+    /// too slow and closed with 1008 (4 MiB). Must exceed `max_answer_bytes`.
+    pub outbox_bytes: usize,
+    /// Large answers (a history or call-history page, a page of the greeting) one socket may
+    /// have queued and unwritten (2); past that its next request is not read until one drains.
+    pub answers_in_flight: usize,
+    /// Bytes of stored messages or calls in one answer (1 MiB): a history page that would pass
+    /// it holds fewer entries, with `hasMore`. The greeting's offline messages come in pages of
+    /// this size too.
+    pub max_answer_bytes: usize,
+    /// Burst of `join` events per user (10).
+    pub join_burst: u32,
+    /// Sustained `join` events per second per user (one every 10 s).
+    pub joins_per_sec: f64,
+    /// Burst of `call_offer` events per user (10).
+    pub call_offer_burst: u32,
+    /// Sustained `call_offer` events per second per user (one every 6 s).
+    pub call_offers_per_sec: f64,
+    /// bcrypt hashes and checks run at once (the number of cores); registrations and logins
+    /// past it wait in line.
+    pub hashes_at_once: usize,
+    /// Registrations and logins waiting for a bcrypt slot (64); past it they get 429 with
+    /// `Retry-After` instead of waiting, so a flood of logins cannot queue without bound.
+    pub hashes_waiting: usize,
     /// Writes of one socket (sends and ticks) on their way to the store (64). A client may
     /// send this many messages and ticks before they are answered; past that the socket is
     /// not read until one is.
@@ -61,6 +85,15 @@ impl Default for Limits {
             abuse_refusals: 20,
             abuse_window: Duration::from_secs(10),
             outbox_frames: 1024,
+            outbox_bytes: 4 * 1024 * 1024,
+            answers_in_flight: 2,
+            max_answer_bytes: 1024 * 1024,
+            join_burst: 10,
+            joins_per_sec: 0.1,
+            call_offer_burst: 10,
+            call_offers_per_sec: 1.0 / 6.0,
+            hashes_at_once: std::thread::available_parallelism().map_or(2, usize::from),
+            hashes_waiting: 64,
             writes_in_flight: 64,
         }
     }
@@ -86,6 +119,10 @@ pub struct Config {
     pub ring_timeout: Duration,
     /// Interval of WebSocket pings; a socket silent for two intervals is closed (20 s).
     pub ping_interval: Duration,
+    /// Deadline of every write to a socket (10 s): a peer that does not take a frame within it
+    /// is disconnected, and a socket the server has decided to close is gone within it even if
+    /// the peer never reads.
+    pub write_timeout: Duration,
     /// How long a confirmed friendship is trusted without asking the store again (2 s). An
     /// unfriend on this node takes effect at once; one made through another node sharing the
     /// store takes effect within this time.
@@ -105,6 +142,7 @@ impl Config {
             bcrypt_cost: 12,
             ring_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(20),
+            write_timeout: Duration::from_secs(10),
             friend_cache_ttl: Duration::from_secs(2),
             ice_servers: Vec::new(),
             limits: Limits::default(),

@@ -135,6 +135,7 @@ macro_rules! __conformance_checks {
             history_pages_newest_first,
             history_before_must_be_of_the_pair,
             undelivered_oldest_first,
+            undelivered_in_pages,
             calls_insert_get_conflict,
             calls_update_is_conditional,
             calls_history_pages,

@@ -49,6 +49,21 @@ impl RateLimiter {
         out
     }
 
+    /// Forgets every bucket that has refilled by `now_ms`: a full bucket is the same as none,
+    /// so the map holds only keys active within the last refill time.
+    pub fn prune(&self, now_ms: i64) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.retain(|_, b| {
+            let elapsed = (now_ms - b.at_ms).max(0) as f64;
+            b.tokens + elapsed * self.per_ms < self.capacity
+        });
+    }
+
+    /// How many keys have a bucket (not full).
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Takes one token; on failure returns the seconds until one is available.
     pub fn take(&self, key: &str, now_ms: i64) -> Result<(), u64> {
         let per_ms = self.per_ms;
@@ -212,6 +227,19 @@ mod tests {
         assert!(rl.check("a", 0).is_ok());
         assert!(rl.take("a", 0).is_ok());
         assert!(rl.check("a", 0).is_err());
+    }
+
+    #[test]
+    fn prune_forgets_refilled_buckets_only() {
+        let rl = RateLimiter::new(2, 1.0);
+        rl.take("a", 0).unwrap();
+        rl.take("b", 1500).unwrap();
+        assert_eq!(rl.tracked(), 2);
+        rl.prune(1000);
+        assert_eq!(rl.tracked(), 1, "a refilled after one second");
+        assert!(rl.check("b", 1500).is_ok());
+        rl.prune(2500);
+        assert_eq!(rl.tracked(), 0);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! One open socket of one user, and the outbox its writer drains.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::chat::WritePipeline;
 use crate::config::Limits;
@@ -50,6 +50,21 @@ impl CloseReason {
         code: 1001,
         reason: "server shutting down",
     };
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_TEXT: Self = Self {
+        code: 1007,
+        reason: "text frame is not valid UTF-8",
+    };
+    /// The user already has as many sockets open as allowed.
+    pub const TOO_MANY_SOCKETS: Self = Self {
+        code: 1008,
+        reason: "too many sockets",
+    };
+    /// The server could not set the session up (its store failed).
+    pub const SERVER_ERROR: Self = Self {
+        code: 1011,
+        reason: "server error",
+    };
 }
 
 /// What a session's writer task receives.
@@ -64,11 +79,55 @@ pub enum Outbound {
 #[derive(Debug, Default)]
 struct CloseSignal {
     reason: OnceLock<CloseReason>,
+    /// When the close was asked for: the writer's deadline for the close frame counts from it.
+    at: OnceLock<tokio::time::Instant>,
     notify: Notify,
 }
 
-/// Pushes that reach a new session while its greeting is being put together wait here, so the
-/// greeting (`online_users` … `sync_done`) is always the first thing the socket sees.
+/// The bytes queued to one socket and not yet taken by its writer, against the socket's budget
+/// ([`Limits::outbox_bytes`]): what one socket can make the server hold is bounded in bytes,
+/// whatever the frames' count or size.
+#[derive(Debug)]
+struct Budget {
+    queued: AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    /// Counts `len` more bytes; false, counting nothing, when they would pass the budget.
+    fn admit(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::AcqRel);
+        if before.saturating_add(len) > self.max {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+    }
+}
+
+/// Room for one more answer a socket asked for (a page of history, a page of its greeting).
+/// Held until the writer has taken the answer's last frame: a socket has at most
+/// [`Limits::answers_in_flight`] such answers queued, and its next request is not read until
+/// one drains. Dropping it unused gives the room back.
+#[derive(Debug)]
+pub(crate) struct AnswerSlot {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// One queued frame, with the answer slot it frees once written.
+#[derive(Debug)]
+struct Queued {
+    frame: Arc<str>,
+    _slot: Option<AnswerSlot>,
+}
+
+/// Pushes that reach a new session while its greeting is being sent wait here, so the greeting
+/// (`online_users` … `sync_done`) is always the first thing the socket sees. Held frames count
+/// against the socket's byte budget like queued ones.
 #[derive(Debug)]
 struct Hold {
     /// False once released: pushes then skip the lock.
@@ -94,46 +153,73 @@ impl Hold {
 pub(crate) struct SessionHandle {
     pub(crate) id: SessionId,
     pub(crate) expires_at: Option<i64>,
-    tx: mpsc::Sender<Arc<str>>,
+    tx: mpsc::Sender<Queued>,
     close: Arc<CloseSignal>,
     hold: Arc<Hold>,
+    budget: Arc<Budget>,
 }
 
 impl SessionHandle {
-    /// Queues a pushed frame, behind the greeting while that is still being assembled.
+    /// Queues a pushed frame, behind the greeting while that is still being sent.
     pub(crate) fn push(&self, frame: &Arc<str>) {
         if self.hold.active.load(Ordering::Acquire) {
             let mut held = self.hold.frames();
             if let Some(frames) = held.as_mut() {
-                if frames.len() < self.tx.max_capacity() {
-                    frames.push(Arc::clone(frame));
-                } else {
+                if frames.len() >= self.tx.max_capacity() || !self.budget.admit(frame.len()) {
                     tracing::warn!(
                         session = self.id.0,
                         "too much held during greeting; closing"
                     );
                     self.close(CloseReason::TOO_SLOW);
+                } else {
+                    frames.push(Arc::clone(frame));
                 }
                 return;
             }
         }
-        self.enqueue(frame);
+        self.enqueue(Arc::clone(frame), None);
     }
 
-    /// Queues a frame; a session whose outbox is full is closed rather than allowed to grow.
-    fn enqueue(&self, frame: &Arc<str>) {
+    /// Queues a frame; a session whose outbox is full, in frames or in bytes, is closed rather
+    /// than allowed to grow.
+    fn enqueue(&self, frame: Arc<str>, slot: Option<AnswerSlot>) {
         if self.close.reason.get().is_some() {
             return;
         }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(Arc::clone(frame)) {
-            tracing::warn!(session = self.id.0, "outbox full; closing a slow session");
+        if !self.budget.admit(frame.len()) {
+            tracing::warn!(
+                session = self.id.0,
+                "outbox over its byte budget; closing a slow session"
+            );
             self.close(CloseReason::TOO_SLOW);
+            return;
         }
+        self.enqueue_admitted(frame, slot);
+    }
+
+    /// Queues a frame whose bytes the budget already counts.
+    fn enqueue_admitted(&self, frame: Arc<str>, slot: Option<AnswerSlot>) {
+        let len = frame.len();
+        match self.tx.try_send(Queued { frame, _slot: slot }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.budget.release(len);
+                tracing::warn!(session = self.id.0, "outbox full; closing a slow session");
+                self.close(CloseReason::TOO_SLOW);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.budget.release(len),
+        }
+    }
+
+    /// Bytes queued to this socket and not yet taken by its writer.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.budget.queued.load(Ordering::Acquire)
     }
 
     /// Asks the writer to close the socket (the first reason wins).
     pub(crate) fn close(&self, reason: CloseReason) {
         if self.close.reason.set(reason).is_ok() {
+            let _ = self.close.at.set(tokio::time::Instant::now());
             self.close.notify.notify_one();
         }
     }
@@ -148,6 +234,7 @@ pub struct Session {
     handle: SessionHandle,
     refusals: Arc<Mutex<VecDeque<i64>>>,
     writes: Arc<WritePipeline>,
+    answers: Arc<Semaphore>,
 }
 
 impl Session {
@@ -158,24 +245,26 @@ impl Session {
     ) -> (Self, SessionOutbox) {
         let (tx, rx) = mpsc::channel(limits.outbox_frames.max(1));
         let close = Arc::new(CloseSignal::default());
+        let budget = Arc::new(Budget {
+            queued: AtomicUsize::new(0),
+            max: limits.outbox_bytes,
+        });
         let handle = SessionHandle {
             id: SessionId::next(),
             expires_at,
             tx,
             close: Arc::clone(&close),
             hold: Arc::new(Hold::holding()),
+            budget: Arc::clone(&budget),
         };
         let session = Self {
             user: user.into(),
             handle,
             refusals: Arc::default(),
             writes: Arc::new(WritePipeline::new(limits.writes_in_flight)),
+            answers: Arc::new(Semaphore::new(limits.answers_in_flight.max(1))),
         };
-        let outbox = SessionOutbox {
-            rx,
-            close,
-            greeting: None,
-        };
+        let outbox = SessionOutbox { rx, close, budget };
         (session, outbox)
     }
 
@@ -206,7 +295,34 @@ impl Session {
     /// Sends an answer to this socket only. Answers are never held: a socket's frames are read
     /// only once its greeting is queued.
     pub(crate) fn send(&self, frame: Arc<str>) {
-        self.handle.enqueue(&frame);
+        self.handle.enqueue(frame, None);
+    }
+
+    /// Waits for room for one more large answer (see [`AnswerSlot`]): the socket's next frame
+    /// is not read meanwhile, so a client that asks without reading stalls instead of making
+    /// the server hold its answers. `None` only if the socket's slots are gone (never, in
+    /// practice); the answer then goes without one.
+    pub(crate) async fn answer_slot(&self) -> Option<AnswerSlot> {
+        Arc::clone(&self.answers)
+            .acquire_owned()
+            .await
+            .ok()
+            .map(|permit| AnswerSlot { _permit: permit })
+    }
+
+    /// Sends the frames of one large answer, in order, freeing `slot` once the last is taken.
+    pub(crate) fn send_answer(&self, frames: Vec<Arc<str>>, slot: Option<AnswerSlot>) {
+        let mut slot = slot;
+        let last = frames.len().saturating_sub(1);
+        for (i, frame) in frames.into_iter().enumerate() {
+            let slot = if i == last { slot.take() } else { None };
+            self.handle.enqueue(frame, slot);
+        }
+    }
+
+    /// Bytes queued to this socket and not yet taken by its writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.handle.queued_bytes()
     }
 
     /// The greeting is queued: sends the pushes held back meanwhile, in order, and lets later
@@ -216,7 +332,7 @@ impl Session {
         // Enqueued under the lock, so a push racing with the release lands after them.
         let mut held = hold.frames();
         for frame in held.take().unwrap_or_default() {
-            self.handle.enqueue(&frame);
+            self.handle.enqueue_admitted(frame, None);
         }
         hold.active.store(false, Ordering::Release);
     }
@@ -241,28 +357,16 @@ impl Session {
 /// The receiving half of a session: the adapter's writer task drains it.
 #[derive(Debug)]
 pub struct SessionOutbox {
-    rx: mpsc::Receiver<Arc<str>>,
+    rx: mpsc::Receiver<Queued>,
     close: Arc<CloseSignal>,
-    /// The greeting, written before anything else. Not bounded like `rx`: it holds every
-    /// message still queued for the user, however many, and is freed once written.
-    greeting: Option<VecDeque<Arc<str>>>,
+    budget: Arc<Budget>,
 }
 
 impl SessionOutbox {
-    /// Appends a frame to the greeting.
-    pub(crate) fn greet(&mut self, frame: Arc<str>) {
-        self.greeting
-            .get_or_insert_with(VecDeque::new)
-            .push_back(frame);
-    }
-
-    fn next_greeting(&mut self) -> Option<Outbound> {
-        let greeting = self.greeting.as_mut()?;
-        let frame = greeting.pop_front();
-        if greeting.is_empty() {
-            self.greeting = None;
-        }
-        frame.map(Outbound::Frame)
+    /// Takes a queued frame off the budget (and frees its answer slot) as the writer takes it.
+    fn take(&self, queued: Queued) -> Outbound {
+        self.budget.release(queued.frame.len());
+        Outbound::Frame(queued.frame)
     }
 
     /// The next thing to write if one is ready now, without waiting: lets a writer gather every
@@ -271,28 +375,29 @@ impl SessionOutbox {
         if let Some(reason) = self.close.reason.get() {
             return Some(Outbound::Close(reason.clone()));
         }
-        if let Some(greeting) = self.next_greeting() {
-            return Some(greeting);
-        }
-        self.rx.try_recv().ok().map(Outbound::Frame)
+        let queued = self.rx.try_recv().ok()?;
+        Some(self.take(queued))
     }
 
-    /// The next thing to write: the greeting first, then answers and pushes. A close request
-    /// wins over queued frames, so a session closed for being slow does not first drain its
-    /// backlog. `None` when every sender is gone.
+    /// The next thing to write: the greeting first, then answers and pushes in the order they
+    /// were queued. A close request wins over queued frames, so a session closed for being slow
+    /// does not first drain its backlog. `None` when every sender is gone.
     pub async fn next(&mut self) -> Option<Outbound> {
         loop {
             if let Some(reason) = self.close.reason.get() {
                 return Some(Outbound::Close(reason.clone()));
             }
-            if let Some(greeting) = self.next_greeting() {
-                return Some(greeting);
-            }
             tokio::select! {
                 biased;
                 () = self.close.notify.notified() => continue,
-                frame = self.rx.recv() => return frame.map(Outbound::Frame),
+                queued = self.rx.recv() => return queued.map(|q| self.take(q)),
             }
         }
+    }
+
+    /// When the session was asked to close, if it was: a writer's deadline for the close frame
+    /// counts from then, not from when it got round to writing it.
+    pub fn close_requested_at(&self) -> Option<tokio::time::Instant> {
+        self.close.at.get().copied()
     }
 }

@@ -155,12 +155,12 @@ pub enum Inserted {
     Existing(StoredMessage),
 }
 
-/// A page of history, newest first.
+/// A page of a longer list, in the order the method returning it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
-    /// The items, newest first.
+    /// The items.
     pub items: Vec<T>,
-    /// Whether older items exist.
+    /// Whether more items follow this page.
     pub has_more: bool,
 }
 
@@ -200,8 +200,16 @@ pub trait MessageStore: Send + Sync {
         before: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>>;
-    /// Messages to `receiver` still in status `sent`, oldest first (storage order).
-    async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>>;
+    /// Messages to `receiver` still in status `sent`, oldest first (storage order), at most
+    /// `limit`, strictly after (in storage order) the message `after` whatever its status now;
+    /// an `after` that is not a message to `receiver` gives an empty page. Paged so that a
+    /// socket is greeted with a long backlog a page at a time, never all of it in memory.
+    async fn undelivered(
+        &self,
+        receiver: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredMessage>>;
 }
 
 /// Inserts `messages` one after another, each once the one before is stored: the default of

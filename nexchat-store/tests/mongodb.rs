@@ -494,9 +494,10 @@ async fn ticks_move_forward_only_and_undelivered_keeps_order() {
     insert_all(&store, &[message("back", "bob", "alice", 10)]).await;
 
     let undelivered: Vec<String> = store
-        .undelivered("bob")
+        .undelivered("bob", None, 100)
         .await
         .unwrap()
+        .items
         .into_iter()
         .map(|m| m.id)
         .collect();
@@ -535,8 +536,18 @@ async fn ticks_move_forward_only_and_undelivered_keeps_order() {
     // The other direction is untouched.
     let back = store.get_message("back").await.unwrap().unwrap();
     assert_eq!(back.status, MessageStatus::Sent);
-    assert!(store.undelivered("bob").await.unwrap().is_empty());
-    assert_eq!(store.undelivered("alice").await.unwrap(), [back]);
+    assert!(
+        store
+            .undelivered("bob", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        store.undelivered("alice", None, 10).await.unwrap().items,
+        [back]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -927,7 +938,11 @@ async fn documents_of_the_wrong_shape_are_corrupt_not_panics() {
         "messages",
         "bad-msg",
     );
-    assert_corrupt(store.undelivered("bob").await, "messages", "bad-msg");
+    assert_corrupt(
+        store.undelivered("bob", None, 10).await,
+        "messages",
+        "bad-msg",
+    );
     raw_insert(
         &store,
         "messages",

@@ -216,7 +216,15 @@ async fn a_version_1_database_is_upgraded() {
     let page = store.history("Alice", "bob", None, 10).await.unwrap();
     let ids: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["m2", "m1"]);
-    assert_eq!(store.undelivered("Alice").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .undelivered("Alice", None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     assert_eq!(
         store.unfinished_calls().await.unwrap(),
         vec![CallRecord {

@@ -8,7 +8,7 @@
 //! See `benches/README.md` for the server flags and limits to set first.
 
 use clap::{Parser, Subcommand};
-use nexchat_benches::load::{Common, connections, messages};
+use nexchat_benches::load::{Common, connections, hostile, messages};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,8 @@ enum Command {
     Messages(messages::MessagesArgs),
     /// Open N idle connections and hold them; reports memory per connection.
     Connections(connections::ConnectionsArgs),
+    /// Clients that try to exhaust the server (never-reading sockets, floods, junk, slowloris).
+    Hostile(hostile::HostileArgs),
 }
 
 fn main() {
@@ -54,6 +56,9 @@ fn main() {
                 .await
                 .map(|r| (r.table(), serde_json::to_string(&r))),
             Command::Connections(args) => connections::run(&cli.common, args)
+                .await
+                .map(|r| (r.table(), serde_json::to_string(&r))),
+            Command::Hostile(args) => hostile::run(&cli.common, args)
                 .await
                 .map(|r| (r.table(), serde_json::to_string(&r))),
         }

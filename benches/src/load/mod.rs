@@ -6,6 +6,8 @@
 //!   run reports throughput and latency (see [`report::MessagesReport`]).
 //! - [`connections::run`]: opens N idle connections, holds them, and reports the server's memory
 //!   per connection (see [`report::ConnectionsReport`]).
+//! - [`hostile::run`]: clients that try to make the server hold memory or connections (sockets
+//!   that never read, floods, junk frames, half-sent request heads), for soak runs.
 //!
 //! Against nexchat ([`Target::Nexchat`]) users are registered, logged in and paired as friends over
 //! REST first; against the bare relay ([`Target::Bare`]) that setup is skipped and users name
@@ -14,6 +16,7 @@
 
 pub mod conn;
 pub mod connections;
+pub mod hostile;
 pub mod messages;
 pub mod monitor;
 pub mod report;

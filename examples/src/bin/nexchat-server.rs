@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::serve::ListenerExt;
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
 use tower_http::services::ServeDir;
@@ -89,6 +88,16 @@ struct Args {
     #[arg(long = "ice-server", value_parser = parse_ice_server)]
     ice_servers: Vec<serde_json::Value>,
 
+    /// Seconds a connection may take to send a complete request head (also how long an idle
+    /// keep-alive connection is kept).
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout_secs: u64,
+
+    /// Seconds every write to a WebSocket may take; a peer that does not read within it is
+    /// disconnected.
+    #[arg(long, default_value_t = 10)]
+    write_timeout_secs: u64,
+
     /// Directory of the browser client served at /.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
     client_dir: PathBuf,
@@ -112,6 +121,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bcrypt_cost = args.bcrypt_cost;
     config.ring_timeout = Duration::from_secs(args.ring_timeout_secs);
     config.ice_servers = args.ice_servers.clone();
+    config.write_timeout = Duration::from_secs(args.write_timeout_secs);
     config.limits = Limits {
         message_burst: args.rate_burst,
         messages_per_sec: args.rate_per_sec,
@@ -122,7 +132,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat = build_chat(&args, config).await?;
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
-        .fallback_service(ServeDir::new(&args.client_dir))
+        .fallback_service(
+            // Whatever is neither an API route nor a file answers the protocol's JSON error.
+            ServeDir::new(&args.client_dir)
+                .call_fallback_on_method_not_allowed(true)
+                .fallback(axum::handler::HandlerWithoutStateExt::into_service(
+                    nexchat_axum::not_found,
+                )),
+        )
         .layer(
             // Spans carry the path only: the query of /ws holds the token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -147,17 +164,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
-    // Chat frames are small and latency matters: send each at once instead of waiting to fill
-    // a segment (Nagle's algorithm).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "TCP_NODELAY not set");
-        }
-    });
     println!("nexchat is serving http://{addr}/");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal(chat))
-        .await?;
+    let serve_config = nexchat_axum::ServeConfig::default()
+        .header_read_timeout(Duration::from_secs(args.header_read_timeout_secs));
+    nexchat_axum::serve(listener, app, serve_config, shutdown_signal(chat)).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -37,10 +37,12 @@ impl Drop for TestServer {
     }
 }
 
-/// A config for tests: cheap bcrypt, everything else at the protocol's defaults.
+/// A config for tests: cheap bcrypt, calls not rate-limited (suites place many), everything else
+/// at the protocol's defaults.
 pub fn test_config() -> Config {
     let mut config = Config::new("test secret that is long enough for HS256 keys");
     config.bcrypt_cost = 4;
+    config.limits.call_offer_burst = 10_000;
     config
 }
 
@@ -121,13 +123,33 @@ impl TestServer {
         dir: tempfile::TempDir,
         wrap: impl FnOnce(axum::Router) -> axum::Router,
     ) -> Self {
+        Self::serve_with(chat, clock, dir, wrap, nexchat_axum::ServeConfig::default()).await
+    }
+
+    /// Starts a server the documented way (`nexchat_axum::serve`) with these HTTP settings.
+    pub async fn start_with_http(config: Config, http: nexchat_axum::ServeConfig) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::starting_now();
+        let chat = build_chat(config, clock.clone(), &dir).await;
+        Self::serve_with(chat, clock, dir, |router| router, http).await
+    }
+
+    async fn serve_with(
+        chat: Chat,
+        clock: ManualClock,
+        dir: tempfile::TempDir,
+        wrap: impl FnOnce(axum::Router) -> axum::Router,
+        http: nexchat_axum::ServeConfig,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = wrap(nexchat_axum::router(chat.clone()));
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            nexchat_axum::serve(listener, app, http, std::future::pending())
+                .await
+                .expect("serve");
         });
         Self {
             addr,

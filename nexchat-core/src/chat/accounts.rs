@@ -4,7 +4,6 @@ use tokio::sync::OnceCell;
 
 use super::Chat;
 use crate::error::{ChatError, ChatResult};
-use crate::password;
 use crate::protocol::PublicKey;
 use crate::protocol::rest::{
     LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserSearchResponse, UserSummary,
@@ -58,7 +57,11 @@ impl Chat {
         }
         let user = UserRecord {
             username: request.username,
-            password_hash: password::hash(&request.password, self.inner.config.bcrypt_cost).await?,
+            password_hash: self
+                .inner
+                .hasher
+                .hash(&request.password, self.inner.config.bcrypt_cost)
+                .await?,
             public_key: request.public_key.to_json(),
             encrypted_private_key: backup,
             created_at: self.now(),
@@ -110,14 +113,20 @@ impl Chat {
     /// The user whose password this is, or [`ChatError::Unauthorized`].
     async fn check_password(&self, request: &LoginRequest) -> ChatResult<UserRecord> {
         match self.store().find_user(&request.username).await? {
-            Some(user) if password::verify(&request.password, &user.password_hash).await? => {
+            Some(user)
+                if self
+                    .inner
+                    .hasher
+                    .verify(&request.password, &user.password_hash)
+                    .await? =>
+            {
                 Ok(user)
             }
             Some(_) => Err(ChatError::Unauthorized),
             None => {
                 // Spend the same time as a real check, so timing does not reveal who exists.
                 let dummy = self.dummy_hash().await?;
-                password::verify(&request.password, dummy).await?;
+                self.inner.hasher.verify(&request.password, dummy).await?;
                 Err(ChatError::Unauthorized)
             }
         }
@@ -127,7 +136,7 @@ impl Chat {
         static DUMMY: OnceCell<String> = OnceCell::const_new();
         let cost = self.inner.config.bcrypt_cost;
         DUMMY
-            .get_or_try_init(|| password::hash("not a password of anyone", cost))
+            .get_or_try_init(|| self.inner.hasher.hash("not a password of anyone", cost))
             .await
             .map(String::as_str)
     }

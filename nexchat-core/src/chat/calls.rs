@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::Mutex as TurnLock;
 
-use super::{Chat, page_limit};
+use super::{Chat, fill_page, page_limit};
 use crate::call_log::{CallEvent, CallLog};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::{CallKind, CallRecord, CallStatus, ServerEvent};
@@ -126,6 +126,10 @@ impl Chat {
             return Err(ChatError::bad_request("you cannot call yourself"));
         }
         self.inner.guard.check(user, &to).await?;
+        self.inner
+            .call_offer_rate
+            .take(user, self.now())
+            .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
         let kind = if with_video {
             CallKind::Video
         } else {
@@ -480,24 +484,36 @@ impl Chat {
     ) -> ChatResult<()> {
         let limit = page_limit(limit)?;
         let with_user = self.canonical(with_user).await?;
-        let page = self
-            .store()
-            .call_history(session.user(), &with_user, before.as_deref(), limit)
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound(_) => {
-                    ChatError::bad_request("before is not a call between you")
+        let slot = session.answer_slot().await;
+        let user = session.user();
+        let page = fill_page(
+            limit,
+            self.inner.config.limits.max_answer_bytes,
+            limit,
+            before,
+            |before: Option<String>, n| {
+                let with_user = &with_user;
+                async move {
+                    self.store()
+                        .call_history(user, with_user, before.as_deref(), n)
+                        .await
+                        .map_err(|err| match err {
+                            StoreError::NotFound(_) => {
+                                ChatError::bad_request("before is not a call between you")
+                            }
+                            other => other.into(),
+                        })
                 }
-                other => other.into(),
-            })?;
-        self.answer(
-            session,
-            &ServerEvent::CallHistoryResponse {
-                with_user,
-                calls: page.items,
-                has_more: page.has_more,
             },
-        );
+            |c: &CallRecord| c.call_id.clone(),
+        )
+        .await?;
+        let event = ServerEvent::CallHistoryResponse {
+            with_user,
+            calls: page.items,
+            has_more: page.has_more,
+        };
+        session.send_answer(vec![event.encode().into()], slot);
         Ok(())
     }
 }

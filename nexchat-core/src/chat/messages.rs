@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine;
 
 use super::pipeline::Checked;
-use super::{Chat, page_limit};
+use super::{Chat, fill_page, page_limit};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::{MessageStatus, PublicKey, ServerEvent, StoredMessage};
 use crate::session::Session;
@@ -39,6 +39,10 @@ impl Chat {
     /// Stores the user's public key when it changed and tells their online friends.
     pub(super) async fn join(&self, session: &Session, public_key: PublicKey) -> ChatResult<()> {
         let user = session.user();
+        self.inner
+            .join_rate
+            .take(user, self.now())
+            .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
         let key = public_key.to_json();
         let stored = self.store().find_user(user).await?.map(|u| u.public_key);
         if stored.as_deref() == Some(key.as_str()) {
@@ -184,24 +188,38 @@ impl Chat {
     ) -> ChatResult<()> {
         let limit = page_limit(limit)?;
         let with_user = self.canonical(with_user).await?;
-        let page = self
-            .store()
-            .history(session.user(), &with_user, before.as_deref(), limit)
-            .await
-            .map_err(|err| match err {
-                StoreError::NotFound(_) => {
-                    ChatError::bad_request("before is not a message of this conversation")
+        let slot = session.answer_slot().await;
+        let limits = &self.inner.config.limits;
+        let chunk = (limits.max_answer_bytes / (limits.max_ciphertext_bytes + 1024)).max(1);
+        let user = session.user();
+        let page = fill_page(
+            limit,
+            limits.max_answer_bytes,
+            chunk,
+            before,
+            |before: Option<String>, n| {
+                let with_user = &with_user;
+                async move {
+                    self.store()
+                        .history(user, with_user, before.as_deref(), n)
+                        .await
+                        .map_err(|err| match err {
+                            StoreError::NotFound(_) => ChatError::bad_request(
+                                "before is not a message of this conversation",
+                            ),
+                            other => other.into(),
+                        })
                 }
-                other => other.into(),
-            })?;
-        self.answer(
-            session,
-            &ServerEvent::HistoryResponse {
-                with_user,
-                messages: page.items,
-                has_more: page.has_more,
             },
-        );
+            |m: &StoredMessage| m.id.clone(),
+        )
+        .await?;
+        let event = ServerEvent::HistoryResponse {
+            with_user,
+            messages: page.items,
+            has_more: page.has_more,
+        };
+        session.send_answer(vec![event.encode().into()], slot);
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use crate::error::{ChatError, ChatResult};
 use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
 use crate::identity::{Identity, JwtIdentity, Principal};
+use crate::password::Hasher;
 use crate::protocol::{ClientEvent, MessageStatus, ServerEvent};
 use crate::rate::{FailureWindow, RateLimiter};
 use crate::session::{CloseReason, Session, SessionOutbox};
@@ -48,6 +49,9 @@ struct Inner {
     guard: FriendGuard,
     message_rate: RateLimiter,
     typing_rate: RateLimiter,
+    join_rate: RateLimiter,
+    call_offer_rate: RateLimiter,
+    hasher: Hasher,
     login_failures: FailureWindow,
     calls: ActiveCalls,
     /// The last timestamp handed to a message, so timestamps never run backwards on this node.
@@ -95,6 +99,9 @@ impl ChatBuilder {
         let inner = Inner {
             message_rate: RateLimiter::new(limits.message_burst, limits.messages_per_sec),
             typing_rate: RateLimiter::new(limits.typing_per_sec, f64::from(limits.typing_per_sec)),
+            join_rate: RateLimiter::new(limits.join_burst, limits.joins_per_sec),
+            call_offer_rate: RateLimiter::new(limits.call_offer_burst, limits.call_offers_per_sec),
+            hasher: Hasher::new(limits.hashes_at_once, limits.hashes_waiting),
             login_failures: FailureWindow::new(limits.login_failures, limits.login_failure_window),
             identity: self
                 .identity
@@ -179,14 +186,17 @@ impl Chat {
         self.inner.hub.session_count(user) < self.inner.config.limits.sockets_per_user
     }
 
-    /// Opens a session for an authenticated user and queues what the protocol sends first:
-    /// `online_users`, every message still `sent` to them (oldest first), then `sync_done`.
-    /// Pushes that arrive meanwhile are held and follow `sync_done`. Friends learn the user came
-    /// online when this is their first socket.
+    /// Opens a session for an authenticated user; friends learn the user came online when this
+    /// is their first socket. Pushes to it are held until
+    /// [`Chat::greet`] has sent the greeting, which the adapter runs next, before it reads the
+    /// socket's first frame, while its writer drains the outbox.
+    ///
+    /// # Errors
+    /// [`ChatError::RateLimited`] when the user already has
+    /// [`Limits::sockets_per_user`](crate::Limits::sockets_per_user) sockets open.
     pub async fn connect(&self, principal: &Principal) -> ChatResult<(Session, SessionOutbox)> {
         let user = principal.username.as_str();
-        let (session, mut outbox) =
-            Session::new(user, principal.expires_at, &self.inner.config.limits);
+        let (session, outbox) = Session::new(user, principal.expires_at, &self.inner.config.limits);
         let first = self
             .inner
             .hub
@@ -198,46 +208,75 @@ impl Chat {
             .map_err(|_| ChatError::RateLimited {
                 retry_after_secs: 1,
             })?;
-        match self.greet(&session, &mut outbox, first).await {
-            Ok(()) => {
-                session.release_held();
-                Ok((session, outbox))
-            }
-            Err(err) => {
-                self.disconnect(&session).await;
-                Err(err)
-            }
-        }
-    }
-
-    /// Writes the greeting into the new session's outbox (unbounded: the whole queue of
-    /// undelivered messages belongs in it) and announces a first socket to friends.
-    async fn greet(
-        &self,
-        session: &Session,
-        outbox: &mut SessionOutbox,
-        first: bool,
-    ) -> ChatResult<()> {
-        let user = session.user();
-        let friends = self.friends_of(user).await?;
         if first {
             let presence = ServerEvent::Presence {
                 username: user.to_owned(),
                 online: true,
             };
-            for friend in &friends {
-                self.inner.hub.push(friend, &presence, None);
+            match self.friends_of(user).await {
+                Ok(friends) => {
+                    for friend in &friends {
+                        self.inner.hub.push(friend, &presence, None);
+                    }
+                }
+                Err(err) => {
+                    self.disconnect(&session).await;
+                    return Err(err);
+                }
             }
         }
+        Ok((session, outbox))
+    }
+
+    /// Sends what the protocol sends first on a new socket: `online_users`, every message still
+    /// `sent` to the user (oldest first), then `sync_done`; then the pushes held meanwhile. The
+    /// offline messages come a page at a time, each page waiting for room in the socket's
+    /// budget, so a long backlog costs one page of memory per socket, not the whole backlog.
+    ///
+    /// # Errors
+    /// A store failure; the socket is then closed with 1011.
+    pub async fn greet(&self, session: &Session) -> ChatResult<()> {
+        let greeted = self.send_greeting(session).await;
+        match &greeted {
+            Ok(()) => session.release_held(),
+            Err(err) => {
+                tracing::error!(user = session.user(), %err, "greeting failed; closing the socket");
+                session.close(CloseReason::SERVER_ERROR);
+            }
+        }
+        greeted
+    }
+
+    async fn send_greeting(&self, session: &Session) -> ChatResult<()> {
+        let user = session.user();
+        let friends = self.friends_of(user).await?;
         let users = self
             .inner
             .hub
             .online_among(friends.iter().map(String::as_str));
-        outbox.greet(ServerEvent::OnlineUsers { users }.encode().into());
-        for message in self.store().undelivered(user).await? {
-            outbox.greet(ServerEvent::ReceiveMessage(message).encode().into());
+        self.answer(session, &ServerEvent::OnlineUsers { users });
+        let limits = &self.inner.config.limits;
+        // As many of the largest messages as fit one answer.
+        let per_page = (limits.max_answer_bytes / (limits.max_ciphertext_bytes + 1024)).max(1);
+        let mut after: Option<String> = None;
+        loop {
+            let slot = session.answer_slot().await;
+            let page = self
+                .store()
+                .undelivered(user, after.as_deref(), per_page)
+                .await?;
+            after = page.items.last().map(|m| m.id.clone());
+            let frames = page
+                .items
+                .into_iter()
+                .map(|message| ServerEvent::ReceiveMessage(message).encode().into())
+                .collect();
+            session.send_answer(frames, slot);
+            if !page.has_more || after.is_none() {
+                break;
+            }
         }
-        outbox.greet(ServerEvent::SyncDone {}.encode().into());
+        self.answer(session, &ServerEvent::SyncDone {});
         Ok(())
     }
 
@@ -426,6 +465,14 @@ impl Chat {
         let now = self.now();
         self.inner.hub.close_expired(now);
         self.inner.guard.prune();
+        for rate in [
+            &self.inner.message_rate,
+            &self.inner.typing_rate,
+            &self.inner.join_rate,
+            &self.inner.call_offer_rate,
+        ] {
+            rate.prune(now);
+        }
         self.end_unanswered_calls(now).await;
     }
 
@@ -461,6 +508,51 @@ impl Chat {
         let now = self.now();
         let prev = self.inner.last_timestamp.fetch_max(now, Ordering::SeqCst);
         prev.max(now)
+    }
+}
+
+/// Reads a page of at most `limit` entries through `fetch` (called with a cursor and a count,
+/// `chunk` entries at a time, so no more than a chunk is read beyond what is kept) that fits
+/// `max_bytes` of JSON: past it the page ends early with `has_more`, though never empty.
+/// `id_of` names an entry as the next cursor.
+async fn fill_page<T, F, Fut>(
+    limit: usize,
+    max_bytes: usize,
+    chunk: usize,
+    first_cursor: Option<String>,
+    mut fetch: F,
+    id_of: impl Fn(&T) -> String,
+) -> ChatResult<crate::store::Page<T>>
+where
+    T: serde::Serialize,
+    F: FnMut(Option<String>, usize) -> Fut,
+    Fut: std::future::Future<Output = ChatResult<crate::store::Page<T>>>,
+{
+    let mut items = Vec::new();
+    let mut bytes = 0usize;
+    let mut cursor = first_cursor;
+    loop {
+        let want = (limit - items.len()).min(chunk.max(1));
+        let page = fetch(cursor.take(), want).await?;
+        for item in page.items {
+            // The entry as it will be encoded, plus its separating comma.
+            let len = serde_json::to_string(&item).map_or(0, |s| s.len()) + 1;
+            if !items.is_empty() && bytes + len > max_bytes {
+                return Ok(crate::store::Page {
+                    items,
+                    has_more: true,
+                });
+            }
+            bytes += len;
+            cursor = Some(id_of(&item));
+            items.push(item);
+        }
+        if !page.has_more || items.len() >= limit || cursor.is_none() {
+            return Ok(crate::store::Page {
+                items,
+                has_more: page.has_more,
+            });
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::Fixture;
 use super::support::{
-    T0, advance, create_users, history, insert_all, insert_new, message_ids, msg, status_of,
+    T0, advance, create_users, history, inbox, insert_all, insert_new, message_ids, msg, status_of,
     strings,
 };
 use crate::protocol::{MessageStatus, StoredMessage};
@@ -117,13 +117,7 @@ pub async fn messages_existing_id_changes_nothing<X: Fixture>(fixture: X) {
             .items
             .is_empty()
     );
-    assert!(
-        store
-            .undelivered("dave")
-            .await
-            .expect("undelivered failed")
-            .is_empty()
-    );
+    assert!(inbox(store, "dave").await.is_empty());
     assert_eq!(
         history(store, "alice", "bob", None, 10).await.items,
         vec![original.clone()]
@@ -416,9 +410,7 @@ pub async fn undelivered_oldest_first<X: Fixture>(fixture: X) {
         ],
     )
     .await;
-    let undelivered = |user: &'static str| async move {
-        store.undelivered(user).await.expect("undelivered failed")
-    };
+    let undelivered = |user: &'static str| inbox(store, user);
     let list = undelivered("bob").await;
     assert_eq!(
         message_ids(&list),
@@ -436,4 +428,45 @@ pub async fn undelivered_oldest_first<X: Fixture>(fixture: X) {
     assert_eq!(message_ids(&undelivered("alice").await), ["v1"]);
     assert_eq!(message_ids(&undelivered("carol").await), ["w1"]);
     assert!(undelivered("dave").await.is_empty());
+}
+
+/// `undelivered` pages: at most `limit`, `has_more` while more follow, continuing strictly after
+/// `after` even when that message has been delivered since, and nothing after an id that is
+/// not a message to the receiver.
+pub async fn undelivered_in_pages<X: Fixture>(fixture: X) {
+    use MessageStatus::Delivered;
+    let store = fixture.store();
+    create_users(store, &["alice", "bob", "carol"]).await;
+    let ids = ["p1", "p2", "p3", "p4", "p5"];
+    let messages: Vec<_> = ids.iter().map(|id| msg(id, "alice", "bob", T0)).collect();
+    insert_all(store, &messages).await;
+    insert_all(store, &[msg("q1", "bob", "carol", T0)]).await;
+    let page = |after: Option<&'static str>, limit: usize| async move {
+        store
+            .undelivered("bob", after, limit)
+            .await
+            .expect("undelivered failed")
+    };
+    let first = page(None, 2).await;
+    assert_eq!(message_ids(&first.items), ["p1", "p2"]);
+    assert!(first.has_more, "three more follow the first page");
+    advance(store, "alice", "bob", Some(&["p2", "p3"]), Delivered).await;
+    let next = page(Some("p2"), 2).await;
+    assert_eq!(
+        message_ids(&next.items),
+        ["p4", "p5"],
+        "a page continues after its cursor even when the cursor was delivered meanwhile"
+    );
+    assert!(!next.has_more, "nothing follows the last page");
+    let exact = page(None, 3).await;
+    assert_eq!(message_ids(&exact.items), ["p1", "p4", "p5"]);
+    assert!(
+        !exact.has_more,
+        "a page that ends the list exactly has nothing more"
+    );
+    assert!(
+        page(Some("q1"), 10).await.items.is_empty(),
+        "q1 is not to bob"
+    );
+    assert!(page(Some("no-such-id"), 10).await.items.is_empty());
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Fixture;
 use super::support::{
-    T0, call, create_users, get_link, history, insert_new, link, msg, race, status_of, user,
+    T0, call, create_users, get_link, history, inbox, insert_new, link, msg, race, status_of, user,
 };
 use crate::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
 use crate::store::{
@@ -78,10 +78,7 @@ pub async fn race_insert_same_message_id<X: Fixture>(fixture: X) {
     let count = history(store, "alice", "bob", None, 100).await.items.len()
         + history(store, "carol", "bob", None, 100).await.items.len();
     assert_eq!(count, 1, "one id, one stored message");
-    assert_eq!(
-        store.undelivered("bob").await.expect("undelivered failed"),
-        vec![stored]
-    );
+    assert_eq!(inbox(store, "bob").await, vec![stored]);
 }
 
 /// Many tasks inserting distinct messages with jumbled timestamps: every one is New, and in
@@ -121,7 +118,7 @@ pub async fn race_insert_messages_keep_timestamp_order<X: Fixture>(fixture: X) {
         }
     }
     let store = fixture.store();
-    let inbox = store.undelivered("bob").await.expect("undelivered failed");
+    let inbox = inbox(store, "bob").await;
     assert_eq!(inbox.len(), n);
     assert!(
         inbox.windows(2).all(|w| w[0].timestamp <= w[1].timestamp),

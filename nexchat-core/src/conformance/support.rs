@@ -116,6 +116,31 @@ pub(super) async fn history<S: Store>(
         .unwrap_or_else(|e| panic!("history({a}, {b}, {before:?}, {limit}) failed: {e}"))
 }
 
+/// Every message still `sent` to `receiver`, read through `undelivered` a few at a time, so
+/// the pages must join up in order.
+pub(super) async fn inbox<S: Store>(store: &S, receiver: &str) -> Vec<StoredMessage> {
+    let mut all: Vec<StoredMessage> = Vec::new();
+    loop {
+        let after = all.last().map(|m| m.id.clone());
+        let page = store
+            .undelivered(receiver, after.as_deref(), 2)
+            .await
+            .expect("undelivered failed");
+        assert!(
+            page.items.len() <= 2,
+            "a page holds at most `limit` messages"
+        );
+        assert!(
+            page.has_more || page.items.len() <= 2,
+            "has_more is false only on the last page"
+        );
+        all.extend(page.items);
+        if !page.has_more {
+            return all;
+        }
+    }
+}
+
 pub(super) async fn advance<S: Store>(
     store: &S,
     sender: &str,

@@ -323,6 +323,7 @@ fn every_error_code_spelling() {
         (ErrorCode::Busy, "busy"),
         (ErrorCode::Conflict, "conflict"),
         (ErrorCode::TooLarge, "too_large"),
+        (ErrorCode::MethodNotAllowed, "method_not_allowed"),
         (ErrorCode::RateLimited, "rate_limited"),
         (ErrorCode::Internal, "internal"),
     ];

@@ -255,4 +255,6 @@ pub enum ErrorCode {
     RateLimited,
     /// The server failed.
     Internal,
+    /// REST only: the path exists but not for this method (405).
+    MethodNotAllowed,
 }

@@ -200,17 +200,47 @@ impl MessageStore for MongoStore {
         Ok(Page { items, has_more })
     }
 
-    async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>> {
+    async fn undelivered(
+        &self,
+        receiver: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredMessage>> {
+        let mut filter = doc! { "receiver": receiver, "status": MessageStatus::Sent.as_str() };
+        if let Some(id) = after {
+            let found = self
+                .messages
+                .find_one(doc! { "_id": id, "receiver": receiver })
+                .projection(doc! { "seq": 1 })
+                .await
+                .map_err(backend)?;
+            let Some(found) = found else {
+                return Ok(Page {
+                    items: Vec::new(),
+                    has_more: false,
+                });
+            };
+            let seq = Reader::new(collections::MESSAGES, &found).i64("seq")?;
+            filter.insert("seq", doc! { "$gt": seq });
+        }
+        // One document past the page says whether more follow.
         let found: Vec<Document> = self
             .messages
-            .find(doc! { "receiver": receiver, "status": MessageStatus::Sent.as_str() })
+            .find(filter)
             .sort(doc! { "seq": 1 })
+            .limit(limit_plus_one(limit))
             .await
             .map_err(backend)?
             .try_collect()
             .await
             .map_err(backend)?;
-        found.iter().map(docs::message_from_doc).collect()
+        let has_more = found.len() > limit;
+        let items = found
+            .iter()
+            .take(limit)
+            .map(docs::message_from_doc)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page { items, has_more })
     }
 }
 

@@ -78,19 +78,16 @@ impl MessageStore for SqliteStore {
             .await
     }
 
-    async fn undelivered(&self, receiver: &str) -> StoreResult<Vec<StoredMessage>> {
+    async fn undelivered(
+        &self,
+        receiver: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<StoredMessage>> {
         let receiver = receiver.to_owned();
-        self.read(move |conn| {
-            // `status = 'sent'` as a literal: it is what lets SQLite use the partial index.
-            let mut stmt = conn.prepare_cached(concat!(
-                "SELECT ",
-                columns!(),
-                " FROM messages WHERE receiver = ?1 AND status = 'sent' ORDER BY seq"
-            ))?;
-            let rows = stmt.query([&receiver])?;
-            collect(rows, decode_message)
-        })
-        .await
+        let after = after.map(str::to_owned);
+        self.read(move |conn| undelivered(conn, &receiver, after.as_deref(), limit))
+            .await
     }
 }
 
@@ -282,6 +279,49 @@ fn history(
         lo,
         hi,
         before_seq,
+        sql_limit(limit.saturating_add(1))
+    ])?;
+    let mut items = collect(rows, decode_message)?;
+    let has_more = items.len() > limit;
+    items.truncate(limit);
+    Ok(Page { items, has_more })
+}
+
+fn undelivered(
+    conn: &Connection,
+    receiver: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<StoredMessage>, Error> {
+    let after_seq = match after {
+        None => 0,
+        Some(id) => {
+            let seq = conn
+                .prepare_cached("SELECT seq FROM messages WHERE id = ?1 AND receiver = ?2")?
+                .query_row([id, receiver], |row| row.get::<_, i64>(0))
+                .optional()?;
+            match seq {
+                Some(seq) => seq,
+                None => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        has_more: false,
+                    });
+                }
+            }
+        }
+    };
+    // `status = 'sent'` as a literal: it is what lets SQLite use the partial index.
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM messages WHERE receiver = ?1 AND status = 'sent' AND seq > ?2
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    // One row past the page says whether more follow.
+    let rows = stmt.query(params![
+        receiver,
+        after_seq,
         sql_limit(limit.saturating_add(1))
     ])?;
     let mut items = collect(rows, decode_message)?;
