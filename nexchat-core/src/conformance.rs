@@ -29,6 +29,8 @@ use std::future::Future;
 use crate::store::Store;
 
 mod calls;
+mod credentials;
+mod erasure;
 mod links;
 mod messages;
 mod races;
@@ -36,6 +38,8 @@ mod support;
 mod users;
 
 pub use calls::*;
+pub use credentials::*;
+pub use erasure::*;
 pub use links::*;
 pub use messages::*;
 pub use races::*;
@@ -120,6 +124,10 @@ macro_rules! __conformance_checks {
             users_unique_names_any_case,
             users_set_public_key,
             users_search,
+            users_kdf_round_trips,
+            users_replace_credentials_is_conditional,
+            erasure_hides_the_account_and_keeps_the_name,
+            erasure_deletes_only_that_users_rows,
             links_request_seen_from_both_sides,
             links_request_refused_while_pending_or_accepted,
             links_transition_is_conditional,
@@ -147,6 +155,8 @@ macro_rules! __conformance_checks {
             race_transition_and_delete_link,
             race_insert_call,
             race_update_call,
+            race_replace_credentials,
+            race_mark_erasing,
         }
     };
 }

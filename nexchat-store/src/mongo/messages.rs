@@ -212,6 +212,17 @@ impl MessageStore for MongoStore {
             .map_err(backend)?;
         found.iter().map(docs::message_from_doc).collect()
     }
+
+    async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
+        // One indexed query per side: `{sender, receiver, seq}` and `{receiver, status, seq}`.
+        for side in ["sender", "receiver"] {
+            self.messages
+                .delete_many(doc! { side: user })
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
 }
 
 impl MongoStore {
