@@ -40,6 +40,15 @@ impl SqliteStore {
     /// Deletes every row of `parties.table` with `user` on either end, one range of `seq` per
     /// writer job.
     pub(super) async fn delete_rows_of(&self, parties: Parties, user: &str) -> StoreResult<()> {
+        self.delete_rows_in_chunks(parties, user, CHUNK).await
+    }
+
+    async fn delete_rows_in_chunks(
+        &self,
+        parties: Parties,
+        user: &str,
+        chunk: i64,
+    ) -> StoreResult<()> {
         let Parties { table, .. } = parties;
         let last: i64 = self
             .read(move |conn| {
@@ -51,7 +60,7 @@ impl SqliteStore {
             .await?;
         let mut from = 0;
         while from < last {
-            let to = from.saturating_add(CHUNK);
+            let to = from.saturating_add(chunk);
             let user = user.to_owned();
             self.write_statement(move |conn, _| delete_range(conn, parties, &user, from, to))
                 .await?;
@@ -78,4 +87,57 @@ fn delete_range(
     ))?
     .execute(rusqlite::params![from, to, user])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use nexchat_core::protocol::{MessageStatus, StoredMessage};
+    use nexchat_core::store::MessageStore;
+
+    use super::{MESSAGES, SqliteStore};
+
+    fn message(i: usize, sender: &str, receiver: &str) -> StoredMessage {
+        StoredMessage {
+            id: format!("m{i}"),
+            sender: sender.to_owned(),
+            receiver: receiver.to_owned(),
+            ciphertext: "Y2lwaGVy".to_owned(),
+            iv: "aXY=".to_owned(),
+            timestamp: 1_700_000_000_000,
+            status: MessageStatus::Sent,
+        }
+    }
+
+    /// Chunks smaller than the table: every row of the user goes, whichever chunk it is in
+    /// (the first and last `seq` included), and no row of anyone else.
+    #[tokio::test]
+    async fn deletes_across_many_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
+        let messages: Vec<_> = (0..23)
+            .map(|i| match i % 3 {
+                0 => message(i, "alice", "bob"),
+                1 => message(i, "carol", "alice"),
+                _ => message(i, "bob", "carol"),
+            })
+            .collect();
+        for result in store.insert_messages(messages.clone()).await {
+            result.unwrap();
+        }
+        store
+            .delete_rows_in_chunks(MESSAGES, "alice", 4)
+            .await
+            .unwrap();
+        for m in &messages {
+            let kept = store.get_message(&m.id).await.unwrap().is_some();
+            let theirs = m.sender == "alice" || m.receiver == "alice";
+            assert_eq!(
+                kept, !theirs,
+                "{} from {} to {}",
+                m.id, m.sender, m.receiver
+            );
+        }
+    }
 }
