@@ -23,6 +23,8 @@
 //! - `insert_message` keeps a given timestamp that is not earlier than every stored one.
 //! - `set_public_key` for an unknown user may fail or not, but must not create the user.
 //! - `links_of` and `unfinished_calls` are compared as sets (their order is unspecified).
+//! - `replace_credentials` and `mark_erasing` match the name in any letter case, like
+//!   `find_user`; `tombstone_user` of a live or unknown user does nothing.
 
 use std::future::Future;
 

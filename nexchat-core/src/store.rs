@@ -5,7 +5,8 @@
 //! expected value), so a backend without transactions can still be correct.
 //!
 //! Usernames handed to these methods are canonical (as registered), except in
-//! [`UserStore::find_user`] and [`UserStore::search_users`], which match case-insensitively.
+//! [`UserStore::find_user`], [`UserStore::search_users`], [`UserStore::replace_credentials`] and
+//! [`UserStore::mark_erasing`], which match case-insensitively.
 
 use async_trait::async_trait;
 
