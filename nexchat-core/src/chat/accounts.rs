@@ -37,7 +37,7 @@ pub(super) fn validate_password(password: &str) -> ChatResult<()> {
 }
 
 impl Chat {
-    /// Creates an account. The private key backup is stored unread.
+    /// Creates an account. The private key backup and the `kdf` parameters are stored unread.
     pub async fn register(&self, request: RegisterRequest) -> ChatResult<RegisterResponse> {
         validate_username(&request.username)?;
         validate_password(&request.password)?;
