@@ -596,3 +596,29 @@ async fn a_restart_finishes_an_erasure_a_previous_run_left_midway() {
     let bob = server.login(&bob, PASSWORD).await;
     assert_eq!(friends_status(&server, &bob).await["friends"], json!([]));
 }
+
+#[tokio::test]
+async fn of_two_racing_password_changes_exactly_one_wins() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let change = |new: &'static str| {
+        let body = json!({"currentPassword": PASSWORD, "newPassword": new, "kdf": kdf(),
+                          "encryptedPrivateKey": backup(new)});
+        let (server, token) = (&server, alice.token.clone());
+        async move { change_password(server, &token, &body).await.0 }
+    };
+    let (first, second) = tokio::join!(change(AUTH_KEY), change(NEW_AUTH_KEY));
+    let mut statuses = [first, second];
+    statuses.sort_unstable();
+    // The loser either met the hash already replaced (409) or, checked after the winner's
+    // change, a current password that no longer matches (401).
+    assert!(
+        matches!(statuses, [200, 401 | 409]),
+        "exactly one change must win: {statuses:?}"
+    );
+    let winner = if first == 200 { AUTH_KEY } else { NEW_AUTH_KEY };
+    let loser = if first == 200 { NEW_AUTH_KEY } else { AUTH_KEY };
+    assert_eq!(login_status(&server, &alice.name, winner).await, 200);
+    assert_eq!(login_status(&server, &alice.name, loser).await, 401);
+    assert_eq!(login_status(&server, &alice.name, PASSWORD).await, 401);
+}
