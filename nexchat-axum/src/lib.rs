@@ -27,7 +27,8 @@
 //! ```
 //!
 //! The routes are those of the nexchat wire protocol: `POST /auth/register`,
-//! `POST /auth/login`, `GET /users?q=`, `GET /users/{name}/public-key`, `GET /friends/status`,
+//! `POST /auth/login`, `GET /auth/params?username=`, `POST /auth/password`,
+//! `DELETE /auth/account`, `GET /users?q=`, `GET /users/{name}/public-key`, `GET /friends/status`,
 //! `POST /friends/{request,accept,reject,remove}`, `GET /client-config` and `GET /ws?token=`.
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
 //! limited to [`nexchat_core::Limits::max_body_bytes`]. [`serve`] runs the app with deadlines
@@ -42,7 +43,7 @@ mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use nexchat_core::Chat;
 
 pub use auth::AuthUser;
@@ -55,6 +56,9 @@ pub fn router<S>(chat: Chat) -> Router<S> {
     Router::new()
         .route("/auth/register", post(rest::register))
         .route("/auth/login", post(rest::login))
+        .route("/auth/params", get(rest::auth_params))
+        .route("/auth/password", post(rest::change_password))
+        .route("/auth/account", delete(rest::delete_account))
         .route("/users", get(rest::search_users))
         .route("/users/{name}/public-key", get(rest::public_key))
         .route("/friends/status", get(rest::friends_status))

@@ -8,8 +8,9 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use nexchat_core::Chat;
 use nexchat_core::protocol::rest::{
-    ClientConfig, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
-    FriendsStatus, LoginRequest, LoginResponse, PublicKeyBody, RegisterRequest, RegisterResponse,
+    AccountDeleteRequest, AuthParams, ClientConfig, FriendAnswerBody, FriendRemoveBody,
+    FriendRequestBody, FriendStatusBody, FriendsStatus, LoginRequest, LoginResponse,
+    PasswordChangeRequest, PublicKeyBody, RegisterRequest, RegisterResponse, TokenResponse,
     UserSearchResponse,
 };
 use serde::de::DeserializeOwned;
@@ -43,6 +44,35 @@ pub async fn login(
     Body(request): Body<LoginRequest>,
 ) -> ApiResult<LoginResponse> {
     Ok(Json(chat.login(request).await?))
+}
+
+pub async fn auth_params(
+    State(chat): State<Chat>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<AuthParams> {
+    let Query(query) = query?;
+    let username = query
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or_default();
+    Ok(Json(chat.auth_params(username).await?))
+}
+
+pub async fn change_password(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(request): Body<PasswordChangeRequest>,
+) -> ApiResult<TokenResponse> {
+    Ok(Json(chat.change_password(&user.username, request).await?))
+}
+
+pub async fn delete_account(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    Body(request): Body<AccountDeleteRequest>,
+) -> Result<StatusCode, ApiError> {
+    chat.delete_account(&user.username, request).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn search_users(

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::kdf::KdfDecoy;
+
 /// Size and rate limits. Defaults are the protocol's table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -65,6 +67,8 @@ pub struct Limits {
     /// send this many messages and ticks before they are answered; past that the socket is
     /// not read until one is.
     pub writes_in_flight: usize,
+    /// Largest `kdf` parameters object of an account, as JSON text (1 KiB).
+    pub max_kdf_bytes: usize,
 }
 
 impl Default for Limits {
@@ -95,6 +99,7 @@ impl Default for Limits {
             hashes_at_once: std::thread::available_parallelism().map_or(2, usize::from),
             hashes_waiting: 64,
             writes_in_flight: 64,
+            max_kdf_bytes: 1024,
         }
     }
 }
@@ -131,6 +136,9 @@ pub struct Config {
     pub ice_servers: Vec<Value>,
     /// Size and rate limits.
     pub limits: Limits,
+    /// What a real account's `kdf` parameters look like: `GET /auth/params` answers a name
+    /// without an account with these and a made-up salt (the browser client's defaults).
+    pub kdf_decoy: KdfDecoy,
 }
 
 impl Config {
@@ -146,6 +154,7 @@ impl Config {
             friend_cache_ttl: Duration::from_secs(2),
             ice_servers: Vec::new(),
             limits: Limits::default(),
+            kdf_decoy: KdfDecoy::default(),
         }
     }
 }

@@ -23,12 +23,16 @@
 //! - `insert_message` keeps a given timestamp that is not earlier than every stored one.
 //! - `set_public_key` for an unknown user may fail or not, but must not create the user.
 //! - `links_of` and `unfinished_calls` are compared as sets (their order is unspecified).
+//! - `replace_credentials` and `mark_erasing` match the name in any letter case, like
+//!   `find_user`; `tombstone_user` of a live or unknown user does nothing.
 
 use std::future::Future;
 
 use crate::store::Store;
 
 mod calls;
+mod credentials;
+mod erasure;
 mod links;
 mod messages;
 mod races;
@@ -36,6 +40,8 @@ mod support;
 mod users;
 
 pub use calls::*;
+pub use credentials::*;
+pub use erasure::*;
 pub use links::*;
 pub use messages::*;
 pub use races::*;
@@ -120,6 +126,10 @@ macro_rules! __conformance_checks {
             users_unique_names_any_case,
             users_set_public_key,
             users_search,
+            users_kdf_round_trips,
+            users_replace_credentials_is_conditional,
+            erasure_hides_the_account_and_keeps_the_name,
+            erasure_deletes_only_that_users_rows,
             links_request_seen_from_both_sides,
             links_request_refused_while_pending_or_accepted,
             links_transition_is_conditional,
@@ -148,6 +158,8 @@ macro_rules! __conformance_checks {
             race_transition_and_delete_link,
             race_insert_call,
             race_update_call,
+            race_replace_credentials,
+            race_mark_erasing,
         }
     };
 }

@@ -119,6 +119,15 @@ impl Hub {
         }
     }
 
+    /// Asks every session of `user` to close.
+    pub(crate) fn close_user(&self, user: &str, reason: &CloseReason) {
+        if let Some(sessions) = self.read().get(user) {
+            for session in sessions {
+                session.close(reason.clone());
+            }
+        }
+    }
+
     /// Asks every session to close (server shutdown).
     pub fn close_all(&self, reason: &CloseReason) {
         for session in self.read().values().flatten() {

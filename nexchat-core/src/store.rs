@@ -5,7 +5,8 @@
 //! expected value), so a backend without transactions can still be correct.
 //!
 //! Usernames handed to these methods are canonical (as registered), except in
-//! [`UserStore::find_user`] and [`UserStore::search_users`], which match case-insensitively.
+//! [`UserStore::find_user`], [`UserStore::search_users`], [`UserStore::replace_credentials`] and
+//! [`UserStore::mark_erasing`], which match case-insensitively.
 
 use async_trait::async_trait;
 
@@ -51,18 +52,38 @@ pub struct UserRecord {
     pub encrypted_private_key: String,
     /// Creation time (ms).
     pub created_at: i64,
+    /// The client's key-derivation parameters (`kdf`), JSON text stored unread; `None` for
+    /// accounts created without them (v1 clients, external identities).
+    pub kdf: Option<String>,
+}
+
+/// What a password change replaces, together and in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The new bcrypt hash.
+    pub password_hash: String,
+    /// The new `kdf` parameters, JSON text; `None` for a client that keeps v1's scheme.
+    pub kdf: Option<String>,
+    /// The key backup re-wrapped under the new password, JSON text.
+    pub encrypted_private_key: String,
 }
 
 /// Users.
+///
+/// An account is *live* until [`UserStore::mark_erasing`] marks it; from then on it is invisible
+/// (to [`UserStore::find_user`], [`UserStore::search_users`], [`UserStore::set_public_key`] and
+/// [`UserStore::replace_credentials`]) while its name stays taken, and
+/// [`UserStore::tombstone_user`] finally leaves nothing of it but that name.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Creates a user; [`StoreError::Conflict`] when the name is taken in any letter case.
+    /// Creates a user; [`StoreError::Conflict`] when the name is taken in any letter case (by a
+    /// live account or an erased one).
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
-    /// Finds a user by name, case-insensitively.
+    /// Finds a live user by name, case-insensitively.
     async fn find_user(&self, username: &str) -> StoreResult<Option<UserRecord>>;
-    /// Replaces a user's public key (canonical JSON text).
+    /// Replaces a live user's public key (canonical JSON text).
     async fn set_public_key(&self, username: &str, public_key: &str) -> StoreResult<()>;
-    /// Names starting with `prefix` (case-insensitive), `exclude` left out, sorted
+    /// Names of live users starting with `prefix` (case-insensitive), `exclude` left out, sorted
     /// case-insensitively, at most `limit`.
     async fn search_users(
         &self,
@@ -70,6 +91,26 @@ pub trait UserStore: Send + Sync {
         exclude: &str,
         limit: usize,
     ) -> StoreResult<Vec<String>>;
+    /// Replaces the password hash, `kdf` and key backup of a live user in one conditional step,
+    /// only while its password hash is still `expected_hash`, so that of two racing password
+    /// changes exactly one wins. Returns false, changing nothing, when the hash differs or the
+    /// user is not live.
+    async fn replace_credentials(
+        &self,
+        username: &str,
+        expected_hash: &str,
+        credentials: &Credentials,
+    ) -> StoreResult<bool>;
+    /// Marks a live user as being erased, in one step; false when no live user has that name.
+    /// The first step of an erasure: whatever happens after it, the account never comes back.
+    async fn mark_erasing(&self, username: &str) -> StoreResult<bool>;
+    /// Users marked by [`UserStore::mark_erasing`] and not yet tombstoned (a previous run
+    /// stopped midway), as registered.
+    async fn erasing_users(&self) -> StoreResult<Vec<String>>;
+    /// The last step of an erasure: clears the password hash, public key, key backup and `kdf`
+    /// of a user marked erasing and keeps only its name, reserved. Nothing for a live user or
+    /// one already tombstoned.
+    async fn tombstone_user(&self, username: &str) -> StoreResult<()>;
 }
 
 /// State of a link between two users.
@@ -144,6 +185,8 @@ pub trait FriendStore: Send + Sync {
     async fn links_of(&self, user: &str) -> StoreResult<Vec<FriendLink>>;
     /// Whether the two users are friends now.
     async fn are_friends(&self, a: &str, b: &str) -> StoreResult<bool>;
+    /// Deletes every link with `user` on either end, in any state (account erasure).
+    async fn delete_links_of(&self, user: &str) -> StoreResult<()>;
 }
 
 /// Result of storing a message.
@@ -210,6 +253,9 @@ pub trait MessageStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>>;
+    /// Deletes every message `user` sent or received (account erasure). A backend may delete
+    /// in several steps; run again after an interruption, it finishes the job.
+    async fn delete_messages_of(&self, user: &str) -> StoreResult<()>;
 }
 
 /// Inserts `messages` one after another, each once the one before is stored: the default of
@@ -246,6 +292,8 @@ pub trait CallStore: Send + Sync {
     ) -> StoreResult<Page<CallRecord>>;
     /// Calls still ringing or in progress (to close out after a restart).
     async fn unfinished_calls(&self) -> StoreResult<Vec<CallRecord>>;
+    /// Deletes every call `user` placed or received (account erasure).
+    async fn delete_calls_of(&self, user: &str) -> StoreResult<()>;
 }
 
 /// Everything the chat stores. Implemented for every type that implements the four parts.

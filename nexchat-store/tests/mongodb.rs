@@ -18,10 +18,16 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use nexchat_core::protocol::rest::{
+    AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
+};
+use nexchat_core::protocol::{
+    CallKind, CallRecord, CallStatus, MessageStatus, PublicKey, StoredMessage,
+};
 use nexchat_core::store::{
     CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord, UserStore,
 };
+use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::MongoStore;
 
 const URI_VAR: &str = "NEXCHAT_TEST_MONGODB_URI";
@@ -94,6 +100,7 @@ fn user(name: &str) -> UserRecord {
         public_key: String::new(),
         encrypted_private_key: String::new(),
         created_at: 1_700_000_000_000,
+        kdf: None,
     }
 }
 
@@ -214,6 +221,8 @@ async fn connect_creates_the_indexes() {
             false,
         ),
         ("calls", doc! { "status": 1 }, false),
+        ("calls", doc! { "callee": 1 }, false),
+        ("users", doc! { "erasure": 1 }, false),
     ];
     for (collection, keys, unique) in expect {
         let found = indexes(db, collection).await;
@@ -1034,4 +1043,156 @@ async fn numbers_written_by_a_mongo_shell_are_read() {
     )
     .await;
     assert_corrupt(store.get_call("frac").await, "calls", "frac");
+}
+
+const PASSWORD: &str = "correct horse";
+const T0: i64 = 1_700_000_000_000;
+
+fn chat_config() -> Config {
+    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    config.bcrypt_cost = 4;
+    config
+}
+
+/// A `users` document exactly as the release before `kdf` and erasure wrote it (commit
+/// a4047d1): no `kdf`, no `erasure`.
+fn previous_user_doc(name: &str, hash: &str) -> Document {
+    doc! {
+        "username": name,
+        "usernameLower": name.to_ascii_lowercase(),
+        "password": hash,
+        "publicKey": r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#,
+        "encryptedPrivateKey": r#"{"v":1}"#,
+        "createdAt": T0,
+    }
+}
+
+/// Documents the previous release wrote keep working: the v1 account logs in, its friends and
+/// messages are intact, and it moves to v1.1 and can be erased.
+#[tokio::test]
+async fn documents_of_the_previous_release_keep_working() {
+    let (store, _db) = fresh().await;
+    // A password hash as every release writes it, made by registering through the chat.
+    let hash = {
+        let chat = Chat::builder(chat_config(), store.clone())
+            .build()
+            .await
+            .unwrap();
+        chat.register(RegisterRequest {
+            username: "scratch".into(),
+            password: PASSWORD.into(),
+            public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
+                .unwrap(),
+            encrypted_private_key: serde_json::json!({}),
+            kdf: None,
+        })
+        .await
+        .unwrap();
+        let scratch = store
+            .database()
+            .collection::<Document>("users")
+            .find_one(doc! { "usernameLower": "scratch" })
+            .await
+            .unwrap()
+            .unwrap();
+        scratch.get_str("password").unwrap().to_owned()
+    };
+    raw_insert(&store, "users", previous_user_doc("Alice", &hash)).await;
+    raw_insert(&store, "users", previous_user_doc("bob", &hash)).await;
+    assert!(store.create_request("Alice", "bob").await.unwrap());
+    assert!(
+        store
+            .transition_link("Alice", "bob", LinkStatus::Pending, LinkStatus::Accepted)
+            .await
+            .unwrap()
+    );
+    insert_all(
+        &store,
+        &[
+            message("m1", "Alice", "bob", T0),
+            message("m2", "bob", "Alice", T0 + 1),
+        ],
+    )
+    .await;
+
+    // A restart of the new release on that database.
+    let store = other_node(&store).await;
+    let alice = store.find_user("ALICE").await.unwrap().unwrap();
+    assert_eq!((alice.username.as_str(), alice.kdf), ("Alice", None));
+    assert_eq!(
+        store.search_users("", "scratch", 10).await.unwrap(),
+        ["Alice", "bob"]
+    );
+    assert!(store.are_friends("bob", "Alice").await.unwrap());
+
+    let chat = Chat::builder(chat_config(), store.clone())
+        .build()
+        .await
+        .unwrap();
+    let login = |name: &str, password: &str| LoginRequest {
+        username: name.into(),
+        password: password.into(),
+    };
+    assert_eq!(
+        chat.login(login("alice", PASSWORD)).await.unwrap().username,
+        "Alice"
+    );
+    assert_eq!(chat.auth_params("alice").await.unwrap().kdf, None);
+    let kdf = serde_json::json!({"alg": "argon2id", "v": 19, "m": 65536, "t": 3, "p": 1,
+                                 "salt": "AAECAwQFBgcICQoLDA0ODw=="});
+    chat.change_password(
+        "Alice",
+        PasswordChangeRequest {
+            current_password: PASSWORD.into(),
+            new_password: "an auth key derived from it".into(),
+            kdf: kdf.clone(),
+            encrypted_private_key: serde_json::json!({"v": 2}),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(chat.auth_params("alice").await.unwrap().kdf, Some(kdf));
+    assert_eq!(
+        chat.login(login("alice", PASSWORD)).await.unwrap_err(),
+        ChatError::Unauthorized
+    );
+    chat.login(login("alice", "an auth key derived from it"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .history("Alice", "bob", None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2,
+        "the conversation is intact"
+    );
+
+    chat.delete_account(
+        "bob",
+        AccountDeleteRequest {
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        chat.login(login("bob", PASSWORD)).await.unwrap_err(),
+        ChatError::Unauthorized
+    );
+    assert!(!store.are_friends("Alice", "bob").await.unwrap());
+    assert!(
+        store
+            .history("Alice", "bob", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.create_user(&user("BOB")).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

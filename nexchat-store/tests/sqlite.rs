@@ -5,11 +5,17 @@
 
 use std::path::Path;
 
-use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use nexchat_core::protocol::rest::{
+    AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
+};
+use nexchat_core::protocol::{
+    CallKind, CallRecord, CallStatus, MessageStatus, PublicKey, StoredMessage,
+};
 use nexchat_core::store::{
     CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord,
     UserStore,
 };
+use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::SqliteStore;
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -34,6 +40,7 @@ fn user(name: &str) -> UserRecord {
         public_key: String::new(),
         encrypted_private_key: "{}".to_owned(),
         created_at: T0,
+        kdf: None,
     }
 }
 
@@ -431,4 +438,151 @@ async fn rows_of_the_wrong_shape_are_corrupt_errors() {
     assert_eq!(page.items.len(), 1);
     store.create_user(&user("carol")).await.unwrap();
     assert!(store.create_request("carol", "bob").await.unwrap());
+}
+
+/// Versions 2 and 3 exactly as released: on top of [`V1_SCHEMA`], the schema of the release
+/// before accounts had `kdf` parameters and erasure (commit a4047d1).
+const V2_V3_SCHEMA: &str = "
+CREATE INDEX friend_links_receiver ON friend_links (receiver);
+CREATE INDEX messages_history ON messages (pair_lo, pair_hi, seq);
+CREATE INDEX messages_inbox ON messages (receiver, status, sender);
+CREATE INDEX calls_history ON calls (pair_lo, pair_hi, seq);
+CREATE INDEX calls_unfinished ON calls (status) WHERE status IN ('ringing', 'in_progress');
+DROP INDEX messages_inbox;
+CREATE INDEX messages_inbox ON messages (receiver) WHERE status = 'sent';
+CREATE TABLE unseen_since (
+    receiver TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (receiver, sender)
+) STRICT, WITHOUT ROWID;
+INSERT INTO unseen_since (receiver, sender, seq)
+    SELECT receiver, sender, min(seq) FROM messages WHERE status <> 'seen'
+    GROUP BY receiver, sender;
+PRAGMA user_version = 3;
+";
+
+const PASSWORD: &str = "correct horse";
+
+fn chat_config() -> Config {
+    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    config.bcrypt_cost = 4;
+    config
+}
+
+/// A password hash as every release writes it (bcrypt over the SHA-256 pre-hash), of
+/// [`PASSWORD`], made by registering on a scratch database.
+async fn hash_of_password(dir: &Path) -> String {
+    let path = dir.join("scratch.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let chat = Chat::builder(chat_config(), store).build().await.unwrap();
+        chat.register(RegisterRequest {
+            username: "scratch".into(),
+            password: PASSWORD.into(),
+            public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
+                .unwrap(),
+            encrypted_private_key: serde_json::json!({}),
+            kdf: None,
+        })
+        .await
+        .unwrap();
+    }
+    Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT password_hash FROM users", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// A database the previous release wrote (schema version 3) opens: the v1 account logs in, its
+/// friends and messages are intact, and it moves to v1.1 and can be erased.
+#[tokio::test]
+async fn a_database_of_the_previous_schema_opens_and_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let hash = hash_of_password(dir.path()).await;
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(&format!("{V1_SCHEMA}{V2_V3_SCHEMA}"))
+        .unwrap();
+    conn.execute(
+        "UPDATE users SET password_hash = ?1, public_key = ?2",
+        [&hash, r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#],
+    )
+    .unwrap();
+    drop(conn);
+
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(schema_of(&path).0, SqliteStore::SCHEMA_VERSION);
+        let alice = store.find_user("alice").await.unwrap().unwrap();
+        assert_eq!((alice.username.as_str(), alice.kdf), ("Alice", None));
+        assert!(store.are_friends("bob", "Alice").await.unwrap());
+        let page = store.history("Alice", "bob", None, 10).await.unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["m2", "m1"]);
+        assert_eq!(
+            store.search_users("", "", 10).await.unwrap(),
+            ["Alice", "bob"]
+        );
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    let chat = Chat::builder(chat_config(), store).build().await.unwrap();
+    let login = |name: &str, password: &str| LoginRequest {
+        username: name.into(),
+        password: password.into(),
+    };
+    let session = chat.login(login("alice", PASSWORD)).await.unwrap();
+    assert_eq!(session.username, "Alice");
+    assert_eq!(chat.auth_params("ALICE").await.unwrap().kdf, None);
+
+    let kdf = serde_json::json!({"alg": "argon2id", "v": 19, "m": 65536, "t": 3, "p": 1,
+                                 "salt": "AAECAwQFBgcICQoLDA0ODw=="});
+    chat.change_password(
+        "Alice",
+        PasswordChangeRequest {
+            current_password: PASSWORD.into(),
+            new_password: "an auth key derived from it".into(),
+            kdf: kdf.clone(),
+            encrypted_private_key: serde_json::json!({"v": 2}),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(chat.auth_params("alice").await.unwrap().kdf, Some(kdf));
+    assert_eq!(
+        chat.login(login("alice", PASSWORD)).await.unwrap_err(),
+        ChatError::Unauthorized
+    );
+    chat.login(login("alice", "an auth key derived from it"))
+        .await
+        .unwrap();
+
+    chat.delete_account(
+        "bob",
+        AccountDeleteRequest {
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        chat.login(login("bob", PASSWORD)).await.unwrap_err(),
+        ChatError::Unauthorized
+    );
+    drop(chat);
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(!store.are_friends("Alice", "bob").await.unwrap());
+    assert!(
+        store
+            .history("Alice", "bob", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.create_user(&user("BOB")).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

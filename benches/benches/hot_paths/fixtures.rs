@@ -29,6 +29,7 @@ pub fn user(name: &str) -> UserRecord {
         public_key: r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#.to_owned(),
         encrypted_private_key: "{}".to_owned(),
         created_at: 1_700_000_000_000,
+        kdf: None,
     }
 }
 

@@ -25,7 +25,7 @@ pub(crate) fn validate_username(name: &str) -> ChatResult<()> {
     }
 }
 
-fn validate_password(password: &str) -> ChatResult<()> {
+pub(super) fn validate_password(password: &str) -> ChatResult<()> {
     if (8..=1024).contains(&password.chars().count()) {
         Ok(())
     } else {
@@ -36,22 +36,12 @@ fn validate_password(password: &str) -> ChatResult<()> {
 }
 
 impl Chat {
-    /// Creates an account. The private key backup is stored unread.
+    /// Creates an account. The private key backup and the `kdf` parameters are stored unread.
     pub async fn register(&self, request: RegisterRequest) -> ChatResult<RegisterResponse> {
         validate_username(&request.username)?;
         validate_password(&request.password)?;
-        if !request.encrypted_private_key.is_object() {
-            return Err(ChatError::bad_request(
-                "encryptedPrivateKey must be a JSON object",
-            ));
-        }
-        let backup = request.encrypted_private_key.to_string();
-        let max = self.inner.config.limits.max_private_key_bytes;
-        if backup.len() > max {
-            return Err(ChatError::TooLarge(format!(
-                "encryptedPrivateKey is over {max} bytes"
-            )));
-        }
+        let backup = self.key_backup_text(&request.encrypted_private_key)?;
+        let kdf = self.kdf_text(request.kdf.as_ref())?;
         if self.store().find_user(&request.username).await?.is_some() {
             return Err(ChatError::Conflict("username is taken".into()));
         }
@@ -65,6 +55,7 @@ impl Chat {
             public_key: request.public_key.to_json(),
             encrypted_private_key: backup,
             created_at: self.now(),
+            kdf,
         };
         match self.store().create_user(&user).await {
             Ok(()) => Ok(RegisterResponse {
@@ -111,7 +102,7 @@ impl Chat {
     }
 
     /// The user whose password this is, or [`ChatError::Unauthorized`].
-    async fn check_password(&self, request: &LoginRequest) -> ChatResult<UserRecord> {
+    pub(super) async fn check_password(&self, request: &LoginRequest) -> ChatResult<UserRecord> {
         match self.store().find_user(&request.username).await? {
             Some(user)
                 if self
@@ -154,12 +145,17 @@ impl Chat {
             public_key: String::new(),
             encrypted_private_key: String::new(),
             created_at: self.now(),
+            kdf: None,
         };
         match self.store().create_user(&user).await {
             Ok(()) | Err(StoreError::Conflict(_)) => {}
             Err(err) => return Err(err.into()),
         }
-        self.canonical(username).await
+        // Taken, yet not found: the name is that of an erased account, which never comes back.
+        self.canonical(username).await.map_err(|err| match err {
+            ChatError::UserNotFound => ChatError::Unauthorized,
+            other => other,
+        })
     }
 
     /// The registered spelling of a name, or [`ChatError::UserNotFound`].

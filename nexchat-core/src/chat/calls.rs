@@ -457,6 +457,15 @@ impl Chat {
         }
     }
 
+    /// Ends every live call `user` is a party of (their account is being erased).
+    pub(super) async fn end_calls_of_user(&self, user: &str) {
+        for call in self.inner.calls.matching(|c| c.involves(user)) {
+            if let Err(err) = self.end_live(&call, Ending::By(user)).await {
+                tracing::warn!(%err, "ending a call of an erased account failed");
+            }
+        }
+    }
+
     /// Closes out calls a previous run left ringing or in progress. Their true end is unknown,
     /// so they end at the last moment known: a ringing call as missed when it would have rung
     /// out (or now, if sooner), an answered one as completed at its answer time.

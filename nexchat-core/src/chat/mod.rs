@@ -3,6 +3,7 @@
 
 mod accounts;
 mod calls;
+mod credentials;
 mod friends;
 mod messages;
 mod pipeline;
@@ -87,8 +88,9 @@ impl ChatBuilder {
         self
     }
 
-    /// Closes out calls a previous run left open, starts the timer that ends unanswered calls
-    /// and expired sockets, and returns the chat. Must run inside a tokio runtime.
+    /// Closes out calls a previous run left open, finishes account erasures it left midway,
+    /// starts the timer that ends unanswered calls and expired sockets, and returns the chat.
+    /// Must run inside a tokio runtime.
     pub async fn build(self) -> ChatResult<Chat> {
         let limits = &self.config.limits;
         let jwt = JwtIdentity::new(
@@ -123,6 +125,7 @@ impl ChatBuilder {
             inner: Arc::new(inner),
         };
         chat.close_out_unfinished_calls().await?;
+        chat.finish_erasures().await?;
         spawn_timer(Arc::downgrade(&chat.inner));
         Ok(chat)
     }

@@ -17,6 +17,7 @@ pub(super) fn user(name: &str) -> UserRecord {
         public_key: String::new(),
         encrypted_private_key: format!(r#"{{"wrapped":"{name}"}}"#),
         created_at: T0,
+        kdf: None,
     }
 }
 

@@ -17,6 +17,10 @@ pub struct RegisterRequest {
     pub public_key: PublicKey,
     /// The password-wrapped private key: an opaque JSON object.
     pub encrypted_private_key: Value,
+    /// The client's key-derivation parameters: an opaque JSON object of at most 1 KiB, stored
+    /// unread; absent or `null` for a v1 client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kdf: Option<Value>,
 }
 
 /// Answer to `POST /auth/register`.
@@ -49,6 +53,46 @@ pub struct LoginResponse {
     pub encrypted_private_key: Value,
     /// When the token expires (ms).
     pub expires_at: i64,
+}
+
+/// Answer to `GET /auth/params?username=NAME`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthParams {
+    /// The account's `kdf` parameters as stored; `null` for an account a v1 client created; a
+    /// made-up object of the same shape for a name without an account.
+    pub kdf: Option<Value>,
+}
+
+/// `POST /auth/password`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordChangeRequest {
+    /// The password (or auth key) that logs in now.
+    pub current_password: String,
+    /// The new one, 8–1024 characters.
+    pub new_password: String,
+    /// The new key-derivation parameters: a JSON object, or `null` only for a client that keeps
+    /// v1's scheme. Required (a missing `kdf` is refused).
+    pub kdf: Value,
+    /// The private key re-wrapped under the new password: an opaque JSON object.
+    pub encrypted_private_key: Value,
+}
+
+/// Answer to `POST /auth/password`: a token for the caller, whose other sessions ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    /// Bearer token (JWT).
+    pub token: String,
+    /// When the token expires (ms).
+    pub expires_at: i64,
+}
+
+/// `DELETE /auth/account`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDeleteRequest {
+    /// The password (or auth key) that logs in now.
+    pub password: String,
 }
 
 /// One user in a search result.

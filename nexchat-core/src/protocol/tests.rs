@@ -386,6 +386,48 @@ fn account_bodies() {
 }
 
 #[test]
+fn key_separation_bodies() {
+    let kdf = json!({"alg": "argon2id", "v": 19, "m": 65536, "t": 3, "p": 1,
+                     "salt": "AAECAwQFBgcICQoLDA0ODw=="});
+    let request: RegisterRequest = round_trip(json!({
+        "username": "Alice", "password": "an auth key", "publicKey": key("a"),
+        "encryptedPrivateKey": {"v": 2}, "kdf": kdf
+    }));
+    assert_eq!(request.kdf, Some(kdf.clone()));
+    let explicit_null: RegisterRequest = serde_json::from_value(json!({
+        "username": "Alice", "password": "correct horse", "publicKey": key("a"),
+        "encryptedPrivateKey": {"v": 1}, "kdf": null
+    }))
+    .expect("decode");
+    assert_eq!(explicit_null.kdf, None, "null counts as absent");
+
+    assert_eq!(
+        round_trip::<AuthParams>(json!({"kdf": kdf})).kdf,
+        Some(kdf.clone())
+    );
+    assert_eq!(round_trip::<AuthParams>(json!({"kdf": null})).kdf, None);
+
+    let change = json!({"currentPassword": "old one", "newPassword": "new one",
+                        "kdf": kdf, "encryptedPrivateKey": {"v": 2}});
+    let decoded: PasswordChangeRequest = round_trip(change.clone());
+    assert_eq!(decoded.current_password, "old one");
+    let mut keep_v1 = change.clone();
+    keep_v1["kdf"] = Value::Null;
+    assert_eq!(
+        round_trip::<PasswordChangeRequest>(keep_v1).kdf,
+        Value::Null
+    );
+    let mut missing = change;
+    missing.as_object_mut().expect("object").remove("kdf");
+    assert!(
+        serde_json::from_value::<PasswordChangeRequest>(missing).is_err(),
+        "kdf is required in a password change"
+    );
+    round_trip::<TokenResponse>(json!({"token": "t.o.k", "expiresAt": 1_700_036_000_000_i64}));
+    round_trip::<AccountDeleteRequest>(json!({"password": "an auth key"}));
+}
+
+#[test]
 fn user_bodies() {
     let found: UserSearchResponse = round_trip(json!({"users": [
         {"username": "alice", "online": true}, {"username": "alina", "online": false}

@@ -103,4 +103,15 @@ impl CallStore for MongoStore {
             .map_err(backend)?;
         found.iter().map(docs::call_from_doc).collect()
     }
+
+    async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
+        // One indexed query per side (`$or` is a scan on some servers, see the module docs).
+        for side in ["caller", "callee"] {
+            self.calls
+                .delete_many(doc! { side: user })
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
 }

@@ -57,6 +57,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string field that may be missing or null.
+    pub(super) fn opt_str(&self, key: &str) -> StoreResult<Option<String>> {
+        match self.doc.get(key) {
+            None | Some(Bson::Null) => Ok(None),
+            Some(_) => self.str(key).map(Some),
+        }
+    }
+
     /// A required integer field. Accepts 32- and 64-bit integers and integral doubles (what a
     /// mongo shell writes for a number literal).
     pub(super) fn i64(&self, key: &str) -> StoreResult<i64> {
@@ -105,6 +113,7 @@ pub(super) fn user_to_doc(user: &UserRecord) -> Document {
         "publicKey": &user.public_key,
         "encryptedPrivateKey": &user.encrypted_private_key,
         "createdAt": user.created_at,
+        "kdf": user.kdf.as_deref(),
     }
 }
 
@@ -116,6 +125,7 @@ pub(super) fn user_from_doc(doc: &Document) -> StoreResult<UserRecord> {
         public_key: r.str_or_empty("publicKey")?,
         encrypted_private_key: r.str_or_empty("encryptedPrivateKey")?,
         created_at: r.opt_i64("createdAt")?.unwrap_or(0),
+        kdf: r.opt_str("kdf")?,
     })
 }
 

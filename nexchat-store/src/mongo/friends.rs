@@ -129,6 +129,16 @@ impl FriendStore for MongoStore {
             .map_err(backend)?;
         Ok(found.is_some())
     }
+
+    async fn delete_links_of(&self, user: &str) -> StoreResult<()> {
+        for side in ["sender", "receiver"] {
+            self.friends
+                .delete_many(doc! { side: user })
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
 }
 
 /// The link `sender → receiver` (that direction only) in state `status`.

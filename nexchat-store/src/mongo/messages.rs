@@ -242,6 +242,17 @@ impl MessageStore for MongoStore {
             .collect::<StoreResult<_>>()?;
         Ok(Page { items, has_more })
     }
+
+    async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
+        // One indexed query per side: `{sender, receiver, seq}` and `{receiver, status, seq}`.
+        for side in ["sender", "receiver"] {
+            self.messages
+                .delete_many(doc! { side: user })
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
 }
 
 impl MongoStore {

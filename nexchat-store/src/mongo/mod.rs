@@ -14,7 +14,7 @@
 //!
 //! | collection | `_id` | fields |
 //! |---|---|---|
-//! | `users` | ObjectId | `username`, `usernameLower` (unique), `password` (bcrypt hash), `publicKey`, `encryptedPrivateKey` (JSON text), `createdAt` |
+//! | `users` | ObjectId | `username`, `usernameLower` (unique), `password` (bcrypt hash), `publicKey`, `encryptedPrivateKey` (JSON text), `createdAt`, `kdf` (JSON text or null; missing in documents written before it existed), `erasure` (missing or null while the account is live, `"pending"`, `"done"`) |
 //! | `messages` | message id | `sender`, `receiver`, `ciphertext`, `iv` (base64), `timestamp`, `status`, `seq`, `pair`, and `deliveredOp`/`seenOp` (see below) |
 //! | `friend_requests` | the pair key (`"alice\|bob"`) | `sender`, `receiver`, `status` |
 //! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `seq`, `pair` |
@@ -25,11 +25,12 @@
 //! and joined by `|`, the same in either direction.
 //!
 //! Indexes, created by [`MongoStore::connect`] (idempotent; default names, so the seed's
-//! hand-made indexes are recognised): `users {usernameLower}` unique; `messages {pair, seq}`
-//! (history), `{sender, receiver, seq}` (the seed's, in storage time; ticks),
-//! `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
+//! hand-made indexes are recognised): `users {usernameLower}` unique and `{erasure}`;
+//! `messages {pair, seq}` (history), `{sender, receiver, seq}` (the seed's, in storage time;
+//! ticks), `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
-//! seed's) and `{status}` (unfinished calls). Message and call ids are the unique `_id`.
+//! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure). Message and call ids
+//! are the unique `_id`.
 //!
 //! # Correct without transactions
 //! Every write another node could race is one single-document conditional operation:
@@ -166,7 +167,11 @@ impl MongoStore {
             IndexModel::builder().keys(keys).options(options).build()
         };
         self.users
-            .create_index(unique(doc! { "usernameLower": 1 }))
+            .create_indexes([
+                unique(doc! { "usernameLower": 1 }),
+                // Erasures a previous run left midway, found at start.
+                index(doc! { "erasure": 1 }),
+            ])
             .await
             .map_err(backend)?;
         self.messages
@@ -195,6 +200,9 @@ impl MongoStore {
                 index(doc! { "caller": 1, "callee": 1, "startedAt": 1 }),
                 // Unfinished calls after a restart.
                 index(doc! { "status": 1 }),
+                // A user's calls on the callee side, for account erasure (the seed's index
+                // serves the caller side).
+                index(doc! { "callee": 1 }),
             ])
             .await
             .map_err(backend)?;

@@ -1,9 +1,14 @@
 //! `users`: unique case-insensitively through the unique index on `usernameLower`.
+//!
+//! `erasure` is missing (or null) while an account is live, `"pending"` from the first step of
+//! its erasure, and `"done"` on the tombstone that keeps its name taken. Every read and update of
+//! an account filters on `erasure: null`, which matches a missing field too, so documents written
+//! before the field existed are live accounts.
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use nexchat_core::store::{StoreError, StoreResult, UserRecord, UserStore};
+use nexchat_core::store::{Credentials, StoreError, StoreResult, UserRecord, UserStore};
 
 use super::docs::{self, Reader, lower};
 use super::{MongoStore, backend, collections, is_duplicate_key};
@@ -23,7 +28,7 @@ impl UserStore for MongoStore {
 
     async fn find_user(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         self.users
-            .find_one(doc! { "usernameLower": lower(username) })
+            .find_one(doc! { "usernameLower": lower(username), "erasure": null })
             .await
             .map_err(backend)?
             .map(|d| docs::user_from_doc(&d))
@@ -34,7 +39,7 @@ impl UserStore for MongoStore {
         let result = self
             .users
             .update_one(
-                doc! { "usernameLower": lower(username) },
+                doc! { "usernameLower": lower(username), "erasure": null },
                 doc! { "$set": { "publicKey": public_key } },
             )
             .await
@@ -64,7 +69,7 @@ impl UserStore for MongoStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let found: Vec<Document> = self
             .users
-            .find(doc! { "usernameLower": range })
+            .find(doc! { "usernameLower": range, "erasure": null })
             .projection(doc! { "username": 1, "usernameLower": 1 })
             .sort(doc! { "usernameLower": 1 })
             .limit(limit)
@@ -78,7 +83,82 @@ impl UserStore for MongoStore {
             .map(|d| Reader::new(collections::USERS, d).str("username"))
             .collect()
     }
+
+    async fn replace_credentials(
+        &self,
+        username: &str,
+        expected_hash: &str,
+        credentials: &Credentials,
+    ) -> StoreResult<bool> {
+        let result = self
+            .users
+            .update_one(
+                doc! {
+                    "usernameLower": lower(username),
+                    "password": expected_hash,
+                    "erasure": null,
+                },
+                doc! { "$set": {
+                    "password": &credentials.password_hash,
+                    "kdf": credentials.kdf.as_deref(),
+                    "encryptedPrivateKey": &credentials.encrypted_private_key,
+                } },
+            )
+            .await
+            .map_err(backend)?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn mark_erasing(&self, username: &str) -> StoreResult<bool> {
+        let result = self
+            .users
+            .update_one(
+                doc! { "usernameLower": lower(username), "erasure": null },
+                doc! { "$set": { "erasure": ERASURE_PENDING } },
+            )
+            .await
+            .map_err(backend)?;
+        Ok(result.matched_count == 1)
+    }
+
+    async fn erasing_users(&self) -> StoreResult<Vec<String>> {
+        let found: Vec<Document> = self
+            .users
+            .find(doc! { "erasure": ERASURE_PENDING })
+            .projection(doc! { "username": 1 })
+            .await
+            .map_err(backend)?
+            .try_collect()
+            .await
+            .map_err(backend)?;
+        found
+            .iter()
+            .map(|d| Reader::new(collections::USERS, d).str("username"))
+            .collect()
+    }
+
+    async fn tombstone_user(&self, username: &str) -> StoreResult<()> {
+        self.users
+            .update_one(
+                doc! { "usernameLower": lower(username), "erasure": ERASURE_PENDING },
+                doc! { "$set": {
+                    "erasure": ERASURE_DONE,
+                    "password": "",
+                    "publicKey": "",
+                    "encryptedPrivateKey": "",
+                    "kdf": null,
+                } },
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
 }
+
+/// `erasure` of an account whose erasure has begun.
+const ERASURE_PENDING: &str = "pending";
+/// `erasure` of a tombstone.
+const ERASURE_DONE: &str = "done";
 
 /// The least string greater than every string that starts with `prefix` (in code point order,
 /// which is also UTF-8 byte order); `None` when there is none (every string qualifies).

@@ -6,7 +6,7 @@ use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{Fields, collect};
-use super::{Error, SqliteStore, is_unique_violation, pair, sql_limit};
+use super::{Error, SqliteStore, erasure, is_unique_violation, pair, sql_limit};
 
 const COLUMNS: &str =
     "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, duration";
@@ -103,6 +103,10 @@ impl CallStore for SqliteStore {
             collect(rows, decode_call)
         })
         .await
+    }
+
+    async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
+        self.delete_rows_of(erasure::CALLS, user).await
     }
 }
 

@@ -90,6 +90,19 @@ impl FriendStore for SqliteStore {
         })
         .await
     }
+
+    async fn delete_links_of(&self, user: &str) -> StoreResult<()> {
+        let user = user.to_owned();
+        // Two statements, each served by an index (the primary key, `friend_links_receiver`).
+        self.write(move |conn, _| {
+            conn.prepare_cached("DELETE FROM friend_links WHERE sender = ?1")?
+                .execute([&user])?;
+            conn.prepare_cached("DELETE FROM friend_links WHERE receiver = ?1")?
+                .execute([&user])?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// The pair's link and its rowid.

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{Fields, collect};
 use super::writer::{Isolation, WriterState};
-use super::{Error, SqliteStore, pair, sql_limit};
+use super::{Error, SqliteStore, erasure, pair, sql_limit};
 
 /// The columns of a [`StoredMessage`], in `decode_message`'s order. A macro so that the SQL
 /// using it is one literal (no string built per call, one statement-cache entry each).
@@ -88,6 +88,17 @@ impl MessageStore for SqliteStore {
         let after = after.map(str::to_owned);
         self.read(move |conn| undelivered(conn, &receiver, after.as_deref(), limit))
             .await
+    }
+
+    async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
+        self.delete_rows_of(erasure::MESSAGES, user).await?;
+        let user = user.to_owned();
+        self.write_statement(move |conn, _| {
+            conn.prepare_cached("DELETE FROM unseen_since WHERE receiver = ?1 OR sender = ?1")?
+                .execute([user])?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod calls;
 mod checkpoint;
+mod erasure;
 mod friends;
 mod messages;
 mod readers;

@@ -126,7 +126,18 @@ INSERT INTO unseen_since (receiver, sender, seq)
     GROUP BY receiver, sender;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Accounts only their owner can unlock, and their erasure: each account's `kdf` parameters
+/// (JSON text, NULL for accounts created without them), and `erasure`, NULL while the account
+/// is live, `pending` from the first step of its erasure, `done` for the tombstone that keeps
+/// its name taken. Touches only `users`, so it applies in any order with other migrations.
+const ACCOUNT_KEYS: &str = "
+ALTER TABLE users ADD COLUMN kdf TEXT;
+ALTER TABLE users ADD COLUMN erasure TEXT CHECK (erasure IN ('pending', 'done'));
+-- erasing_users at start: partial, so it holds only erasures a previous run left midway.
+CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, ACCOUNT_KEYS];
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;

@@ -33,6 +33,7 @@ async fn two_users(store: &SqliteStore) {
             public_key: String::new(),
             encrypted_private_key: "{}".to_owned(),
             created_at: 0,
+            kdf: None,
         };
         store.create_user(&user).await.unwrap();
     }
