@@ -230,8 +230,9 @@ impl SessionHandle {
     }
 }
 
-/// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], feeds each
-/// incoming frame to [`crate::Chat::handle_frame`], and hands it back to
+/// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], sends the
+/// greeting with [`crate::Chat::greet`] while its writer drains the [`SessionOutbox`], then
+/// feeds each incoming frame to [`crate::Chat::handle_frame`], and hands it back to
 /// [`crate::Chat::disconnect`] when the socket closes. Clones are the same socket.
 #[derive(Debug, Clone)]
 pub struct Session {
