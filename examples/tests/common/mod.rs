@@ -1,8 +1,8 @@
 //! Test harness: a real nexchat router on 127.0.0.1:0, spoken to with raw JSON over real HTTP
 //! and WebSockets.
 //!
-//! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_MONGODB_URI` is
-//! set (the README's test command sets it and builds with `--features mongodb`).
+//! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_STORE=mongodb`
+//! and `NEXCHAT_TEST_MONGODB_URI` are set (the README's test command runs the suite both ways).
 
 #![allow(dead_code, missing_docs)]
 
@@ -316,8 +316,8 @@ async fn build_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir)
     build_chat_with(config, clock, dir, |builder| builder).await
 }
 
-/// The chat on the test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in
-/// `dir`), on `clock`, with `customize` applied to its builder.
+/// The chat on the test store (MongoDB at `NEXCHAT_TEST_MONGODB_URI` when `NEXCHAT_TEST_STORE` is
+/// `mongodb`, else SQLite in `dir`), on `clock`, with `customize` applied to its builder.
 #[cfg(feature = "mongodb")]
 pub async fn build_chat_with(
     config: Config,
@@ -325,7 +325,9 @@ pub async fn build_chat_with(
     dir: &tempfile::TempDir,
     customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
 ) -> Chat {
-    if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
+    if std::env::var("NEXCHAT_TEST_STORE").as_deref() == Ok("mongodb") {
+        let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI")
+            .expect("NEXCHAT_TEST_STORE=mongodb needs NEXCHAT_TEST_MONGODB_URI");
         let db = format!("t{}", uuid::Uuid::new_v4().simple());
         let store = nexchat_store::MongoStore::connect(&uri, &db)
             .await
