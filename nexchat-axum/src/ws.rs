@@ -42,7 +42,10 @@ pub async fn upgrade(
         // sockets pays for every byte reserved per socket.
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(limits.max_frame_hard_bytes * 2)
+        // Room for the largest frame the server sends: a page of history up to the answer cap.
+        .max_write_buffer_size(
+            (limits.max_frame_hard_bytes * 2).max(limits.max_answer_bytes + limits.max_frame_bytes),
+        )
         .on_upgrade(move |socket| run(chat, principal, socket))
 }
 
