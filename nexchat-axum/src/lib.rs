@@ -30,16 +30,20 @@
 //! limited to [`nexchat_core::Limits::max_body_bytes`].
 
 mod auth;
+mod client;
 mod error;
+mod origin;
 mod rest;
+mod sessions;
 mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use nexchat_core::Chat;
 
-pub use auth::AuthUser;
+pub use auth::{AuthCaller, AuthUser};
+pub use client::Client;
 pub use error::{ApiError, status_of};
 
 /// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router.
@@ -48,6 +52,10 @@ pub fn router<S>(chat: Chat) -> Router<S> {
     Router::new()
         .route("/auth/register", post(rest::register))
         .route("/auth/login", post(rest::login))
+        .route("/auth/logout", post(sessions::logout))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/{id}", delete(sessions::revoke))
+        .route("/auth/ws-ticket", post(sessions::ws_ticket))
         .route("/users", get(rest::search_users))
         .route("/users/{name}/public-key", get(rest::public_key))
         .route("/friends/status", get(rest::friends_status))

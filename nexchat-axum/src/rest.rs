@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use nexchat_core::Chat;
 use nexchat_core::protocol::rest::{
     ClientConfig, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
@@ -15,6 +15,7 @@ use nexchat_core::protocol::rest::{
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthUser;
+use crate::client::Client;
 use crate::error::ApiError;
 
 /// A JSON body whose every rejection is a protocol error (`bad_request` or `too_large`).
@@ -31,18 +32,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// `Cache-Control: no-store`, for answers that carry a token, a ticket or a key backup.
+pub type NoStore = [(header::HeaderName, HeaderValue); 1];
+
+pub fn no_store() -> NoStore {
+    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
+
 pub async fn register(
     State(chat): State<Chat>,
+    Client(client): Client,
     Body(request): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    Ok((StatusCode::CREATED, Json(chat.register(request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(chat.register(request, &client).await?),
+    ))
 }
 
 pub async fn login(
     State(chat): State<Chat>,
+    Client(client): Client,
     Body(request): Body<LoginRequest>,
-) -> ApiResult<LoginResponse> {
-    Ok(Json(chat.login(request).await?))
+) -> Result<(NoStore, Json<LoginResponse>), ApiError> {
+    Ok((no_store(), Json(chat.login(request, &client).await?)))
 }
 
 pub async fn search_users(

@@ -32,6 +32,7 @@ mod calls;
 mod links;
 mod messages;
 mod races;
+mod sessions;
 mod support;
 mod users;
 
@@ -39,6 +40,7 @@ pub use calls::*;
 pub use links::*;
 pub use messages::*;
 pub use races::*;
+pub use sessions::*;
 pub use users::*;
 
 /// A fresh store for one check, plus whatever must live as long as it.
@@ -147,6 +149,10 @@ macro_rules! __conformance_checks {
             race_transition_and_delete_link,
             race_insert_call,
             race_update_call,
+            sessions_create_find_and_list,
+            sessions_touch_moves_forward_only,
+            sessions_delete_and_expire,
+            race_delete_session,
         }
     };
 }

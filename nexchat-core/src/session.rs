@@ -35,6 +35,11 @@ impl CloseReason {
         code: 4001,
         reason: "token expired",
     };
+    /// The session ended: logout, revoked, password changed or account deleted.
+    pub const SESSION_ENDED: Self = Self {
+        code: 4003,
+        reason: "session ended",
+    };
     /// Too many refusals, or a frame past the hard size limit.
     pub const POLICY: Self = Self {
         code: 1008,
@@ -219,6 +224,11 @@ impl Session {
             self.handle.enqueue(&frame);
         }
         hold.active.store(false, Ordering::Release);
+    }
+
+    /// Whether this socket is being closed: frames still read from it are not acted on.
+    pub fn is_closing(&self) -> bool {
+        self.handle.close.reason.get().is_some()
     }
 
     /// Closes this socket.

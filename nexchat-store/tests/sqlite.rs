@@ -316,6 +316,21 @@ async fn the_database_is_in_wal_mode() {
     assert!(store.path().with_extension("db-wal").exists());
 }
 
+/// Messages, password hashes and key backups are not readable by other local users: the
+/// database and the WAL and shared-memory files beside it are created 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    for suffix in ["db", "db-wal", "db-shm"] {
+        let path = store.path().with_extension(suffix);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+    }
+}
+
 fn assert_corrupt<T: std::fmt::Debug>(
     result: Result<T, StoreError>,
     table: &str,

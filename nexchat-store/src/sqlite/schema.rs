@@ -126,7 +126,21 @@ INSERT INTO unseen_since (receiver, sender, seq)
     GROUP BY receiver, sender;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Sessions: one row per open login session (ended ones are deleted), listed per user newest
+/// first.
+const V_SESSIONS: &str = "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    user_agent TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (username, created_at);
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V_SESSIONS];
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -135,6 +149,8 @@ pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 /// transaction survives power loss (with NORMAL, the last commits before a crash may vanish).
 /// It never checkpoints on its own (`wal_autocheckpoint=0`): the checkpointer thread does.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    create_private(path)
+        .map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -166,6 +182,18 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
         .map_err(|e| opening(path, e))?;
     configure_writes(&conn).map_err(|e| opening(path, e))?;
     Ok(conn)
+}
+
+/// Creates the database file, when missing, readable and writable by its owner only (0600 on
+/// Unix). SQLite gives the `-wal` and `-shm` files it creates beside it the same permissions, so
+/// messages, password hashes and key backups are never readable by other local users. An
+/// existing file keeps the permissions its operator chose.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 fn configure_writes(conn: &Connection) -> rusqlite::Result<()> {
