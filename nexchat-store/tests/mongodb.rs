@@ -214,6 +214,7 @@ async fn connect_creates_the_indexes() {
             false,
         ),
         ("calls", doc! { "status": 1 }, false),
+        ("sessions", doc! { "username": 1, "createdAt": 1 }, false),
     ];
     for (collection, keys, unique) in expect {
         let found = indexes(db, collection).await;

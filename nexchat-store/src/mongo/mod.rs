@@ -30,7 +30,7 @@
 //! (history), `{sender, receiver, seq}` (the seed's, in storage time; ticks),
 //! `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
-//! seed's) and `{status}` (unfinished calls); `sessions {username, createdAt: -1}` (a user's
+//! seed's) and `{status}` (unfinished calls); `sessions {username, createdAt}` (a user's
 //! sessions). Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
@@ -206,8 +206,8 @@ impl MongoStore {
             .await
             .map_err(backend)?;
         self.sessions
-            // A user's sessions, newest first; expired ones of a user at login.
-            .create_index(index(doc! { "username": 1, "createdAt": -1 }))
+            // A user's sessions (read backwards for newest first); expired ones of a user at login.
+            .create_index(index(doc! { "username": 1, "createdAt": 1 }))
             .await
             .map_err(backend)?;
         Ok(())
