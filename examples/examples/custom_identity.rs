@@ -83,6 +83,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
     println!("serving http://{}/", listener.local_addr()?);
+    // Connect info: nexchat's registration and login limits count per client address. (With an
+    // identity of the app's own, nexchat has no sessions: its logout and session-list routes
+    // answer 403, while `POST /chat/auth/ws-ticket` gives single-use socket tickets.)
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
 }

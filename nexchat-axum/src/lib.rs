@@ -18,16 +18,60 @@
 //!         .route("/", get(|| async { "my app" }))
 //!         .nest("/chat", nexchat_axum::router(chat));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     // Connect info gives nexchat the client's address, for the per-address login and
+//!     // registration limits.
+//!     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //!     axum::serve(listener, app).await?;
 //!     Ok(())
 //! }
 //! ```
 //!
-//! The routes are those of the nexchat wire protocol: `POST /auth/register`,
-//! `POST /auth/login`, `GET /users?q=`, `GET /users/{name}/public-key`, `GET /friends/status`,
-//! `POST /friends/{request,accept,reject,remove}`, `GET /client-config` and `GET /ws?token=`.
+//! The routes are those of the nexchat wire protocol (`docs/protocol.md`):
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /auth/register` | creates an account (registrations are limited per client address) |
+//! | `POST /auth/login` | checks a password, starts a session, answers its token (`Cache-Control: no-store`) |
+//! | `POST /auth/logout` | ends the caller's session; its sockets close with 4003 first |
+//! | `GET /auth/sessions` | the caller's open sessions, newest first, the current one marked |
+//! | `DELETE /auth/sessions/{id}` | ends one of the caller's sessions (404 for any other id) |
+//! | `POST /auth/ws-ticket` | a single-use ticket opening one socket within 30 s |
+//! | `GET /users?q=`, `GET /users/{name}/public-key` | user lookup |
+//! | `GET /friends/status`, `POST /friends/{request,accept,reject,remove}` | friends |
+//! | `GET /client-config` | STUN/TURN servers for calls |
+//! | `GET /ws?ticket=` or `GET /ws?token=` | the WebSocket; the `Origin` is checked first (403) |
+//!
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
 //! limited to [`nexchat_core::Limits::max_body_bytes`].
+//!
+//! # Client addresses
+//! The login and registration limits count per client address: the socket's peer, which axum
+//! knows only when the app is served with `into_make_service_with_connect_info::<SocketAddr>()`
+//! as above, or the client a trusted proxy names in `X-Forwarded-For`
+//! ([`nexchat_core::Config::trusted_proxies`]). Served without connect info, nexchat knows no
+//! addresses: only the per-name login limit applies, and a warning is logged once.
+//!
+//! # Origins and CORS
+//! A WebSocket may be opened from the server's own origin, from the origins in
+//! [`nexchat_core::Config::allowed_origins`], or by a client that sends no `Origin` (not a
+//! browser); any other origin is refused with 403. The REST routes send no CORS headers, so a
+//! page on another origin cannot read their answers. An app whose web client lives on another
+//! origin adds tower-http's `CorsLayer` (cargo feature `cors` of `tower-http`) around the
+//! router, allowing exactly that origin, and lists it in `allowed_origins` too:
+//!
+//! ```ignore
+//! use axum::http::{HeaderValue, Method, header};
+//! use tower_http::cors::CorsLayer;
+//!
+//! let cors = CorsLayer::new()
+//!     .allow_origin(HeaderValue::from_static("https://app.example.org"))
+//!     .allow_methods([Method::GET, Method::POST, Method::DELETE])
+//!     .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+//! let app = Router::new().nest("/chat", nexchat_axum::router(chat).layer(cors));
+//! ```
+//!
+//! Tokens travel in the `Authorization` header, not in cookies, so no credentials mode is
+//! needed (and none should be allowed).
 
 mod auth;
 mod client;
