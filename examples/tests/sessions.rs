@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use futures::StreamExt;
-use nexchat_core::{ChatError, ChatResult, Clock, Identity, ManualClock, Principal};
+use nexchat_core::{Chat, ChatError, ChatResult, Clock, Identity, ManualClock, Principal};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -487,6 +487,39 @@ async fn sessions_survive_a_restart_and_still_end() {
         server.get("/friends/status", Some(&other.token)).await.0,
         401
     );
+}
+
+#[tokio::test]
+async fn a_session_ended_through_another_node_is_closed_within_2_seconds() {
+    let config = test_config();
+    let clock = ManualClock::starting_now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = shared_store(&dir).await;
+    let node = || {
+        Chat::builder_shared(config.clone(), std::sync::Arc::clone(&store))
+            .clock(clock.clone())
+            .build()
+    };
+    let (chat_a, chat_b) = (node().await.expect("node a"), node().await.expect("node b"));
+    let spare = tempfile::tempdir().expect("tempdir");
+    let a = TestServer::serve(chat_a, clock.clone(), spare, |r| r).await;
+    let b = TestServer::serve(chat_b, clock.clone(), dir, |r| r).await;
+    let user = a.register("roamer").await;
+    let kept = a.login(&user.name, PASSWORD).await;
+    let (mut ws, _) = b.connect(&user).await;
+    let (mut kept_ws, _) = b.connect(&kept).await;
+
+    let (status, _) = a.post("/auth/logout", Some(&user.token), &json!({})).await;
+    assert_eq!(status, 204);
+    assert_eq!(a.get("/friends/status", Some(&user.token)).await.0, 401);
+    clock.advance(Duration::from_secs(1));
+    b.chat.sweep().await;
+    ws.send(ask_key(&user)).await;
+    next_is_close(&mut ws, 4003).await;
+    assert_eq!(b.get("/friends/status", Some(&user.token)).await.0, 401);
+    kept_ws.send(ask_key(&user)).await;
+    kept_ws.expect("public_key_response").await;
+    assert_eq!(b.get("/friends/status", Some(&kept.token)).await.0, 200);
 }
 
 /// An app's own identity: the token is the user's name.

@@ -389,6 +389,23 @@ pub async fn build_chat_with(
     sqlite_chat_with(config, clock, dir, customize).await
 }
 
+/// The test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in `dir`), to
+/// share between several chats as between nodes.
+pub async fn shared_store(
+    dir: &tempfile::TempDir,
+) -> std::sync::Arc<dyn nexchat_core::store::Store> {
+    #[cfg(feature = "mongodb")]
+    if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
+        let db = format!("t{}", uuid::Uuid::new_v4().simple());
+        let store = nexchat_store::MongoStore::connect(&uri, &db)
+            .await
+            .expect("connect to the MongoDB test server");
+        return std::sync::Arc::new(store);
+    }
+    let store = nexchat_store::SqliteStore::open(dir.path().join("chat.db")).expect("sqlite");
+    std::sync::Arc::new(store)
+}
+
 pub async fn sqlite_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {
     sqlite_chat_with(config, clock, dir, |builder| builder).await
 }

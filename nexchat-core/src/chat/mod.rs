@@ -156,6 +156,17 @@ impl Chat {
         }
     }
 
+    /// Starts building a chat over a store it shares with other chats: several nodes in one
+    /// process, as the tests of what nodes sharing a database see of each other do.
+    pub fn builder_shared(config: Config, store: Arc<dyn Store>) -> ChatBuilder {
+        ChatBuilder {
+            config,
+            store,
+            clock: Arc::new(SystemClock),
+            identity: None,
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config

@@ -187,13 +187,19 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
 /// Creates the database file, when missing, readable and writable by its owner only (0600 on
 /// Unix). SQLite gives the `-wal` and `-shm` files it creates beside it the same permissions, so
 /// messages, password hashes and key backups are never readable by other local users. An
-/// existing file keeps the permissions its operator chose.
+/// existing file keeps the permissions its operator chose, and is not opened here at all:
+/// closing a descriptor of a file drops every POSIX lock this process holds on it, including
+/// those of SQLite connections already open on it.
 fn create_private(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop)
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 fn configure_writes(conn: &Connection) -> rusqlite::Result<()> {
