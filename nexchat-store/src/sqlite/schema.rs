@@ -149,12 +149,15 @@ pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 /// transaction survives power loss (with NORMAL, the last commits before a crash may vanish).
 /// It never checkpoints on its own (`wal_autocheckpoint=0`): the checkpointer thread does.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
-    create_private(path)
-        .map_err(|e| StoreError::Backend(format!("creating {}: {e}", path.display())))?;
+    let created = !path.exists();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    if created {
+        make_private(path)
+            .map_err(|e| StoreError::Backend(format!("protecting {}: {e}", path.display())))?;
+    }
     configure(&conn).map_err(|e| opening(path, e))?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -184,22 +187,21 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// Creates the database file, when missing, readable and writable by its owner only (0600 on
-/// Unix). SQLite gives the `-wal` and `-shm` files it creates beside it the same permissions, so
-/// messages, password hashes and key backups are never readable by other local users. An
-/// existing file keeps the permissions its operator chose, and is not opened here at all:
-/// closing a descriptor of a file drops every POSIX lock this process holds on it, including
-/// those of SQLite connections already open on it.
-fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+/// Makes a database file SQLite just created readable and writable by its owner only (0600 on
+/// Unix), while it is still empty. SQLite creates the `-wal` and `-shm` files beside it with the
+/// database file's permissions, so messages, password hashes and key backups are never readable
+/// by other local users. (Changed by path, not by opening the file: closing a descriptor of a
+/// file drops every POSIX lock this process holds on it, SQLite's included.) An existing file
+/// keeps the permissions its operator chose.
+fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(err) => Err(err),
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn configure_writes(conn: &Connection) -> rusqlite::Result<()> {
