@@ -48,7 +48,9 @@ pub struct Limits {
     /// Failed logins from one client address, any names, within `login_failure_window` (100);
     /// past it logins from that address are refused.
     pub login_failures_per_address: u32,
-    /// Successful registrations (201) from one client address per hour (10).
+    /// Successful registrations (201) from one client address per hour (10). For each of these
+    /// four limits, 0 means no limit (test suites and load tools register many users from one
+    /// address).
     pub registrations_per_hour: u32,
     /// Keys each throttle counter (per name, per address, ...) holds at most (100,000): the
     /// bound on their memory whatever names and addresses are tried. When one is full, the key
