@@ -343,6 +343,11 @@ impl Session {
         hold.active.store(false, Ordering::Release);
     }
 
+    /// Whether this socket is being closed: frames still read from it are not acted on.
+    pub fn is_closing(&self) -> bool {
+        self.handle.close.reason.get().is_some()
+    }
+
     /// Closes this socket.
     pub fn close(&self, reason: CloseReason) {
         self.handle.close(reason);
