@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
 #   1. formatting and lints;
-#   2. Rust: unit tests, doctests, the storage conformance suite and the socket-level protocol
-#      suite on SQLite;
-#   3. MongoDB: the conformance suite and the whole socket-level protocol suite again, against a
-#      MongoDB wire-protocol server this script installs (PyPI nx-27017) and starts;
+#   2. Rust: unit tests, doctests, the storage conformance suite on SQLite and on MongoDB (a
+#      MongoDB wire-protocol server this script installs, PyPI nx-27017, and starts), and the
+#      socket-level protocol suite on SQLite;
+#   3. the whole socket-level protocol suite again on MongoDB;
 #   4. the browser client in headless Chromium (installed from Debian when missing).
 # Any suite that cannot run fails the whole command; nothing is skipped.
 set -euo pipefail
@@ -16,23 +16,25 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "Rust suites on SQLite"
-# One feature set for every cargo step below, so nothing is compiled twice.
-cargo test --workspace --all-features --exclude nexchat-store
-cargo test -p nexchat-store --all-features --lib --test sqlite
-cargo test -p nexchat-store --all-features --doc
-
-step "MongoDB suites (conformance and protocol) on a local wire-protocol server"
+step "MongoDB wire-protocol server for the MongoDB suites"
 eval "$(scripts/mongo-test-server.sh)"
 trap 'kill "$NEXCHAT_MONGO_PID" 2>/dev/null || true' EXIT
 [[ -n "${NEXCHAT_TEST_MONGODB_URI:-}" ]] || { echo "MongoDB test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_MONGODB_URI
-cargo test -p nexchat-store --all-features --test mongodb
-cargo test -p nexchat-examples --all-features --tests
-unset NEXCHAT_TEST_MONGODB_URI
+
+# Every cargo step below selects the whole workspace with all features: the same feature set
+# each time, so each crate is compiled once and later steps only choose what runs.
+ALL=(--workspace --all-features)
+
+step "Rust: unit tests, doctests, both storage conformance suites, the protocol suite on SQLite"
+NEXCHAT_TEST_STORE=sqlite cargo test "${ALL[@]}"
+
+step "Rust: the protocol suite again, on MongoDB"
+NEXCHAT_TEST_STORE=mongodb cargo test "${ALL[@]}" --tests
 
 step "browser client in headless Chromium"
-cargo build --all-features --bin nexchat-server
+# The server binary the test build above already made (integration tests build the package's
+# binaries with the same features): nothing is compiled for this step.
 NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
 
 step "all suites passed"

@@ -58,7 +58,7 @@ kill "$RELAY"; wait "$RELAY" 2>/dev/null || true
 # --- nexchat-server ---------------------------------------------------------------------------
 rm -f "$DB_DIR"/bench.db*
 RUST_LOG=warn "$BIN/nexchat-server" --addr "$SERVER_ADDR" --sqlite "$DB_DIR/bench.db" \
-  --bcrypt-cost 4 --rate-burst 1000000 --rate-per-sec 1000000 --sockets-per-user 10 & SERVER=$!
+  --bcrypt-cost 4 --rate-burst 1000000 --rate-per-sec 1000000 --registrations-per-hour 0 --sockets-per-user 10 & SERVER=$!
 PIDS+=("$SERVER")
 wait_port "$SERVER_ADDR"
 N=(--url "http://$SERVER_ADDR" --target nexchat --server-pid "$SERVER")

@@ -34,7 +34,9 @@ function freePort() {
 
 function spawnServer(bin, port, db, cwd) {
   const addr = `http://127.0.0.1:${port}`;
-  const proc = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--sqlite', db, '--bcrypt-cost', '4'], {
+  const proc = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--sqlite', db, '--bcrypt-cost', '4',
+    // Every test registers its users from 127.0.0.1: no limit on registrations.
+    '--registrations-per-hour', '0'], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env },
@@ -77,7 +79,8 @@ function spawnServer(bin, port, db, cwd) {
 }
 
 /**
- * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4` and waits
+ * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4
+ * --registrations-per-hour 0` and waits
  * for the line that names its address.
  */
 export async function startServer(name) {

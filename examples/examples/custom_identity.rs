@@ -83,6 +83,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
     println!("serving http://{}/", listener.local_addr()?);
+    // (With an identity of the app's own, nexchat has no sessions: its logout and session-list
+    // routes answer 403, while `POST /chat/auth/ws-ticket` gives single-use socket tickets.)
     let config = nexchat_axum::ServeConfig::default();
     nexchat_axum::serve(listener, app, config, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -1,5 +1,5 @@
-//! Accounts and tokens over real HTTP and WebSockets: register, log in, failed-login limits,
-//! token checks on REST and on the `/ws` upgrade, and sockets closed when their token expires.
+//! Accounts and tokens over real HTTP and WebSockets: register, log in, failed-login limits from
+//! one address (the other throttle rows are in `throttle.rs`), token checks on REST and on the `/ws` upgrade, and sockets closed when their token expires.
 
 mod common;
 
@@ -328,7 +328,7 @@ async fn a_1024_character_password_counts_in_full() {
 }
 
 #[tokio::test]
-async fn ten_failed_logins_lock_the_name_for_15_minutes() {
+async fn ten_failed_logins_from_one_address_lock_the_name_there_for_15_minutes() {
     let server = TestServer::start().await;
     let name = unique("locked");
     let bystander = unique("bystander");
@@ -364,7 +364,7 @@ async fn ten_failed_logins_lock_the_name_for_15_minutes() {
         "Retry-After {retry_after}"
     );
 
-    // Other names are not affected.
+    // Other names are not affected (the address itself is far from its own limit).
     assert_eq!(login(&server, &bystander, PASSWORD).await.0, 200);
 
     server.clock.advance(Duration::from_secs(14 * 60));
@@ -375,7 +375,7 @@ async fn ten_failed_logins_lock_the_name_for_15_minutes() {
 }
 
 #[tokio::test]
-async fn failed_logins_of_unknown_names_are_counted_too() {
+async fn failed_logins_of_unknown_names_are_counted_too_from_one_address() {
     let server = TestServer::start().await;
     let ghost = unique("ghost");
     for _ in 0..10 {

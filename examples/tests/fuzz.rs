@@ -11,7 +11,7 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use nexchat_core::{Chat, Outbound, Principal, SessionOutbox};
+use nexchat_core::{Caller, Chat, ClientInfo, Outbound, Principal, SessionOutbox};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -87,7 +87,9 @@ fn world() -> &'static World {
                     "encryptedPrivateKey": {}
                 }))
                 .expect("register request");
-                chat.register(request).await.expect("register");
+                chat.register(request, &ClientInfo::default())
+                    .await
+                    .expect("register");
             }
             chat.friend_request(&alice, &bob).await.expect("request");
             chat.friend_accept(&bob, &alice).await.expect("accept");
@@ -176,8 +178,8 @@ proptest! {
         let world = world();
         world.runtime.block_on(async {
             let chat = &world.chat;
-            let principal = Principal { username: world.alice.clone(), expires_at: None };
-            let (session, mut outbox) = chat.connect(&principal).await.expect("connect");
+            let caller = Caller::from(Principal { username: world.alice.clone(), expires_at: None });
+            let (session, mut outbox) = chat.connect(&caller).await.expect("connect");
             chat.greet(&session).await.expect("greet");
             for frame in &frames {
                 chat.handle_frame(&session, frame).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
+use nexchat_core::ClientInfo;
 use nexchat_core::ManualClock;
 use nexchat_core::protocol::PublicKey;
 use nexchat_core::protocol::rest::RegisterRequest;
@@ -571,13 +572,16 @@ async fn a_restart_finishes_an_erasure_a_previous_run_left_midway() {
     {
         let chat = sqlite_chat(test_config(), clock.clone(), &dir).await;
         for name in [&alice, &bob] {
-            chat.register(RegisterRequest {
-                username: name.clone(),
-                password: PASSWORD.to_owned(),
-                public_key: PublicKey::from_json(&jwk(name).to_string()).expect("jwk"),
-                encrypted_private_key: backup("first"),
-                kdf: Some(kdf()),
-            })
+            chat.register(
+                RegisterRequest {
+                    username: name.clone(),
+                    password: PASSWORD.to_owned(),
+                    public_key: PublicKey::from_json(&jwk(name).to_string()).expect("jwk"),
+                    encrypted_private_key: backup("first"),
+                    kdf: Some(kdf()),
+                },
+                &ClientInfo::default(),
+            )
             .await
             .expect("register");
         }

@@ -26,19 +26,65 @@
 //! }
 //! ```
 //!
-//! The routes are those of the nexchat wire protocol: `POST /auth/register`,
-//! `POST /auth/login`, `GET /auth/params?username=`, `POST /auth/password`,
-//! `DELETE /auth/account`, `GET /users?q=`, `GET /users/{name}/public-key`, `GET /friends/status`,
-//! `POST /friends/{request,accept,reject,remove}`, `GET /client-config` and `GET /ws?token=`.
+//! The routes are those of the nexchat wire protocol (`docs/protocol.md`):
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /auth/register` | creates an account (registrations are limited per client address) |
+//! | `POST /auth/login` | checks a password, starts a session, answers its token (`Cache-Control: no-store`) |
+//! | `POST /auth/logout` | ends the caller's session; its sockets close with 4003 first |
+//! | `GET /auth/sessions` | the caller's open sessions, newest first, the current one marked |
+//! | `DELETE /auth/sessions/{id}` | ends one of the caller's sessions (404 for any other id) |
+//! | `POST /auth/ws-ticket` | a single-use ticket opening one socket within 30 s |
+//! | `GET /auth/params?username=` | the account's key-derivation parameters (a stable decoy for unknown names) |
+//! | `POST /auth/password` | replaces the password hash, `kdf` and key backup; ends every session of the user |
+//! | `DELETE /auth/account` | erases the account; the name stays reserved |
+//! | `GET /users?q=`, `GET /users/{name}/public-key` | user lookup |
+//! | `GET /friends/status`, `POST /friends/{request,accept,reject,remove}` | friends |
+//! | `GET /client-config` | STUN/TURN servers for calls |
+//! | `GET /ws?ticket=` or `GET /ws?token=` | the WebSocket; the `Origin` is checked first (403) |
+//!
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
 //! limited to [`nexchat_core::Limits::max_body_bytes`]. [`serve`] runs the app with deadlines
 //! on request heads, which `axum::serve` lacks; [`not_found`] is a fallback that answers unknown
 //! paths with the protocol's JSON error.
+//!
+//! # Client addresses
+//! The login and registration limits count per client address: the socket's peer, which axum
+//! knows only when the app is served by [`serve`] (as above) or with
+//! `into_make_service_with_connect_info::<SocketAddr>()`, or the client a trusted proxy names in `X-Forwarded-For`
+//! ([`nexchat_core::Config::trusted_proxies`]). Served without connect info, nexchat knows no
+//! addresses: only the per-name login limit applies, and a warning is logged once.
+//!
+//! # Origins and CORS
+//! A WebSocket may be opened from the server's own origin, from the origins in
+//! [`nexchat_core::Config::allowed_origins`], or by a client that sends no `Origin` (not a
+//! browser); any other origin is refused with 403. The REST routes send no CORS headers, so a
+//! page on another origin cannot read their answers. An app whose web client lives on another
+//! origin adds tower-http's `CorsLayer` (cargo feature `cors` of `tower-http`) around the
+//! router, allowing exactly that origin, and lists it in `allowed_origins` too:
+//!
+//! ```ignore
+//! use axum::http::{HeaderValue, Method, header};
+//! use tower_http::cors::CorsLayer;
+//!
+//! let cors = CorsLayer::new()
+//!     .allow_origin(HeaderValue::from_static("https://app.example.org"))
+//!     .allow_methods([Method::GET, Method::POST, Method::DELETE])
+//!     .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+//! let app = Router::new().nest("/chat", nexchat_axum::router(chat).layer(cors));
+//! ```
+//!
+//! Tokens travel in the `Authorization` header, not in cookies, so no credentials mode is
+//! needed (and none should be allowed).
 
 mod auth;
+mod client;
 mod error;
+mod origin;
 mod rest;
 mod serve;
+mod sessions;
 mod ws;
 
 use axum::Router;
@@ -46,7 +92,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use nexchat_core::Chat;
 
-pub use auth::AuthUser;
+pub use auth::{AuthCaller, AuthUser};
+pub use client::Client;
 pub use error::{ApiError, not_found, status_of};
 pub use serve::{ServeConfig, serve};
 
@@ -59,6 +106,10 @@ pub fn router<S>(chat: Chat) -> Router<S> {
         .route("/auth/params", get(rest::auth_params))
         .route("/auth/password", post(rest::change_password))
         .route("/auth/account", delete(rest::delete_account))
+        .route("/auth/logout", post(sessions::logout))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/{id}", delete(sessions::revoke))
+        .route("/auth/ws-ticket", post(sessions::ws_ticket))
         .route("/users", get(rest::search_users))
         .route("/users/{name}/public-key", get(rest::public_key))
         .route("/friends/status", get(rest::friends_status))

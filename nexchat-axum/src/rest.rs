@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use nexchat_core::Chat;
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, AuthParams, ClientConfig, FriendAnswerBody, FriendRemoveBody,
@@ -16,6 +16,7 @@ use nexchat_core::protocol::rest::{
 use serde::de::DeserializeOwned;
 
 use crate::auth::AuthUser;
+use crate::client::Client;
 use crate::error::ApiError;
 
 /// A JSON body whose every rejection is a protocol error (`bad_request` or `too_large`).
@@ -32,18 +33,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// `Cache-Control: no-store`, for answers that carry a token, a ticket or a key backup.
+pub type NoStore = [(header::HeaderName, HeaderValue); 1];
+
+pub fn no_store() -> NoStore {
+    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
+
 pub async fn register(
     State(chat): State<Chat>,
+    Client(client): Client,
     Body(request): Body<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    Ok((StatusCode::CREATED, Json(chat.register(request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(chat.register(request, &client).await?),
+    ))
 }
 
 pub async fn login(
     State(chat): State<Chat>,
+    Client(client): Client,
     Body(request): Body<LoginRequest>,
-) -> ApiResult<LoginResponse> {
-    Ok(Json(chat.login(request).await?))
+) -> Result<(NoStore, Json<LoginResponse>), ApiError> {
+    Ok((no_store(), Json(chat.login(request, &client).await?)))
 }
 
 pub async fn auth_params(
@@ -61,17 +74,23 @@ pub async fn auth_params(
 pub async fn change_password(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
+    Client(client): Client,
     Body(request): Body<PasswordChangeRequest>,
-) -> ApiResult<TokenResponse> {
-    Ok(Json(chat.change_password(&user.username, request).await?))
+) -> Result<(NoStore, Json<TokenResponse>), ApiError> {
+    let answer = chat
+        .change_password(&user.username, request, &client)
+        .await?;
+    Ok((no_store(), Json(answer)))
 }
 
 pub async fn delete_account(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
+    Client(client): Client,
     Body(request): Body<AccountDeleteRequest>,
 ) -> Result<StatusCode, ApiError> {
-    chat.delete_account(&user.username, request).await?;
+    chat.delete_account(&user.username, request, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

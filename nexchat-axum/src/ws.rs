@@ -1,4 +1,4 @@
-//! `GET /ws?token=`: one WebSocket session, a reader feeding [`Chat::handle_frame`] and a writer
+//! `GET /ws?ticket=` (or `?token=`): one WebSocket session, a reader feeding [`Chat::handle_frame`] and a writer
 //! draining the session's outbox, with pings to find dead peers.
 
 use std::collections::HashMap;
@@ -9,27 +9,47 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use nexchat_core::{Chat, ChatError, CloseReason, Outbound, Principal, Session, SessionOutbox};
+use nexchat_core::{Caller, Chat, ChatError, CloseReason, Outbound, Session, SessionOutbox};
 
 use crate::error::ApiError;
+use crate::origin;
 
-/// Authenticates before the upgrade (401), checks the per-user socket limit (429), then upgrades
-/// with buffers and message sizes taken from the chat's limits.
-pub async fn upgrade(
-    State(chat): State<Chat>,
-    Query(query): Query<HashMap<String, String>>,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let token = query.get("token").map(String::as_str).unwrap_or_default();
-    let principal = match chat.authenticate(token).await {
-        Ok(principal) => principal,
+/// Uses up the ticket, if one is presented (whatever the answer, it never works again), checks
+/// the `Origin` (403), authenticates the ticket or token (401), checks the per-user socket
+/// limit (429), then upgrades with buffers and message sizes taken from the chat's limits.
+pub async fn upgrade(State(chat): State<Chat>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+        .map(|Query(query)| query)
+        .unwrap_or_default();
+    let redeemed = match query.get("ticket") {
+        Some(ticket) => Some(chat.redeem_ticket(ticket).await),
+        None => None,
+    };
+    if !origin::allowed(&parts, &chat) {
+        let refused = ChatError::Forbidden("this origin may not open a socket here".into());
+        return ApiError(refused).into_response();
+    }
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &chat).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let authenticated = match redeemed {
+        Some(redeemed) => redeemed,
+        None => {
+            let token = query.get("token").map(String::as_str).unwrap_or_default();
+            chat.caller(token).await
+        }
+    };
+    let caller = match authenticated {
+        Ok(caller) => caller,
         Err(err) => return ApiError(err).into_response(),
     };
-    if !chat.can_connect(&principal.username) {
+    if !chat.can_connect(&caller.principal.username) {
         return ApiError(ChatError::RateLimited {
             retry_after_secs: 1,
         })
@@ -42,19 +62,24 @@ pub async fn upgrade(
         // sockets pays for every byte reserved per socket.
         .read_buffer_size(1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(limits.max_frame_hard_bytes * 2)
-        .on_upgrade(move |socket| run(chat, principal, socket))
+        // Room for the largest frame the server sends: a page of history up to the answer cap.
+        .max_write_buffer_size(
+            (limits.max_frame_hard_bytes * 2).max(limits.max_answer_bytes + limits.max_frame_bytes),
+        )
+        .on_upgrade(move |socket| run(chat, caller, socket))
 }
 
-async fn run(chat: Chat, principal: Principal, socket: WebSocket) {
+async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
     // Connecting and disconnecting are boxed for the same reason as a frame's handling below:
     // the socket's task holds room for its largest future for as long as the socket is open.
-    let (session, outbox) = match Box::pin(chat.connect(&principal)).await {
+    let (session, outbox) = match Box::pin(chat.connect(&caller)).await {
         Ok(pair) => pair,
         Err(err) => {
             let reason = match err {
                 ChatError::RateLimited { .. } => CloseReason::TOO_MANY_SOCKETS,
+                // The login session ended between the check and the upgrade.
+                ChatError::Unauthorized => CloseReason::SESSION_ENDED,
                 _ => CloseReason::SERVER_ERROR,
             };
             let deadline = chat.config().write_timeout;

@@ -29,9 +29,7 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Largest `encryptedPrivateKey`, as JSON text (16 KiB).
     pub max_private_key_bytes: usize,
-    /// Failed logins per username within `login_failure_window` (10).
-    pub login_failures: u32,
-    /// The window for `login_failures` (15 minutes).
+    /// The window of the three `login_failures_*` limits (15 minutes).
     pub login_failure_window: Duration,
     /// Refusals (`too_large`, `rate_limited`) within `abuse_window` that close a socket (20).
     pub abuse_refusals: u32,
@@ -69,6 +67,23 @@ pub struct Limits {
     pub writes_in_flight: usize,
     /// Largest `kdf` parameters object of an account, as JSON text (1 KiB).
     pub max_kdf_bytes: usize,
+    /// Failed logins (401) for one username from one client address within
+    /// `login_failure_window` (10); past it that name is refused (429) from that address.
+    pub login_failures_per_name_address: u32,
+    /// Failed logins for one username from all addresses within `login_failure_window` (100);
+    /// past it that name is refused everywhere.
+    pub login_failures_per_name: u32,
+    /// Failed logins from one client address, any names, within `login_failure_window` (100);
+    /// past it logins from that address are refused.
+    pub login_failures_per_address: u32,
+    /// Successful registrations (201) from one client address per hour (10). For each of these
+    /// four limits, 0 means no limit (test suites and load tools register many users from one
+    /// address).
+    pub registrations_per_hour: u32,
+    /// Keys each throttle counter (per name, per address, ...) holds at most (100,000): the
+    /// bound on their memory whatever names and addresses are tried. When one is full, the key
+    /// idle the longest is forgotten.
+    pub throttle_keys: usize,
 }
 
 impl Default for Limits {
@@ -84,7 +99,6 @@ impl Default for Limits {
             sockets_per_user: 10,
             max_body_bytes: 64 * 1024,
             max_private_key_bytes: 16 * 1024,
-            login_failures: 10,
             login_failure_window: Duration::from_secs(15 * 60),
             abuse_refusals: 20,
             abuse_window: Duration::from_secs(10),
@@ -100,6 +114,11 @@ impl Default for Limits {
             hashes_waiting: 64,
             writes_in_flight: 64,
             max_kdf_bytes: 1024,
+            login_failures_per_name_address: 10,
+            login_failures_per_name: 100,
+            login_failures_per_address: 100,
+            registrations_per_hour: 10,
+            throttle_keys: 100_000,
         }
     }
 }
@@ -139,6 +158,17 @@ pub struct Config {
     /// What a real account's `kdf` parameters look like: `GET /auth/params` answers a name
     /// without an account with these and a made-up salt (the browser client's defaults).
     pub kdf_decoy: KdfDecoy,
+    /// Origins besides the server's own that may open a WebSocket (`https://app.example.org`,
+    /// scheme and host as a browser sends them in `Origin`). Empty by default: same origin only.
+    pub allowed_origins: Vec<String>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` names the client (for throttling)
+    /// and whose `X-Forwarded-Proto: https` makes the server's own origin `https://`. Empty by
+    /// default: the socket's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a node trusts what it knows about a login session without asking the store
+    /// again (2 s). A session ended on this node is refused at once; one ended through another
+    /// node sharing the store is refused, and its sockets here closed, within this time.
+    pub session_cache_ttl: Duration,
 }
 
 impl Config {
@@ -155,6 +185,9 @@ impl Config {
             ice_servers: Vec::new(),
             limits: Limits::default(),
             kdf_decoy: KdfDecoy::default(),
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            session_cache_ttl: Duration::from_secs(2),
         }
     }
 }

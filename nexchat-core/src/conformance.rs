@@ -36,6 +36,7 @@ mod erasure;
 mod links;
 mod messages;
 mod races;
+mod sessions;
 mod support;
 mod users;
 
@@ -45,6 +46,7 @@ pub use erasure::*;
 pub use links::*;
 pub use messages::*;
 pub use races::*;
+pub use sessions::*;
 pub use users::*;
 
 /// A fresh store for one check, plus whatever must live as long as it.
@@ -160,6 +162,10 @@ macro_rules! __conformance_checks {
             race_update_call,
             race_replace_credentials,
             race_mark_erasing,
+            sessions_create_find_and_list,
+            sessions_touch_moves_forward_only,
+            sessions_delete_and_expire,
+            race_delete_session,
         }
     };
 }

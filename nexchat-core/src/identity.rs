@@ -49,6 +49,12 @@ struct Claims {
     /// Expiry in seconds since the epoch (RFC 7519).
     exp: i64,
     iat: i64,
+    /// The login session the token belongs to; tokens without one are refused by the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    /// A unique id, so that no two tokens are the same (RFC 7519).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 /// HS256 tokens signed with the chat's secret: nexchat's own accounts.
@@ -79,14 +85,17 @@ impl JwtIdentity {
         }
     }
 
-    /// Signs a token for `username`; returns it with its expiry (ms).
-    pub fn issue(&self, username: &str) -> ChatResult<(String, i64)> {
+    /// Signs a token for `username` naming the login session `session`, with a fresh unique id;
+    /// returns it with its expiry (ms).
+    pub fn issue(&self, username: &str, session: &str) -> ChatResult<(String, i64)> {
         let now = self.clock.now_ms();
         let expires_at = now.saturating_add(self.ttl_ms);
         let claims = Claims {
             sub: username.to_owned(),
             exp: expires_at / 1000,
             iat: now / 1000,
+            sid: Some(session.to_owned()),
+            jti: Some(uuid::Uuid::new_v4().to_string()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ChatError::Internal(format!("signing a token: {e}")))?;
@@ -97,6 +106,14 @@ impl JwtIdentity {
 #[async_trait]
 impl Identity for JwtIdentity {
     async fn identify(&self, token: &str) -> ChatResult<Principal> {
+        self.verify(token).map(|(principal, _)| principal)
+    }
+}
+
+impl JwtIdentity {
+    /// Checks a token's signature and expiry; returns its user and the login session it names
+    /// (`None` for a token made before tokens named sessions).
+    pub(crate) fn verify(&self, token: &str) -> ChatResult<(Principal, Option<String>)> {
         // The algorithm is pinned: a token claiming `none` or another algorithm is refused.
         let mut validation = Validation::new(Algorithm::HS256);
         // Expiry is checked against the chat's clock below, so tests can move time.
@@ -108,9 +125,12 @@ impl Identity for JwtIdentity {
         if expires_at <= self.clock.now_ms() {
             return Err(ChatError::Unauthorized);
         }
-        Ok(Principal {
-            username: data.claims.sub,
-            expires_at: Some(expires_at),
-        })
+        Ok((
+            Principal {
+                username: data.claims.sub,
+                expires_at: Some(expires_at),
+            },
+            data.claims.sid,
+        ))
     }
 }

@@ -15,18 +15,21 @@ mod friend_guard;
 mod hub;
 mod identity;
 mod kdf;
+mod live_sessions;
 mod password;
 pub mod protocol;
 pub mod rate;
 mod session;
 pub mod store;
+mod throttle;
+mod tickets;
 mod ticks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use call_log::{CallEvent, CallLog, InvalidTransition};
-pub use chat::{Chat, ChatBuilder};
+pub use chat::{Caller, Chat, ChatBuilder, ClientInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Limits};
 pub use error::{ChatError, ChatResult};

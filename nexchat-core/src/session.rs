@@ -230,8 +230,9 @@ impl SessionHandle {
     }
 }
 
-/// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], feeds each
-/// incoming frame to [`crate::Chat::handle_frame`], and hands it back to
+/// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], sends the
+/// greeting with [`crate::Chat::greet`] while its writer drains the [`SessionOutbox`], then
+/// feeds each incoming frame to [`crate::Chat::handle_frame`], and hands it back to
 /// [`crate::Chat::disconnect`] when the socket closes. Clones are the same socket.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -340,6 +341,11 @@ impl Session {
             self.handle.enqueue_admitted(frame, None);
         }
         hold.active.store(false, Ordering::Release);
+    }
+
+    /// Whether this socket is being closed: frames still read from it are not acted on.
+    pub fn is_closing(&self) -> bool {
+        self.handle.close.reason.get().is_some()
     }
 
     /// Closes this socket.

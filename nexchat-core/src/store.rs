@@ -296,7 +296,51 @@ pub trait CallStore: Send + Sync {
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()>;
 }
 
-/// Everything the chat stores. Implemented for every type that implements the four parts.
-pub trait Store: UserStore + FriendStore + MessageStore + CallStore + 'static {}
+/// A login session as stored: what a token names, and what the user sees in their list of
+/// sessions. A session is open while its record exists and `expires_at` is in the future;
+/// ending it deletes the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Random id (a UUID), named by the session's token.
+    pub id: String,
+    /// The user, as registered.
+    pub username: String,
+    /// When the login happened (ms).
+    pub created_at: i64,
+    /// When the session's token was last accepted (ms); updated coarsely.
+    pub last_seen_at: i64,
+    /// When the session's token expires (ms).
+    pub expires_at: i64,
+    /// The first 200 characters of the login request's `User-Agent`, empty when absent.
+    pub user_agent: String,
+}
 
-impl<T: UserStore + FriendStore + MessageStore + CallStore + 'static> Store for T {}
+/// Login sessions (see [`SessionRecord`]).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session; [`StoreError::Conflict`] when the id exists.
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// Finds a session by id.
+    async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    /// The sessions of `username`, newest `created_at` first (expired ones included).
+    async fn sessions_of(&self, username: &str) -> StoreResult<Vec<SessionRecord>>;
+    /// Which of `ids` are stored, in any order: lets a node check all the sessions it holds
+    /// sockets for in one step.
+    async fn existing_sessions(&self, ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Raises a session's `last_seen_at` to `at`; never lowers it. An unknown id changes
+    /// nothing and is not an error (the session may have just ended).
+    async fn touch_session(&self, id: &str, at: i64) -> StoreResult<()>;
+    /// Deletes a session; false when there was none.
+    async fn delete_session(&self, id: &str) -> StoreResult<bool>;
+    /// Deletes the sessions of `username` that expired at or before `now` (ms); returns how
+    /// many.
+    async fn delete_expired_sessions(&self, username: &str, now: i64) -> StoreResult<u64>;
+}
+
+/// Everything the chat stores. Implemented for every type that implements the five parts.
+pub trait Store:
+    UserStore + FriendStore + MessageStore + CallStore + SessionStore + 'static
+{
+}
+
+impl<T: UserStore + FriendStore + MessageStore + CallStore + SessionStore + 'static> Store for T {}

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
+use nexchat_core::ClientInfo;
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
 };
@@ -223,6 +224,7 @@ async fn connect_creates_the_indexes() {
         ("calls", doc! { "status": 1 }, false),
         ("calls", doc! { "callee": 1 }, false),
         ("users", doc! { "erasure": 1 }, false),
+        ("sessions", doc! { "username": 1, "createdAt": 1 }, false),
     ];
     for (collection, keys, unique) in expect {
         let found = indexes(db, collection).await;
@@ -1078,14 +1080,17 @@ async fn documents_of_the_previous_release_keep_working() {
             .build()
             .await
             .unwrap();
-        chat.register(RegisterRequest {
-            username: "scratch".into(),
-            password: PASSWORD.into(),
-            public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
-                .unwrap(),
-            encrypted_private_key: serde_json::json!({}),
-            kdf: None,
-        })
+        chat.register(
+            RegisterRequest {
+                username: "scratch".into(),
+                password: PASSWORD.into(),
+                public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
+                    .unwrap(),
+                encrypted_private_key: serde_json::json!({}),
+                kdf: None,
+            },
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
         let scratch = store
@@ -1134,7 +1139,10 @@ async fn documents_of_the_previous_release_keep_working() {
         password: password.into(),
     };
     assert_eq!(
-        chat.login(login("alice", PASSWORD)).await.unwrap().username,
+        chat.login(login("alice", PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap()
+            .username,
         "Alice"
     );
     assert_eq!(chat.auth_params("alice").await.unwrap().kdf, None);
@@ -1148,17 +1156,23 @@ async fn documents_of_the_previous_release_keep_working() {
             kdf: kdf.clone(),
             encrypted_private_key: serde_json::json!({"v": 2}),
         },
+        &ClientInfo::default(),
     )
     .await
     .unwrap();
     assert_eq!(chat.auth_params("alice").await.unwrap().kdf, Some(kdf));
     assert_eq!(
-        chat.login(login("alice", PASSWORD)).await.unwrap_err(),
+        chat.login(login("alice", PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         ChatError::Unauthorized
     );
-    chat.login(login("alice", "an auth key derived from it"))
-        .await
-        .unwrap();
+    chat.login(
+        login("alice", "an auth key derived from it"),
+        &ClientInfo::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         store
             .history("Alice", "bob", None, 10)
@@ -1175,11 +1189,14 @@ async fn documents_of_the_previous_release_keep_working() {
         AccountDeleteRequest {
             password: PASSWORD.into(),
         },
+        &ClientInfo::default(),
     )
     .await
     .unwrap();
     assert_eq!(
-        chat.login(login("bob", PASSWORD)).await.unwrap_err(),
+        chat.login(login("bob", PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         ChatError::Unauthorized
     );
     assert!(!store.are_friends("Alice", "bob").await.unwrap());

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use nexchat_core::ClientInfo;
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
 };
@@ -331,6 +332,21 @@ async fn the_database_is_in_wal_mode() {
     assert!(store.path().with_extension("db-wal").exists());
 }
 
+/// Messages, password hashes and key backups are not readable by other local users: the
+/// database and the WAL and shared-memory files beside it are created 0600.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (store, _dir) = fresh().await;
+    store.create_user(&user("alice")).await.unwrap();
+    for suffix in ["db", "db-wal", "db-shm"] {
+        let path = store.path().with_extension(suffix);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+    }
+}
+
 fn assert_corrupt<T: std::fmt::Debug>(
     result: Result<T, StoreError>,
     table: &str,
@@ -477,14 +493,17 @@ async fn hash_of_password(dir: &Path) -> String {
     {
         let store = SqliteStore::open(&path).unwrap();
         let chat = Chat::builder(chat_config(), store).build().await.unwrap();
-        chat.register(RegisterRequest {
-            username: "scratch".into(),
-            password: PASSWORD.into(),
-            public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
-                .unwrap(),
-            encrypted_private_key: serde_json::json!({}),
-            kdf: None,
-        })
+        chat.register(
+            RegisterRequest {
+                username: "scratch".into(),
+                password: PASSWORD.into(),
+                public_key: PublicKey::from_json(r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#)
+                    .unwrap(),
+                encrypted_private_key: serde_json::json!({}),
+                kdf: None,
+            },
+            &ClientInfo::default(),
+        )
         .await
         .unwrap();
     }
@@ -532,7 +551,10 @@ async fn a_database_of_the_previous_schema_opens_and_keeps_working() {
         username: name.into(),
         password: password.into(),
     };
-    let session = chat.login(login("alice", PASSWORD)).await.unwrap();
+    let session = chat
+        .login(login("alice", PASSWORD), &ClientInfo::default())
+        .await
+        .unwrap();
     assert_eq!(session.username, "Alice");
     assert_eq!(chat.auth_params("ALICE").await.unwrap().kdf, None);
 
@@ -546,28 +568,37 @@ async fn a_database_of_the_previous_schema_opens_and_keeps_working() {
             kdf: kdf.clone(),
             encrypted_private_key: serde_json::json!({"v": 2}),
         },
+        &ClientInfo::default(),
     )
     .await
     .unwrap();
     assert_eq!(chat.auth_params("alice").await.unwrap().kdf, Some(kdf));
     assert_eq!(
-        chat.login(login("alice", PASSWORD)).await.unwrap_err(),
+        chat.login(login("alice", PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         ChatError::Unauthorized
     );
-    chat.login(login("alice", "an auth key derived from it"))
-        .await
-        .unwrap();
+    chat.login(
+        login("alice", "an auth key derived from it"),
+        &ClientInfo::default(),
+    )
+    .await
+    .unwrap();
 
     chat.delete_account(
         "bob",
         AccountDeleteRequest {
             password: PASSWORD.into(),
         },
+        &ClientInfo::default(),
     )
     .await
     .unwrap();
     assert_eq!(
-        chat.login(login("bob", PASSWORD)).await.unwrap_err(),
+        chat.login(login("bob", PASSWORD), &ClientInfo::default())
+            .await
+            .unwrap_err(),
         ChatError::Unauthorized
     );
     drop(chat);

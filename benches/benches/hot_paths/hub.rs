@@ -32,7 +32,11 @@ fn fan_out(c: &mut Criterion) {
         let mut open: Vec<(nexchat_core::Session, SessionOutbox)> = rt.block_on(async {
             let mut v = Vec::new();
             for _ in 0..sessions {
-                v.push(chat.connect(&principal).await.expect("connect"));
+                v.push(
+                    chat.connect(&principal.clone().into())
+                        .await
+                        .expect("connect"),
+                );
             }
             v
         });

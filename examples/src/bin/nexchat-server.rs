@@ -1,7 +1,7 @@
 //! The nexchat example server: the chat on embedded SQLite (or MongoDB), with the browser demo
 //! client served at `/`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,17 +20,27 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The page may load scripts, styles and media from this server only, and talk to it alone.
+/// The page may load scripts, styles and media from this server only, and talk to it alone
+/// (`connect-src 'self'` covers a WebSocket to the page's own host in current browsers), and
+/// submit forms nowhere else.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; \
-     object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
+     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Camera and microphone for calls, for this origin only; every other powerful feature the
+/// page does not use stays off by the browser's defaults.
+const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self)";
+
+/// The shortest token secret accepted (bytes): HS256 keys shorter than its output are weak.
+const MIN_SECRET_BYTES: usize = 32;
 
 /// nexchat example server: end-to-end-encrypted chat with the browser demo client at /.
 ///
 /// Limits (protocol defaults): one WebSocket message 64 KiB (over 1 MiB closes the socket),
 /// ciphertext 48 KiB of base64, messages per user: bursts of 60 then 1 per second, typing
-/// events 5 per second, 10 sockets per user, REST bodies 64 KiB, failed logins 10 per 15
-/// minutes per name, tokens valid 10 hours.
+/// events 5 per second, 10 sockets per user, REST bodies 64 KiB, failed logins per 15 minutes:
+/// 10 per name from one address, 100 per name, 100 per address; 10 registrations per hour per
+/// address; tokens valid 10 hours.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Args {
@@ -52,8 +62,8 @@ struct Args {
     #[arg(long, default_value = "nexchat")]
     mongodb_database: String,
 
-    /// Secret for signing tokens (HS256). When absent, one is generated and kept in a file
-    /// beside the SQLite database (`<db>.secret`), so tokens survive a restart.
+    /// Secret for signing tokens (HS256), at least 32 bytes. When absent, one is generated and
+    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart.
     #[arg(long, env = "NEXCHAT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
 
@@ -98,6 +108,33 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     write_timeout_secs: u64,
 
+    /// Failed logins for one username from one client address per 15 minutes (0: no limit).
+    #[arg(long, default_value_t = 10)]
+    login_failures_per_name_address: u32,
+
+    /// Failed logins for one username from all addresses per 15 minutes (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    login_failures_per_name: u32,
+
+    /// Failed logins from one client address, any names, per 15 minutes (0: no limit).
+    #[arg(long, default_value_t = 100)]
+    login_failures_per_address: u32,
+
+    /// Successful registrations from one client address per hour (0: no limit). Load tools and
+    /// test suites that register many users from one address raise it.
+    #[arg(long, default_value_t = 10)]
+    registrations_per_hour: u32,
+
+    /// Address of a reverse proxy in front of this server (repeatable): its X-Forwarded-For
+    /// names the client, and its X-Forwarded-Proto: https makes the server's origin https.
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<IpAddr>,
+
+    /// An origin besides the server's own whose pages may open WebSockets (repeatable), as
+    /// browsers send it: scheme, host and port, e.g. https://chat.example.org.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+
     /// Directory of the browser client served at /.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
     client_dir: PathBuf,
@@ -113,6 +150,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
     let secret = match &args.jwt_secret {
+        Some(secret) if secret.len() < MIN_SECRET_BYTES => {
+            return Err(format!(
+                "the token secret given by --jwt-secret or NEXCHAT_JWT_SECRET is {} bytes; \
+                 it must be at least {MIN_SECRET_BYTES} (or leave it out to have one generated)",
+                secret.len()
+            )
+            .into());
+        }
         Some(secret) => secret.clone(),
         None => persistent_secret(&args.sqlite)?,
     };
@@ -126,20 +171,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         message_burst: args.rate_burst,
         messages_per_sec: args.rate_per_sec,
         sockets_per_user: args.sockets_per_user,
+        login_failures_per_name_address: args.login_failures_per_name_address,
+        login_failures_per_name: args.login_failures_per_name,
+        login_failures_per_address: args.login_failures_per_address,
+        registrations_per_hour: args.registrations_per_hour,
         ..Limits::default()
     };
+    config.trusted_proxies = args.trusted_proxies.clone();
+    config.allowed_origins = args.allowed_origins.clone();
 
     let chat = build_chat(&args, config).await?;
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
-        .fallback_service(
-            // Whatever is neither an API route nor a file answers the protocol's JSON error.
-            ServeDir::new(&args.client_dir)
-                .call_fallback_on_method_not_allowed(true)
-                .fallback(axum::handler::HandlerWithoutStateExt::into_service(
-                    nexchat_axum::not_found,
-                )),
-        )
+        .fallback_service(static_files(&args.client_dir))
         .layer(
             // Spans carry the path only: the query of /ws holds the token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -149,6 +193,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -165,6 +213,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
     println!("nexchat is serving http://{addr}/");
+    // nexchat_axum::serve gives handlers the client's address (for the login and registration
+    // limits) and closes connections that send no complete request head in time.
     let serve_config = nexchat_axum::ServeConfig::default()
         .header_read_timeout(Duration::from_secs(args.header_read_timeout_secs));
     nexchat_axum::serve(listener, app, serve_config, shutdown_signal(chat)).await?;
@@ -191,6 +241,40 @@ async fn sqlite_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::e
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
     tracing::info!(path = %args.sqlite.display(), "storage: SQLite");
     Ok(Chat::builder(config, store).build().await?)
+}
+
+/// The browser client's files. `no-cache`: the browser may keep them but must ask first
+/// (`ServeDir` answers `If-Modified-Since` with 304), so an upgraded server never runs with
+/// stale scripts. HTML says its charset, whatever the MIME table does.
+fn static_files(dir: &Path) -> Router {
+    Router::new()
+        // Whatever is neither an API route nor a file answers the protocol's JSON error.
+        .fallback_service(
+            ServeDir::new(dir)
+                .call_fallback_on_method_not_allowed(true)
+                .fallback(axum::handler::HandlerWithoutStateExt::into_service(
+                    nexchat_axum::not_found,
+                )),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(axum::middleware::map_response(html_charset))
+}
+
+async fn html_charset(mut response: axum::response::Response) -> axum::response::Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if is_html {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
+    response
 }
 
 /// An `--ice-server` value: a bare URL, or an RTCIceServer object with `urls`.

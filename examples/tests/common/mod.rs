@@ -1,8 +1,8 @@
 //! Test harness: a real nexchat router on 127.0.0.1:0, spoken to with raw JSON over real HTTP
 //! and WebSockets.
 //!
-//! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_MONGODB_URI` is
-//! set (the README's test command sets it and builds with `--features mongodb`).
+//! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_STORE=mongodb`
+//! and `NEXCHAT_TEST_MONGODB_URI` are set (the README's test command runs the suite both ways).
 
 #![allow(dead_code, missing_docs)]
 
@@ -37,11 +37,13 @@ impl Drop for TestServer {
     }
 }
 
-/// A config for tests: cheap bcrypt, calls not rate-limited (suites place many), everything else
-/// at the protocol's defaults.
+/// A config for tests: cheap bcrypt, no limit on registrations (every test registers its users
+/// from 127.0.0.1), calls not rate-limited (suites place many), everything else at the
+/// protocol's defaults.
 pub fn test_config() -> Config {
     let mut config = Config::new("test secret that is long enough for HS256 keys");
     config.bcrypt_cost = 4;
+    config.limits.registrations_per_hour = 0;
     config.limits.call_offer_burst = 10_000;
     config
 }
@@ -147,6 +149,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let app = wrap(nexchat_axum::router(chat.clone()));
         let server = tokio::spawn(async move {
+            // Served the documented way: the client's address is known to the throttles.
             nexchat_axum::serve(listener, app, http, std::future::pending())
                 .await
                 .expect("serve");
@@ -301,8 +304,25 @@ impl TestServer {
     /// Tries to open a WebSocket at `path` (e.g. `/chat/ws` when nested); `Err(status)` when
     /// the upgrade is refused.
     pub async fn ws_at(&self, path: &str, token: &str) -> Result<Ws, u16> {
-        let url = format!("ws://{}{}?token={}", self.addr, path, token);
-        match tokio_tungstenite::connect_async(url).await {
+        self.ws_query(&format!("{path}?token={token}"), &[]).await
+    }
+
+    /// Tries to open a WebSocket at `path_and_query` with extra request headers (`Origin`,
+    /// ...); `Err(status)` when the upgrade is refused.
+    pub async fn ws_query(
+        &self,
+        path_and_query: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Ws, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("ws://{}{}", self.addr, path_and_query);
+        let mut request = url.into_client_request().expect("websocket request");
+        for (name, value) in headers {
+            request
+                .headers_mut()
+                .insert(*name, value.parse().expect("header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
             Ok((stream, _)) => Ok(Ws { stream }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Err(response.status().as_u16())
@@ -310,14 +330,53 @@ impl TestServer {
             Err(err) => panic!("websocket connect failed: {err}"),
         }
     }
+
+    /// An HTTP client whose requests come from `local` (any 127.x.y.z address works on
+    /// loopback), for tests of per-address limits.
+    pub fn client_from(&self, local: &str) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(local.parse::<std::net::IpAddr>().expect("address"))
+            .build()
+            .expect("HTTP client")
+    }
+
+    /// Logs in through `client`: the status and JSON body.
+    pub async fn login_via(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        password: &str,
+    ) -> (u16, Value) {
+        let response = client
+            .post(self.url("/auth/login"))
+            .json(&json!({"username": name, "password": password}))
+            .send()
+            .await
+            .expect("POST /auth/login");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// DELETE with a token; returns status and JSON body.
+    pub async fn delete(&self, path: &str, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("DELETE");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
 }
 
 async fn build_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {
     build_chat_with(config, clock, dir, |builder| builder).await
 }
 
-/// The chat on the test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in
-/// `dir`), on `clock`, with `customize` applied to its builder.
+/// The chat on the test store (MongoDB at `NEXCHAT_TEST_MONGODB_URI` when `NEXCHAT_TEST_STORE` is
+/// `mongodb`, else SQLite in `dir`), on `clock`, with `customize` applied to its builder.
 #[cfg(feature = "mongodb")]
 pub async fn build_chat_with(
     config: Config,
@@ -325,7 +384,9 @@ pub async fn build_chat_with(
     dir: &tempfile::TempDir,
     customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
 ) -> Chat {
-    if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
+    if std::env::var("NEXCHAT_TEST_STORE").as_deref() == Ok("mongodb") {
+        let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI")
+            .expect("NEXCHAT_TEST_STORE=mongodb needs NEXCHAT_TEST_MONGODB_URI");
         let db = format!("t{}", uuid::Uuid::new_v4().simple());
         let store = nexchat_store::MongoStore::connect(&uri, &db)
             .await
@@ -345,6 +406,23 @@ pub async fn build_chat_with(
     customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
 ) -> Chat {
     sqlite_chat_with(config, clock, dir, customize).await
+}
+
+/// The test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in `dir`), to
+/// share between several chats as between nodes.
+pub async fn shared_store(
+    dir: &tempfile::TempDir,
+) -> std::sync::Arc<dyn nexchat_core::store::Store> {
+    #[cfg(feature = "mongodb")]
+    if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
+        let db = format!("t{}", uuid::Uuid::new_v4().simple());
+        let store = nexchat_store::MongoStore::connect(&uri, &db)
+            .await
+            .expect("connect to the MongoDB test server");
+        return std::sync::Arc::new(store);
+    }
+    let store = nexchat_store::SqliteStore::open(dir.path().join("chat.db")).expect("sqlite");
+    std::sync::Arc::new(store)
 }
 
 pub async fn sqlite_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {

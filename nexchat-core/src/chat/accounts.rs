@@ -2,7 +2,7 @@
 
 use tokio::sync::OnceCell;
 
-use super::Chat;
+use super::{Chat, ClientInfo};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::PublicKey;
 use crate::protocol::rest::{
@@ -36,8 +36,28 @@ pub(super) fn validate_password(password: &str) -> ChatResult<()> {
 }
 
 impl Chat {
-    /// Creates an account. The private key backup and the `kdf` parameters are stored unread.
-    pub async fn register(&self, request: RegisterRequest) -> ChatResult<RegisterResponse> {
+    /// Creates an account. The private key backup and the `kdf` parameters are stored unread. Successful registrations
+    /// are limited per client address ([`crate::Limits::registrations_per_hour`]).
+    pub async fn register(
+        &self,
+        request: RegisterRequest,
+        client: &ClientInfo,
+    ) -> ChatResult<RegisterResponse> {
+        // Booked before the work, so concurrent registrations cannot slip past the limit, and
+        // taken back unless the account is created.
+        let booking = self
+            .inner
+            .throttle
+            .book_registration(client.address, self.now())
+            .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
+        let created = self.create_account(request).await;
+        if created.is_err() {
+            self.inner.throttle.release_registration(booking);
+        }
+        created
+    }
+
+    async fn create_account(&self, request: RegisterRequest) -> ChatResult<RegisterResponse> {
         validate_username(&request.username)?;
         validate_password(&request.password)?;
         let backup = self.key_backup_text(&request.encrypted_private_key)?;
@@ -66,23 +86,30 @@ impl Chat {
         }
     }
 
-    /// Checks a password and issues a token. Unknown users and wrong passwords get the same
-    /// answer, after the same bcrypt work; a name with too many recent failures is refused
-    /// even with the right password.
-    pub async fn login(&self, request: LoginRequest) -> ChatResult<LoginResponse> {
-        let key = request.username.to_lowercase();
-        let booked_at = self.now();
-        // Booked before checking, so concurrent guesses cannot slip past the limit.
-        self.inner
-            .login_failures
-            .book(&key, booked_at)
+    /// Checks a password, starts a login session and issues its token. Unknown users and wrong
+    /// passwords get the same answer, after the same bcrypt work; a name that cannot exist is
+    /// refused the same way before anything is counted. Failures are throttled per (name,
+    /// address), per name and per address: past a limit the attempt is refused (429), even
+    /// with the right password.
+    pub async fn login(
+        &self,
+        request: LoginRequest,
+        client: &ClientInfo,
+    ) -> ChatResult<LoginResponse> {
+        validate_username(&request.username).map_err(|_| ChatError::Unauthorized)?;
+        // Booked as a failure before checking, so concurrent guesses cannot slip past the
+        // limit; taken back unless the answer is 401.
+        let booking = self
+            .inner
+            .throttle
+            .book_login(&request.username, client.address, self.now())
             .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
         let checked = self.check_password(&request).await;
         if !matches!(checked, Err(ChatError::Unauthorized)) {
-            self.inner.login_failures.release(&key, booked_at);
+            self.inner.throttle.release_login(booking);
         }
         let user = checked?;
-        let (token, expires_at) = self.inner.jwt.issue(&user.username)?;
+        let (token, expires_at) = self.open_session(&user.username, client).await?;
         let public_key = PublicKey::from_json(&user.public_key).map_err(|detail| {
             ChatError::from(StoreError::Corrupt {
                 collection: "users".into(),

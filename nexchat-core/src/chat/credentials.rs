@@ -14,8 +14,8 @@
 
 use serde_json::Value;
 
-use super::Chat;
 use super::accounts::{validate_password, validate_username};
+use super::{Chat, ClientInfo};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::ServerEvent;
 use crate::protocol::rest::{
@@ -69,12 +69,13 @@ impl Chat {
         &self,
         user: &str,
         request: PasswordChangeRequest,
+        client: &ClientInfo,
     ) -> ChatResult<TokenResponse> {
         validate_password(&request.new_password)?;
         let kdf = self.kdf_text(Some(&request.kdf))?;
         let backup = self.key_backup_text(&request.encrypted_private_key)?;
         let account = self
-            .check_password_throttled(user, &request.current_password)
+            .check_password_throttled(user, &request.current_password, client)
             .await?;
         let credentials = Credentials {
             password_hash: self
@@ -94,8 +95,8 @@ impl Chat {
                 "the password was changed by another request meanwhile".into(),
             ));
         }
-        self.end_sessions_of(&account.username);
-        let (token, expires_at) = self.inner.jwt.issue(&account.username)?;
+        self.end_sessions_of(&account.username).await?;
+        let (token, expires_at) = self.open_session(&account.username, client).await?;
         Ok(TokenResponse { token, expires_at })
     }
 
@@ -110,16 +111,17 @@ impl Chat {
         &self,
         user: &str,
         request: AccountDeleteRequest,
+        client: &ClientInfo,
     ) -> ChatResult<()> {
         let account = self
-            .check_password_throttled(user, &request.password)
+            .check_password_throttled(user, &request.password, client)
             .await?;
         let name = account.username;
         let friends = self.friends_of(&name).await?;
         if !self.store().mark_erasing(&name).await? {
             return Err(ChatError::Unauthorized);
         }
-        self.end_sessions_of(&name);
+        self.end_sessions_of(&name).await?;
         self.end_calls_of_user(&name).await;
         self.erase(&name, &friends).await?;
         let removed = ServerEvent::FriendRemoved { from: name.clone() };
@@ -129,16 +131,27 @@ impl Chat {
         Ok(())
     }
 
-    /// Ends every session of `user`: each of their open sockets is closed with 4003 ("session
-    /// ended"). A password change and an account deletion end sessions through here.
-    fn end_sessions_of(&self, user: &str) {
+    /// Ends every login session of `user`, as a logout ends one: each is deleted from the store
+    /// and refused from now on, and every socket of the user on this node is closed with 4003
+    /// ("session ended") before this returns (on other nodes, within
+    /// [`crate::Config::session_cache_ttl`]). A password change and an account erasure end
+    /// sessions through here.
+    async fn end_sessions_of(&self, user: &str) -> ChatResult<()> {
+        let now = self.now();
+        for record in self.store().sessions_of(user).await? {
+            self.end_session(&record.id, record.expires_at.max(now))
+                .await?;
+        }
+        // Sockets of an embedder's own identity belong to no nexchat session.
         self.inner.hub.close_user(user, &CloseReason::SESSION_ENDED);
+        Ok(())
     }
 
-    /// The steps of an erasure after the mark; each can run again. `friends` are forgotten by
+    /// The steps of an erasure after the mark (ending its sessions first); each can run again. `friends` are forgotten by
     /// the friend guard once the links are gone, so no relay to them passes on a cached answer.
     async fn erase(&self, user: &str, friends: &[String]) -> ChatResult<()> {
         let store = self.store();
+        self.end_sessions_of(user).await?;
         store.delete_links_of(user).await?;
         for friend in friends {
             self.inner.guard.forget(user, friend);
@@ -158,20 +171,20 @@ impl Chat {
         Ok(())
     }
 
-    /// Checks `password` for `username` under the failed-login throttle, as a login does: a
-    /// wrong one counts as a failed login, and a throttled name is refused even with the right
-    /// one.
+    /// Checks `password` for `username` under the failed-login throttle, as a login from
+    /// `client` does: a wrong one counts as a failed login, and a throttled name or address is
+    /// refused even with the right one.
     async fn check_password_throttled(
         &self,
         username: &str,
         password: &str,
+        client: &ClientInfo,
     ) -> ChatResult<UserRecord> {
-        let key = username.to_lowercase();
-        let booked_at = self.now();
         // Booked before checking, so concurrent guesses cannot slip past the limit.
-        self.inner
-            .login_failures
-            .book(&key, booked_at)
+        let booking = self
+            .inner
+            .throttle
+            .book_login(username, client.address, self.now())
             .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
         let request = LoginRequest {
             username: username.to_owned(),
@@ -179,7 +192,7 @@ impl Chat {
         };
         let checked = self.check_password(&request).await;
         if !matches!(checked, Err(ChatError::Unauthorized)) {
-            self.inner.login_failures.release(&key, booked_at);
+            self.inner.throttle.release_login(booking);
         }
         checked
     }

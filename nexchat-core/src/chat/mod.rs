@@ -7,6 +7,7 @@ mod credentials;
 mod friends;
 mod messages;
 mod pipeline;
+mod sessions;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -18,14 +19,21 @@ use crate::error::{ChatError, ChatResult};
 use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
 use crate::identity::{Identity, JwtIdentity, Principal};
+use crate::live_sessions::LiveSessions;
 use crate::password::Hasher;
 use crate::protocol::{ClientEvent, MessageStatus, ServerEvent};
-use crate::rate::{FailureWindow, RateLimiter};
+use crate::rate::RateLimiter;
 use crate::session::{CloseReason, Session, SessionOutbox};
 use crate::store::Store;
+use crate::throttle::Throttle;
+use crate::tickets::Tickets;
 
 use calls::ActiveCalls;
 pub(crate) use pipeline::WritePipeline;
+pub use sessions::{Caller, ClientInfo};
+
+/// How often the timer runs [`Chat::sweep`] (ms).
+const SWEEP_EVERY_MS: i64 = 1000;
 
 /// The chat server, independent of any transport. Cheap to clone.
 ///
@@ -45,7 +53,8 @@ struct Inner {
     store: Arc<dyn Store>,
     hub: Hub,
     clock: Arc<dyn Clock>,
-    identity: Arc<dyn Identity>,
+    /// The embedder's own identity, when there is one: then nexchat has no login sessions.
+    custom_identity: Option<Arc<dyn Identity>>,
     jwt: JwtIdentity,
     guard: FriendGuard,
     message_rate: RateLimiter,
@@ -53,7 +62,9 @@ struct Inner {
     join_rate: RateLimiter,
     call_offer_rate: RateLimiter,
     hasher: Hasher,
-    login_failures: FailureWindow,
+    throttle: Throttle,
+    live_sessions: LiveSessions,
+    tickets: Tickets,
     calls: ActiveCalls,
     /// The last timestamp handed to a message, so timestamps never run backwards on this node.
     last_timestamp: AtomicI64,
@@ -104,10 +115,10 @@ impl ChatBuilder {
             join_rate: RateLimiter::new(limits.join_burst, limits.joins_per_sec),
             call_offer_rate: RateLimiter::new(limits.call_offer_burst, limits.call_offers_per_sec),
             hasher: Hasher::new(limits.hashes_at_once, limits.hashes_waiting),
-            login_failures: FailureWindow::new(limits.login_failures, limits.login_failure_window),
-            identity: self
-                .identity
-                .unwrap_or_else(|| Arc::new(jwt.clone()) as Arc<dyn Identity>),
+            throttle: Throttle::new(limits),
+            live_sessions: LiveSessions::default(),
+            tickets: Tickets::default(),
+            custom_identity: self.identity,
             jwt,
             guard: FriendGuard::new(
                 Arc::clone(&self.store),
@@ -134,7 +145,7 @@ impl ChatBuilder {
 /// Runs [`Chat::sweep`] every second for as long as the chat exists.
 fn spawn_timer(chat: Weak<Inner>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_millis(SWEEP_EVERY_MS as u64));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -150,6 +161,17 @@ impl Chat {
         ChatBuilder {
             config,
             store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            identity: None,
+        }
+    }
+
+    /// Starts building a chat over a store it shares with other chats: several nodes in one
+    /// process, as the tests of what nodes sharing a database see of each other do.
+    pub fn builder_shared(config: Config, store: Arc<dyn Store>) -> ChatBuilder {
+        ChatBuilder {
+            config,
+            store,
             clock: Arc::new(SystemClock),
             identity: None,
         }
@@ -174,14 +196,10 @@ impl Chat {
     }
 
     /// Who the token belongs to, with an account provisioned for a name an external
-    /// [`Identity`] vouches for but nexchat has not seen yet.
+    /// [`Identity`] vouches for but nexchat has not seen yet. A token of nexchat's own whose
+    /// login session ended is refused ([`Chat::caller`] also says which session it names).
     pub async fn authenticate(&self, token: &str) -> ChatResult<Principal> {
-        let principal = self.inner.identity.identify(token).await?;
-        let username = self.ensure_account(&principal.username).await?;
-        Ok(Principal {
-            username,
-            expires_at: principal.expires_at,
-        })
+        self.caller(token).await.map(|caller| caller.principal)
     }
 
     /// Whether `user` may open one more socket.
@@ -190,16 +208,26 @@ impl Chat {
     }
 
     /// Opens a session for an authenticated user; friends learn the user came online when this
-    /// is their first socket. Pushes to it are held until
-    /// [`Chat::greet`] has sent the greeting, which the adapter runs next, before it reads the
-    /// socket's first frame, while its writer drains the outbox.
+    /// is their first socket. Pushes to it are held until [`Chat::greet`] has sent the greeting,
+    /// which the adapter runs next, before it reads the socket's first frame, while its writer
+    /// drains the outbox.
+    ///
+    /// The socket is attached to the caller's login session, so that ending the session closes
+    /// it.
     ///
     /// # Errors
+    /// [`ChatError::Unauthorized`] when the caller's login session has ended meanwhile;
     /// [`ChatError::RateLimited`] when the user already has
     /// [`Limits::sockets_per_user`](crate::Limits::sockets_per_user) sockets open.
-    pub async fn connect(&self, principal: &Principal) -> ChatResult<(Session, SessionOutbox)> {
+    pub async fn connect(&self, caller: &Caller) -> ChatResult<(Session, SessionOutbox)> {
+        let principal = &caller.principal;
         let user = principal.username.as_str();
         let (session, outbox) = Session::new(user, principal.expires_at, &self.inner.config.limits);
+        if let Some(login) = &caller.session {
+            if !self.inner.live_sessions.attach(login, session.handle()) {
+                return Err(ChatError::Unauthorized);
+            }
+        }
         let first = self
             .inner
             .hub
@@ -208,8 +236,11 @@ impl Chat {
                 session.handle().clone(),
                 self.inner.config.limits.sockets_per_user,
             )
-            .map_err(|_| ChatError::RateLimited {
-                retry_after_secs: 1,
+            .map_err(|_| {
+                self.inner.live_sessions.detach(session.id());
+                ChatError::RateLimited {
+                    retry_after_secs: 1,
+                }
             })?;
         if first {
             let presence = ServerEvent::Presence {
@@ -287,6 +318,7 @@ impl Chat {
     /// last socket, tells their friends they went offline.
     pub async fn disconnect(&self, session: &Session) {
         let user = session.user();
+        self.inner.live_sessions.detach(session.id());
         let last = self.inner.hub.unregister(user, session.id());
         self.end_calls_of_session(session, last).await;
         if last {
@@ -313,6 +345,9 @@ impl Chat {
     /// A send or a tick returns once queued, before it is stored; its answer follows (see
     /// [`Chat::handle`]).
     pub async fn handle_frame(&self, session: &Session, text: &str) {
+        if !self.may_act(session) {
+            return;
+        }
         let decoded = match self.frame_too_large(text.len()) {
             // The refusal still names the message or call the frame was about.
             Some(err) => Err((err, ClientEvent::reference_in(text))),
@@ -339,10 +374,27 @@ impl Chat {
     /// Answers a binary frame of `len` bytes: the protocol speaks JSON text only, so it is a
     /// `bad_request`, or `too_large` past the frame limit like any other frame.
     pub fn handle_binary_frame(&self, session: &Session, len: usize) {
+        if !self.may_act(session) {
+            return;
+        }
         let err = self.frame_too_large(len).unwrap_or_else(|| {
             ChatError::bad_request("binary frames are not part of the protocol: send JSON text")
         });
         self.refuse(session, &err, None);
+    }
+
+    /// Whether a frame from `session` may be acted on: not once the socket is being closed
+    /// (its login session ended, say), nor once its token has expired, which closes it with
+    /// 4001 here rather than at the timer's next run.
+    fn may_act(&self, session: &Session) -> bool {
+        if session.is_closing() {
+            return false;
+        }
+        if session.expires_at().is_some_and(|at| at <= self.now()) {
+            session.close(CloseReason::TOKEN_EXPIRED);
+            return false;
+        }
+        true
     }
 
     fn frame_too_large(&self, len: usize) -> Option<ChatError> {
@@ -462,8 +514,10 @@ impl Chat {
         }
     }
 
-    /// Runs the timers against the chat's clock: ends calls that rang too long and closes
-    /// sockets whose token expired. Called every second; tests call it after moving the clock.
+    /// Runs the timers against the chat's clock: ends calls that rang too long, closes sockets
+    /// whose token expired or whose login session ended on another node, and forgets expired
+    /// tickets, sessions and throttle entries. Called every second; tests call it after moving
+    /// the clock.
     pub async fn sweep(&self) {
         let now = self.now();
         self.inner.hub.close_expired(now);
@@ -476,6 +530,10 @@ impl Chat {
         ] {
             rate.prune(now);
         }
+        self.inner.tickets.prune(now);
+        self.inner.throttle.prune(now);
+        self.inner.live_sessions.prune(now);
+        self.check_live_sessions(now).await;
         self.end_unanswered_calls(now).await;
     }
 

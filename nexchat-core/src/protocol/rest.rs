@@ -190,3 +190,36 @@ pub struct ErrorBody {
     /// Human-readable detail.
     pub message: String,
 }
+
+/// One login session in `GET /auth/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    /// The session's id (what `DELETE /auth/sessions/ID` takes).
+    pub id: String,
+    /// When the login happened (ms).
+    pub created_at: i64,
+    /// When the session's token was last accepted (ms); may lag by up to a minute.
+    pub last_seen_at: i64,
+    /// The first 200 characters of the login request's `User-Agent`, `""` when absent.
+    pub user_agent: String,
+    /// True for the session of the request's own token.
+    pub current: bool,
+}
+
+/// Answer to `GET /auth/sessions`: the caller's open sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsResponse {
+    /// The sessions.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Answer to `POST /auth/ws-ticket`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WsTicketResponse {
+    /// Opens one socket with `GET /ws?ticket=`, once.
+    pub ticket: String,
+    /// When the ticket expires unused (ms).
+    pub expires_at: i64,
+}

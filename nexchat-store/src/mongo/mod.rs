@@ -19,6 +19,7 @@
 //! | `friend_requests` | the pair key (`"alice\|bob"`) | `sender`, `receiver`, `status` |
 //! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `seq`, `pair` |
 //! | `counters` | `"messages"`, `"calls"` | `seq`, `timestamp` |
+//! | `sessions` | session id | `username`, `createdAt`, `lastSeenAt`, `expiresAt`, `userAgent` (one per open login session; deleted when it ends) |
 //!
 //! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
 //! BSON dates or booleans. The pair key of two users is both names lowercased, sorted, escaped
@@ -29,8 +30,8 @@
 //! `messages {pair, seq}` (history), `{sender, receiver, seq}` (the seed's, in storage time;
 //! ticks), `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
-//! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure). Message and call ids
-//! are the unique `_id`.
+//! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure); `sessions
+//! {username, createdAt}` (a user's sessions). Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
 //! Every write another node could race is one single-document conditional operation:
@@ -92,6 +93,7 @@ mod calls;
 mod docs;
 mod friends;
 mod messages;
+mod sessions;
 mod users;
 
 use mongodb::bson::{Document, doc};
@@ -115,6 +117,8 @@ pub mod collections {
     pub const CALLS: &str = "calls";
     /// Sequence counters (storage order) of messages and calls.
     pub const COUNTERS: &str = "counters";
+    /// Open login sessions.
+    pub const SESSIONS: &str = "sessions";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
@@ -127,6 +131,7 @@ pub struct MongoStore {
     friends: Collection<Document>,
     calls: Collection<Document>,
     counters: Collection<Document>,
+    sessions: Collection<Document>,
 }
 
 impl MongoStore {
@@ -146,6 +151,7 @@ impl MongoStore {
             friends: db.collection(collections::FRIEND_REQUESTS),
             calls: db.collection(collections::CALLS),
             counters: db.collection(collections::COUNTERS),
+            sessions: db.collection(collections::SESSIONS),
             db,
         };
         store.create_indexes().await?;
@@ -204,6 +210,11 @@ impl MongoStore {
                 // serves the caller side).
                 index(doc! { "callee": 1 }),
             ])
+            .await
+            .map_err(backend)?;
+        self.sessions
+            // A user's sessions (read backwards for newest first); expired ones of a user at login.
+            .create_index(index(doc! { "username": 1, "createdAt": 1 }))
             .await
             .map_err(backend)?;
         Ok(())

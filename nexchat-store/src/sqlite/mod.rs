@@ -21,6 +21,7 @@ mod messages;
 mod readers;
 mod rows;
 mod schema;
+mod sessions;
 #[cfg(test)]
 mod tests;
 mod users;

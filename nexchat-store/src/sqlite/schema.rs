@@ -126,6 +126,20 @@ INSERT INTO unseen_since (receiver, sender, seq)
     GROUP BY receiver, sender;
 ";
 
+/// Sessions: one row per open login session (ended ones are deleted), listed per user newest
+/// first.
+const V_SESSIONS: &str = "
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    user_agent TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_user ON sessions (username, created_at);
+";
+
 /// Accounts only their owner can unlock, and their erasure: each account's `kdf` parameters
 /// (JSON text, NULL for accounts created without them), and `erasure`, NULL while the account
 /// is live, `pending` from the first step of its erasure, `done` for the tombstone that keeps
@@ -137,7 +151,7 @@ ALTER TABLE users ADD COLUMN erasure TEXT CHECK (erasure IN ('pending', 'done'))
 CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, ACCOUNT_KEYS];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V_SESSIONS, ACCOUNT_KEYS];
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -146,10 +160,15 @@ pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
 /// transaction survives power loss (with NORMAL, the last commits before a crash may vanish).
 /// It never checkpoints on its own (`wal_autocheckpoint=0`): the checkpointer thread does.
 pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let created = !path.exists();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+    if created {
+        make_private(path)
+            .map_err(|e| StoreError::Backend(format!("protecting {}: {e}", path.display())))?;
+    }
     configure(&conn).map_err(|e| opening(path, e))?;
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -177,6 +196,23 @@ pub(crate) fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
         .map_err(|e| opening(path, e))?;
     configure_writes(&conn).map_err(|e| opening(path, e))?;
     Ok(conn)
+}
+
+/// Makes a database file SQLite just created readable and writable by its owner only (0600 on
+/// Unix), while it is still empty. SQLite creates the `-wal` and `-shm` files beside it with the
+/// database file's permissions, so messages, password hashes and key backups are never readable
+/// by other local users. (Changed by path, not by opening the file: closing a descriptor of a
+/// file drops every POSIX lock this process holds on it, SQLite's included.) An existing file
+/// keeps the permissions its operator chose.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn configure_writes(conn: &Connection) -> rusqlite::Result<()> {
