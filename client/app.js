@@ -11,12 +11,14 @@ import { CallView } from './views/CallView.js';
 import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
 import { PageView } from './views/PageView.js';
+import { SettingsView } from './views/SettingsView.js';
 import { ApiClient } from './net/ApiClient.js';
 import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
 import { ChatController } from './controllers/ChatController.js';
 import { CallController } from './controllers/CallController.js';
 import { AuthController } from './controllers/AuthController.js';
+import { SettingsController } from './controllers/SettingsController.js';
 
 const auth = new AuthModel();
 const users = new UserModel();
@@ -32,14 +34,16 @@ const views = {
   toast: new ToastView(),
   dialog: new DialogView(),
   page: new PageView(),
+  settings: new SettingsView(),
 };
 
 const api = new ApiClient(() => auth.token);
-const socket = new SocketController({ auth, conn, views });
+const socket = new SocketController({ api, auth, conn, views });
 const friends = new FriendController({ api, auth, users, chat, views });
 const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
+new SettingsController({ api, auth, views, socket, authCtl });
 
 friends.chats = chats;
 chats.onCall = (withVideo) => calls.start(withVideo);

@@ -1,8 +1,8 @@
 // All cryptography of the client, on the browser's WebCrypto only.
 //
 // Identity: one ECDH P-256 key pair per account. Only the public half ({kty, crv, x, y}) ever
-// leaves the browser in the clear; the private half is wrapped with AES-GCM under a key derived
-// from the password (PBKDF2-SHA-256) and backed up to the server as an opaque blob.
+// leaves the browser in the clear; the private half is backed up to the server sealed under the
+// vault key (vault.js, kdf.js).
 //
 // Messages: per friend, ECDH shared bits -> HKDF-SHA-256 (salt and info bind both usernames, sorted,
 // and the version string) -> AES-GCM-256. Each message has a fresh random 96-bit IV, and its AAD
@@ -10,10 +10,6 @@
 // another id or pass one friend's message off as another's.
 
 export const VERSION = 'nexchat-v1';
-export const PBKDF2_ITERATIONS = 600_000;
-/** A backup claiming fewer rounds than this is refused: the server must not weaken it. */
-const MIN_ITERATIONS = 100_000;
-const MAX_ITERATIONS = 10_000_000;
 
 const subtle = globalThis.crypto.subtle;
 const enc = new TextEncoder();
@@ -65,75 +61,24 @@ function sortedPair(a, b) {
   return x < y ? [x, y] : [y, x];
 }
 
-/** A new identity. The private key stays extractable only until it has been wrapped. */
+/** The private JWK as sealed in a backup: exactly these five members. */
+export function privateJwkOf(jwk) {
+  if (!jwk || typeof jwk.d !== 'string') throw new TypeError('not a P-256 private key');
+  return { ...publicJwkOf(jwk), d: jwk.d };
+}
+
+/** A new identity as its private JWK (to seal into the backup) and its public JWK. */
 export async function generateIdentity() {
   const pair = await subtle.generateKey(EC, true, ['deriveBits']);
-  const publicJwk = publicJwkOf(await subtle.exportKey('jwk', pair.publicKey));
-  return { privateKey: pair.privateKey, publicJwk };
+  const jwk = privateJwkOf(await subtle.exportKey('jwk', pair.privateKey));
+  return { jwk, publicJwk: publicJwkOf(jwk) };
 }
 
-async function passwordKey(password, salt, iterations) {
-  const base = await subtle.importKey('raw', enc.encode(password), 'PBKDF2', false, ['deriveKey']);
-  return subtle.deriveKey(
-    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations },
-    base,
-    { name: 'AES-GCM', length: 256 },
-    false,
-    ['encrypt', 'decrypt'],
-  );
-}
-
-const WRAP_AAD = enc.encode(`${VERSION}|private-key`);
-
-/**
- * Wraps the private key for the server-side backup and returns it together with a
- * non-extractable copy to keep using in this tab.
- */
-export async function wrapPrivateKey(privateKey, password) {
-  const jwk = await subtle.exportKey('jwk', privateKey);
-  const salt = randomBytes(16);
-  const iv = randomBytes(12);
-  const key = await passwordKey(password, salt, PBKDF2_ITERATIONS);
-  const plain = enc.encode(JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d }));
-  const ciphertext = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: WRAP_AAD }, key, plain);
-  const sealed = await importPrivate(jwk);
-  return {
-    encryptedPrivateKey: {
-      v: 1,
-      salt: toBase64(salt),
-      iv: toBase64(iv),
-      iterations: PBKDF2_ITERATIONS,
-      ciphertext: toBase64(ciphertext),
-    },
-    privateKey: sealed,
-  };
-}
-
-function importPrivate(jwk) {
-  return subtle.importKey('jwk', { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y, d: jwk.d }, EC, false, ['deriveBits']);
-}
-
-export class WrongPasswordError extends Error {}
-
-/** Restores the identity from the backup in the login answer. */
-export async function unwrapPrivateKey(blob, password) {
-  if (!blob || typeof blob !== 'object' || blob.v !== 1) throw new Error('Unknown key backup format');
-  const iterations = blob.iterations;
-  if (!Number.isInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
-    throw new Error('The key backup has unsafe parameters');
-  }
-  const salt = fromBase64(blob.salt);
-  const iv = fromBase64(blob.iv);
-  if (salt.length < 16 || iv.length !== 12) throw new Error('The key backup has unsafe parameters');
-  const key = await passwordKey(password, salt, iterations);
-  let plain;
-  try {
-    plain = await subtle.decrypt({ name: 'AES-GCM', iv, additionalData: WRAP_AAD }, key, fromBase64(blob.ciphertext));
-  } catch {
-    throw new WrongPasswordError('Your key backup could not be unlocked with this password');
-  }
-  const jwk = JSON.parse(dec.decode(plain));
-  return { privateKey: await importPrivate(jwk), publicJwk: publicJwkOf(jwk) };
+/** The identity to use in this tab: a non-extractable private key and the public JWK. */
+export async function importIdentity(jwk) {
+  const clean = privateJwkOf(jwk);
+  const privateKey = await subtle.importKey('jwk', clean, EC, false, ['deriveBits']);
+  return { privateKey, publicJwk: publicJwkOf(clean) };
 }
 
 /** The AES-GCM key shared with one friend. */

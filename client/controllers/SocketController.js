@@ -1,16 +1,22 @@
 // The WebSocket lifecycle and the event dispatcher: every server event goes to the handlers
 // the other controllers registered for its type.
+import { ApiError } from '../net/ApiClient.js';
 import { SocketClient } from '../net/SocketClient.js';
 
 export class SocketController {
-  constructor({ auth, conn, views }) {
+  constructor({ api, auth, conn, views }) {
+    this.api = api;
     this.auth = auth;
     this.conn = conn;
     this.views = views;
     /** @type {Map<string, Function[]>} */
     this.handlers = new Map();
-    this.lifecycle = { open: [], close: [], synced: [] };
+    this.lifecycle = {
+      open: [], close: [], synced: [], refused: [],
+    };
     this.client = new SocketClient({
+      getTicket: () => this.ticket(),
+      onRefused: () => { for (const fn of this.lifecycle.refused) fn(); },
       onEvent: (ev) => this.dispatch(ev),
       onOpen: () => this.onOpen(),
       onStatus: (s) => this.onStatus(s),
@@ -29,13 +35,24 @@ export class SocketController {
     }
   }
 
-  /** kind: open | close | synced */
+  /** kind: open | close | synced | refused (no ticket: the session is over) */
   onLifecycle(kind, fn) {
     this.lifecycle[kind].push(fn);
   }
 
-  connect(token) {
-    this.client.connect(token);
+  /** A fresh ticket for one upgrade; null when the server says the session is over. */
+  async ticket() {
+    try {
+      const { ticket } = await this.api.wsTicket();
+      return typeof ticket === 'string' ? ticket : undefined;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return null;
+      throw err;
+    }
+  }
+
+  connect() {
+    this.client.connect();
   }
 
   disconnect() {

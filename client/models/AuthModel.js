@@ -11,14 +11,17 @@ export class AuthModel {
     /** @type {number|null} */ this.expiresAt = null;
     /** @type {CryptoKey|null} */ this.privateKey = null;
     /** @type {{kty:string,crv:string,x:string,y:string}|null} */ this.publicJwk = null;
+    /** The version 2 key backup (sealed under the vault key), for a password change. */
+    /** @type {object|null} */ this.backup = null;
   }
 
-  set({ token, username, expiresAt, privateKey, publicJwk }) {
+  set({ token, username, expiresAt, privateKey, publicJwk, backup }) {
     this.token = token;
     this.username = username;
     this.expiresAt = expiresAt ?? null;
     this.privateKey = privateKey;
     this.publicJwk = publicJwk;
+    this.backup = backup ?? null;
   }
 
   get isLoggedIn() {

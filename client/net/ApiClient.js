@@ -27,10 +27,11 @@ export class ApiClient {
     return new URL(path, document.baseURI);
   }
 
-  async request(method, path, body, { auth = true } = {}) {
+  /** `token` overrides the signed-in token (a sign-in that is not finished yet). */
+  async request(method, path, body, { auth = true, token: given = null } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const token = auth ? this.getToken() : null;
+    const token = auth ? (given ?? this.getToken()) : null;
     if (token) headers.Authorization = `Bearer ${token}`;
     let res;
     try {
@@ -58,10 +59,24 @@ export class ApiClient {
   }
 
   clientConfig() { return this.request('GET', 'client-config', undefined, { auth: false }); }
-  register(username, password, publicKey, encryptedPrivateKey) {
-    return this.request('POST', 'auth/register', { username, password, publicKey, encryptedPrivateKey }, { auth: false });
+  /** {kdf}: the account's key derivation parameters, null for an account a v1 client made. */
+  params(username) { return this.request('GET', `auth/params?username=${encodeURIComponent(username)}`, undefined, { auth: false }); }
+  /** `password` is the auth key (kdf.js), never the password itself. */
+  register(username, password, publicKey, encryptedPrivateKey, kdf) {
+    return this.request('POST', 'auth/register', {
+      username, password, publicKey, encryptedPrivateKey, kdf,
+    }, { auth: false });
   }
   login(username, password) { return this.request('POST', 'auth/login', { username, password }, { auth: false }); }
+  /** Ends the session of `token` (the signed-in one when null) on the server. */
+  logout(token = null) { return this.request('POST', 'auth/logout', undefined, { token }); }
+  sessions() { return this.request('GET', 'auth/sessions'); }
+  endSession(id) { return this.request('DELETE', `auth/sessions/${encodeURIComponent(id)}`); }
+  /** {currentPassword, newPassword, kdf, encryptedPrivateKey} -> {token, expiresAt} */
+  changePassword(body, token = null) { return this.request('POST', 'auth/password', body, { token }); }
+  deleteAccount(password) { return this.request('DELETE', 'auth/account', { password }); }
+  /** {ticket, expiresAt}: opens one socket of this session, once, within 30 s. */
+  wsTicket() { return this.request('POST', 'auth/ws-ticket'); }
   searchUsers(q) { return this.request('GET', `users?q=${encodeURIComponent(q)}`); }
   publicKey(name) { return this.request('GET', `users/${encodeURIComponent(name)}/public-key`); }
   friendsStatus() { return this.request('GET', 'friends/status'); }

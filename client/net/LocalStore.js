@@ -38,8 +38,21 @@ export const LocalStore = {
     try { return (await withStore('readonly', (s) => s.get('session'))) ?? null; } catch { return null; }
   },
 
-  async clearSession() {
-    try { await withStore('readwrite', (s) => s.delete('session')); } catch { /* nothing stored */ }
+  /**
+   * Forgets the stored session when it is the one of `token` (any session when token is null):
+   * a tab whose session ended must not erase the newer session another tab of this browser saved
+   * after a password change.
+   */
+  async clearSession(token = null) {
+    try {
+      await withStore('readwrite', (s) => {
+        const req = s.get('session');
+        req.onsuccess = () => {
+          if (token === null || req.result?.token === token) s.delete('session');
+        };
+        return req;
+      });
+    } catch { /* nothing stored */ }
   },
 
   knownKey(me, peer) {

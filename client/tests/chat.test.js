@@ -242,15 +242,21 @@ test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SL
   // Another device of Bob's joins with a new key (as after a lost key backup).
   const other = await openClient(browser, server.url);
   await other.evaluate(async ({ name, password }) => {
+    // Signs in as a v1.1 client does: the auth key derived under the account's parameters.
+    const { deriveKeys } = await import('./kdf.js');
+    const { kdf } = await (await fetch(`auth/params?username=${encodeURIComponent(name)}`)).json();
+    const { authKey } = await deriveKeys(password, kdf);
     const res = await fetch(new URL('auth/login', document.baseURI), {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: name, password }),
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: name, password: authKey }),
     });
     const { token } = await res.json();
     const pair = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const ticketRes = await fetch('auth/ws-ticket', { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    const { ticket } = await ticketRes.json();
     const url = new URL('ws', document.baseURI);
     url.protocol = 'ws:';
-    url.searchParams.set('token', token);
+    url.searchParams.set('ticket', ticket);
     const ws = new WebSocket(url);
     await new Promise((resolve) => { ws.onopen = resolve; });
     ws.send(JSON.stringify({ type: 'join', publicKey: { kty, crv, x, y } }));

@@ -13,7 +13,7 @@ export const REPO_DIR = path.resolve(CLIENT_DIR, '..');
 export const RESULTS_DIR = path.join(CLIENT_DIR, 'test-results');
 export const PASSWORD = 'correct horse battery staple';
 
-/** Generous, because PBKDF2 with 600,000 rounds and a cold server take a moment on 2 cores. */
+/** Generous, because Argon2id (64 MiB) and a cold server take a moment on 2 cores. */
 export const SLOW = 60_000;
 
 export function serverBin() {
@@ -133,10 +133,93 @@ export function launchBrowser() {
   });
 }
 
+/**
+ * Records everything the pages of `context` send from now on: every HTTP request (method, URL,
+ * headers, body), every WebSocket URL and every frame sent on it. Entries are {kind, method, url,
+ * headers, body, text}, where `text` is all of it together, for searching.
+ */
+export function recordTraffic(context) {
+  const sent = [];
+  const watch = (page) => page.on('websocket', (ws) => {
+    sent.push({
+      kind: 'ws', method: 'GET', url: ws.url(), headers: {}, body: '', text: ws.url(),
+    });
+    ws.on('framesent', ({ payload }) => {
+      const body = typeof payload === 'string' ? payload : Buffer.from(payload).toString('latin1');
+      sent.push({
+        kind: 'frame', method: '', url: ws.url(), headers: {}, body, text: body,
+      });
+    });
+  });
+  context.pages().forEach(watch);
+  context.on('page', watch);
+  context.on('request', (req) => {
+    const body = req.postData() ?? '';
+    const headers = req.headers();
+    sent.push({
+      kind: 'http', method: req.method(), url: req.url(), headers, body, text: `${req.method()} ${req.url()}\n${JSON.stringify(headers)}\n${body}`,
+    });
+  });
+  return sent;
+}
+
+/** The spellings of a secret to look for: as text, JSON-escaped, URL-encoded, base64 and hex of its UTF-8. */
+export function secretForms(secret) {
+  const forms = new Set();
+  for (const s of new Set([secret, secret.normalize('NFC'), secret.normalize('NFD')])) {
+    const bytes = Buffer.from(s, 'utf8');
+    forms.add(s);
+    forms.add(JSON.stringify(s).slice(1, -1));
+    forms.add(s.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    forms.add(encodeURIComponent(s));
+    forms.add(bytes.toString('base64'));
+    forms.add(bytes.toString('base64').replace(/=+$/, ''));
+    forms.add(bytes.toString('base64url'));
+    forms.add(bytes.toString('hex'));
+    forms.add(bytes.toString('hex').toUpperCase());
+  }
+  return [...forms];
+}
+
+/** The recorded entries that carry `secret` in any of its spellings. */
+export function carrying(traffic, secret) {
+  const forms = secretForms(secret);
+  return traffic.filter((e) => {
+    let decoded = e.text;
+    try { decoded = decodeURIComponent(e.text); } catch { /* not URL-encoded */ }
+    return forms.some((f) => e.text.includes(f) || decoded.includes(f));
+  });
+}
+
+/** Fails when any recorded entry carries `secret`, naming the entries that do. */
+export function assertNeverSent(traffic, secret, what) {
+  const leaks = carrying(traffic, secret);
+  if (leaks.length) {
+    throw new Error(`${what}: the secret was sent in ${leaks.length} request(s):\n${leaks.map((e) => `${e.kind} ${e.method} ${e.url}`).join('\n')}`);
+  }
+}
+
+/** The recorded HTTP requests to `path` (relative to the server root), e.g. 'auth/login'. */
+export function requestsTo(traffic, method, path) {
+  return traffic.filter((e) => e.kind === 'http' && e.method === method && new URL(e.url).pathname === `/${path}`);
+}
+
+/** The bearer tokens the recorded requests carried. */
+export function tokensIn(traffic) {
+  const tokens = new Set();
+  for (const e of traffic) {
+    const auth = e.headers?.authorization;
+    if (auth?.startsWith('Bearer ')) tokens.add(auth.slice(7));
+  }
+  return [...tokens];
+}
+
 /** A fresh browser profile with one page on the client; records page errors and CSP reports. */
 export async function openClient(browser, url, { viewport = { width: 1280, height: 820 } } = {}) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport });
   const page = await context.newPage();
+  /** Everything this profile sends (see recordTraffic). */
+  page.traffic = recordTraffic(context);
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {

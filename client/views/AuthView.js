@@ -1,5 +1,6 @@
 // The sign-in / create-account card. DOM only.
 import { $ } from './dom.js';
+import { KdfProgress } from './progress.js';
 
 export class AuthView {
   constructor() {
@@ -13,6 +14,8 @@ export class AuthView {
     this.error = $('auth-error');
     this.submit = $('auth-submit');
     this.submitLabel = $('auth-submit-label');
+    this.recoveryNote = $('auth-recovery-note');
+    this.progress = new KdfProgress($('auth-progress'), $('auth-progress-text'));
     this.tabs = [$('tab-login'), $('tab-register')];
     this.mode = 'login';
 
@@ -39,6 +42,7 @@ export class AuthView {
     }
     this.form.setAttribute('aria-labelledby', register ? 'tab-register' : 'tab-login');
     this.confirmField.hidden = !register;
+    this.recoveryNote.hidden = !register;
     this.confirm.required = register;
     this.password.autocomplete = register ? 'new-password' : 'current-password';
     this.submitLabel.textContent = register ? 'Create account' : 'Sign in';
@@ -70,7 +74,10 @@ export class AuthView {
     }
   }
 
-  setBusy(busy, label = null) {
+  /** `kdf: true` while the key derivation runs: shows its progress bar. */
+  setBusy(busy, label = null, { kdf = false } = {}) {
+    if (busy && kdf) this.progress.start();
+    else this.progress.stop();
     this.submit.disabled = busy;
     this.submit.classList.toggle('busy', busy);
     this.form.setAttribute('aria-busy', String(busy));

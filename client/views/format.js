@@ -51,3 +51,47 @@ export function durationWords(seconds) {
   if (r || !m) parts.push(`${r} second${r === 1 ? '' : 's'}`);
   return parts.join(' ');
 }
+
+const BROWSERS = [
+  [/\bEdgA?\//, 'Edge'],
+  [/\b(OPR|Opera)\//, 'Opera'],
+  [/\bSamsungBrowser\//, 'Samsung Internet'],
+  [/\b(Firefox|FxiOS)\//, 'Firefox'],
+  [/\b(HeadlessChrome|Chrome|Chromium|CriOS)\//, 'Chrome'],
+  [/\bVersion\/[\d.]+.*\bSafari\//, 'Safari'],
+];
+const SYSTEMS = [
+  [/\bAndroid\b/, 'Android'],
+  [/\biPhone\b/, 'iPhone'],
+  [/\biPad\b/, 'iPad'],
+  [/\bCrOS\b/, 'ChromeOS'],
+  [/\bWindows\b/, 'Windows'],
+  [/\bMac OS X\b|\bMacintosh\b/, 'macOS'],
+  [/\bLinux\b/, 'Linux'],
+];
+
+/** "Chrome on Linux" from a User-Agent header; other clients by their product token. */
+export function deviceName(userAgent) {
+  const ua = String(userAgent ?? '').trim();
+  if (!ua) return 'Unknown device';
+  const browser = BROWSERS.find(([re]) => re.test(ua))?.[1];
+  const system = SYSTEMS.find(([re]) => re.test(ua))?.[1];
+  if (browser && system) return `${browser} on ${system}`;
+  if (browser || system) return browser ?? `Browser on ${system}`;
+  // A program rather than a browser ("nexchat-cli/0.3 (linux)"): its first product token.
+  return ua.split(/\s/)[0].slice(0, 40);
+}
+
+/** "just now", "5 minutes ago", "3 hours ago", "yesterday", "4 days ago", else a date. */
+export function relativeTime(ts, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 60) return 'just now';
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'} ago`;
+  const hours = Math.floor(m / 60);
+  if (hours < 24) return `${hours} hour${hours === 1 ? '' : 's'} ago`;
+  const days = Math.floor(hours / 24);
+  if (days === 1) return 'yesterday';
+  if (days < 7) return `${days} days ago`;
+  return new Date(ts).toLocaleDateString(undefined, { day: 'numeric', month: 'long', year: 'numeric' });
+}
