@@ -309,7 +309,10 @@ async fn a_password_change_ends_every_socket_and_keeps_the_public_key() {
     let (status, _) = server.get("/friends/status", Some(&fresh.token)).await;
     assert_eq!(status, 200, "the returned token starts a new session");
     let (status, _) = server.get("/friends/status", Some(&alice.token)).await;
-    assert_eq!(status, 401, "the token of the ended session is refused at once");
+    assert_eq!(
+        status, 401,
+        "the token of the ended session is refused at once"
+    );
     assert_eq!(
         server.ws_with_token(&alice.token).await.err(),
         Some(401),

@@ -422,12 +422,8 @@ async fn unknown_paths_and_methods_answer_json_errors() {
             "method_not_allowed",
         ),
         (reqwest::Method::GET, "/no/such/path", 404, "not_found"),
-        (
-            reqwest::Method::POST,
-            "/no/such/path",
-            405,
-            "method_not_allowed",
-        ),
+        (reqwest::Method::POST, "/no/such/path", 404, "not_found"),
+        (reqwest::Method::GET, "/ws", 400, "bad_request"),
     ];
     for (method, path, status, code) in cases {
         let response = http
@@ -440,4 +436,41 @@ async fn unknown_paths_and_methods_answer_json_errors() {
         assert_eq!(body["error"], code, "{method} {path}: {body}");
         assert!(body["message"].is_string());
     }
+}
+
+#[tokio::test]
+async fn a_request_body_sent_too_slowly_is_answered_408_and_the_connection_freed() {
+    let mut config = test_config();
+    config.request_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config).await;
+    let mut tcp = TcpStream::connect(server.addr).await.expect("connect");
+    // A head that promises 100 bytes of body, then one byte, then nothing.
+    tcp.write_all(
+        b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{",
+    )
+    .await
+    .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was held open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_close_from_the_client_is_answered_with_a_close_frame() {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let (mut ws, _) = server.connect(&alice).await;
+    ws.stream
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        })))
+        .await
+        .expect("send close");
+    assert_eq!(ws.expect_close().await, 1000, "a clean close, not 1006");
 }

@@ -73,24 +73,19 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The protocol's JSON error for a path nothing serves: 404 `not_found`, or 405
-/// `method_not_allowed` for a method other than GET and HEAD (a static-file fallback serves
-/// only those). Use it as an app's fallback, after any static files:
+/// The protocol's JSON error for a path nothing serves, whatever the method: 404 `not_found`.
+/// Use it as an app's fallback, after any static files:
 ///
 /// ```
 /// use axum::Router;
 /// let app: Router = Router::new().fallback(nexchat_axum::not_found);
 /// ```
-pub async fn not_found(method: Method, uri: Uri) -> Response {
-    if method == Method::GET || method == Method::HEAD {
-        let body = ErrorBody {
-            error: ErrorCode::NotFound,
-            message: format!("nothing is served at {}", uri.path()),
-        };
-        (StatusCode::NOT_FOUND, Json(body)).into_response()
-    } else {
-        method_not_allowed(method).await
-    }
+pub async fn not_found(uri: Uri) -> Response {
+    let body = ErrorBody {
+        error: ErrorCode::NotFound,
+        message: format!("nothing is served at {}", uri.path()),
+    };
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// The protocol's JSON error for a method a route does not take: 405 `method_not_allowed`.

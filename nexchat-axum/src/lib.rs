@@ -89,8 +89,10 @@ mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use nexchat_core::Chat;
+use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{AuthCaller, AuthUser};
 pub use client::Client;
@@ -121,5 +123,12 @@ pub fn router<S>(chat: Chat) -> Router<S> {
         .route("/ws", get(ws::upgrade))
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // A whole request, body included, within a deadline: a client dribbling its body a
+        // byte at a time cannot hold a connection (or a graceful shutdown) for long. Upgraded
+        // sockets are not affected: the upgrade itself answers at once.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            chat.config().request_timeout,
+        ))
         .with_state(chat)
 }

@@ -36,7 +36,10 @@ pub async fn upgrade(State(chat): State<Chat>, request: Request) -> Response {
     }
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &chat).await {
         Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+        // Not a WebSocket handshake: the protocol's JSON error, with the rejection's reason.
+        Err(rejection) => {
+            return ApiError(ChatError::BadRequest(rejection.body_text())).into_response();
+        }
     };
     let authenticated = match redeemed {
         Some(redeemed) => redeemed,
@@ -118,7 +121,12 @@ async fn read(
             Ok(Message::Text(text)) => Box::pin(chat.handle_frame(session, text.as_str())).await,
             Ok(Message::Binary(bytes)) => chat.handle_binary_frame(session, bytes.len()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Close(_)) => return,
+            Ok(Message::Close(_)) => {
+                // The peer is closing: let the writer flush the close frame the WebSocket
+                // layer queued in reply, so the peer sees a clean close, not 1006.
+                session.close(CloseReason::NORMAL);
+                std::future::pending::<()>().await;
+            }
             Err(err) => {
                 // Close with the code the failure calls for and let the writer send it before
                 // the socket goes.
@@ -183,9 +191,13 @@ async fn write(
                 if !within(deadline, sink.flush()).await {
                     return;
                 }
+                // A peer that takes what it is sent is alive, even if its pong waits behind a
+                // long backlog it is still reading.
+                alive.store(true, Ordering::Relaxed);
             }
             _ = ping.tick() => {
-                // A peer that said nothing, not even a pong, for a whole interval is gone.
+                // A peer that neither said anything, not even a pong, nor took a single frame for a
+                // whole interval is gone.
                 if !alive.swap(false, Ordering::Relaxed) {
                     let reason = CloseReason { code: 1001, reason: "ping timeout" };
                     let _ = tokio::time::timeout(deadline, close(&mut sink, &reason)).await;

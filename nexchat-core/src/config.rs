@@ -147,6 +147,9 @@ pub struct Config {
     /// is disconnected, and a socket the server has decided to close is gone within it even if
     /// the peer never reads.
     pub write_timeout: Duration,
+    /// Deadline of one REST request, its body included (30 s): past it the answer is 408 and
+    /// the connection is free again, however slowly the client sends.
+    pub request_timeout: Duration,
     /// How long a confirmed friendship is trusted without asking the store again (2 s). An
     /// unfriend on this node takes effect at once; one made through another node sharing the
     /// store takes effect within this time.
@@ -181,6 +184,7 @@ impl Config {
             ring_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(20),
             write_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             friend_cache_ttl: Duration::from_secs(2),
             ice_servers: Vec::new(),
             limits: Limits::default(),

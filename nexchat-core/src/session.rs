@@ -55,6 +55,11 @@ impl CloseReason {
         code: 1001,
         reason: "server shutting down",
     };
+    /// The peer closed the socket; this answers its close frame.
+    pub const NORMAL: Self = Self {
+        code: 1000,
+        reason: "",
+    };
     /// A text frame that is not valid UTF-8.
     pub const INVALID_TEXT: Self = Self {
         code: 1007,
