@@ -33,7 +33,7 @@ trap cleanup EXIT
 wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 RUST_LOG=error "$BIN/nexchat-server" --addr "$SERVER_ADDR" --sqlite "$DB_DIR/soak.db" \
-  --bcrypt-cost 4 --rate-burst 1000000 --rate-per-sec 1000000 &
+  --bcrypt-cost 4 --rate-burst 1000000 --rate-per-sec 1000000 --registrations-per-hour 0 &
 SERVER=$!; PIDS+=("$SERVER")
 wait_port "$SERVER_ADDR"
 
