@@ -46,7 +46,9 @@ port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.
 
 log="${NEXCHAT_MONGO_LOG:-$venv/nx-27017-$port.log}"
 # Detached from our stdout so that `$(...)` in the caller returns as soon as we exit.
-nohup "$server" --db memory --host 127.0.0.1 -p "$port" >"$log" 2>&1 </dev/null &
+# Its own pid file (the default is one per machine), so runs side by side never collide.
+pid_file="$venv/nx-27017-$port.pid"
+nohup "$server" --db memory --host 127.0.0.1 -p "$port" --pid-file "$pid_file" >"$log" 2>&1 </dev/null &
 pid=$!
 
 ready=""
