@@ -207,6 +207,22 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+impl<T> Page<T> {
+    /// The page of at most `limit` items from a read of up to `limit + 1`: a backend reads one
+    /// item past the page, and that item only says whether more follow.
+    ///
+    /// ```
+    /// use nexchat_core::store::Page;
+    /// let page = Page::from_one_more(vec![1, 2, 3], 2);
+    /// assert_eq!((page.items, page.has_more), (vec![1, 2], true));
+    /// ```
+    pub fn from_one_more(mut items: Vec<T>, limit: usize) -> Self {
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Self { items, has_more }
+    }
+}
+
 /// Messages.
 #[async_trait]
 pub trait MessageStore: Send + Sync {

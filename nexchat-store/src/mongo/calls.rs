@@ -81,13 +81,11 @@ impl CallStore for MongoStore {
             .try_collect()
             .await
             .map_err(backend)?;
-        let has_more = found.len() > limit;
         let items = found
             .iter()
-            .take(limit)
             .map(docs::call_from_doc)
             .collect::<StoreResult<_>>()?;
-        Ok(Page { items, has_more })
+        Ok(Page::from_one_more(items, limit))
     }
 
     async fn unfinished_calls(&self) -> StoreResult<Vec<CallRecord>> {

@@ -191,13 +191,11 @@ impl MessageStore for MongoStore {
             .try_collect()
             .await
             .map_err(backend)?;
-        let has_more = found.len() > limit;
         let items = found
             .iter()
-            .take(limit)
             .map(docs::message_from_doc)
             .collect::<StoreResult<_>>()?;
-        Ok(Page { items, has_more })
+        Ok(Page::from_one_more(items, limit))
     }
 
     async fn undelivered(
@@ -234,13 +232,11 @@ impl MessageStore for MongoStore {
             .try_collect()
             .await
             .map_err(backend)?;
-        let has_more = found.len() > limit;
         let items = found
             .iter()
-            .take(limit)
             .map(docs::message_from_doc)
             .collect::<StoreResult<_>>()?;
-        Ok(Page { items, has_more })
+        Ok(Page::from_one_more(items, limit))
     }
 
     async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {

@@ -148,10 +148,7 @@ fn call_history(
         before_seq,
         sql_limit(limit.saturating_add(1))
     ])?;
-    let mut items = collect(rows, decode_call)?;
-    let has_more = items.len() > limit;
-    items.truncate(limit);
-    Ok(Page { items, has_more })
+    Ok(Page::from_one_more(collect(rows, decode_call)?, limit))
 }
 
 fn decode_call(row: &Row<'_>) -> Result<CallRecord, StoreError> {

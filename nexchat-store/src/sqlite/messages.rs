@@ -292,10 +292,7 @@ fn history(
         before_seq,
         sql_limit(limit.saturating_add(1))
     ])?;
-    let mut items = collect(rows, decode_message)?;
-    let has_more = items.len() > limit;
-    items.truncate(limit);
-    Ok(Page { items, has_more })
+    Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
 }
 
 fn undelivered(
@@ -335,10 +332,7 @@ fn undelivered(
         after_seq,
         sql_limit(limit.saturating_add(1))
     ])?;
-    let mut items = collect(rows, decode_message)?;
-    let has_more = items.len() > limit;
-    items.truncate(limit);
-    Ok(Page { items, has_more })
+    Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
 }
 
 fn decode_message(row: &Row<'_>) -> Result<StoredMessage, StoreError> {
