@@ -1,8 +1,8 @@
 //! Where a request comes from: the client's address (for throttling) and the scheme of the
 //! server's own origin (for the WebSocket Origin check).
 //!
-//! The client's address is the socket's peer address, which axum knows only when the app
-//! serves with [`axum::Router::into_make_service_with_connect_info`]. When the peer is one of
+//! The client's address is the socket's peer address, which axum knows only when the app is
+//! served by [`crate::serve`] or with [`axum::Router::into_make_service_with_connect_info`]. When the peer is one of
 //! [`nexchat_core::Config::trusted_proxies`], the client is the right-most address in
 //! `X-Forwarded-For` that is not itself a trusted proxy (the addresses to its left were written
 //! by the client and prove nothing). An app served without connect info has no client
@@ -51,7 +51,7 @@ fn peer(parts: &Parts) -> Option<IpAddr> {
         static WARNED: AtomicBool = AtomicBool::new(false);
         if !WARNED.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                "client addresses are unknown (serve with \
+                "client addresses are unknown (serve with nexchat_axum::serve or \
                  into_make_service_with_connect_info::<SocketAddr>()): \
                  per-address login and registration limits do not apply"
             );
