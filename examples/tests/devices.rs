@@ -220,3 +220,29 @@ async fn typing_stops_when_the_socket_that_reported_it_last_closes() {
         json!({"type": "presence", "username": alice.name, "online": false})
     );
 }
+
+#[tokio::test]
+async fn a_former_friend_is_not_told_typing_stopped() {
+    let server = TestServer::start().await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    server.befriend(&alice, &bob).await;
+    let (mut b, _) = server.connect(&bob).await;
+    let (mut a, _) = server.connect(&alice).await;
+    b.expect("presence").await;
+
+    a.send(json!({"type": "typing", "to": bob.name, "isTyping": true}))
+        .await;
+    b.expect("typing").await;
+    let (status, body) = server
+        .post(
+            "/friends/remove",
+            Some(&bob.token),
+            &json!({"target": alice.name}),
+        )
+        .await;
+    assert_eq!(status, 200, "remove: {body}");
+    a.expect("friend_removed").await;
+    a.close().await;
+    b.expect_silence().await;
+}

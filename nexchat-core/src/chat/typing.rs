@@ -2,8 +2,9 @@
 //!
 //! For each typist and friend the map holds the socket whose `isTyping: true` is the typist's
 //! latest report to that friend. A `false` from any of the typist's sockets removes the entry,
-//! and so does the close of the socket it names, which then tells the friend `false`. So the map
-//! holds at most one entry per typist and friend, each naming a socket that is open.
+//! and so does the close of the socket it names, which then tells the friend `false`.
+//! Unfriending removes the two users' entries for each other. So the map holds at most one
+//! entry per typist and friend, each naming a socket that is open.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,6 +32,20 @@ impl Typists {
             friends.remove(friend);
             if friends.is_empty() {
                 typists.remove(typist);
+            }
+        }
+    }
+
+    /// Forgets what `a` and `b` reported to each other (they stopped being friends: a closing
+    /// socket tells nothing to a former friend).
+    pub(super) fn forget_between(&self, a: &str, b: &str) {
+        let mut typists = self.lock();
+        for (typist, friend) in [(a, b), (b, a)] {
+            if let Some(friends) = typists.get_mut(typist) {
+                friends.remove(friend);
+                if friends.is_empty() {
+                    typists.remove(typist);
+                }
             }
         }
     }
@@ -75,6 +90,13 @@ mod tests {
         typists.report("alice", "bob", a1, true);
         typists.report("alice", "bob", a2, false);
         assert!(typists.close("alice", a1).is_empty());
+        assert!(typists.lock().is_empty());
+
+        typists.report("alice", "bob", a1, true);
+        typists.report("bob", "alice", a2, true);
+        typists.forget_between("bob", "alice");
+        assert!(typists.close("alice", a1).is_empty());
+        assert!(typists.close("bob", a2).is_empty());
         assert!(typists.lock().is_empty());
     }
 }
