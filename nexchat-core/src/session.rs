@@ -14,7 +14,7 @@ use crate::config::Limits;
 pub struct SessionId(u64);
 
 impl SessionId {
-    fn next() -> Self {
+    pub(crate) fn next() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }

@@ -32,6 +32,13 @@ struct LiveCall {
 }
 
 impl LiveCall {
+    /// Whether `session` may send ICE for or end this call: once answered, only the socket that
+    /// placed it and the one that answered it may.
+    fn admits(&self, session: SessionId) -> bool {
+        self.callee_session
+            .is_none_or(|answered| session == answered || session == self.caller_session)
+    }
+
     fn is_between(&self, a: &str, b: &str) -> bool {
         let (caller, callee) = (self.record.caller.as_str(), self.record.callee.as_str());
         (caller == a && callee == b) || (caller == b && callee == a)
@@ -96,6 +103,11 @@ impl ActiveCalls {
     fn matching(&self, keep: impl Fn(&LiveCall) -> bool) -> Vec<LiveCall> {
         self.lock().values().filter(|c| keep(c)).cloned().collect()
     }
+}
+
+/// The refusal of ICE or an end from a socket of a party that is not in the answered call.
+fn not_in_call() -> ChatError {
+    ChatError::NotFound("this socket is not in that call".into())
 }
 
 /// Why a live call ends.
@@ -207,7 +219,8 @@ impl Chat {
         Ok(())
     }
 
-    /// The callee answers: the record moves to `in_progress` and the answer goes to the caller.
+    /// The callee answers: the record moves to `in_progress`, the answer goes to the caller and
+    /// the callee's other sockets get `call_answered_elsewhere`.
     pub(super) async fn call_answer(
         &self,
         session: &Session,
@@ -255,6 +268,14 @@ impl Chat {
             c.record = answered.clone();
             c.callee_session = Some(session.id());
         });
+        // The callee's other sockets stop ringing.
+        self.inner.hub.push(
+            user,
+            &ServerEvent::CallAnsweredElsewhere {
+                call_id: answered.call_id.clone(),
+            },
+            Some(session.id()),
+        );
         self.inner.hub.push(
             &to,
             &ServerEvent::CallAnswer {
@@ -267,7 +288,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Relays an ICE candidate to the other party of a live call.
+    /// Relays an ICE candidate to the other party of a live call; once answered, only from the
+    /// socket that placed it or the one that answered it.
     pub(super) async fn call_ice(
         &self,
         session: &Session,
@@ -280,6 +302,9 @@ impl Chat {
         let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
             return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
         };
+        if !call.admits(session.id()) {
+            return Err(not_in_call());
+        }
         if call.ending {
             return Ok(());
         }
@@ -295,7 +320,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Hang-up, decline or cancel by one party.
+    /// Hang-up, decline or cancel by one party; once answered, only from the socket that placed
+    /// the call or the one that answered it.
     pub(super) async fn call_end(
         &self,
         session: &Session,
@@ -307,6 +333,9 @@ impl Chat {
         let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
             return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
         };
+        if !call.admits(session.id()) {
+            return Err(not_in_call());
+        }
         self.end_live(&call, Ending::By(user)).await
     }
 

@@ -126,6 +126,7 @@ impl Chat {
             )));
         }
         self.inner.guard.forget(user, &target);
+        self.inner.typists.forget_between(user, &target);
         self.end_calls_between(user, &target).await;
         self.inner.hub.push(
             &target,

@@ -145,8 +145,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Moves messages from `from` to the session's user forward to `status` and tells `from`
-    /// which ones moved. The frame size limit bounds how many ids one acknowledgement lists
+    /// Moves messages from `from` to the session's user forward to `status` and tells `from`,
+    /// and the user's other sockets (`receipt_sync`), which ones moved. The frame size limit bounds how many ids one acknowledgement lists
     /// (about 1,600 in 64 KiB), so a client may acknowledge a whole greeting at once.
     pub(super) async fn acknowledge(
         &self,
@@ -167,14 +167,22 @@ impl Chat {
         let event = match status {
             MessageStatus::Seen => ServerEvent::MessageSeen {
                 from: user.to_owned(),
-                ids: moved,
+                ids: moved.clone(),
             },
             _ => ServerEvent::MessageDelivered {
                 from: user.to_owned(),
-                ids: moved,
+                ids: moved.clone(),
             },
         };
         self.inner.hub.push(&from, &event, None);
+        // The user's other sockets learn the same ticks, through the same per-user fan-out
+        // every push to the user takes.
+        let sync = ServerEvent::ReceiptSync {
+            with_user: from,
+            ids: moved,
+            status,
+        };
+        self.inner.hub.push(user, &sync, Some(session.id()));
         Ok(())
     }
 
@@ -223,7 +231,8 @@ impl Chat {
         Ok(())
     }
 
-    /// Relays a typing indicator to a friend; past the rate it is dropped silently.
+    /// Relays a typing indicator to a friend and remembers which socket reported it last (see
+    /// `typing`); past the rate it is dropped silently.
     pub(super) async fn typing(
         &self,
         session: &Session,
@@ -236,6 +245,9 @@ impl Chat {
         if self.inner.typing_rate.take(user, self.now()).is_err() {
             return Ok(());
         }
+        self.inner
+            .typists
+            .report(user, &to, session.id(), is_typing);
         self.inner.hub.push(
             &to,
             &ServerEvent::Typing {

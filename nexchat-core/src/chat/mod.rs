@@ -8,6 +8,7 @@ mod friends;
 mod messages;
 mod pipeline;
 mod sessions;
+mod typing;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
@@ -31,6 +32,7 @@ use crate::tickets::Tickets;
 use calls::ActiveCalls;
 pub(crate) use pipeline::WritePipeline;
 pub use sessions::{Caller, ClientInfo};
+use typing::Typists;
 
 /// How often the timer runs [`Chat::sweep`] (ms).
 const SWEEP_EVERY_MS: i64 = 1000;
@@ -66,6 +68,7 @@ struct Inner {
     live_sessions: LiveSessions,
     tickets: Tickets,
     calls: ActiveCalls,
+    typists: Typists,
     /// The last timestamp handed to a message, so timestamps never run backwards on this node.
     last_timestamp: AtomicI64,
 }
@@ -127,6 +130,7 @@ impl ChatBuilder {
             ),
             hub: Hub::default(),
             calls: ActiveCalls::default(),
+            typists: Typists::default(),
             last_timestamp: AtomicI64::new(0),
             store: self.store,
             clock: self.clock,
@@ -314,13 +318,21 @@ impl Chat {
         Ok(())
     }
 
-    /// Closes out a session whose socket closed: ends its calls and, when it was the user's
-    /// last socket, tells their friends they went offline.
+    /// Closes out a session whose socket closed: ends its calls, tells the friends it was the
+    /// latest to report typing to that typing stopped and, when it was the user's last socket,
+    /// tells their friends they went offline.
     pub async fn disconnect(&self, session: &Session) {
         let user = session.user();
         self.inner.live_sessions.detach(session.id());
         let last = self.inner.hub.unregister(user, session.id());
         self.end_calls_of_session(session, last).await;
+        let stopped = ServerEvent::Typing {
+            from: user.to_owned(),
+            is_typing: false,
+        };
+        for friend in self.inner.typists.close(user, session.id()) {
+            self.inner.hub.push(&friend, &stopped, None);
+        }
         if last {
             let presence = ServerEvent::Presence {
                 username: user.to_owned(),

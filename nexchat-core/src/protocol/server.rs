@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::types::{CallRecord, ErrorCode, PublicKey, StoredMessage};
+use super::types::{CallRecord, ErrorCode, MessageStatus, PublicKey, StoredMessage};
 
 /// One WebSocket frame from the server, tagged by its `type`.
 ///
@@ -50,6 +50,16 @@ pub enum ServerEvent {
         from: String,
         /// Ids whose status moved forward.
         ids: Vec<String>,
+    },
+    /// Another socket of this user moved messages from `with_user` forward: these ids are now
+    /// at `status` (`delivered` or `seen`).
+    ReceiptSync {
+        /// The sender of the messages.
+        with_user: String,
+        /// Ids whose status moved forward.
+        ids: Vec<String>,
+        /// Their status now.
+        status: MessageStatus,
     },
     /// A page of the conversation, newest first.
     HistoryResponse {
@@ -131,6 +141,11 @@ pub enum ServerEvent {
         call_id: String,
         /// The SDP answer.
         answer: Value,
+    },
+    /// Another socket of this user answered the call: this one stops ringing.
+    CallAnsweredElsewhere {
+        /// The call.
+        call_id: String,
     },
     /// An ICE candidate from the other party.
     CallIce {

@@ -279,6 +279,24 @@ fn call_signalling_from_the_server() {
 }
 
 #[test]
+fn events_between_devices_of_one_user() {
+    for status in ["delivered", "seen"] {
+        let event = server(json!({"type": "receipt_sync", "withUser": "alice",
+                                  "ids": ["m-1", "m-2"], "status": status}));
+        let ServerEvent::ReceiptSync { with_user, ids, .. } = event else {
+            panic!("not a receipt_sync: {event:?}");
+        };
+        assert_eq!((with_user.as_str(), ids.len()), ("alice", 2));
+    }
+    assert_eq!(
+        server(json!({"type": "call_answered_elsewhere", "callId": "c-1"})),
+        ServerEvent::CallAnsweredElsewhere {
+            call_id: "c-1".into()
+        }
+    );
+}
+
+#[test]
 fn call_records_omit_absent_times() {
     let records = [
         call_json("ringing", None, None, 0),
