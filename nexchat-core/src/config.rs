@@ -86,6 +86,15 @@ pub struct Limits {
     pub throttle_keys: usize,
 }
 
+impl Limits {
+    /// How many of the largest messages one answer holds within `max_answer_bytes` (at least
+    /// one): the page size for reading messages from the store a chunk at a time.
+    pub fn messages_per_answer(&self) -> usize {
+        // A stored message is its ciphertext plus well under 1 KiB of ids, names and fields.
+        (self.max_answer_bytes / (self.max_ciphertext_bytes + 1024)).max(1)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {

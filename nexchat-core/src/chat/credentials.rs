@@ -7,9 +7,9 @@
 //!
 //! An erasure leaves nothing half-done whatever point the server dies at. Its first step marks
 //! the account in one store write: from then on it cannot log in and nobody can find it, but its
-//! name stays taken. Then go its friend links and requests (both ways), every message and call
-//! it sent or received, and last its password hash, public key, key backup and `kdf`, which
-//! turns the record into a tombstone that only reserves the name. Every step after the mark can
+//! name stays taken. Then go its sessions, its friend links and requests (both ways), every
+//! message and call it sent or received, and last its password hash, public key, key backup and
+//! `kdf`, which turns the record into a tombstone that only reserves the name. Every step after the mark can
 //! run again, so [`crate::ChatBuilder::build`] finishes any erasure a previous run left marked.
 
 use serde_json::Value;
@@ -121,8 +121,8 @@ impl Chat {
         if !self.store().mark_erasing(&name).await? {
             return Err(ChatError::Unauthorized);
         }
-        self.end_sessions_of(&name).await?;
         self.end_calls_of_user(&name).await;
+        // Its first step ends every session, closing the user's sockets before the answer.
         self.erase(&name, &friends).await?;
         let removed = ServerEvent::FriendRemoved { from: name.clone() };
         for friend in &friends {

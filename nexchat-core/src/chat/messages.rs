@@ -198,7 +198,7 @@ impl Chat {
         let with_user = self.canonical(with_user).await?;
         let slot = session.answer_slot().await;
         let limits = &self.inner.config.limits;
-        let chunk = (limits.max_answer_bytes / (limits.max_ciphertext_bytes + 1024)).max(1);
+        let chunk = limits.messages_per_answer();
         let user = session.user();
         let page = fill_page(
             limit,

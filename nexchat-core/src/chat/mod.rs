@@ -293,9 +293,7 @@ impl Chat {
             .hub
             .online_among(friends.iter().map(String::as_str));
         self.answer(session, &ServerEvent::OnlineUsers { users });
-        let limits = &self.inner.config.limits;
-        // As many of the largest messages as fit one answer.
-        let per_page = (limits.max_answer_bytes / (limits.max_ciphertext_bytes + 1024)).max(1);
+        let per_page = self.inner.config.limits.messages_per_answer();
         let mut after: Option<String> = None;
         loop {
             let slot = session.answer_slot().await;
