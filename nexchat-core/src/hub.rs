@@ -60,11 +60,6 @@ impl Hub {
         self.read().get(user).map_or(0, Vec::len)
     }
 
-    /// How many sockets are open on this node.
-    pub fn socket_count(&self) -> usize {
-        self.read().values().map(Vec::len).sum()
-    }
-
     /// Bytes queued to `user`'s sockets and not yet taken by their writers: what the server
     /// holds for them, each socket within [`crate::Limits::outbox_bytes`].
     pub fn queued_bytes(&self, user: &str) -> usize {

@@ -331,11 +331,6 @@ impl Session {
         }
     }
 
-    /// Bytes queued to this socket and not yet taken by its writer.
-    pub fn queued_bytes(&self) -> usize {
-        self.handle.queued_bytes()
-    }
-
     /// The greeting is queued: sends the pushes held back meanwhile, in order, and lets later
     /// pushes straight through.
     pub(crate) fn release_held(&self) {
