@@ -415,3 +415,74 @@ async fn kept_beside_the_apps_login_nexchat_accounts_and_app_users_never_cross()
         (200, json!([mallory]))
     );
 }
+
+#[tokio::test]
+async fn the_demo_client_is_served_under_a_prefix_with_its_headers() {
+    let server = TestServer::start_app(
+        |builder| builder,
+        |chat| {
+            let app = Router::new().route("/", get(|| async { "my app" }));
+            nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat))
+        },
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let get = |path: &str| http.get(server.url(path)).send();
+    let bare = get("/chat?x=1").await.expect("GET /chat");
+    assert_eq!(bare.status().as_u16(), 308);
+    assert_eq!(bare.headers()["location"], "/chat/?x=1");
+    let page = get("/chat/").await.expect("GET /chat/");
+    assert_eq!(page.status().as_u16(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("connect-src 'self'")
+    );
+    assert!(
+        page.text()
+            .await
+            .expect("page")
+            .contains(r#"<script type="module" src="app.js">"#)
+    );
+    // A script, then the same again with its ETag: not sent twice.
+    let script = get("/chat/app.js").await.expect("GET app.js");
+    assert_eq!(script.status().as_u16(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .contains("javascript")
+    );
+    let etag = script.headers()["etag"].clone();
+    let again = http
+        .get(server.url("/chat/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("GET app.js again");
+    assert_eq!(again.status().as_u16(), 304);
+    // The client's tests and packages are not served; the app's root stays the app's; the API
+    // is beside the page.
+    for path in [
+        "/chat/tests/helpers.js",
+        "/chat/package.json",
+        "/chat/nope.js",
+    ] {
+        let missing = get(path).await.expect("GET");
+        assert_eq!(missing.status().as_u16(), 404, "{path}");
+    }
+    assert_eq!(
+        get("/").await.expect("GET /").text().await.expect("text"),
+        "my app"
+    );
+    let (status, _) = server.get("/chat/client-config", None).await;
+    assert_eq!(status, 200);
+}

@@ -3,10 +3,10 @@
 //!
 //! ```no_run
 //! # async fn demo(chat: nexchat_core::Chat) {
-//! use axum::Router;
+//! use axum::{Router, routing::get};
 //!
-//! let chat_routes = nexchat_axum::router(chat).merge(nexchat_axum::demo_client::router());
-//! let app: Router = Router::new().nest("/chat", chat_routes);
+//! let app = Router::new().route("/", get(|| async { "my app" }));
+//! let app: Router = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat));
 //! # }
 //! ```
 //!
@@ -47,16 +47,36 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// page does not use stays off by the browser's defaults.
 pub const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self)";
 
-/// The embedded demo client: `/` (and the prefix without its slash, redirected) is the page,
-/// every other path one of its files, answered `no-cache` with an `ETag` so an upgraded server
-/// never runs with stale scripts. Unknown paths get the protocol's JSON 404.
+/// Nests `chat_routes` (nexchat's [`crate::router`]) and the demo client under `prefix` (such
+/// as `/chat`) of `app`: the page answers at `prefix/`, and `prefix` redirects there.
+/// (`Router::nest` alone routes `/chat` to the nested routes, but not `/chat/`.)
+///
+/// # Panics
+/// When `prefix` is empty or `/`: at the root, merge [`router`] instead.
+pub fn nest<S: Clone + Send + Sync + 'static>(
+    app: Router<S>,
+    prefix: &str,
+    chat_routes: Router<S>,
+) -> Router<S> {
+    let prefix = prefix.trim_end_matches('/');
+    let page = client_headers(Router::new().route(&format!("{prefix}/"), get(index)));
+    app.nest(prefix, chat_routes.merge(router())).merge(page)
+}
+
+/// The embedded demo client, to merge beside nexchat's routes at the root (under a prefix, see
+/// [`nest`]): `/` is the page (under a prefix given without its trailing slash, a redirect to
+/// it with one), every other path one of its files, answered `no-cache` with an `ETag` so an
+/// upgraded server never runs with stale scripts. Unknown paths get the protocol's JSON 404.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    security_headers(Router::new().route("/", get(index)).fallback(file).layer(
-        SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ),
-    ))
+    client_headers(Router::new().route("/", get(index)).fallback(file))
+}
+
+/// Revalidation and the security headers, on every answer of the client's routes.
+fn client_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    security_headers(router.layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    )))
 }
 
 /// Adds the headers the demo client's page needs (`Content-Security-Policy`,

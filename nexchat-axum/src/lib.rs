@@ -31,11 +31,11 @@
 //!     let secret = std::env::var("CHAT_SECRET").map_err(|_| "set CHAT_SECRET (32+ bytes)")?;
 //!     let store = nexchat_store::SqliteStore::open("chat.db")?;
 //!     let chat = Chat::builder(Config::new(secret)?, store).build().await?;
+//!     let app = Router::new().route("/", get(|| async { "my app" }));
 //! # #[cfg(feature = "client")]
-//!     let chat_routes = nexchat_axum::router(chat.clone()).merge(nexchat_axum::demo_client::router());
+//!     let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()));
 //! # #[cfg(not(feature = "client"))]
-//! # let chat_routes = nexchat_axum::router(chat.clone());
-//!     let app = Router::new().route("/", get(|| async { "my app" })).nest("/chat", chat_routes);
+//! # let app = app.nest("/chat", nexchat_axum::router(chat.clone()));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //!     let shutdown = async move {
 //!         let _ = tokio::signal::ctrl_c().await;

@@ -45,10 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
     let chat = Chat::builder(config, store).build().await?;
 
-    let chat_routes = nexchat_axum::router(chat.clone()).merge(nexchat_axum::demo_client::router());
-    let app = Router::new()
-        .route("/", get(|| async { "my app; the chat is at /chat/" }))
-        .nest("/chat", chat_routes)
+    let app = Router::new().route("/", get(|| async { "my app; the chat is at /chat/" }));
+    let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()))
         .fallback(nexchat_axum::not_found);
 
     println!("serving http://{}/chat/", listener.local_addr()?);
