@@ -39,7 +39,8 @@ struct Args {
     sqlite: PathBuf,
 
     /// MongoDB connection string; when given, MongoDB is used instead of SQLite (builds with
-    /// the `mongodb` feature only; any other build refuses to start with it).
+    /// the `mongodb` feature only; any other build refuses to start with it) [default: none,
+    /// SQLite].
     #[arg(long, env = "NEXCHAT_MONGODB_URI", hide_env_values = true)]
     mongodb: Option<String>,
 
@@ -48,7 +49,8 @@ struct Args {
     mongodb_database: Option<String>,
 
     /// Secret for signing tokens (HS256), at least 32 bytes. When absent, one is generated and
-    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart.
+    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart
+    /// [default: generated].
     #[arg(long, env = "NEXCHAT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
 
@@ -79,7 +81,7 @@ struct Args {
     /// A STUN or TURN server for WebRTC calls (repeatable): a URL such as
     /// stun:stun.example.org:3478, or an RTCIceServer JSON object for a TURN server with
     /// credentials, e.g. '{"urls":"turn:turn.example.org","username":"u","credential":"c"}'.
-    /// Calls between browsers on different NATs need a TURN server.
+    /// Calls between browsers on different NATs need a TURN server [default: none].
     #[arg(long = "ice-server", value_parser = parse_ice_server)]
     ice_servers: Vec<serde_json::Value>,
 
@@ -111,12 +113,14 @@ struct Args {
     registrations_per_hour: u32,
 
     /// Address of a reverse proxy in front of this server (repeatable): its X-Forwarded-For
-    /// names the client, and its X-Forwarded-Proto: https makes the server's origin https.
+    /// names the client, and its X-Forwarded-Proto: https makes the server's origin https
+    /// [default: none, the socket's peer is the client].
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<IpAddr>,
 
     /// An origin besides the server's own whose pages may open WebSockets (repeatable), as
-    /// browsers send it: scheme, host and port, e.g. https://chat.example.org.
+    /// browsers send it: scheme, host and port, e.g. https://chat.example.org [default: none,
+    /// the server's own origin only].
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
 
