@@ -4,6 +4,9 @@
 #   client/test.sh                      # uses ../target/release/nexchat-server (built if missing)
 #   NEXCHAT_SERVER_BIN=/path/to/nexchat-server client/test.sh
 #
+# The host app that serves the client under /chat/ (nexchat-mounted) is taken from beside the
+# server binary, or from NEXCHAT_MOUNTED_BIN.
+#
 # Installs what it needs on a fresh machine (Debian chromium, the npm dev dependency) and fails
 # loudly when something cannot run: no test is ever skipped quietly.
 set -euo pipefail
@@ -44,16 +47,20 @@ case "$bin" in
   /*) ;;
   *) bin="$CLIENT_DIR/$bin" ;;
 esac
-if [ ! -x "$bin" ]; then
+mounted=${NEXCHAT_MOUNTED_BIN:-$(dirname "$bin")/nexchat-mounted}
+if [ ! -x "$bin" ] || [ ! -x "$mounted" ]; then
   if [ -z "${NEXCHAT_SERVER_BIN:-}" ]; then
-    say "building the server: cargo build --release --bin nexchat-server"
-    (cd .. && cargo build --release --bin nexchat-server)
+    say "building the servers: cargo build --release --bin nexchat-server --bin nexchat-mounted"
+    (cd .. && cargo build --release --bin nexchat-server --bin nexchat-mounted)
   fi
   [ -x "$bin" ] || die "server binary not found or not executable: $bin"
+  [ -x "$mounted" ] || die "nexchat-mounted binary not found or not executable: $mounted"
 fi
 export NEXCHAT_SERVER_BIN="$bin"
+export NEXCHAT_MOUNTED_BIN="$mounted"
 
 mkdir -p test-results
 say "server: $NEXCHAT_SERVER_BIN"
+say "host app: $NEXCHAT_MOUNTED_BIN"
 say "browser: $(/usr/bin/chromium --version 2>/dev/null || echo unknown)"
 exec node --test --test-concurrency=1 tests/*.test.js

@@ -33,8 +33,9 @@ step "Rust: the protocol suite again, on MongoDB"
 NEXCHAT_TEST_STORE=mongodb cargo test "${ALL[@]}" --tests
 
 step "browser client in headless Chromium"
-# The server binary the test build above already made (integration tests build the package's
-# binaries with the same features): nothing is compiled for this step.
+# The server binaries the test build above already made (integration tests build the package's
+# binaries with the same features): nexchat-server, and nexchat-mounted beside it (the host app
+# serving the client under /chat/). Nothing is compiled for this step.
 NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
 
 step "all suites passed"

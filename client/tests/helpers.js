@@ -32,11 +32,11 @@ function freePort() {
   });
 }
 
-function spawnServer(bin, port, db, cwd) {
+function spawnServer(bin, port, db, cwd, extraArgs = []) {
   const addr = `http://127.0.0.1:${port}`;
   const proc = spawn(bin, ['--addr', `127.0.0.1:${port}`, '--sqlite', db, '--bcrypt-cost', '4',
     // Every test registers its users from 127.0.0.1: no limit on registrations.
-    '--registrations-per-hour', '0'], {
+    '--registrations-per-hour', '0', ...extraArgs], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env },
@@ -81,15 +81,15 @@ function spawnServer(bin, port, db, cwd) {
 /**
  * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4
  * --registrations-per-hour 0` and waits
- * for the line that names its address.
+ * for the line that names its address. `bin` and `args` start another program that takes
+ * those flags (and `args` besides).
  */
-export async function startServer(name) {
-  const bin = serverBin();
+export async function startServer(name, { bin = serverBin(), args = [] } = {}) {
   if (!fs.existsSync(bin)) throw new Error(`server binary not found: ${bin} (set NEXCHAT_SERVER_BIN)`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nexchat-client-test-'));
   const db = path.join(dir, 'chat.db');
   const port = await freePort();
-  let current = spawnServer(bin, port, db, REPO_DIR);
+  let current = spawnServer(bin, port, db, REPO_DIR, args);
   let log = '';
   await current.ready;
   return {
@@ -103,7 +103,7 @@ export async function startServer(name) {
       log += `${current.output}\n--- server stopped ---\n`;
     },
     async start() {
-      current = spawnServer(bin, port, db, REPO_DIR);
+      current = spawnServer(bin, port, db, REPO_DIR, args);
       await current.ready;
     },
     async stop() {

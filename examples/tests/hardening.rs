@@ -1,6 +1,7 @@
 //! The example server binary's HTTP hardening: cache policies (no stale scripts after an
 //! upgrade, no stored tokens), the content security and permissions policies, the HTML charset,
-//! and a token secret too short to be safe refused at start.
+//! a token secret too short to be safe refused at start, a busy address refused before any
+//! file is made, and `--help`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -155,6 +156,100 @@ fn a_token_secret_shorter_than_32_bytes_is_refused_at_start() {
         assert!(
             !dir.path().join("chat.db").exists(),
             "refused before opening anything"
+        );
+    }
+}
+
+#[test]
+fn a_busy_address_is_named_and_no_file_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(env!("CARGO_BIN_EXE_nexchat-server"))
+        .args(["--addr", &addr, "--sqlite"])
+        .arg(dir.path().join("chat.db"))
+        .env_remove("NEXCHAT_JWT_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nexchat-server");
+    assert!(!output.status.success(), "started on a busy address");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("--addr"),
+        "the refusal names the address and the flag: {stderr}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(
+        files.is_empty(),
+        "neither database nor secret created: {files:?}"
+    );
+}
+
+#[test]
+fn help_lists_every_flag_with_its_default() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nexchat-server"))
+        .arg("--help")
+        .output()
+        .expect("run nexchat-server --help");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    // Each flag's text runs from its name to the next flag.
+    let text_of = |flag: &str| {
+        let start = help
+            .find(&format!("  {flag} "))
+            .unwrap_or_else(|| panic!("{flag} missing from --help:\n{help}"));
+        let rest = &help[start + flag.len() + 2..];
+        rest[..rest.find("\n  -").unwrap_or(rest.len())].to_owned()
+    };
+    for (flag, default) in [
+        ("--addr", "[default: 127.0.0.1:8080]"),
+        ("--sqlite", "[default: ./nexchat.db]"),
+        (
+            "--mongodb-database",
+            "the database in the --mongodb URI's path, else nexchat",
+        ),
+        ("--mongodb", "[default: none, SQLite]"),
+        ("--jwt-secret", "[default: generated]"),
+        ("--ice-server", "[default: none]"),
+        (
+            "--trusted-proxy",
+            "[default: none, the socket's peer is the client]",
+        ),
+        (
+            "--allowed-origin",
+            "[default: none, the server's own origin only]",
+        ),
+        ("--client-dir", "[default: "),
+        ("--token-ttl-secs", "[default: 36000]"),
+        ("--bcrypt-cost", "[default: 12]"),
+        ("--rate-burst", "[default: 60]"),
+        ("--sockets-per-user", "[default: 10]"),
+        ("--registrations-per-hour", "[default: 10]"),
+        ("--header-read-timeout-secs", "[default: 10]"),
+    ] {
+        let text = text_of(flag);
+        assert!(
+            text.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(default),
+            "{flag} does not say {default:?}: {text}"
+        );
+    }
+    // Every flag says its default.
+    let flags = help
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|name| !matches!(*name, "help" | "version"));
+    for flag in flags {
+        let text = text_of(&format!("--{flag}"));
+        assert!(
+            text.contains("[default: "),
+            "--{flag} has no default: {text}"
         );
     }
 }

@@ -5,12 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use futures::StreamExt;
-use nexchat_core::{Chat, ChatError, ChatResult, Clock, Identity, ManualClock, Principal};
+use nexchat_core::{Chat, Clock, Identity, IdentityError, ManualClock, Principal};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -525,16 +524,15 @@ async fn a_session_ended_through_another_node_is_closed_within_2_seconds() {
 /// An app's own identity: the token is the user's name.
 struct NameIsToken;
 
-#[async_trait]
 impl Identity for NameIsToken {
-    async fn identify(&self, token: &str) -> ChatResult<Principal> {
+    async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
         if token.starts_with("app_") {
             Ok(Principal {
                 username: token.to_owned(),
                 expires_at: None,
             })
         } else {
-            Err(ChatError::Unauthorized)
+            Err(IdentityError::Unauthorized)
         }
     }
 }
@@ -543,6 +541,18 @@ impl Identity for NameIsToken {
 async fn an_apps_own_identity_gets_tickets_but_no_nexchat_sessions() {
     let server = TestServer::start_custom(|b| b.identity(NameIsToken), |r| r).await;
     let token = unique("app");
+    // nexchat's session routes are not even mounted...
+    for (status, _) in [
+        server.post("/auth/logout", Some(&token), &json!({})).await,
+        server.get("/auth/sessions", Some(&token)).await,
+        server.delete("/auth/sessions/anything", &token).await,
+    ] {
+        assert_eq!(status, 404);
+    }
+    // ...and where the app keeps nexchat's own accounts beside its identity, they refuse its
+    // users, who have no nexchat session.
+    let server =
+        TestServer::start_custom(|b| b.identity(NameIsToken).own_accounts(true), |r| r).await;
     for (status, body) in [
         server.post("/auth/logout", Some(&token), &json!({})).await,
         server.get("/auth/sessions", Some(&token)).await,

@@ -1,30 +1,57 @@
 //! Mount nexchat in any axum application.
 //!
 //! [`router`] returns an [`axum::Router`] with nexchat's REST routes and its WebSocket route
-//! `/ws`. Nest it under a prefix or merge it at the root, next to the app's own routes:
+//! `/ws`. Nest it under a prefix or merge it at the root, next to the app's own routes.
+//!
+//! # The whole recipe
+//! Dependencies (`client` embeds the browser demo client; leave it out to serve your own):
+//!
+//! ```toml
+//! [dependencies]
+//! nexchat-core = "0.1"
+//! nexchat-store = "0.1"   # SQLite; features = ["mongodb"] for MongoDB
+//! nexchat-axum = { version = "0.1", features = ["client"] }
+//! axum = "0.8"
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net", "signal"] }
+//!
+//! # bcrypt is slow on purpose; unoptimised, a debug build spends ~0.8 s on each login.
+//! [profile.dev.package."*"]
+//! opt-level = 1
+//! ```
+//!
+//! The app, with the chat and its demo client under `/chat` and a graceful shutdown:
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
 //! use nexchat_core::{Chat, Config};
-//! use nexchat_store::SqliteStore;
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let store = SqliteStore::open("chat.db")?;
-//!     let chat = Chat::builder(Config::new(std::env::var("CHAT_SECRET")?), store)
-//!         .build()
-//!         .await?;
-//!     let app = Router::new()
-//!         .route("/", get(|| async { "my app" }))
-//!         .nest("/chat", nexchat_axum::router(chat));
+//!     // At least 32 random bytes, the same on every node: Config::new refuses a shorter one.
+//!     let secret = std::env::var("CHAT_SECRET").map_err(|_| "set CHAT_SECRET (32+ bytes)")?;
+//!     let store = nexchat_store::SqliteStore::open("chat.db")?;
+//!     let chat = Chat::builder(Config::new(secret)?, store).build().await?;
+//!     let app = Router::new().route("/", get(|| async { "my app" }));
+//! # #[cfg(feature = "client")]
+//!     let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()));
+//! # #[cfg(not(feature = "client"))]
+//! # let app = app.nest("/chat", nexchat_axum::router(chat.clone()));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     nexchat_axum::serve(listener, app, nexchat_axum::ServeConfig::default(), async {
+//!     let shutdown = async move {
 //!         let _ = tokio::signal::ctrl_c().await;
-//!     })
-//!     .await?;
+//!         chat.shutdown(); // open sockets are closed with 1001 "going away", not dropped
+//!     };
+//!     nexchat_axum::serve(listener, app, Default::default(), shutdown).await?;
 //!     Ok(())
 //! }
 //! ```
+//!
+//! The demo client is then the page at `/chat/` (`/chat` redirects there), with its security
+//! headers; see the `demo_client` module (feature `client`). It signs in with nexchat's own accounts,
+//! so it does not work with an app's own [`nexchat_core::Identity`].
+//!
+//! With an app's own login (`Chat::builder(..).identity(..)`), the routes of nexchat's own
+//! accounts are not mounted (see [`router`]).
 //!
 //! The routes are those of the nexchat wire protocol (`docs/protocol.md`):
 //!
@@ -80,6 +107,8 @@
 
 mod auth;
 mod client;
+#[cfg(feature = "client")]
+pub mod demo_client;
 mod error;
 mod origin;
 mod rest;
@@ -100,17 +129,27 @@ pub use error::{ApiError, not_found, status_of};
 pub use serve::{ServeConfig, serve};
 
 /// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router.
+///
+/// The routes of nexchat's own accounts (`/auth/register`, `/auth/login`, `/auth/params`,
+/// `/auth/password`, `/auth/account`, `/auth/logout`, `/auth/sessions`) are mounted only when
+/// the chat has them ([`Chat::has_own_accounts`]): not with an app's own
+/// [`nexchat_core::Identity`], unless the app kept them with
+/// [`nexchat_core::ChatBuilder::own_accounts`].
 pub fn router<S>(chat: Chat) -> Router<S> {
     let body_limit = chat.config().limits.max_body_bytes;
-    Router::new()
-        .route("/auth/register", post(rest::register))
-        .route("/auth/login", post(rest::login))
-        .route("/auth/params", get(rest::auth_params))
-        .route("/auth/password", post(rest::change_password))
-        .route("/auth/account", delete(rest::delete_account))
-        .route("/auth/logout", post(sessions::logout))
-        .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/{id}", delete(sessions::revoke))
+    let mut routes = Router::new();
+    if chat.has_own_accounts() {
+        routes = routes
+            .route("/auth/register", post(rest::register))
+            .route("/auth/login", post(rest::login))
+            .route("/auth/params", get(rest::auth_params))
+            .route("/auth/password", post(rest::change_password))
+            .route("/auth/account", delete(rest::delete_account))
+            .route("/auth/logout", post(sessions::logout))
+            .route("/auth/sessions", get(sessions::list))
+            .route("/auth/sessions/{id}", delete(sessions::revoke));
+    }
+    routes
         .route("/auth/ws-ticket", post(sessions::ws_ticket))
         .route("/users", get(rest::search_users))
         .route("/users/{name}/public-key", get(rest::public_key))

@@ -132,17 +132,37 @@ impl Default for Limits {
     }
 }
 
+/// A configuration that breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The token secret is shorter than [`Config::MIN_SECRET_BYTES`].
+    #[error(
+        "the token secret is {bytes} bytes; it must be at least {min} \
+         (an HS256 key shorter than the hash's 32 bytes is weak)"
+    )]
+    SecretTooShort {
+        /// Its length.
+        bytes: usize,
+        /// The least accepted.
+        min: usize,
+    },
+}
+
 /// Configuration of a [`crate::Chat`].
 ///
 /// ```
-/// use nexchat_core::Config;
-/// let config = Config::new("a secret of at least 32 bytes, from your vault");
+/// use nexchat_core::{Config, ConfigError};
+/// let config = Config::new("a secret of at least 32 bytes, from your vault")?;
 /// assert_eq!(config.limits.message_burst, 60);
 /// assert_eq!(config.token_ttl.as_secs(), 10 * 3600);
+/// assert!(matches!(Config::new("short"), Err(ConfigError::SecretTooShort { bytes: 5, .. })));
+/// # Ok::<(), ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// HMAC key for HS256 tokens.
+    /// HMAC key for HS256 tokens (and the seed of `kdf_decoy`): at least
+    /// [`Config::MIN_SECRET_BYTES`], random, kept secret, the same on every node.
     pub jwt_secret: Vec<u8>,
     /// Token lifetime (10 hours).
     pub token_ttl: Duration,
@@ -184,9 +204,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The shortest token secret accepted (bytes): the output size of HS256's hash.
+    pub const MIN_SECRET_BYTES: usize = 32;
+
     /// Defaults with the given token secret.
-    pub fn new(jwt_secret: impl Into<Vec<u8>>) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// [`ConfigError::SecretTooShort`] for a secret under [`Config::MIN_SECRET_BYTES`].
+    pub fn new(jwt_secret: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
+        let config = Self {
             jwt_secret: jwt_secret.into(),
             token_ttl: Duration::from_secs(10 * 3600),
             bcrypt_cost: 12,
@@ -201,6 +227,23 @@ impl Config {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             session_cache_ttl: Duration::from_secs(2),
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks the rules [`Config::new`] enforces, for a config whose fields were changed since
+    /// ([`crate::ChatBuilder::build`] runs it).
+    ///
+    /// # Errors
+    /// As [`Config::new`].
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.len() < Self::MIN_SECRET_BYTES {
+            return Err(ConfigError::SecretTooShort {
+                bytes: self.jwt_secret.len(),
+                min: Self::MIN_SECRET_BYTES,
+            });
         }
+        Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! Who the user of a request is: a pluggable [`Identity`], with nexchat's own JWT accounts
 //! ([`JwtIdentity`]) as the default.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -13,34 +14,100 @@ use crate::error::{ChatError, ChatResult};
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The user's name. nexchat provisions an account for a name it has not seen yet.
+    /// The user's name: 3 to 32 characters of `A-Z a-z 0-9 _ . -` (the protocol's username
+    /// rule). nexchat provisions an account for a name it has not seen yet.
     pub username: String,
     /// When the credentials expire (ms); an open socket is closed then. `None`: never.
     pub expires_at: Option<i64>,
 }
 
+/// Why an [`Identity`] did not name a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The token is not good: unknown, expired, revoked, malformed. Answered 401, like every
+    /// other bad credential.
+    #[error("invalid credentials")]
+    Unauthorized,
+    /// The identity could not tell (its database or identity provider failed). Answered 500;
+    /// the source is logged, not sent.
+    #[error("the identity failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl IdentityError {
+    /// A failure of what the identity relies on, keeping `source` for the log.
+    pub fn failed(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Failed(source.into())
+    }
+}
+
+impl From<IdentityError> for ChatError {
+    fn from(err: IdentityError) -> Self {
+        match err {
+            IdentityError::Unauthorized => Self::Unauthorized,
+            IdentityError::Failed(source) => {
+                // The whole chain, once: the answer says only "internal error".
+                let mut detail = source.to_string();
+                let mut next = source.source();
+                while let Some(cause) = next {
+                    detail.push_str(": ");
+                    detail.push_str(&cause.to_string());
+                    next = cause.source();
+                }
+                tracing::error!(error = %detail, "the identity failed");
+                Self::Internal(format!("identity: {detail}"))
+            }
+        }
+    }
+}
+
 /// Turns the bearer token of a request (the `Authorization: Bearer` header, or `?token=` on
-/// `/ws`) into a user. Implement it to make nexchat trust an app's own login.
+/// `/ws`) into a user. Implement it to make nexchat trust an app's own login; nothing but
+/// nexchat's crates is needed (the method is a plain `async fn`).
+///
+/// The name it returns must follow the protocol's username rule (3 to 32 characters of
+/// `A-Z a-z 0-9 _ . -`); map other user ids (emails, UUIDs) to a stable handle of that shape.
+/// A name outside the rule is refused with a logged error that names the rule.
 ///
 /// ```
-/// use async_trait::async_trait;
-/// use nexchat_core::{ChatError, ChatResult, Identity, Principal};
+/// use nexchat_core::{Identity, IdentityError, Principal};
 ///
 /// /// An app whose own session table maps opaque session ids to user names.
 /// struct AppSessions(std::collections::HashMap<String, String>);
 ///
-/// #[async_trait]
 /// impl Identity for AppSessions {
-///     async fn identify(&self, token: &str) -> ChatResult<Principal> {
-///         let username = self.0.get(token).ok_or(ChatError::Unauthorized)?;
+///     async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
+///         let username = self.0.get(token).ok_or(IdentityError::Unauthorized)?;
 ///         Ok(Principal { username: username.clone(), expires_at: None })
 ///     }
 /// }
 /// ```
-#[async_trait]
 pub trait Identity: Send + Sync + 'static {
-    /// The user the token belongs to, or [`ChatError::Unauthorized`].
-    async fn identify(&self, token: &str) -> ChatResult<Principal>;
+    /// The user the token belongs to.
+    ///
+    /// # Errors
+    /// [`IdentityError::Unauthorized`] for a token that is not good now;
+    /// [`IdentityError::Failed`] when the answer cannot be had.
+    fn identify(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Principal, IdentityError>> + Send;
+}
+
+/// A boxed identity future, so the chat can hold any [`Identity`] behind one pointer.
+type IdentifyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Principal, IdentityError>> + Send + 'a>>;
+
+/// [`Identity`] made object-safe: `async fn` in a trait cannot be called through `dyn`.
+pub(crate) trait DynIdentity: Send + Sync + 'static {
+    fn identify_boxed<'a>(&'a self, token: &'a str) -> IdentifyFuture<'a>;
+}
+
+impl<T: Identity> DynIdentity for T {
+    fn identify_boxed<'a>(&'a self, token: &'a str) -> IdentifyFuture<'a> {
+        Box::pin(self.identify(token))
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,10 +170,11 @@ impl JwtIdentity {
     }
 }
 
-#[async_trait]
 impl Identity for JwtIdentity {
-    async fn identify(&self, token: &str) -> ChatResult<Principal> {
-        self.verify(token).map(|(principal, _)| principal)
+    async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
+        self.verify(token)
+            .map(|(principal, _)| principal)
+            .map_err(|_| IdentityError::Unauthorized)
     }
 }
 

@@ -1051,7 +1051,8 @@ const PASSWORD: &str = "correct horse";
 const T0: i64 = 1_700_000_000_000;
 
 fn chat_config() -> Config {
-    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    let mut config =
+        Config::new("test secret that is long enough for HS256 keys").expect("long enough");
     config.bcrypt_cost = 4;
     config
 }

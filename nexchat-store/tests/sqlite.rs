@@ -481,7 +481,8 @@ PRAGMA user_version = 3;
 const PASSWORD: &str = "correct horse";
 
 fn chat_config() -> Config {
-    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    let mut config =
+        Config::new("test secret that is long enough for HS256 keys").expect("long enough");
     config.bcrypt_cost = 4;
     config
 }

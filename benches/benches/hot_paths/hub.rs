@@ -15,7 +15,8 @@ use crate::fixtures::{message, runtime, store};
 fn fan_out(c: &mut Criterion) {
     let rt = runtime();
     let (store, _dir) = store();
-    let mut config = Config::new("a benchmark secret that is at least 32 bytes long");
+    let mut config =
+        Config::new("a benchmark secret that is at least 32 bytes long").expect("long enough");
     config.limits.sockets_per_user = 1024;
     let chat = rt.block_on(async { Chat::builder(config, store).build().await.expect("chat") });
     let event =

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::http::{HeaderValue, Request, header};
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
 use tower_http::services::ServeDir;
@@ -19,20 +19,6 @@ use tracing_subscriber::EnvFilter;
 // of the system allocator (see benches/README.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The page may load scripts, styles and media from this server only, and talk to it alone
-/// (`connect-src 'self'` covers a WebSocket to the page's own host in current browsers), and
-/// submit forms nowhere else.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
-     object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
-
-/// Camera and microphone for calls, for this origin only; every other powerful feature the
-/// page does not use stays off by the browser's defaults.
-const PERMISSIONS_POLICY: &str = "camera=(self), microphone=(self)";
-
-/// The shortest token secret accepted (bytes): HS256 keys shorter than its output are weak.
-const MIN_SECRET_BYTES: usize = 32;
 
 /// nexchat example server: end-to-end-encrypted chat with the browser demo client at /.
 ///
@@ -52,18 +38,19 @@ struct Args {
     #[arg(long, default_value = "./nexchat.db")]
     sqlite: PathBuf,
 
-    /// MongoDB connection string; when given, MongoDB is used instead of SQLite.
-    #[cfg(feature = "mongodb")]
-    #[arg(long, env = "NEXCHAT_MONGODB_URI")]
+    /// MongoDB connection string; when given, MongoDB is used instead of SQLite (builds with
+    /// the `mongodb` feature only; any other build refuses to start with it) [default: none,
+    /// SQLite].
+    #[arg(long, env = "NEXCHAT_MONGODB_URI", hide_env_values = true)]
     mongodb: Option<String>,
 
-    /// MongoDB database name (with --mongodb).
-    #[cfg(feature = "mongodb")]
-    #[arg(long, default_value = "nexchat")]
-    mongodb_database: String,
+    /// MongoDB database name [default: the database in the --mongodb URI's path, else nexchat].
+    #[arg(long, requires = "mongodb")]
+    mongodb_database: Option<String>,
 
     /// Secret for signing tokens (HS256), at least 32 bytes. When absent, one is generated and
-    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart.
+    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart
+    /// [default: generated].
     #[arg(long, env = "NEXCHAT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
 
@@ -94,7 +81,7 @@ struct Args {
     /// A STUN or TURN server for WebRTC calls (repeatable): a URL such as
     /// stun:stun.example.org:3478, or an RTCIceServer JSON object for a TURN server with
     /// credentials, e.g. '{"urls":"turn:turn.example.org","username":"u","credential":"c"}'.
-    /// Calls between browsers on different NATs need a TURN server.
+    /// Calls between browsers on different NATs need a TURN server [default: none].
     #[arg(long = "ice-server", value_parser = parse_ice_server)]
     ice_servers: Vec<serde_json::Value>,
 
@@ -126,12 +113,14 @@ struct Args {
     registrations_per_hour: u32,
 
     /// Address of a reverse proxy in front of this server (repeatable): its X-Forwarded-For
-    /// names the client, and its X-Forwarded-Proto: https makes the server's origin https.
+    /// names the client, and its X-Forwarded-Proto: https makes the server's origin https
+    /// [default: none, the socket's peer is the client].
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<IpAddr>,
 
     /// An origin besides the server's own whose pages may open WebSockets (repeatable), as
-    /// browsers send it: scheme, host and port, e.g. https://chat.example.org.
+    /// browsers send it: scheme, host and port, e.g. https://chat.example.org [default: none,
+    /// the server's own origin only].
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
 
@@ -141,27 +130,38 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
     let args = Args::parse();
+    if let Err(err) = run(args).await {
+        eprintln!("Error: {err}");
+        std::process::exit(1);
+    }
+}
 
-    let secret = match &args.jwt_secret {
-        Some(secret) if secret.len() < MIN_SECRET_BYTES => {
-            return Err(format!(
-                "the token secret given by --jwt-secret or NEXCHAT_JWT_SECRET is {} bytes; \
-                 it must be at least {MIN_SECRET_BYTES} (or leave it out to have one generated)",
-                secret.len()
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    check_storage_flags(&args)?;
+    // Listening comes first: a busy port stops the server before it creates any file.
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|err| {
+            format!(
+                "cannot listen on {}: {err} (is another server running there? choose another \
+                 address with --addr)",
+                args.addr
             )
-            .into());
-        }
+        })?;
+    let secret = match &args.jwt_secret {
         Some(secret) => secret.clone(),
         None => persistent_secret(&args.sqlite)?,
     };
-    let mut config = Config::new(secret);
+    let mut config = Config::new(secret).map_err(|err| {
+        format!("{err}: give a longer --jwt-secret or NEXCHAT_JWT_SECRET, or leave it out to have one generated")
+    })?;
     config.token_ttl = Duration::from_secs(args.token_ttl_secs);
     config.bcrypt_cost = args.bcrypt_cost;
     config.ring_timeout = Duration::from_secs(args.ring_timeout_secs);
@@ -189,28 +189,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
             }),
-        )
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("permissions-policy"),
-            HeaderValue::from_static(PERMISSIONS_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static("referrer-policy"),
-            HeaderValue::from_static("no-referrer"),
-        ));
+        );
+    // The demo client's headers (its Content-Security-Policy above all) on every answer.
+    let app = nexchat_axum::demo_client::security_headers(app);
 
     if !args.client_dir.join("index.html").exists() {
         tracing::warn!(dir = %args.client_dir.display(), "no browser client there; serving the API only");
     }
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
     let addr = listener.local_addr()?;
     println!("nexchat is serving http://{addr}/");
     // nexchat_axum::serve gives handlers the client's address (for the login and registration
@@ -222,11 +207,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Refuses a MongoDB setting that this build would otherwise ignore.
+fn check_storage_flags(args: &Args) -> Result<(), String> {
+    let given = args.mongodb.is_some() || args.mongodb_database.is_some();
+    if cfg!(feature = "mongodb") || !given {
+        return Ok(());
+    }
+    Err(
+        "a MongoDB connection string was given (--mongodb or NEXCHAT_MONGODB_URI), but this \
+         build has no MongoDB support: build with `--features mongodb`, or leave it out to use \
+         SQLite"
+            .into(),
+    )
+}
+
 #[cfg(feature = "mongodb")]
 async fn build_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::error::Error>> {
     if let Some(uri) = &args.mongodb {
-        let store = nexchat_store::MongoStore::connect(uri, &args.mongodb_database).await?;
-        tracing::info!(database = %args.mongodb_database, "storage: MongoDB");
+        let client = mongodb::Client::with_uri_str(uri).await?;
+        let database = match &args.mongodb_database {
+            Some(name) => client.database(name),
+            None => client
+                .default_database()
+                .unwrap_or_else(|| client.database("nexchat")),
+        };
+        tracing::info!(database = %database.name(), "storage: MongoDB");
+        let store = nexchat_store::MongoStore::new(database).await?;
         return Ok(Chat::builder(config, store).build().await?);
     }
     sqlite_chat(args, config).await

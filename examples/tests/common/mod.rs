@@ -41,7 +41,8 @@ impl Drop for TestServer {
 /// from 127.0.0.1), calls not rate-limited (suites place many), everything else at the
 /// protocol's defaults.
 pub fn test_config() -> Config {
-    let mut config = Config::new("test secret that is long enough for HS256 keys");
+    let mut config =
+        Config::new("test secret that is long enough for HS256 keys").expect("long enough");
     config.bcrypt_cost = 4;
     config.limits.registrations_per_hour = 0;
     config.limits.call_offer_burst = 10_000;
@@ -125,7 +126,28 @@ impl TestServer {
         dir: tempfile::TempDir,
         wrap: impl FnOnce(axum::Router) -> axum::Router,
     ) -> Self {
-        Self::serve_with(chat, clock, dir, wrap, nexchat_axum::ServeConfig::default()).await
+        let http = nexchat_axum::ServeConfig::default();
+        Self::serve_with(
+            chat,
+            clock,
+            dir,
+            |chat| wrap(nexchat_axum::router(chat)),
+            http,
+        )
+        .await
+    }
+
+    /// Starts a chat built through `customize` on the test store, served inside the whole app
+    /// `app` makes of it (an app that mounts nexchat's router itself).
+    pub async fn start_app(
+        customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
+        app: impl FnOnce(Chat) -> axum::Router,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = ManualClock::starting_now();
+        let chat = build_chat_with(test_config(), clock.clone(), &dir, customize).await;
+        let http = nexchat_axum::ServeConfig::default();
+        Self::serve_with(chat, clock, dir, app, http).await
     }
 
     /// Starts a server the documented way (`nexchat_axum::serve`) with these HTTP settings.
@@ -133,21 +155,21 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = ManualClock::starting_now();
         let chat = build_chat(config, clock.clone(), &dir).await;
-        Self::serve_with(chat, clock, dir, |router| router, http).await
+        Self::serve_with(chat, clock, dir, nexchat_axum::router, http).await
     }
 
     async fn serve_with(
         chat: Chat,
         clock: ManualClock,
         dir: tempfile::TempDir,
-        wrap: impl FnOnce(axum::Router) -> axum::Router,
+        app: impl FnOnce(Chat) -> axum::Router,
         http: nexchat_axum::ServeConfig,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = wrap(nexchat_axum::router(chat.clone()));
+        let app = app(chat.clone());
         let server = tokio::spawn(async move {
             // Served the documented way: the client's address is known to the throttles.
             nexchat_axum::serve(listener, app, http, std::future::pending())

@@ -1,4 +1,5 @@
-//! Accounts: register, log in, look users up.
+//! Accounts: register, log in, look users up, and the password-less accounts of an app's own
+//! [`crate::Identity`] (created on first sight, or provisioned ahead by the app).
 
 use tokio::sync::OnceCell;
 
@@ -10,19 +11,42 @@ use crate::protocol::rest::{
 };
 use crate::store::{StoreError, UserRecord};
 
+/// The protocol's username rule, as error messages state it.
+const USERNAME_RULE: &str = "3 to 32 characters of A-Z a-z 0-9 _ . -";
+
+/// Whether `name` follows the protocol's username rule.
+fn is_valid_username(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// Checks the protocol's username rule: 3 to 32 of `A-Z a-z 0-9 _ . -`.
 pub(crate) fn validate_username(name: &str) -> ChatResult<()> {
-    let ok_len = (3..=32).contains(&name.len());
-    let ok_chars = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok_len && ok_chars {
+    if is_valid_username(name) {
         Ok(())
     } else {
-        Err(ChatError::bad_request(
-            "username must be 3 to 32 characters of A-Z a-z 0-9 _ . -",
-        ))
+        Err(ChatError::bad_request(format!(
+            "username must be {USERNAME_RULE}"
+        )))
     }
+}
+
+/// An account an app's identity may act as: one without a password (its own, or provisioned).
+fn host_owned(user: UserRecord) -> ChatResult<String> {
+    if user.password_hash.is_empty() {
+        return Ok(user.username);
+    }
+    tracing::warn!(
+        user = %user.username,
+        "the app's identity named a nexchat account that has a password; refused, so that a \
+         name registered with nexchat is never handed to the app's user of that name"
+    );
+    Err(ChatError::Forbidden(format!(
+        "{} is a nexchat account with a password, not one of this application's users",
+        user.username
+    )))
 }
 
 pub(super) fn validate_password(password: &str) -> ChatResult<()> {
@@ -38,11 +62,18 @@ pub(super) fn validate_password(password: &str) -> ChatResult<()> {
 impl Chat {
     /// Creates an account. The private key backup and the `kdf` parameters are stored unread. Successful registrations
     /// are limited per client address ([`crate::Limits::registrations_per_hour`]).
+    ///
+    /// # Errors
+    /// [`ChatError::Forbidden`] when nexchat's own accounts are off
+    /// ([`crate::ChatBuilder::own_accounts`]); [`ChatError::Conflict`] for a name that is
+    /// taken (by any account, a password-less one of the app's identity too);
+    /// [`ChatError::BadRequest`], [`ChatError::TooLarge`], [`ChatError::RateLimited`].
     pub async fn register(
         &self,
         request: RegisterRequest,
         client: &ClientInfo,
     ) -> ChatResult<RegisterResponse> {
+        self.own_accounts_on()?;
         // Booked before the work, so concurrent registrations cannot slip past the limit, and
         // taken back unless the account is created.
         let booking = self
@@ -90,12 +121,18 @@ impl Chat {
     /// passwords get the same answer, after the same bcrypt work; a name that cannot exist is
     /// refused the same way before anything is counted. Failures are throttled per (name,
     /// address), per name and per address: past a limit the attempt is refused (429), even
-    /// with the right password.
+    /// with the right password. An account without a password (one of an app's identity)
+    /// never matches.
+    ///
+    /// # Errors
+    /// [`ChatError::Unauthorized`], [`ChatError::RateLimited`]; [`ChatError::Forbidden`] when
+    /// nexchat's own accounts are off.
     pub async fn login(
         &self,
         request: LoginRequest,
         client: &ClientInfo,
     ) -> ChatResult<LoginResponse> {
+        self.own_accounts_on()?;
         validate_username(&request.username).map_err(|_| ChatError::Unauthorized)?;
         // Booked as a failure before checking, so concurrent guesses cannot slip past the
         // limit; taken back unless the answer is 401.
@@ -159,15 +196,51 @@ impl Chat {
             .map(String::as_str)
     }
 
-    /// The registered name for a user an identity vouches for, creating a password-less
-    /// account on first sight.
-    pub(super) async fn ensure_account(&self, username: &str) -> ChatResult<String> {
-        if let Some(user) = self.store().find_user(username).await? {
-            return Ok(user.username);
+    /// Refuses what only nexchat's own accounts may do when they are off.
+    pub(super) fn own_accounts_on(&self) -> ChatResult<()> {
+        if self.inner.own_accounts {
+            Ok(())
+        } else {
+            Err(ChatError::Forbidden(
+                "accounts are managed by the application this chat is part of".into(),
+            ))
         }
-        validate_username(username).map_err(|_| ChatError::Unauthorized)?;
+    }
+
+    /// The registered name for a user an app's identity vouches for, creating a password-less
+    /// account on first sight.
+    ///
+    /// # Errors
+    /// [`ChatError::Forbidden`] (logged) for a name outside the username rule or one that is a
+    /// nexchat account with a password; [`ChatError::Unauthorized`] for an erased account's.
+    pub(super) async fn host_account(&self, username: &str) -> ChatResult<String> {
+        if !is_valid_username(username) {
+            tracing::error!(
+                name = %username,
+                "the app's identity named a user outside the username rule ({USERNAME_RULE}); \
+                 map its user ids to stable handles that follow it"
+            );
+            return Err(ChatError::Forbidden(format!(
+                "this application's login names a user nexchat cannot take: a username must \
+                 be {USERNAME_RULE}"
+            )));
+        }
+        match self.passwordless_account(username).await? {
+            Some(user) => host_owned(user),
+            // The name of an erased account, which never comes back.
+            None => Err(ChatError::Unauthorized),
+        }
+    }
+
+    /// Creates a password-less account named `name` unless one exists, and returns the account
+    /// holding the name: the new one, or the one found. `None` when the name is taken but not
+    /// found: an erased account's.
+    async fn passwordless_account(&self, name: &str) -> ChatResult<Option<UserRecord>> {
+        if let Some(user) = self.store().find_user(name).await? {
+            return Ok(Some(user));
+        }
         let user = UserRecord {
-            username: username.to_owned(),
+            username: name.to_owned(),
             password_hash: String::new(),
             public_key: String::new(),
             encrypted_private_key: String::new(),
@@ -175,14 +248,58 @@ impl Chat {
             kdf: None,
         };
         match self.store().create_user(&user).await {
-            Ok(()) | Err(StoreError::Conflict(_)) => {}
-            Err(err) => return Err(err.into()),
+            Ok(()) => Ok(Some(user)),
+            // Someone else took it meanwhile: whoever did holds it now.
+            Err(StoreError::Conflict(_)) => Ok(self.store().find_user(name).await?),
+            Err(err) => Err(err.into()),
         }
-        // Taken, yet not found: the name is that of an erased account, which never comes back.
-        self.canonical(username).await.map_err(|err| match err {
-            ChatError::UserNotFound => ChatError::Unauthorized,
-            other => other,
-        })
+    }
+
+    /// Creates the password-less account of an app's user ahead of their first visit, so
+    /// friends can add them at once; their first socket then finds it. Does nothing for a name
+    /// that already is such an account (returns it as registered, in its letter case).
+    ///
+    /// Until the user first publishes a key (a `join`), friendships with them are pushed with
+    /// `publicKey: null`, and their first key comes to friends as `key_changed`.
+    ///
+    /// # Errors
+    /// [`ChatError::BadRequest`] for a name outside the username rule;
+    /// [`ChatError::Conflict`] for the name of a nexchat account with a password or of an
+    /// erased account.
+    pub async fn provision_user(&self, username: &str) -> ChatResult<String> {
+        validate_username(username)?;
+        match self.passwordless_account(username).await? {
+            Some(user) if user.password_hash.is_empty() => Ok(user.username),
+            Some(user) => Err(ChatError::Conflict(format!(
+                "{} is a nexchat account with a password",
+                user.username
+            ))),
+            None => Err(ChatError::Conflict(
+                "the name is that of an erased account".into(),
+            )),
+        }
+    }
+
+    /// Erases a user's account without their password, as an app does when its own user is
+    /// deleted: everything [`Chat::delete_account`] erases goes, in the same order, their
+    /// sockets close, and former friends get `friend_removed`. The name stays reserved.
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`] for a name without a live account (erased already, or
+    /// being erased).
+    pub async fn erase_user(&self, username: &str) -> ChatResult<()> {
+        // The store, not the hub: a socket of an account just erased may not have left it yet.
+        let name = self
+            .store()
+            .find_user(username)
+            .await?
+            .ok_or(ChatError::UserNotFound)?
+            .username;
+        if self.erase_account(&name).await? {
+            Ok(())
+        } else {
+            Err(ChatError::UserNotFound)
+        }
     }
 
     /// The registered spelling of a name, or [`ChatError::UserNotFound`].
@@ -220,17 +337,28 @@ impl Chat {
     }
 
     /// A user's registered name and public key.
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`]; [`ChatError::NotFound`] for a user who has not published
+    /// a key yet (provisioned, and never connected).
     pub async fn public_key_of(&self, name: &str) -> ChatResult<(String, PublicKey)> {
+        match self.key_of(name).await? {
+            (username, Some(key)) => Ok((username, key)),
+            (username, None) => Err(ChatError::NotFound(format!(
+                "{username} has not published a public key yet"
+            ))),
+        }
+    }
+
+    /// A user's registered name and public key, `None` before they publish one.
+    pub(super) async fn key_of(&self, name: &str) -> ChatResult<(String, Option<PublicKey>)> {
         let user = self
             .store()
             .find_user(name)
             .await?
             .ok_or(ChatError::UserNotFound)?;
         if user.public_key.is_empty() {
-            return Err(ChatError::NotFound(format!(
-                "{} has not published a public key yet",
-                user.username
-            )));
+            return Ok((user.username, None));
         }
         let key = PublicKey::from_json(&user.public_key).map_err(|detail| {
             ChatError::from(StoreError::Corrupt {
@@ -239,6 +367,6 @@ impl Chat {
                 detail: format!("publicKey: {detail}"),
             })
         })?;
-        Ok((user.username, key))
+        Ok((user.username, Some(key)))
     }
 }

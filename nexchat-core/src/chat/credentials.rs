@@ -31,8 +31,10 @@ impl Chat {
     /// is asked either way, so the answer takes as long for every name.
     ///
     /// # Errors
-    /// [`ChatError::BadRequest`] for a name that breaks the username rule.
+    /// [`ChatError::BadRequest`] for a name that breaks the username rule;
+    /// [`ChatError::Forbidden`] when nexchat's own accounts are off.
     pub async fn auth_params(&self, username: &str) -> ChatResult<AuthParams> {
+        self.own_accounts_on()?;
         validate_username(username)?;
         let kdf = match self.store().find_user(username).await? {
             Some(user) => user
@@ -116,19 +118,30 @@ impl Chat {
         let account = self
             .check_password_throttled(user, &request.password, client)
             .await?;
-        let name = account.username;
-        let friends = self.friends_of(&name).await?;
-        if !self.store().mark_erasing(&name).await? {
-            return Err(ChatError::Unauthorized);
+        if self.erase_account(&account.username).await? {
+            Ok(())
+        } else {
+            Err(ChatError::Unauthorized)
         }
-        self.end_calls_of_user(&name).await;
+    }
+
+    /// Marks the account `name` (as registered) for erasure and erases it, telling its former
+    /// friends; `false` when it was marked already (another erasure is under way).
+    pub(super) async fn erase_account(&self, name: &str) -> ChatResult<bool> {
+        let friends = self.friends_of(name).await?;
+        if !self.store().mark_erasing(name).await? {
+            return Ok(false);
+        }
+        self.end_calls_of_user(name).await;
         // Its first step ends every session, closing the user's sockets before the answer.
-        self.erase(&name, &friends).await?;
-        let removed = ServerEvent::FriendRemoved { from: name.clone() };
+        self.erase(name, &friends).await?;
+        let removed = ServerEvent::FriendRemoved {
+            from: name.to_owned(),
+        };
         for friend in &friends {
             self.inner.hub.push(friend, &removed, None);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Ends every login session of `user`, as a logout ends one: each is deleted from the store

@@ -138,10 +138,12 @@ impl Chat {
         Ok(status(FriendStatusKind::Removed))
     }
 
-    /// Tells both users, on every socket, that they are friends now.
+    /// Tells both users, on every socket, that they are friends now. A friend who has not
+    /// published a key yet (provisioned by the app, never connected) comes with
+    /// `publicKey: null`; their first key reaches the other as `key_changed`.
     async fn announce_friendship(&self, a: &str, b: &str) {
         for (to, with) in [(a, b), (b, a)] {
-            match self.public_key_of(with).await {
+            match self.key_of(with).await {
                 Ok((with, public_key)) => {
                     let event = ServerEvent::FriendshipActivated {
                         online: self.inner.hub.is_online(&with),
@@ -150,7 +152,7 @@ impl Chat {
                     };
                     self.inner.hub.push(to, &event, None);
                 }
-                Err(err) => tracing::warn!(%err, "friendship_activated not sent: no key"),
+                Err(err) => tracing::warn!(%err, "friendship_activated not sent"),
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::error::{ChatError, ChatResult};
 use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
-use crate::identity::{Identity, JwtIdentity, Principal};
+use crate::identity::{DynIdentity, Identity, JwtIdentity, Principal};
 use crate::live_sessions::LiveSessions;
 use crate::password::Hasher;
 use crate::protocol::{ClientEvent, MessageStatus, ServerEvent};
@@ -42,7 +42,8 @@ const SWEEP_EVERY_MS: i64 = 1000;
 /// ```no_run
 /// # async fn demo(store: impl nexchat_core::store::Store) -> nexchat_core::ChatResult<()> {
 /// use nexchat_core::{Chat, Config};
-/// let chat = Chat::builder(Config::new("secret from your vault"), store).build().await?;
+/// let config = Config::new("a secret of at least 32 bytes, from your vault").expect("long enough");
+/// let chat = Chat::builder(config, store).build().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -55,8 +56,11 @@ struct Inner {
     store: Arc<dyn Store>,
     hub: Hub,
     clock: Arc<dyn Clock>,
-    /// The embedder's own identity, when there is one: then nexchat has no login sessions.
-    custom_identity: Option<Arc<dyn Identity>>,
+    /// The embedder's own identity, when there is one: then nexchat has no login sessions
+    /// unless `own_accounts` keeps them.
+    custom_identity: Option<Arc<dyn DynIdentity>>,
+    /// Whether nexchat's own accounts (registration, password login, login sessions) exist.
+    own_accounts: bool,
     jwt: JwtIdentity,
     guard: FriendGuard,
     message_rate: RateLimiter,
@@ -86,7 +90,8 @@ pub struct ChatBuilder {
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    identity: Option<Arc<dyn Identity>>,
+    identity: Option<Arc<dyn DynIdentity>>,
+    own_accounts: Option<bool>,
 }
 
 impl ChatBuilder {
@@ -96,16 +101,41 @@ impl ChatBuilder {
         self
     }
 
-    /// Trusts `identity` to say who a token belongs to, instead of nexchat's own JWTs.
+    /// Trusts `identity` to say who a token belongs to, instead of nexchat's own JWTs. nexchat's
+    /// own accounts are then off (see [`ChatBuilder::own_accounts`]): nobody can register or
+    /// log in with a password, so nobody can take a name before the app's user first comes.
     pub fn identity(mut self, identity: impl Identity) -> Self {
         self.identity = Some(Arc::new(identity));
+        self
+    }
+
+    /// Whether nexchat's own accounts exist: registration, password login, the `kdf`
+    /// parameters, password change, account deletion and login sessions (on by default; off
+    /// by default with an [`Identity`] of the app's own). An adapter mounts their routes only
+    /// when they are on ([`Chat::has_own_accounts`]).
+    ///
+    /// Turned on beside an app's identity, the two kinds of account share one namespace but
+    /// never cross: tokens nexchat signed are checked first and any other token goes to the
+    /// identity; an account the identity created has no password, so nobody can log in as
+    /// it or register its name, and a name registered with a password is refused to the
+    /// identity (403) rather than handed over.
+    pub fn own_accounts(mut self, on: bool) -> Self {
+        self.own_accounts = Some(on);
         self
     }
 
     /// Closes out calls a previous run left open, finishes account erasures it left midway,
     /// starts the timer that ends unanswered calls and expired sockets, and returns the chat.
     /// Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ChatError::BadRequest`] when the configuration breaks a rule that [`Config::new`]
+    /// checks (a token secret shorter than [`Config::MIN_SECRET_BYTES`] set afterwards); a
+    /// store failure.
     pub async fn build(self) -> ChatResult<Chat> {
+        self.config
+            .check()
+            .map_err(|err| ChatError::BadRequest(err.to_string()))?;
         let limits = &self.config.limits;
         let jwt = JwtIdentity::new(
             &self.config.jwt_secret,
@@ -121,6 +151,7 @@ impl ChatBuilder {
             throttle: Throttle::new(limits),
             live_sessions: LiveSessions::default(),
             tickets: Tickets::default(),
+            own_accounts: self.own_accounts.unwrap_or(self.identity.is_none()),
             custom_identity: self.identity,
             jwt,
             guard: FriendGuard::new(
@@ -167,6 +198,7 @@ impl Chat {
             store: Arc::new(store),
             clock: Arc::new(SystemClock),
             identity: None,
+            own_accounts: None,
         }
     }
 
@@ -178,12 +210,19 @@ impl Chat {
             store,
             clock: Arc::new(SystemClock),
             identity: None,
+            own_accounts: None,
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Whether nexchat's own accounts exist (see [`ChatBuilder::own_accounts`]): adapters
+    /// mount the routes of registration, password login and login sessions only then.
+    pub fn has_own_accounts(&self) -> bool {
+        self.inner.own_accounts
     }
 
     /// The registry of open sessions.

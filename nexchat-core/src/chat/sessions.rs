@@ -4,8 +4,9 @@
 //!
 //! An embedder's own [`crate::Identity`] has no nexchat sessions: its tokens are whatever the
 //! app says they are, so logout and the session list are the app's business (those calls are
-//! refused with [`ChatError::Forbidden`]); tickets work for them too, bound to the user and the
-//! token's expiry.
+//! refused with [`ChatError::Forbidden`], and their routes are not mounted unless nexchat's own
+//! accounts are kept beside it); tickets work for them too, bound to the user and the token's
+//! expiry.
 
 use std::net::IpAddr;
 
@@ -57,18 +58,28 @@ impl Chat {
     /// Who the token belongs to and which login session it names. A token of nexchat's own
     /// whose session ended is refused, as is one that names no session.
     ///
+    /// With an app's own identity, a token nexchat signed is checked as one of nexchat's when
+    /// its own accounts are kept ([`crate::ChatBuilder::own_accounts`]); any other token is the
+    /// identity's to judge.
+    ///
     /// # Errors
-    /// [`ChatError::Unauthorized`] for any token that is not good now.
+    /// [`ChatError::Unauthorized`] for any token that is not good now;
+    /// [`ChatError::Forbidden`] when the identity names a user outside the username rule, or
+    /// one that is a nexchat account with a password; [`ChatError::Internal`] when the
+    /// identity failed.
     pub async fn caller(&self, token: &str) -> ChatResult<Caller> {
+        let signed = self.inner.jwt.verify(token);
         if let Some(identity) = &self.inner.custom_identity {
-            let principal = identity.identify(token).await?;
-            let username = self.ensure_account(&principal.username).await?;
-            return Ok(Caller::from(Principal {
-                username,
-                expires_at: principal.expires_at,
-            }));
+            if !(self.inner.own_accounts && signed.is_ok()) {
+                let principal = identity.identify_boxed(token).await?;
+                let username = self.host_account(&principal.username).await?;
+                return Ok(Caller::from(Principal {
+                    username,
+                    expires_at: principal.expires_at,
+                }));
+            }
         }
-        let (principal, session) = self.inner.jwt.verify(token)?;
+        let (principal, session) = signed?;
         let session = session.ok_or(ChatError::Unauthorized)?;
         self.check_session(&session, &principal.username).await?;
         self.touch(&session).await;

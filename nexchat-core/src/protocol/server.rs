@@ -109,8 +109,9 @@ pub enum ServerEvent {
         with: String,
         /// Whether they are online.
         online: bool,
-        /// Their public key.
-        public_key: PublicKey,
+        /// Their public key; `null` until they publish one (a user the app provisioned who
+        /// has not connected yet), which then arrives as `key_changed`.
+        public_key: Option<PublicKey>,
     },
     /// Our friend request was rejected.
     FriendRequestRejected {

@@ -257,7 +257,18 @@ fn keys_presence_and_friends() {
         ServerEvent::FriendshipActivated {
             with: "bob".into(),
             online: false,
-            public_key: PublicKey::from_jwk(&key("b")).expect("key")
+            public_key: Some(PublicKey::from_jwk(&key("b")).expect("key"))
+        }
+    );
+    assert_eq!(
+        server(
+            json!({"type": "friendship_activated", "with": "bob", "online": false,
+                      "publicKey": null})
+        ),
+        ServerEvent::FriendshipActivated {
+            with: "bob".into(),
+            online: false,
+            public_key: None
         }
     );
     server(json!({"type": "friend_request_rejected", "from": "bob"}));
