@@ -135,6 +135,29 @@ struct Args {
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
 
+    /// NATS server(s) linking this node to the others sharing its (MongoDB) store, e.g.
+    /// nats://127.0.0.1:4222: pushes, presence and session ends then reach every node.
+    #[cfg(feature = "nats")]
+    #[arg(long, env = "NEXCHAT_NATS_URL")]
+    nats: Option<String>,
+
+    /// First token of the bus subjects (with --nats): nodes of one chat share it, chats sharing
+    /// a NATS server need different ones.
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value = "nexchat")]
+    bus_prefix: String,
+
+    /// Milliseconds between a node's heartbeats on the bus (with --nats).
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value_t = 1000)]
+    bus_heartbeat_ms: u64,
+
+    /// Milliseconds without a heartbeat after which a node counts as gone and its users as
+    /// offline (with --nats).
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value_t = 5000)]
+    bus_node_timeout_ms: u64,
+
     /// Directory of the browser client served at /.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
     client_dir: PathBuf,
@@ -179,6 +202,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     config.trusted_proxies = args.trusted_proxies.clone();
     config.allowed_origins = args.allowed_origins.clone();
+    #[cfg(feature = "nats")]
+    if let Some(url) = &args.nats {
+        let mut bus = nexchat_core::BusConfig::new(url.clone());
+        bus.subject_prefix = args.bus_prefix.clone();
+        bus.heartbeat_interval = Duration::from_millis(args.bus_heartbeat_ms);
+        bus.node_timeout = Duration::from_millis(args.bus_node_timeout_ms);
+        config.bus = Some(bus);
+    }
 
     let chat = build_chat(&args, config).await?;
     let app = Router::new()
