@@ -1,20 +1,25 @@
 //! Several nodes as one chat: nodes sharing one store and linked by a real NATS server, each
 //! with its own router and listener. Pushes, presence, typing and session ends cross nodes;
-//! a node killed with SIGKILL has its users shown offline on the others.
+//! a node killed with SIGKILL has its users shown offline on the others; a NATS server
+//! restarted under running nodes has them reconnect, and nothing acknowledged is lost.
 //!
 //! Needs `NEXCHAT_TEST_NATS_URL` (`eval "$(scripts/nats-test-server.sh)"`) and, for the node
 //! that is killed, `NEXCHAT_TEST_MONGODB_URI` (`eval "$(scripts/mongo-test-server.sh)"`); the
 //! README's test command starts both. Without them the tests fail: none is skipped. Each test
-//! uses subjects of its own, so tests share one NATS server.
+//! uses subjects of its own, so tests share one NATS server; the restart test runs a NATS
+//! server of its own (`nats-server` on `PATH`, or `$NATS_SERVER`).
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestServer, User, Ws, message, new_id, shared_store, test_config, unique};
+use common::{
+    QUIET, TestServer, User, WAIT, Ws, message, new_id, shared_store, test_config, unique,
+};
 use nexchat_core::{BusConfig, Chat, ManualClock};
 use serde_json::json;
 
@@ -31,7 +36,11 @@ fn nats_url() -> String {
 }
 
 fn bus(prefix: &str) -> BusConfig {
-    let mut bus = BusConfig::new(nats_url());
+    bus_at(&nats_url(), prefix)
+}
+
+fn bus_at(url: &str, prefix: &str) -> BusConfig {
+    let mut bus = BusConfig::new(url);
     bus.subject_prefix = prefix.to_owned();
     bus.heartbeat_interval = HEARTBEAT;
     bus.node_timeout = NODE_TIMEOUT;
@@ -40,6 +49,11 @@ fn bus(prefix: &str) -> BusConfig {
 
 /// `n` nodes on one store, linked by the bus under subjects of their own.
 async fn cluster(n: usize) -> Vec<TestServer> {
+    cluster_on(&nats_url(), n).await
+}
+
+/// `n` nodes on one store, linked by the NATS server at `url`.
+async fn cluster_on(url: &str, n: usize) -> Vec<TestServer> {
     let prefix = unique("nexchat_test");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = shared_store(&dir).await;
@@ -52,7 +66,7 @@ async fn cluster(n: usize) -> Vec<TestServer> {
     }
     for dir in dirs {
         let mut config = test_config();
-        config.bus = Some(bus(&prefix));
+        config.bus = Some(bus_at(url, &prefix));
         let chat = Chat::builder_shared(config, Arc::clone(&store))
             .clock(clock.clone())
             .build()
@@ -328,4 +342,121 @@ async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["users"][0]["online"], false, "{found}");
+}
+
+/// A NATS server of one test's own (so that it can be restarted), killed when dropped.
+struct NatsProcess {
+    child: Child,
+    port: u16,
+}
+
+impl NatsProcess {
+    /// Starts `nats-server` (or `$NATS_SERVER`) on `port` and waits until it listens.
+    async fn start(port: u16) -> Self {
+        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!("cannot run {binary} ({err}): install Debian's nats-server")
+            });
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nats-server does not listen on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server and starts another on the same port.
+    async fn restart(mut self) -> Self {
+        self.child.kill().expect("kill nats-server");
+        self.child.wait().expect("nats-server exits");
+        let port = self.port;
+        drop(self);
+        Self::start(port).await
+    }
+}
+
+impl Drop for NatsProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The next `receive_message` on `ws` within [`QUIET`], other events skipped.
+async fn received_soon(ws: &mut Ws) -> Option<serde_json::Value> {
+    tokio::time::timeout(QUIET, ws.recv_until("receive_message"))
+        .await
+        .ok()
+}
+
+#[tokio::test]
+async fn pushes_resume_after_the_nats_server_restarts_and_nothing_acknowledged_is_lost() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let nats = NatsProcess::start(port).await;
+    let nodes = cluster_on(&nats.url(), 2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    a.befriend(&alice, &bob).await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+
+    let mut acknowledged = Vec::new();
+    let send = async |alice_a: &mut Ws| {
+        let id = new_id();
+        alice_a.send(message(&bob.name, &id)).await;
+        let sent = alice_a.recv_until("message_sent").await;
+        assert_eq!(sent["id"], id.as_str());
+        id
+    };
+    let first = send(&mut alice_a).await;
+    acknowledged.push(first.clone());
+    assert_eq!(
+        bob_b.recv_until("receive_message").await["id"],
+        first.as_str()
+    );
+
+    let nats = nats.restart().await;
+    // The nodes reconnect by themselves: messages sent meanwhile are stored and acknowledged,
+    // and live pushes come back within the wait.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let id = send(&mut alice_a).await;
+        acknowledged.push(id.clone());
+        if let Some(received) = received_soon(&mut bob_b).await {
+            if received["id"] == id.as_str() {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no live push across nodes after the NATS server restarted"
+        );
+    }
+
+    // Every acknowledged message is there, in order, for a socket that connects now.
+    let (_bob_a, greeting) = a.connect(&bob).await;
+    let delivered: Vec<&str> = greeting
+        .iter()
+        .filter(|e| e["type"] == "receive_message")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(delivered, acknowledged);
+    drop(nats);
 }
