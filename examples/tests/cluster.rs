@@ -54,27 +54,55 @@ async fn cluster(n: usize) -> Vec<TestServer> {
 
 /// `n` nodes on one store, linked by the NATS server at `url`.
 async fn cluster_on(url: &str, n: usize) -> Vec<TestServer> {
-    let prefix = unique("nexchat_test");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = shared_store(&dir).await;
-    let clock = ManualClock::starting_now();
-    let mut nodes = Vec::new();
-    // The first node keeps the store's directory alive.
-    let mut dirs = vec![dir];
-    for _ in 1..n {
-        dirs.push(tempfile::tempdir().expect("tempdir"));
+    let mut cluster = Cluster::new(url).await;
+    for _ in 0..n {
+        cluster.add_node().await;
     }
-    for dir in dirs {
+    cluster.nodes
+}
+
+/// Nodes on one store and one bus, added one at a time.
+struct Cluster {
+    url: String,
+    prefix: String,
+    store: Arc<dyn nexchat_core::store::Store>,
+    /// The store's directory until the first node keeps it.
+    store_dir: Option<tempfile::TempDir>,
+    clock: ManualClock,
+    nodes: Vec<TestServer>,
+}
+
+impl Cluster {
+    async fn new(url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = shared_store(&dir).await;
+        Self {
+            url: url.to_owned(),
+            prefix: unique("nexchat_test"),
+            store,
+            store_dir: Some(dir),
+            clock: ManualClock::starting_now(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Starts one more node; the new one is the last of `nodes`.
+    async fn add_node(&mut self) -> &TestServer {
         let mut config = test_config();
-        config.bus = Some(bus_at(url, &prefix));
-        let chat = Chat::builder_shared(config, Arc::clone(&store))
-            .clock(clock.clone())
+        config.bus = Some(bus_at(&self.url, &self.prefix));
+        let chat = Chat::builder_shared(config, Arc::clone(&self.store))
+            .clock(self.clock.clone())
             .build()
             .await
             .expect("a node joins the bus");
-        nodes.push(TestServer::serve(chat, clock.clone(), dir, |r| r).await);
+        let dir = self
+            .store_dir
+            .take()
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let node = TestServer::serve(chat, self.clock.clone(), dir, |r| r).await;
+        self.nodes.push(node);
+        self.nodes.last().expect("just added")
     }
-    nodes
 }
 
 /// Opens a socket for `user` on `node` and reads its greeting.
@@ -164,6 +192,33 @@ async fn presence_is_cluster_wide_with_one_event_per_change_and_typing_crosses()
     assert_eq!(offline["username"], alice.name.as_str());
     assert_eq!(offline["online"], false);
     bob_a.expect_silence().await;
+}
+
+#[tokio::test]
+async fn a_node_that_starts_later_learns_who_is_online_on_the_others() {
+    let mut cluster = Cluster::new(&nats_url()).await;
+    let a = cluster.add_node().await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    a.befriend(&alice, &bob).await;
+    let _alice_a = connect(a, &alice).await;
+
+    // Node B meets node A at A's next heartbeat and asks for its list: bob, connected to B,
+    // learns alice is online in his greeting or, if B had not heard back yet, right after.
+    let b = cluster.add_node().await;
+    let (mut bob_b, greeting) = b.connect(&bob).await;
+    assert_eq!(greeting[0]["type"], "online_users");
+    if greeting[0]["users"] != json!([alice.name]) {
+        let online = bob_b.expect("presence").await;
+        assert_eq!(online["username"], alice.name.as_str());
+        assert_eq!(online["online"], true);
+    }
+    bob_b.expect_silence().await;
+    let (status, found) = b
+        .get(&format!("/users?q={}", alice.name), Some(&bob.token))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found["users"][0]["online"], true, "{found}");
 }
 
 #[tokio::test]
