@@ -292,18 +292,13 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Starts the example server as a node of the bus `prefix` on MongoDB database `db`.
-async fn start_process(prefix: &str, uri: &str, db: &str) -> NodeProcess {
+/// Starts the example server as a node of the bus `prefix` at `nats`, on the store `store`
+/// names (its flags).
+async fn start_process(prefix: &str, nats: &str, store: &[&str]) -> NodeProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nexchat-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--mongodb",
-            uri,
-            "--mongodb-database",
-            db,
-        ])
-        .args(["--nats", &nats_url()])
+        .args(["--addr", "127.0.0.1:0"])
+        .args(store)
+        .args(["--nats", nats])
         .args(["--bus-heartbeat-ms", &HEARTBEAT.as_millis().to_string()])
         .args([
             "--bus-node-timeout-ms",
@@ -371,7 +366,12 @@ async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
         |r| r,
     )
     .await;
-    let mut doomed = start_process(&prefix, &uri, &db).await;
+    let mut doomed = start_process(
+        &prefix,
+        &nats_url(),
+        &["--mongodb", &uri, "--mongodb-database", &db],
+    )
+    .await;
 
     let alice = a.register("alice").await;
     let bob = a.register("bob").await;
@@ -514,4 +514,51 @@ async fn pushes_resume_after_the_nats_server_restarts_and_nothing_acknowledged_i
         .collect();
     assert_eq!(delivered, acknowledged);
     drop(nats);
+}
+
+/// The status of `GET path` on `node`.
+async fn status_of(node: &NodeProcess, path: &str) -> u16 {
+    reqwest::get(format!("http://{}{path}", node.addr))
+        .await
+        .expect("GET")
+        .status()
+        .as_u16()
+}
+
+/// Polls `GET path` until it answers `status`; panics after [`WAIT`].
+async fn wait_for_status(node: &NodeProcess, path: &str, status: u16) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while status_of(node, path).await != status {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} never answered {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readyz_says_whether_the_bus_is_connected_and_healthz_that_the_process_serves() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let nats = NatsProcess::start(port).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("chat.db");
+    let db = db.to_str().expect("a UTF-8 path");
+    let node = start_process(&unique("nexchat_test"), &nats.url(), &["--sqlite", db]).await;
+    assert_eq!(status_of(&node, "/healthz").await, 204);
+    assert_eq!(status_of(&node, "/readyz").await, 204);
+
+    drop(nats);
+    wait_for_status(&node, "/readyz", 503).await;
+    assert_eq!(
+        status_of(&node, "/healthz").await,
+        204,
+        "the process still serves"
+    );
+
+    let _nats = NatsProcess::start(port).await;
+    wait_for_status(&node, "/readyz", 204).await;
 }

@@ -93,6 +93,11 @@ impl Hub {
         self.fanout.presence(user, online, friends);
     }
 
+    /// Whether the other nodes can be reached now (always, for a node alone).
+    pub(crate) fn bus_connected(&self) -> bool {
+        self.fanout.connected()
+    }
+
     /// Closes every session of `user`, on every node, with 4003.
     pub(crate) fn end_user(&self, user: &str) {
         self.fanout.end_user(user);

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
 use tower_http::services::ServeDir;
@@ -214,6 +216,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat = build_chat(&args, config).await?;
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
+        .merge(probes(chat.clone()))
         .fallback_service(static_files(&args.client_dir))
         .layer(
             // Spans carry the path only: the query of /ws holds the token.
@@ -272,6 +275,39 @@ async fn sqlite_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::e
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
     tracing::info!(path = %args.sqlite.display(), "storage: SQLite");
     Ok(Chat::builder(config, store).build().await?)
+}
+
+/// `/healthz`: 204 while the process serves. `/readyz`: 204 when the store answers and the bus
+/// (with `--nats`) is connected, else 503 saying which is not: a load balancer sends no new
+/// clients to a node that cannot serve them.
+fn probes(chat: Chat) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/readyz",
+            get(move || {
+                let chat = chat.clone();
+                async move {
+                    match chat.ready().await {
+                        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        Err(err) => {
+                            let detail = match err {
+                                nexchat_core::ChatError::Internal(detail) => detail,
+                                other => other.to_string(),
+                            };
+                            tracing::warn!(%detail, "not ready");
+                            (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                axum::Json(serde_json::json!({
+                                    "error": "internal", "message": detail
+                                })),
+                            )
+                                .into_response()
+                        }
+                    }
+                }
+            }),
+        )
 }
 
 /// The browser client's files. `no-cache`: the browser may keep them but must ask first

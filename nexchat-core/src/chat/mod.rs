@@ -555,6 +555,23 @@ impl Chat {
         self.end_unanswered_calls(now).await;
     }
 
+    /// Whether this node can serve: its store answers and, with a bus, the bus is connected
+    /// (what a load balancer's readiness probe asks).
+    ///
+    /// # Errors
+    /// [`ChatError::Internal`] saying which of the two is unreachable.
+    pub async fn ready(&self) -> ChatResult<()> {
+        if !self.inner.hub.bus_connected() {
+            return Err(ChatError::Internal("the bus is not connected".into()));
+        }
+        // One lookup by key: the cheapest question every store answers.
+        self.store()
+            .find_session("readiness-probe")
+            .await
+            .map(drop)
+            .map_err(|err| ChatError::Internal(format!("the store does not answer: {err}")))
+    }
+
     /// Closes every socket (graceful shutdown).
     pub fn shutdown(&self) {
         self.inner.hub.close_all(&CloseReason::GOING_AWAY);

@@ -79,6 +79,9 @@ pub(crate) trait FanOut: Send + Sync + fmt::Debug {
     /// are the user's friends. When that changes whether the user is online anywhere, their
     /// friends get one `presence` event on every socket.
     fn presence(&self, user: &str, online: bool, friends: &[String]);
+
+    /// Whether the other nodes can be reached now (always, for a node alone).
+    fn connected(&self) -> bool;
 }
 
 /// This node's side of the fan-out: its sockets and login sessions, where a push from any node
@@ -194,5 +197,9 @@ impl FanOut for InProcess {
     fn presence(&self, user: &str, online: bool, friends: &[String]) {
         // Alone, a node's first socket of a user is their first anywhere.
         self.node.announce(user, online, friends);
+    }
+
+    fn connected(&self) -> bool {
+        true
     }
 }

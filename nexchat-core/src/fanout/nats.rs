@@ -258,6 +258,10 @@ impl FanOut for Nats {
             shared.node.announce(user, online, friends);
         }
     }
+
+    fn connected(&self) -> bool {
+        self.shared.client.connection_state() == async_nats::connection::State::Connected
+    }
 }
 
 impl Shared {
