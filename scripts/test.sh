@@ -25,7 +25,7 @@ export NEXCHAT_TEST_MONGODB_URI
 
 step "NATS server for the tests of several nodes"
 eval "$(scripts/nats-test-server.sh)"
-trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true' EXIT
+trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf "$NEXCHAT_NATS_DIR"' EXIT
 [[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_NATS_URL
 

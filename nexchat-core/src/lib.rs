@@ -3,8 +3,8 @@
 //!
 //! Nothing here knows HTTP or a database driver: `nexchat-axum` drives [`Chat`] from sockets and
 //! `nexchat-store` implements [`store::Store`]. One socket frame flows
-//! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] → each
-//! [`SessionOutbox`] → socket.
+//! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] (and, with a bus
+//! between nodes, every other node's hub) → each [`SessionOutbox`] → socket.
 
 mod call_log;
 mod chat;
