@@ -4,7 +4,8 @@
 #   2. Rust: unit tests, doctests, the storage conformance suite on SQLite and on MongoDB (a
 #      MongoDB wire-protocol server this script installs, PyPI nx-27017, and starts), and the
 #      socket-level protocol suite on SQLite;
-#   3. the whole socket-level protocol suite again on MongoDB;
+#   3. the whole socket-level protocol suite again on MongoDB, and the tests of several nodes
+#      linked by a NATS server (Debian's nats-server, installed when missing, and started);
 #   4. the browser client in headless Chromium (installed from Debian when missing).
 # Any suite that cannot run fails the whole command; nothing is skipped.
 set -euo pipefail
@@ -21,6 +22,12 @@ eval "$(scripts/mongo-test-server.sh)"
 trap 'kill "$NEXCHAT_MONGO_PID" 2>/dev/null || true' EXIT
 [[ -n "${NEXCHAT_TEST_MONGODB_URI:-}" ]] || { echo "MongoDB test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_MONGODB_URI
+
+step "NATS server for the tests of several nodes"
+eval "$(scripts/nats-test-server.sh)"
+trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf "$NEXCHAT_NATS_DIR"' EXIT
+[[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
+export NEXCHAT_TEST_NATS_URL
 
 # Every cargo step below selects the whole workspace with all features: the same feature set
 # each time, so each crate is compiled once and later steps only choose what runs.

@@ -201,6 +201,9 @@ pub struct Config {
     /// again (2 s). A session ended on this node is refused at once; one ended through another
     /// node sharing the store is refused, and its sockets here closed, within this time.
     pub session_cache_ttl: Duration,
+    /// The bus between nodes sharing a store (`None`, the default: this node alone). Needs
+    /// the `nats` feature.
+    pub bus: Option<crate::BusConfig>,
 }
 
 impl Config {
@@ -227,6 +230,7 @@ impl Config {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             session_cache_ttl: Duration::from_secs(2),
+            bus: None,
         };
         config.check()?;
         Ok(config)

@@ -1,140 +1,121 @@
-//! Who is online, where their sessions are, and fan-out.
+//! Who is online and where their sockets are: this node's sessions plus the fan-out seam.
 //!
-//! The hub is the one place that knows about open sockets; a cross-node bus would plug in here.
+//! Every push of the chat goes through the hub, which hands it to the [`FanOut`]: the
+//! in-process one when the node is alone, a bus when several nodes share a store. What only
+//! concerns this node's sockets (registering them, expiry, shutdown, byte accounting) stays
+//! with [`NodeSessions`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use crate::fanout::{FanOut, Node};
+use crate::node_sessions::TooManySessions;
 use crate::protocol::ServerEvent;
 use crate::session::{CloseReason, SessionHandle, SessionId};
 
-/// The registry of open sessions per user.
-#[derive(Debug, Default)]
+/// Open sessions and fan-out.
+#[derive(Debug)]
 pub struct Hub {
-    users: RwLock<HashMap<Arc<str>, Vec<SessionHandle>>>,
+    node: Arc<Node>,
+    fanout: Arc<dyn FanOut>,
 }
 
-/// Why a session could not join the hub.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TooManySessions;
-
 impl Hub {
-    /// Adds a session; `Ok(true)` when it is the user's first (they just came online).
+    pub(crate) fn new(node: Arc<Node>, fanout: Arc<dyn FanOut>) -> Self {
+        Self { node, fanout }
+    }
+
+    /// Adds a session of this node; `Ok(true)` when it is the user's first here.
     pub(crate) fn register(
         &self,
         user: &str,
         session: SessionHandle,
         max: usize,
     ) -> Result<bool, TooManySessions> {
-        let mut users = self.write();
-        let sessions = users.entry(Arc::from(user)).or_default();
-        if sessions.len() >= max {
-            return Err(TooManySessions);
-        }
-        sessions.push(session);
-        Ok(sessions.len() == 1)
+        self.node.sessions.register(user, session, max)
     }
 
-    /// Removes a session; true when it was the user's last (they just went offline).
+    /// Removes a session of this node; true when it was the user's last here.
     pub(crate) fn unregister(&self, user: &str, id: SessionId) -> bool {
-        let mut users = self.write();
-        let Some(sessions) = users.get_mut(user) else {
-            return false;
-        };
-        let before = sessions.len();
-        sessions.retain(|s| s.id != id);
-        let removed = sessions.len() < before;
-        if sessions.is_empty() {
-            users.remove(user);
-        }
-        removed && !users.contains_key(user)
+        self.node.sessions.unregister(user, id)
     }
 
-    /// Whether the user has at least one open session.
+    /// Whether the user has at least one open session, on any node.
     pub fn is_online(&self, user: &str) -> bool {
-        self.read().contains_key(user)
+        self.fanout.is_online(user)
     }
 
-    /// How many sessions `user` has open.
+    /// Whether the user has an open session on this node.
+    pub(crate) fn is_here(&self, user: &str) -> bool {
+        self.node.sessions.is_online(user)
+    }
+
+    /// How many sessions `user` has open on this node.
     pub fn session_count(&self, user: &str) -> usize {
-        self.read().get(user).map_or(0, Vec::len)
+        self.node.sessions.session_count(user)
     }
 
-    /// Bytes queued to `user`'s sockets and not yet taken by their writers: what the server
-    /// holds for them, each socket within [`crate::Limits::outbox_bytes`].
+    /// Bytes queued to `user`'s sockets on this node and not yet taken by their writers: what
+    /// the server holds for them, each socket within [`crate::Limits::outbox_bytes`].
     pub fn queued_bytes(&self, user: &str) -> usize {
-        self.read().get(user).map_or(0, |sessions| {
-            sessions.iter().map(SessionHandle::queued_bytes).sum()
-        })
+        self.node.sessions.queued_bytes(user)
     }
 
-    /// How many users are online.
+    /// How many users are online, on any node.
     pub fn online_count(&self) -> usize {
-        self.read().len()
+        self.fanout.online_count()
     }
 
-    /// The online users among `users`, in the given order.
+    /// The online users (on any node) among `users`, in the given order.
     pub fn online_among<'a>(&self, users: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-        let online = self.read();
         users
             .into_iter()
-            .filter(|u| online.contains_key(*u))
+            .filter(|u| self.fanout.is_online(u))
             .map(str::to_owned)
             .collect()
     }
 
-    /// Pushes an event to every session of `user`, except `except`.
+    /// Pushes an event to every session of `user` on every node, except `except` (a session
+    /// of this node).
     pub fn push(&self, user: &str, event: &ServerEvent, except: Option<SessionId>) {
         let frame: Arc<str> = event.encode().into();
         self.push_frame(user, &frame, except);
     }
 
-    /// Pushes an already encoded frame to every session of `user`, except `except`.
+    /// Pushes an already encoded frame to every session of `user` on every node, except
+    /// `except`.
     pub fn push_frame(&self, user: &str, frame: &Arc<str>, except: Option<SessionId>) {
-        if let Some(sessions) = self.read().get(user) {
-            for session in sessions.iter().filter(|s| Some(s.id) != except) {
-                session.push(frame);
-            }
-        }
+        self.fanout.push(user, frame, except);
     }
 
-    /// Whether the session is still registered (not closed and removed).
-    pub fn has_session(&self, user: &str, id: SessionId) -> bool {
-        self.read()
-            .get(user)
-            .is_some_and(|sessions| sessions.iter().any(|s| s.id == id))
+    /// This node's first socket of `user` opened (`online`) or its last closed: their friends
+    /// learn it when it changes whether the user is online anywhere.
+    pub(crate) fn presence(&self, user: &str, online: bool, friends: &[String]) {
+        self.fanout.presence(user, online, friends);
     }
 
-    /// Closes every session whose token expired at or before `now_ms`.
+    /// Whether the other nodes can be reached now (always, for a node alone).
+    pub(crate) fn bus_connected(&self) -> bool {
+        self.fanout.connected()
+    }
+
+    /// Closes every session of `user`, on every node, with 4003.
+    pub(crate) fn end_user(&self, user: &str) {
+        self.fanout.end_user(user);
+    }
+
+    /// Ends login session `id` on every node: refused until `expires_at`, its sockets closed
+    /// with 4003.
+    pub(crate) fn end_session(&self, id: &str, expires_at: i64) {
+        self.fanout.end_session(id, expires_at);
+    }
+
+    /// Closes every session of this node whose token expired at or before `now_ms`.
     pub(crate) fn close_expired(&self, now_ms: i64) {
-        for session in self.read().values().flatten() {
-            if session.expires_at.is_some_and(|at| at <= now_ms) {
-                session.close(CloseReason::TOKEN_EXPIRED);
-            }
-        }
+        self.node.sessions.close_expired(now_ms);
     }
 
-    /// Asks every session of `user` to close.
-    pub(crate) fn close_user(&self, user: &str, reason: &CloseReason) {
-        if let Some(sessions) = self.read().get(user) {
-            for session in sessions {
-                session.close(reason.clone());
-            }
-        }
-    }
-
-    /// Asks every session to close (server shutdown).
+    /// Asks every session of this node to close (server shutdown).
     pub fn close_all(&self, reason: &CloseReason) {
-        for session in self.read().values().flatten() {
-            session.close(reason.clone());
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.write().unwrap_or_else(|e| e.into_inner())
+        self.node.sessions.close_all(reason);
     }
 }

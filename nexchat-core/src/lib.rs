@@ -3,19 +3,21 @@
 //!
 //! Nothing here knows HTTP or a database driver: `nexchat-axum` drives [`Chat`] from sockets and
 //! `nexchat-store` implements [`store::Store`]. One socket frame flows
-//! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] → each
-//! [`SessionOutbox`] → socket.
+//! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] (and, with a bus
+//! between nodes, every other node's hub) → each [`SessionOutbox`] → socket.
 
 mod call_log;
 mod chat;
 mod clock;
 mod config;
 mod error;
+mod fanout;
 mod friend_guard;
 mod hub;
 mod identity;
 mod kdf;
 mod live_sessions;
+mod node_sessions;
 mod password;
 pub mod protocol;
 pub mod rate;
@@ -33,6 +35,7 @@ pub use chat::{Caller, Chat, ChatBuilder, ClientInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use error::{ChatError, ChatResult};
+pub use fanout::BusConfig;
 pub use friend_guard::FriendGuard;
 pub use hub::Hub;
 pub use identity::{Identity, IdentityError, JwtIdentity, Principal};

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Request, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use clap::Parser;
 use nexchat_core::{Chat, Config, Limits};
 use tower_http::services::ServeDir;
@@ -124,6 +126,29 @@ struct Args {
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
 
+    /// NATS server(s) linking this node to the others sharing its (MongoDB) store, e.g.
+    /// nats://127.0.0.1:4222: pushes, presence and session ends then reach every node.
+    #[cfg(feature = "nats")]
+    #[arg(long, env = "NEXCHAT_NATS_URL")]
+    nats: Option<String>,
+
+    /// First token of the bus subjects (with --nats): nodes of one chat share it, chats sharing
+    /// a NATS server need different ones.
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value = "nexchat")]
+    bus_prefix: String,
+
+    /// Milliseconds between a node's heartbeats on the bus (with --nats).
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value_t = 1000)]
+    bus_heartbeat_ms: u64,
+
+    /// Milliseconds without a heartbeat after which a node counts as gone and its users as
+    /// offline (with --nats).
+    #[cfg(feature = "nats")]
+    #[arg(long, default_value_t = 5000)]
+    bus_node_timeout_ms: u64,
+
     /// Directory of the browser client served at /.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
     client_dir: PathBuf,
@@ -179,10 +204,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     config.trusted_proxies = args.trusted_proxies.clone();
     config.allowed_origins = args.allowed_origins.clone();
+    #[cfg(feature = "nats")]
+    if let Some(url) = &args.nats {
+        let mut bus = nexchat_core::BusConfig::new(url.clone());
+        bus.subject_prefix = args.bus_prefix.clone();
+        bus.heartbeat_interval = Duration::from_millis(args.bus_heartbeat_ms);
+        bus.node_timeout = Duration::from_millis(args.bus_node_timeout_ms);
+        config.bus = Some(bus);
+    }
 
     let chat = build_chat(&args, config).await?;
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
+        .merge(probes(chat.clone()))
         .fallback_service(static_files(&args.client_dir))
         .layer(
             // Spans carry the path only: the query of /ws holds the token.
@@ -247,6 +281,39 @@ async fn sqlite_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::e
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
     tracing::info!(path = %args.sqlite.display(), "storage: SQLite");
     Ok(Chat::builder(config, store).build().await?)
+}
+
+/// `/healthz`: 204 while the process serves. `/readyz`: 204 when the store answers and the bus
+/// (with `--nats`) is connected, else 503 saying which is not: a load balancer sends no new
+/// clients to a node that cannot serve them.
+fn probes(chat: Chat) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/readyz",
+            get(move || {
+                let chat = chat.clone();
+                async move {
+                    match chat.ready().await {
+                        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        Err(err) => {
+                            let detail = match err {
+                                nexchat_core::ChatError::Internal(detail) => detail,
+                                other => other.to_string(),
+                            };
+                            tracing::warn!(%detail, "not ready");
+                            (
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                axum::Json(serde_json::json!({
+                                    "error": "internal", "message": detail
+                                })),
+                            )
+                                .into_response()
+                        }
+                    }
+                }
+            }),
+        )
 }
 
 /// The browser client's files. `no-cache`: the browser may keep them but must ask first

@@ -161,9 +161,10 @@ impl Chat {
         };
         let refusal = if !self.inner.calls.insert_unless_busy(live) {
             Some(ChatError::Busy(to.clone()))
-        } else if !self.inner.hub.is_online(&to) {
+        } else if !self.inner.hub.is_here(&to) {
             // Checked after the insert: if the callee's last socket closes from now on, its
-            // close-out finds this call and ends it.
+            // close-out finds this call and ends it. A call's state lives with the node that
+            // relays it, so a callee with sockets only on other nodes counts as offline.
             self.inner.calls.remove(&call_id);
             Some(ChatError::Offline(to.clone()))
         } else {

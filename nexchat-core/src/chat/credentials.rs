@@ -21,7 +21,6 @@ use crate::protocol::ServerEvent;
 use crate::protocol::rest::{
     AccountDeleteRequest, AuthParams, LoginRequest, PasswordChangeRequest, TokenResponse,
 };
-use crate::session::CloseReason;
 use crate::store::{Credentials, StoreError, UserRecord};
 
 impl Chat {
@@ -146,8 +145,8 @@ impl Chat {
 
     /// Ends every login session of `user`, as a logout ends one: each is deleted from the store
     /// and refused from now on, and every socket of the user on this node is closed with 4003
-    /// ("session ended") before this returns (on other nodes, within
-    /// [`crate::Config::session_cache_ttl`]). A password change and an account erasure end
+    /// ("session ended") before this returns (on other nodes, as soon as the bus carries it
+    /// there; without a bus, within [`crate::Config::session_cache_ttl`]). A password change and an account erasure end
     /// sessions through here.
     async fn end_sessions_of(&self, user: &str) -> ChatResult<()> {
         let now = self.now();
@@ -156,7 +155,7 @@ impl Chat {
                 .await?;
         }
         // Sockets of an embedder's own identity belong to no nexchat session.
-        self.inner.hub.close_user(user, &CloseReason::SESSION_ENDED);
+        self.inner.hub.end_user(user);
         Ok(())
     }
 

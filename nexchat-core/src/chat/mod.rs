@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{ChatError, ChatResult};
+use crate::fanout::{self, FanOut, InProcess, Node};
 use crate::friend_guard::FriendGuard;
 use crate::hub::Hub;
 use crate::identity::{DynIdentity, Identity, JwtIdentity, Principal};
@@ -69,7 +70,7 @@ struct Inner {
     call_offer_rate: RateLimiter,
     hasher: Hasher,
     throttle: Throttle,
-    live_sessions: LiveSessions,
+    live_sessions: Arc<LiveSessions>,
     tickets: Tickets,
     calls: ActiveCalls,
     typists: Typists,
@@ -142,6 +143,12 @@ impl ChatBuilder {
             self.config.token_ttl,
             Arc::clone(&self.clock),
         );
+        let live_sessions = Arc::new(LiveSessions::default());
+        let node = Arc::new(Node::new(
+            Arc::clone(&live_sessions),
+            Arc::clone(&self.store),
+        ));
+        let fanout = fan_out(&self.config, &node).await?;
         let inner = Inner {
             message_rate: RateLimiter::new(limits.message_burst, limits.messages_per_sec),
             typing_rate: RateLimiter::new(limits.typing_per_sec, f64::from(limits.typing_per_sec)),
@@ -149,7 +156,7 @@ impl ChatBuilder {
             call_offer_rate: RateLimiter::new(limits.call_offer_burst, limits.call_offers_per_sec),
             hasher: Hasher::new(limits.hashes_at_once, limits.hashes_waiting),
             throttle: Throttle::new(limits),
-            live_sessions: LiveSessions::default(),
+            live_sessions,
             tickets: Tickets::default(),
             own_accounts: self.own_accounts.unwrap_or(self.identity.is_none()),
             custom_identity: self.identity,
@@ -159,7 +166,7 @@ impl ChatBuilder {
                 Arc::clone(&self.clock),
                 self.config.friend_cache_ttl,
             ),
-            hub: Hub::default(),
+            hub: Hub::new(node, fanout),
             calls: ActiveCalls::default(),
             typists: Typists::default(),
             last_timestamp: AtomicI64::new(0),
@@ -174,6 +181,21 @@ impl ChatBuilder {
         chat.finish_erasures().await?;
         spawn_timer(Arc::downgrade(&chat.inner));
         Ok(chat)
+    }
+}
+
+/// The fan-out the configuration asks for: a bus to the other nodes, or this node alone.
+async fn fan_out(config: &Config, node: &Arc<Node>) -> ChatResult<Arc<dyn FanOut>> {
+    match &config.bus {
+        None => Ok(Arc::new(InProcess::new(Arc::clone(node)))),
+        #[cfg(feature = "nats")]
+        Some(bus) => Ok(Arc::new(
+            fanout::Nats::connect(bus, Arc::clone(node)).await?,
+        )),
+        #[cfg(not(feature = "nats"))]
+        Some(_) => Err(ChatError::Internal(
+            "a bus is configured but nexchat-core was built without the nats feature".into(),
+        )),
     }
 }
 
@@ -286,16 +308,8 @@ impl Chat {
                 }
             })?;
         if first {
-            let presence = ServerEvent::Presence {
-                username: user.to_owned(),
-                online: true,
-            };
             match self.friends_of(user).await {
-                Ok(friends) => {
-                    for friend in &friends {
-                        self.inner.hub.push(friend, &presence, None);
-                    }
-                }
+                Ok(friends) => self.inner.hub.presence(user, true, &friends),
                 Err(err) => {
                     self.disconnect(&session).await;
                     return Err(err);
@@ -371,18 +385,12 @@ impl Chat {
             self.inner.hub.push(&friend, &stopped, None);
         }
         if last {
-            let presence = ServerEvent::Presence {
-                username: user.to_owned(),
-                online: false,
-            };
-            match self.friends_of(user).await {
-                Ok(friends) => {
-                    for friend in &friends {
-                        self.inner.hub.push(friend, &presence, None);
-                    }
-                }
-                Err(err) => tracing::warn!(%err, "presence not sent: friends unavailable"),
-            }
+            let friends = self.friends_of(user).await.unwrap_or_else(|err| {
+                tracing::warn!(%err, "presence not sent: friends unavailable");
+                Vec::new()
+            });
+            // Told even without the friends, so that the other nodes know the user left this one.
+            self.inner.hub.presence(user, false, &friends);
         }
     }
 
@@ -586,6 +594,23 @@ impl Chat {
         self.end_unanswered_calls(now).await;
     }
 
+    /// Whether this node can serve: its store answers and, with a bus, the bus is connected
+    /// (what a load balancer's readiness probe asks).
+    ///
+    /// # Errors
+    /// [`ChatError::Internal`] saying which of the two is unreachable.
+    pub async fn ready(&self) -> ChatResult<()> {
+        if !self.inner.hub.bus_connected() {
+            return Err(ChatError::Internal("the bus is not connected".into()));
+        }
+        // One lookup by key: the cheapest question every store answers.
+        self.store()
+            .find_session("readiness-probe")
+            .await
+            .map(drop)
+            .map_err(|err| ChatError::Internal(format!("the store does not answer: {err}")))
+    }
+
     /// Closes every socket (graceful shutdown).
     pub fn shutdown(&self) {
         self.inner.hub.close_all(&CloseReason::GOING_AWAY);
@@ -597,20 +622,7 @@ impl Chat {
 
     /// Canonical names of the user's friends.
     async fn friends_of(&self, user: &str) -> ChatResult<Vec<String>> {
-        Ok(self
-            .store()
-            .links_of(user)
-            .await?
-            .into_iter()
-            .filter(|l| l.status == crate::store::LinkStatus::Accepted)
-            .map(|l| {
-                if l.sender == user {
-                    l.receiver
-                } else {
-                    l.sender
-                }
-            })
-            .collect())
+        Ok(fanout::friends_of(self.store(), user).await?)
     }
 
     /// A timestamp from the clock, never earlier than the last one this node handed out.

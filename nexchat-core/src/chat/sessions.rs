@@ -164,12 +164,11 @@ impl Chat {
     }
 
     /// Ends a login session everywhere: deleted from the store, refused from now on, and each of
-    /// its sockets on this node closed with 4003 before this returns.
+    /// its sockets closed with 4003, on this node before this returns, on the others as soon as
+    /// the bus carries it there (without a bus, within `session_cache_ttl`).
     pub(crate) async fn end_session(&self, id: &str, expires_at: i64) -> ChatResult<bool> {
         let deleted = self.store().delete_session(id).await?;
-        self.inner
-            .live_sessions
-            .end(id, expires_at, &CloseReason::SESSION_ENDED);
+        self.inner.hub.end_session(id, expires_at);
         Ok(deleted)
     }
 
