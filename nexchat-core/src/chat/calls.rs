@@ -163,7 +163,10 @@ impl Chat {
         if to == user {
             return Err(ChatError::bad_request("you cannot call yourself"));
         }
-        self.inner.guard.check(user, &to).await?;
+        // Held until the call is live and its offer pushed, or it is logged as refused: an
+        // unfriend then finds it among the live calls, or happens before it (see
+        // `FriendGuard`).
+        let _pass = self.inner.guard.admit(user, &to).await?;
         self.inner
             .call_offer_rate
             .take(user, self.now())
