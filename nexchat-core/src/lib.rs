@@ -36,7 +36,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use error::{ChatError, ChatResult};
 pub use fanout::BusConfig;
-pub use friend_guard::FriendGuard;
+pub use friend_guard::{Exclusive, FriendGuard, Pass};
 pub use hub::Hub;
 pub use identity::{Identity, IdentityError, JwtIdentity, Principal};
 pub use kdf::KdfDecoy;
