@@ -1,8 +1,10 @@
 //! The one check every relay (message, typing, call) passes through.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::clock::Clock;
@@ -53,8 +55,8 @@ impl FriendGuard {
         }
     }
 
-    fn confirmed(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), i64>> {
-        self.confirmed.lock().unwrap_or_else(|e| e.into_inner())
+    fn confirmed(&self) -> MutexGuard<'_, HashMap<(String, String), i64>> {
+        self.confirmed.lock()
     }
 
     /// `Ok` when `a` and `b` are friends, [`ChatError::NotFriends`] (naming `b`) otherwise.

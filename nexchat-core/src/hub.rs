@@ -3,7 +3,9 @@
 //! The hub is the one place that knows about open sockets; a cross-node bus would plug in here.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::protocol::ServerEvent;
 use crate::session::{CloseReason, SessionHandle, SessionId};
@@ -130,11 +132,11 @@ impl Hub {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.write()
     }
 }

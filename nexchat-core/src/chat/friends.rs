@@ -150,7 +150,7 @@ impl Chat {
                     };
                     self.inner.hub.push(to, &event, None);
                 }
-                Err(err) => tracing::warn!(%err, "friendship_activated not sent: no key"),
+                Err(err) => tracing::warn!(?err, "friendship_activated not sent: no key"),
             }
         }
     }

@@ -8,6 +8,8 @@ mod friends;
 mod messages;
 mod pipeline;
 mod sessions;
+#[cfg(test)]
+mod tests;
 mod typing;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -278,7 +280,11 @@ impl Chat {
         match &greeted {
             Ok(()) => session.release_held(),
             Err(err) => {
-                tracing::error!(user = session.user(), %err, "greeting failed; closing the socket");
+                tracing::error!(
+                    user = session.user(),
+                    ?err,
+                    "greeting failed; closing the socket"
+                );
                 session.close(CloseReason::SERVER_ERROR);
             }
         }
@@ -342,7 +348,7 @@ impl Chat {
                         self.inner.hub.push(friend, &presence, None);
                     }
                 }
-                Err(err) => tracing::warn!(%err, "presence not sent: friends unavailable"),
+                Err(err) => tracing::warn!(?err, "presence not sent: friends unavailable"),
             }
         }
     }

@@ -18,6 +18,7 @@ mod checkpoint;
 mod erasure;
 mod friends;
 mod messages;
+mod paging;
 mod readers;
 mod rows;
 mod schema;
@@ -105,7 +106,7 @@ impl SqliteStore {
         }))?;
         answer
             .await
-            .map_err(|_| StoreError::Backend("an SQLite read failed unexpectedly".into()))?
+            .map_err(|_| StoreError::backend_failure("an SQLite read failed unexpectedly"))?
     }
 
     /// Runs `work` in the writer's next transaction, inside a savepoint of its own; resolves
@@ -145,7 +146,7 @@ impl SqliteStore {
             submitted?;
             answer
                 .await
-                .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?
+                .map_err(|_| StoreError::backend_failure("an SQLite write failed unexpectedly"))?
         }
     }
 }
@@ -181,7 +182,7 @@ impl From<StoreError> for Error {
 impl From<Error> for StoreError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Sql(e) => StoreError::Backend(format!("sqlite: {e}")),
+            Error::Sql(e) => StoreError::backend("sqlite", e),
             Error::Store(e) => e,
         }
     }
