@@ -747,3 +747,28 @@ impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
         (**self).delete_expired_sessions(username, now).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use crate::error::ChatError;
+
+    /// A driver error reaches the chat's refusal whole (the one place it is logged), and
+    /// stays the store error's source for whoever wants to downcast it.
+    #[test]
+    fn a_backend_failure_keeps_its_driver_error() {
+        let disk = std::io::Error::other("disk full");
+        let err = StoreError::backend("sqlite: committing", disk);
+        let copy = err.clone();
+        let source = std::error::Error::source(&copy).expect("a source");
+        assert_eq!(source.to_string(), "disk full");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert_eq!(
+            ChatError::from(err),
+            ChatError::Internal("storage backend: sqlite: committing: disk full".into())
+        );
+        let bare = StoreError::backend_failure("the writer has stopped");
+        assert!(std::error::Error::source(&bare).is_none());
+        assert_eq!(bare.chain(), "storage backend: the writer has stopped");
+    }
+}
