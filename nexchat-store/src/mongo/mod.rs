@@ -122,6 +122,10 @@ pub struct MongoStore {
 impl MongoStore {
     /// Connects to `uri` (a MongoDB connection string), uses the database named `database`, and
     /// creates the indexes the store relies on (idempotent, so every node may do it at start).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], with the driver's error as its source, when the connection
+    /// string is invalid, the server cannot be reached, or an index cannot be created.
     pub async fn connect(uri: &str, database: &str) -> StoreResult<Self> {
         let client = Client::with_uri_str(uri).await.map_err(backend)?;
         Self::new(client.database(database)).await
@@ -129,6 +133,10 @@ impl MongoStore {
 
     /// Uses an already configured database handle (for embedders that build their own
     /// [`Client`]), creating the indexes.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], with the driver's error as its source, when an index cannot be
+    /// created.
     pub async fn new(db: Database) -> StoreResult<Self> {
         let store = Self {
             users: db.collection(collections::USERS),

@@ -66,6 +66,11 @@ impl SqliteStore {
     /// `tokio::task::spawn_blocking`). A database written by a newer version of nexchat (a
     /// higher schema version) is refused rather than guessed at. Open each file once: see the
     /// module docs.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or is not an SQLite database (the
+    /// driver's error is its source), when its schema version is newer than
+    /// [`Self::SCHEMA_VERSION`], or when a migration or a thread fails to start.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_tuned(path.as_ref(), WalTuning::DEFAULT)
     }
