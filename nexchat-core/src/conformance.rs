@@ -27,7 +27,9 @@
 //!
 //! ```
 //! use async_trait::async_trait;
-//! use nexchat_core::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
+//! use nexchat_core::protocol::{
+//!     CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage,
+//! };
 //! use nexchat_core::store::memory::MemoryStore;
 //! use nexchat_core::store::{
 //!     CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
@@ -126,6 +128,12 @@
 //!         -> StoreResult<Page<StoredMessage>> {
 //!         self.db.undelivered(receiver, after, limit).await
 //!     }
+//!     async fn conversations(&self, user: &str, before: Option<&str>, limit: usize)
+//!         -> StoreResult<Page<Conversation>> {
+//!         // One indexed read per page: keep a summary per pair up to date as messages are
+//!         // stored, ticked and deleted, rather than reading each entry's latest message.
+//!         self.db.conversations(user, before, limit).await
+//!     }
 //!     async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
 //!         self.db.delete_messages_of(user).await
 //!     }
@@ -206,6 +214,7 @@ use std::future::Future;
 use crate::store::Store;
 
 mod calls;
+mod conversations;
 mod credentials;
 mod erasure;
 mod links;
@@ -216,6 +225,7 @@ pub mod support;
 mod users;
 
 pub use calls::*;
+pub use conversations::*;
 pub use credentials::*;
 pub use erasure::*;
 pub use links::*;
@@ -323,13 +333,19 @@ macro_rules! __conformance_checks {
             history_before_must_be_of_the_pair,
             undelivered_oldest_first,
             undelivered_in_pages,
+            conversations_one_entry_per_user_latest_first,
+            conversations_unread_follows_the_ticks,
+            conversations_pages_with_before,
+            conversations_go_with_an_erased_account,
             calls_insert_get_conflict,
             calls_update_is_conditional,
             calls_history_pages,
             calls_unfinished,
+            calls_end_reason_round_trips,
             race_create_user,
             race_insert_same_message_id,
             race_insert_messages_keep_timestamp_order,
+            race_conversations_follow_racing_inserts_and_ticks,
             race_advance_status,
             race_create_request,
             race_transition_and_delete_link,

@@ -10,7 +10,7 @@ use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
 };
-use nexchat_core::protocol::{CallKind, CallRecord, MessageStatus, PublicKey};
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, PublicKey};
 use nexchat_core::store::{
     CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
@@ -514,6 +514,19 @@ async fn a_database_of_the_previous_schema_opens_and_keeps_working() {
             store.search_users("", "", 10).await.unwrap(),
             ["Alice", "bob"]
         );
+        // The conversation lists are filled from the messages already stored.
+        for (user, other, unread) in [("Alice", "bob", 1), ("bob", "Alice", 0)] {
+            let page = store.conversations(user, None, 10).await.unwrap();
+            let entries: Vec<(&str, &str, u64)> = page
+                .items
+                .iter()
+                .map(|c| (c.with_user.as_str(), c.last_message.id.as_str(), c.unread))
+                .collect();
+            assert_eq!(entries, [(other, "m2", unread)], "{user}'s list");
+        }
+        // A call stored before calls had an end reason reads without one.
+        let c1 = store.get_call("c1").await.unwrap().unwrap();
+        assert_eq!((c1.status, c1.end_reason), (CallStatus::Ringing, None));
     }
 
     let store = SqliteStore::open(&path).unwrap();

@@ -21,7 +21,9 @@ use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::conformance::support::{T0, user};
 use crate::identity::Principal;
-use crate::protocol::{CallRecord, CallStatus, ClientEvent, MessageStatus, StoredMessage};
+use crate::protocol::{
+    CallRecord, CallStatus, ClientEvent, Conversation, MessageStatus, StoredMessage,
+};
 use crate::session::{Outbound, Session, SessionOutbox};
 use crate::store::memory::MemoryStore;
 use crate::store::{
@@ -178,6 +180,14 @@ impl MessageStore for GatedStore {
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>> {
         self.db.undelivered(receiver, after, limit).await
+    }
+    async fn conversations(
+        &self,
+        user: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Conversation>> {
+        self.db.conversations(user, before, limit).await
     }
     async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
         self.db.delete_messages_of(user).await

@@ -50,6 +50,7 @@ pub fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord
         answered_at: None,
         ended_at: None,
         duration: 0,
+        end_reason: None,
     }
 }
 

@@ -28,7 +28,7 @@ use super::{
     CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
     SessionRecord, SessionStore, StoreError, StoreResult, UserRecord, UserStore,
 };
-use crate::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
+use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 
 /// A [`super::Store`] in memory. Cheap to create; not shared between instances (wrap it in an
 /// [`std::sync::Arc`] to hand several chats, or the chat and a test, the same store).
@@ -483,6 +483,51 @@ impl MessageStore for MemoryStore {
             .filter(|m| m.receiver == receiver && m.status == MessageStatus::Sent)
             .take(limit.saturating_add(1))
             .cloned()
+            .collect();
+        Ok(Page::from_one_more(items, limit))
+    }
+
+    async fn conversations(
+        &self,
+        user: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Conversation>> {
+        // Computed from the messages at each call (a scan of them all, newest first): plain
+        // rather than fast, which a store for tests can afford and a real backend cannot.
+        let state = self.state.lock();
+        let mut entries: Vec<Conversation> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for message in state.messages.by_seq.values().rev() {
+            let with = if message.sender == user {
+                &message.receiver
+            } else if message.receiver == user {
+                &message.sender
+            } else {
+                continue;
+            };
+            let at = *index.entry(with.as_str()).or_insert_with(|| {
+                entries.push(Conversation {
+                    with_user: with.clone(),
+                    last_message: message.clone(),
+                    unread: 0,
+                });
+                entries.len() - 1
+            });
+            if message.receiver == user && message.status != MessageStatus::Seen {
+                entries[at].unread += 1;
+            }
+        }
+        let start = match before {
+            None => 0,
+            Some(with) => index.get(with).map(|at| at + 1).ok_or_else(|| {
+                StoreError::NotFound(format!("{user} has no conversation with {with}"))
+            })?,
+        };
+        let items = entries
+            .into_iter()
+            .skip(start)
+            .take(limit.saturating_add(1))
             .collect();
         Ok(Page::from_one_more(items, limit))
     }

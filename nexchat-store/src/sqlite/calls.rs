@@ -1,7 +1,7 @@
 //! The call log, paged like messages by storage order (`seq`).
 
 use async_trait::async_trait;
-use nexchat_core::protocol::{CallKind, CallRecord, CallStatus};
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -9,8 +9,8 @@ use super::paging::PairLog;
 use super::rows::{Fields, collect};
 use super::{SqliteStore, erasure, is_unique_violation};
 
-const COLUMNS: &str =
-    "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, duration";
+const COLUMNS: &str = "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, \
+     duration, end_reason";
 
 #[async_trait]
 impl CallStore for SqliteStore {
@@ -19,7 +19,7 @@ impl CallStore for SqliteStore {
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(&format!(
-                    "INSERT INTO calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))?
                 .execute(params![
                     call.call_id,
@@ -30,7 +30,8 @@ impl CallStore for SqliteStore {
                     call.started_at,
                     call.answered_at,
                     call.ended_at,
-                    duration(&call)?
+                    duration(&call)?,
+                    call.end_reason.map(EndReason::as_str)
                 ]);
             match inserted {
                 Ok(_) => Ok(()),
@@ -49,7 +50,8 @@ impl CallStore for SqliteStore {
             let changed = conn
                 .prepare_cached(
                     "UPDATE calls SET caller = ?2, callee = ?3, kind = ?4, status = ?5,
-                        started_at = ?6, answered_at = ?7, ended_at = ?8, duration = ?9
+                        started_at = ?6, answered_at = ?7, ended_at = ?8, duration = ?9,
+                        end_reason = ?11
                      WHERE call_id = ?1 AND status = ?10",
                 )?
                 .execute(params![
@@ -62,7 +64,8 @@ impl CallStore for SqliteStore {
                     call.answered_at,
                     call.ended_at,
                     duration(&call)?,
-                    expected.as_str()
+                    expected.as_str(),
+                    call.end_reason.map(EndReason::as_str)
                 ])?;
             Ok(changed == 1)
         })
@@ -143,5 +146,13 @@ fn decode_call(row: &Row<'_>) -> Result<CallRecord, StoreError> {
         ended_at: f.get(7, "ended_at")?,
         duration: u64::try_from(duration)
             .map_err(|_| f.corrupt(format!("column duration: negative value {duration}")))?,
+        end_reason: match f.get::<Option<String>>(9, "end_reason")? {
+            None => None,
+            Some(text) => {
+                Some(EndReason::parse(&text).ok_or_else(|| {
+                    f.corrupt(format!("column end_reason: unknown value {text:?}"))
+                })?)
+            }
+        },
     })
 }
