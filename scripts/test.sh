@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
-#   1. formatting and lints;
-#   2. Rust: unit tests, doctests, the storage conformance suite on SQLite and on MongoDB (a
-#      MongoDB wire-protocol server this script installs, PyPI nx-27017, and starts), and the
-#      socket-level protocol suite on SQLite;
+#   1. formatting, lints and unused dependencies (cargo-machete, installed when missing);
+#   2. Rust: unit tests, doctests, the storage conformance suite in memory, on SQLite and on
+#      MongoDB (a MongoDB wire-protocol server this script installs, PyPI nx-27017, and
+#      starts), and the socket-level protocol suite on SQLite;
 #   3. the whole socket-level protocol suite again on MongoDB, and the tests of several nodes
 #      linked by a NATS server (Debian's nats-server, installed when missing, and started);
 #   4. the browser client in headless Chromium (installed from Debian when missing).
@@ -16,6 +16,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "unused dependencies"
+# A dependency no code uses fails the run, like a lint. Installed from crates.io when missing.
+command -v cargo-machete >/dev/null || cargo install --locked cargo-machete
+cargo machete
 
 step "MongoDB wire-protocol server for the MongoDB suites"
 eval "$(scripts/mongo-test-server.sh)"

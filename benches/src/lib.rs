@@ -1,7 +1,7 @@
 //! Benchmarks and load tools for nexchat.
 //!
 //! - [`load`]: the engine of the `nexchat-load` load generator (many users over real WebSockets,
-//!   speaking the wire protocol of `shared/PROTOCOL.md` as raw JSON).
+//!   speaking the wire protocol of `docs/protocol.md` as raw JSON).
 //! - [`relay`]: the bare relay baseline (`bare-relay`): the smallest WebSocket relay, no auth,
 //!   no storage, no checks; the ceiling of the networking stack on a machine.
 //! - [`msgid`], [`wire`], [`procfs`]: the small pieces both share.

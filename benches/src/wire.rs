@@ -1,4 +1,4 @@
-//! The few wire-protocol events the load generator speaks, as raw JSON (`shared/PROTOCOL.md`).
+//! The few wire-protocol events the load generator speaks, as raw JSON (`docs/protocol.md`).
 //!
 //! Deliberately not the server's own types: the load generator is a client written from the
 //! protocol document, so a server that drifts from the contract shows up as errors here.

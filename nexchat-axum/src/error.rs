@@ -58,6 +58,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The one log line of a server failure: its detail is never sent.
+        if let ChatError::Internal(detail) = &self.0 {
+            tracing::error!(%detail, "request failed");
+        }
         let code = self.0.code();
         let body = ErrorBody {
             error: code,

@@ -1,15 +1,198 @@
 //! The storage conformance suite: the contract of [`crate::store`], as checks every backend runs.
 //!
 //! Each check takes a fresh, empty store (a [`Fixture`]) and panics with a message saying which
-//! promise was broken. A backend's test file runs them all, one `#[tokio::test]` each:
+//! promise was broken. A backend's test file runs them all, one `#[tokio::test]` each, with
+//! [`conformance_tests!`](crate::conformance_tests) given an expression that makes a fresh store:
 //!
-//! ```ignore
-//! async fn fresh() -> MyStore { MyStore::connect_to_a_new_empty_database().await }
+//! ```
+//! use nexchat_core::store::memory::MemoryStore;
+//!
+//! async fn fresh() -> MemoryStore {
+//!     MemoryStore::new()
+//! }
 //! nexchat_core::conformance_tests!(fresh());
+//! # fn main() {}
 //! ```
 //!
 //! or all in one test with [`run_all`]. When the store needs something kept alive beside it (a
 //! temporary directory, a database to drop afterwards), make the fixture a `(store, guard)` pair.
+//! [`support`] has the records the checks use, for a backend's own tests.
+//!
+//! # Writing a backend
+//! Start from this: a store that implements every trait by handing each call to a
+//! [`MemoryStore`](crate::store::memory::MemoryStore), and passes the whole suite. Replace the
+//! body of one method at a time with your database's, and run the suite after each. The comments
+//! say where a backend must take care; [`crate::store`] has each method's full promise, and
+//! `MemoryStore`'s source is the plainest reading of each.
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use nexchat_core::protocol::{
+//!     CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage,
+//! };
+//! use nexchat_core::store::memory::MemoryStore;
+//! use nexchat_core::store::{
+//!     CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
+//!     SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
+//! };
+//!
+//! /// Your backend: a connection pool, a client... (here, the store it stands in for).
+//! #[derive(Default)]
+//! struct MyStore {
+//!     db: MemoryStore,
+//! }
+//!
+//! #[async_trait]
+//! impl UserStore for MyStore {
+//!     async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+//!         // Unique on the lowercased name (an index on a lowercased copy works everywhere);
+//!         // a taken name is `StoreError::Conflict`, whoever holds it (live or erased).
+//!         self.db.create_user(user).await
+//!     }
+//!     async fn find_user(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+//!         self.db.find_user(username).await
+//!     }
+//!     async fn set_public_key(&self, username: &str, key: &str) -> StoreResult<()> {
+//!         self.db.set_public_key(username, key).await
+//!     }
+//!     async fn search_users(&self, prefix: &str, exclude: &str, limit: usize)
+//!         -> StoreResult<Vec<String>> {
+//!         self.db.search_users(prefix, exclude, limit).await
+//!     }
+//!     async fn replace_credentials(&self, username: &str, expected_hash: &str,
+//!         credentials: &Credentials) -> StoreResult<bool> {
+//!         // One conditional update on the expected hash: of two racing changes, one wins.
+//!         self.db.replace_credentials(username, expected_hash, credentials).await
+//!     }
+//!     async fn mark_erasing(&self, username: &str) -> StoreResult<bool> {
+//!         self.db.mark_erasing(username).await
+//!     }
+//!     async fn erasing_users(&self) -> StoreResult<Vec<String>> {
+//!         self.db.erasing_users().await
+//!     }
+//!     async fn tombstone_user(&self, username: &str) -> StoreResult<()> {
+//!         self.db.tombstone_user(username).await
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl FriendStore for MyStore {
+//!     async fn link(&self, a: &str, b: &str) -> StoreResult<Option<FriendLink>> {
+//!         self.db.link(a, b).await
+//!     }
+//!     async fn create_request(&self, sender: &str, receiver: &str) -> StoreResult<bool> {
+//!         // One link per pair, whoever asked: key it by the pair, not by the direction.
+//!         self.db.create_request(sender, receiver).await
+//!     }
+//!     async fn transition_link(&self, sender: &str, receiver: &str, from: LinkStatus,
+//!         to: LinkStatus) -> StoreResult<bool> {
+//!         self.db.transition_link(sender, receiver, from, to).await
+//!     }
+//!     async fn delete_link(&self, sender: &str, receiver: &str, status: LinkStatus)
+//!         -> StoreResult<bool> {
+//!         self.db.delete_link(sender, receiver, status).await
+//!     }
+//!     async fn links_of(&self, user: &str) -> StoreResult<Vec<FriendLink>> {
+//!         self.db.links_of(user).await
+//!     }
+//!     async fn are_friends(&self, a: &str, b: &str) -> StoreResult<bool> {
+//!         self.db.are_friends(a, b).await
+//!     }
+//!     async fn delete_links_of(&self, user: &str) -> StoreResult<()> {
+//!         self.db.delete_links_of(user).await
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl MessageStore for MyStore {
+//!     async fn insert_message(&self, message: &StoredMessage) -> StoreResult<Inserted> {
+//!         // Give each message a place in storage order (a sequence) and a timestamp never
+//!         // earlier than the last one stored; an existing id returns the stored message.
+//!         self.db.insert_message(message).await
+//!     }
+//!     // `insert_messages` has a default (one insert after another); override it to batch.
+//!     async fn get_message(&self, id: &str) -> StoreResult<Option<StoredMessage>> {
+//!         self.db.get_message(id).await
+//!     }
+//!     async fn advance_status(&self, sender: &str, receiver: &str, ids: Option<&[String]>,
+//!         to: MessageStatus) -> StoreResult<Vec<String>> {
+//!         // Report exactly the ids this call moved, even when another node moves some at once.
+//!         self.db.advance_status(sender, receiver, ids, to).await
+//!     }
+//!     async fn history(&self, a: &str, b: &str, before: Option<&str>, limit: usize)
+//!         -> StoreResult<Page<StoredMessage>> {
+//!         // Read `limit + 1` and let `Page::from_one_more` tell whether more follow.
+//!         self.db.history(a, b, before, limit).await
+//!     }
+//!     async fn undelivered(&self, receiver: &str, after: Option<&str>, limit: usize)
+//!         -> StoreResult<Page<StoredMessage>> {
+//!         self.db.undelivered(receiver, after, limit).await
+//!     }
+//!     async fn conversations(&self, user: &str, before: Option<&str>, limit: usize)
+//!         -> StoreResult<Page<Conversation>> {
+//!         // One indexed read per page: keep a summary per pair up to date as messages are
+//!         // stored, ticked and deleted, rather than reading each entry's latest message.
+//!         self.db.conversations(user, before, limit).await
+//!     }
+//!     async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
+//!         self.db.delete_messages_of(user).await
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl CallStore for MyStore {
+//!     async fn insert_call(&self, call: &CallRecord) -> StoreResult<()> {
+//!         self.db.insert_call(call).await
+//!     }
+//!     async fn update_call(&self, call: &CallRecord, expected: CallStatus) -> StoreResult<bool> {
+//!         // Conditional on the stored status, like every state change.
+//!         self.db.update_call(call, expected).await
+//!     }
+//!     async fn get_call(&self, call_id: &str) -> StoreResult<Option<CallRecord>> {
+//!         self.db.get_call(call_id).await
+//!     }
+//!     async fn call_history(&self, a: &str, b: &str, before: Option<&str>, limit: usize)
+//!         -> StoreResult<Page<CallRecord>> {
+//!         self.db.call_history(a, b, before, limit).await
+//!     }
+//!     async fn unfinished_calls(&self) -> StoreResult<Vec<CallRecord>> {
+//!         self.db.unfinished_calls().await
+//!     }
+//!     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
+//!         self.db.delete_calls_of(user).await
+//!     }
+//! }
+//!
+//! #[async_trait]
+//! impl SessionStore for MyStore {
+//!     async fn create_session(&self, session: &SessionRecord) -> StoreResult<()> {
+//!         self.db.create_session(session).await
+//!     }
+//!     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+//!         self.db.find_session(id).await
+//!     }
+//!     async fn sessions_of(&self, username: &str) -> StoreResult<Vec<SessionRecord>> {
+//!         self.db.sessions_of(username).await
+//!     }
+//!     async fn existing_sessions(&self, ids: &[String]) -> StoreResult<Vec<String>> {
+//!         self.db.existing_sessions(ids).await
+//!     }
+//!     async fn touch_session(&self, id: &str, at: i64) -> StoreResult<()> {
+//!         self.db.touch_session(id, at).await
+//!     }
+//!     async fn delete_session(&self, id: &str) -> StoreResult<bool> {
+//!         self.db.delete_session(id).await
+//!     }
+//!     async fn delete_expired_sessions(&self, username: &str, now: i64) -> StoreResult<u64> {
+//!         self.db.delete_expired_sessions(username, now).await
+//!     }
+//! }
+//!
+//! // The five traits make a `Store`. Every check, each on a fresh store (in a test file,
+//! // `nexchat_core::conformance_tests!(fresh())` gives one test per check instead):
+//! let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+//! runtime.block_on(nexchat_core::conformance::run_all(|| async { MyStore::default() }));
+//! ```
 //!
 //! The `race_*` checks start many tasks on the same store at once (on a multi-thread runtime
 //! they truly run in parallel) and check that each conditional step had exactly one winner.
@@ -38,7 +221,7 @@ mod links;
 mod messages;
 mod races;
 mod sessions;
-mod support;
+pub mod support;
 mod users;
 
 pub use calls::*;

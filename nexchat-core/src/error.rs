@@ -72,10 +72,11 @@ impl ChatError {
     }
 }
 
+/// A storage failure the caller cannot fix: internal, with the store's whole chain of causes
+/// as the detail. Not logged here: whoever refuses the request logs it, once.
 impl From<StoreError> for ChatError {
     fn from(err: StoreError) -> Self {
-        tracing::error!(error = %err, "storage failure");
-        Self::Internal(err.to_string())
+        Self::Internal(err.chain())
     }
 }
 

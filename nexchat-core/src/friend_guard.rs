@@ -25,10 +25,11 @@
 //! takes effect here within `ttl` (plus the length of one store read already under way).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::clock::Clock;
@@ -100,12 +101,12 @@ impl FriendGuard {
         }
     }
 
-    fn confirmed(&self) -> std::sync::MutexGuard<'_, HashMap<PairKey, i64>> {
-        self.confirmed.lock().unwrap_or_else(|e| e.into_inner())
+    fn confirmed(&self) -> MutexGuard<'_, HashMap<PairKey, i64>> {
+        self.confirmed.lock()
     }
 
-    fn pairs(&self) -> std::sync::MutexGuard<'_, HashMap<PairKey, Arc<RwLock<()>>>> {
-        self.pairs.lock().unwrap_or_else(|e| e.into_inner())
+    fn pairs(&self) -> MutexGuard<'_, HashMap<PairKey, Arc<RwLock<()>>>> {
+        self.pairs.lock()
     }
 
     fn lock_of(&self, a: &str, b: &str) -> Arc<RwLock<()>> {

@@ -27,7 +27,7 @@ mod throttle;
 mod tickets;
 mod ticks;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use call_log::{CallEvent, CallLog, InvalidTransition};

@@ -9,7 +9,9 @@
 //! time. (A bus between nodes, when there is one, can end them at once instead.)
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::session::{SessionHandle, SessionId};
 
@@ -53,8 +55,8 @@ pub(crate) struct LiveSessions {
 }
 
 impl LiveSessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// What is known of `id` at `now`, trusting a confirmation younger than `ttl_ms`.

@@ -4,7 +4,9 @@
 //! the fan-out seam ([`crate::fanout`]); [`crate::Hub`] puts the two together.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::session::{CloseReason, SessionHandle, SessionId};
 
@@ -113,11 +115,11 @@ impl NodeSessions {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
-        self.users.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<SessionHandle>>> {
+        self.users.write()
     }
 }

@@ -5,8 +5,8 @@
 //! able to hand its token back ([`RateLimiter::refund`]) and because time comes from the chat's
 //! [`Clock`](crate::Clock), so tests move it instead of sleeping.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// Keyed token buckets with one capacity and refill rate.
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl RateLimiter {
     }
 
     fn with_bucket<T>(&self, key: &str, now_ms: i64, f: impl FnOnce(&mut Bucket) -> T) -> T {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
             tokens: self.capacity,
             at_ms: now_ms,
@@ -52,7 +52,7 @@ impl RateLimiter {
     /// Forgets every bucket that has refilled by `now_ms`: a full bucket is the same as none,
     /// so the map holds only keys active within the last refill time.
     pub fn prune(&self, now_ms: i64) {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = self.buckets.lock();
         buckets.retain(|_, b| {
             let elapsed = (now_ms - b.at_ms).max(0) as f64;
             b.tokens + elapsed * self.per_ms < self.capacity
@@ -61,7 +61,7 @@ impl RateLimiter {
 
     /// How many keys have a bucket (not full).
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.buckets.lock().len()
     }
 
     /// Takes one token; on failure returns the seconds until one is available.

@@ -2,8 +2,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::chat::WritePipeline;
@@ -153,8 +154,8 @@ impl Hold {
         }
     }
 
-    fn frames(&self) -> std::sync::MutexGuard<'_, Option<Vec<Arc<str>>>> {
-        self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    fn frames(&self) -> MutexGuard<'_, Option<Vec<Arc<str>>>> {
+        self.frames.lock()
     }
 }
 
@@ -356,7 +357,7 @@ impl Session {
     /// Counts one `too_large`/`rate_limited` refusal; true when the socket has now drawn more
     /// than `max` within `window_ms` and must be closed.
     pub(crate) fn count_refusal(&self, now_ms: i64, max: u32, window_ms: i64) -> bool {
-        let mut refusals = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut refusals = self.refusals.lock();
         refusals.push_back(now_ms);
         while refusals.front().is_some_and(|t| now_ms - t >= window_ms) {
             refusals.pop_front();

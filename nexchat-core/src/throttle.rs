@@ -16,10 +16,10 @@
 //! holds at most [`crate::Limits::throttle_keys`] keys (the one idle the longest is forgotten
 //! when a new one must fit), whatever is tried.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -195,7 +195,7 @@ impl Throttle {
     ) -> Result<Booking, u64> {
         let name = name.to_ascii_lowercase();
         let address = address.map(AddressKey::of);
-        let mut logins = lock(&self.logins);
+        let mut logins = self.logins.lock();
         let mut wait = logins.per_name.check(&name, now_ms).err();
         if let Some(addr) = address {
             let pair = (name.clone(), addr);
@@ -223,7 +223,7 @@ impl Throttle {
 
     /// Takes back a booked login attempt that was not a failure (not answered 401).
     pub(crate) fn release_login(&self, booking: Booking) {
-        let mut logins = lock(&self.logins);
+        let mut logins = self.logins.lock();
         logins.per_name.release(&booking.name, booking.at_ms);
         if let Some(addr) = booking.address {
             logins
@@ -242,7 +242,7 @@ impl Throttle {
     ) -> Result<Booking, u64> {
         let address = address.map(AddressKey::of);
         if let Some(addr) = address {
-            let mut registrations = lock(&self.registrations);
+            let mut registrations = self.registrations.lock();
             registrations.check(&addr, now_ms)?;
             registrations.push(&addr, now_ms);
         }
@@ -256,7 +256,7 @@ impl Throttle {
     /// Takes back a booked registration that was refused.
     pub(crate) fn release_registration(&self, booking: Booking) {
         if let Some(addr) = booking.address {
-            lock(&self.registrations).release(&addr, booking.at_ms);
+            self.registrations.lock().release(&addr, booking.at_ms);
         }
     }
 
@@ -272,17 +272,13 @@ impl Throttle {
             return;
         }
         {
-            let mut logins = lock(&self.logins);
+            let mut logins = self.logins.lock();
             logins.per_name_address.prune(now_ms);
             logins.per_name.prune(now_ms);
             logins.per_address.prune(now_ms);
         }
-        lock(&self.registrations).prune(now_ms);
+        self.registrations.lock().prune(now_ms);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! of an embedder's own identity) holds at most [`PER_OWNER`] unused tickets, the oldest
 //! dropped first, and the node at most [`MAX_TICKETS`].
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 
 use crate::chat::Caller;
 
@@ -52,8 +52,8 @@ pub(crate) struct Tickets {
 }
 
 impl Tickets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 
     /// A new ticket for `caller`, with its expiry (ms); `None` when the node holds the most

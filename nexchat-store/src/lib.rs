@@ -15,6 +15,8 @@
 //! # }
 //! ```
 
+#![warn(clippy::missing_errors_doc)]
+
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 #[cfg(feature = "sqlite")]

@@ -10,6 +10,29 @@
 //! cargo test -p nexchat-store --features mongodb --test mongodb
 //! kill "$NEXCHAT_MONGO_PID"
 //! ```
+//!
+//! # The test server (nx-27017 0.8.1 over SQLite) and MongoDB 6+
+//! The tests run against nx-27017, a MongoDB wire-protocol server backed by SQLite. Where it
+//! differs from MongoDB, the backend uses what works the same on both:
+//! - A `$set` of a boolean or a BSON date is stored there as an integer or a string, so this
+//!   backend stores no booleans or dates: times are `i64` milliseconds, states are strings.
+//! - Collation indexes are not usable there, so case-insensitive uniqueness is a unique index on
+//!   a lowercased copy of the name (`usernameLower`), and searches are range scans on it.
+//! - Index names are its own (`idx_<collection>_<field>`), whatever the client asked for, so
+//!   nothing depends on index names (the tests look indexes up by their keys).
+//! - Only duplicate-key errors carry a `code` (11000); every other error reply is reported as a
+//!   `StoreError::Backend` with the driver's error as its source, never matched by code.
+//! - A query for an ObjectId value in a field other than `_id` matches nothing there, so the
+//!   operation ids written by `advance_status` are hex strings.
+//! - A string containing NUL matches nothing there outside `_id`, so pair keys are joined by an
+//!   escaped `|`, not by NUL.
+//! - `$or` is answered by a scan of the whole collection there (about 0.5 s at 20,000 messages,
+//!   against 40 ms for an equality on an indexed field), so no query uses it: both directions of
+//!   a conversation share the `pair` field, and a user's links are two queries.
+//! - Transactions are not isolated there, so none are used.
+//! - `$group` on a compound key gives wrong results there, so no aggregation is used.
+//! - Integers may come back as 32-bit, 64-bit or (from a mongo shell) integral doubles; all are
+//!   read as `i64`.
 #![cfg(feature = "mongodb")]
 #![allow(clippy::unwrap_used)]
 
@@ -19,14 +42,13 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
 use nexchat_core::ClientInfo;
+use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
 };
-use nexchat_core::protocol::{
-    CallKind, CallRecord, CallStatus, MessageStatus, PublicKey, StoredMessage,
-};
+use nexchat_core::protocol::{CallStatus, MessageStatus, PublicKey, StoredMessage};
 use nexchat_core::store::{
-    CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord, UserStore,
+    CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::MongoStore;
@@ -92,44 +114,6 @@ mod conformance {
     use super::fresh;
 
     nexchat_core::conformance_tests!(fresh());
-}
-
-fn user(name: &str) -> UserRecord {
-    UserRecord {
-        username: name.to_owned(),
-        password_hash: "$2b$12$hash".to_owned(),
-        public_key: String::new(),
-        encrypted_private_key: String::new(),
-        created_at: 1_700_000_000_000,
-        kdf: None,
-    }
-}
-
-fn message(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
-    StoredMessage {
-        id: id.to_owned(),
-        sender: sender.to_owned(),
-        receiver: receiver.to_owned(),
-        ciphertext: "Y2lwaGVy".to_owned(),
-        iv: "aXY=".to_owned(),
-        timestamp,
-        status: MessageStatus::Sent,
-    }
-}
-
-fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
-    CallRecord {
-        call_id: id.to_owned(),
-        caller: caller.to_owned(),
-        callee: callee.to_owned(),
-        kind: CallKind::Video,
-        status: CallStatus::Ringing,
-        started_at,
-        answered_at: None,
-        ended_at: None,
-        duration: 0,
-        end_reason: None,
-    }
 }
 
 fn new_message(inserted: Inserted) -> StoredMessage {
@@ -1049,7 +1033,6 @@ async fn numbers_written_by_a_mongo_shell_are_read() {
 }
 
 const PASSWORD: &str = "correct horse";
-const T0: i64 = 1_700_000_000_000;
 
 fn chat_config() -> Config {
     let mut config =

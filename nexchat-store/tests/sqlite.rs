@@ -6,15 +6,13 @@
 use std::path::Path;
 
 use nexchat_core::ClientInfo;
+use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
 };
-use nexchat_core::protocol::{
-    CallKind, CallRecord, CallStatus, MessageStatus, PublicKey, StoredMessage,
-};
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, PublicKey};
 use nexchat_core::store::{
-    CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserRecord,
-    UserStore,
+    CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::SqliteStore;
@@ -30,46 +28,6 @@ async fn fresh() -> (SqliteStore, TempDir) {
 
 mod conformance {
     nexchat_core::conformance_tests!(super::fresh());
-}
-
-const T0: i64 = 1_700_000_000_000;
-
-fn user(name: &str) -> UserRecord {
-    UserRecord {
-        username: name.to_owned(),
-        password_hash: "$2b$12$hash".to_owned(),
-        public_key: String::new(),
-        encrypted_private_key: "{}".to_owned(),
-        created_at: T0,
-        kdf: None,
-    }
-}
-
-fn message(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
-    StoredMessage {
-        id: id.to_owned(),
-        sender: sender.to_owned(),
-        receiver: receiver.to_owned(),
-        ciphertext: "Y2lwaGVy".to_owned(),
-        iv: "aXY=".to_owned(),
-        timestamp,
-        status: MessageStatus::Sent,
-    }
-}
-
-fn call(id: &str) -> CallRecord {
-    CallRecord {
-        call_id: id.to_owned(),
-        caller: "alice".to_owned(),
-        callee: "bob".to_owned(),
-        kind: CallKind::Video,
-        status: CallStatus::Ringing,
-        started_at: T0,
-        answered_at: None,
-        ended_at: None,
-        duration: 0,
-        end_reason: None,
-    }
 }
 
 /// Everything SQLite knows about the schema, for before/after comparisons.
@@ -102,7 +60,10 @@ async fn data_survives_reopen_and_migrations_rerun_as_noops() {
             .insert_message(&message("m1", "Alice", "bob", T0 + 5_000))
             .await
             .unwrap();
-        store.insert_call(&call("c1")).await.unwrap();
+        store
+            .insert_call(&call("c1", "alice", "bob", T0))
+            .await
+            .unwrap();
     }
     let before = schema_of(&path);
     assert_eq!(before.0, SqliteStore::SCHEMA_VERSION);
@@ -126,7 +87,10 @@ async fn data_survives_reopen_and_migrations_rerun_as_noops() {
         store.get_message("m1").await.unwrap(),
         Some(message("m1", "Alice", "bob", T0 + 5_000))
     );
-    assert_eq!(store.get_call("c1").await.unwrap(), Some(call("c1")));
+    assert_eq!(
+        store.get_call("c1").await.unwrap(),
+        Some(call("c1", "alice", "bob", T0))
+    );
     // The writer learns the last timestamp back from the file.
     match store
         .insert_message(&message("m2", "bob", "Alice", T0))
@@ -239,7 +203,7 @@ async fn a_version_1_database_is_upgraded() {
         vec![CallRecord {
             caller: "Alice".into(),
             kind: CallKind::Voice,
-            ..call("c1")
+            ..call("c1", "alice", "bob", T0)
         }]
     );
     assert!(matches!(
@@ -305,7 +269,7 @@ async fn a_newer_schema_is_refused() {
         .execute_batch("CREATE TABLE future (x INTEGER); PRAGMA user_version = 99;")
         .unwrap();
     match SqliteStore::open(&path) {
-        Err(StoreError::Backend(detail)) => assert!(detail.contains("99"), "{detail}"),
+        Err(StoreError::Backend { context, .. }) => assert!(context.contains("99"), "{context}"),
         other => panic!("opening a schema from the future must fail, got {other:?}"),
     }
 }
@@ -315,10 +279,16 @@ async fn a_file_that_is_not_a_database_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junk.db");
     std::fs::write(&path, vec![0x5a_u8; 8192]).unwrap();
-    assert!(matches!(
-        SqliteStore::open(&path),
-        Err(StoreError::Backend(_))
-    ));
+    match SqliteStore::open(&path) {
+        Err(err @ StoreError::Backend { .. }) => {
+            let driver = std::error::Error::source(&err).and_then(|e| e.downcast_ref());
+            assert!(
+                matches!(driver, Some(rusqlite::Error::SqliteFailure(..))),
+                "the driver's error must be the source: {err:?}"
+            );
+        }
+        other => panic!("opening a file that is not a database must fail, got {other:?}"),
+    }
 }
 
 #[tokio::test]

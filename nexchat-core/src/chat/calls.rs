@@ -7,8 +7,9 @@
 //! unfriending) take turns, so a call is ended once and the store sees its changes in order.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::Mutex as TurnLock;
 
@@ -54,8 +55,8 @@ impl LiveCall {
 pub(super) struct ActiveCalls(Mutex<HashMap<String, LiveCall>>);
 
 impl ActiveCalls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveCall>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LiveCall>> {
+        self.0.lock()
     }
 
     /// Adds a call unless its callee is a party of another live call; false when busy. One
@@ -495,7 +496,7 @@ impl Chat {
         });
         for call in expired {
             if let Err(err) = self.end_live(&call, Ending::RangOut).await {
-                tracing::warn!(%err, "ending an unanswered call failed");
+                tracing::warn!(?err, "ending an unanswered call failed");
             }
         }
     }
@@ -512,7 +513,7 @@ impl Chat {
         });
         for call in ending {
             if let Err(err) = self.end_live(&call, Ending::Closed(user)).await {
-                tracing::warn!(%err, "ending a call of a closed socket failed");
+                tracing::warn!(?err, "ending a call of a closed socket failed");
             }
         }
     }
@@ -525,7 +526,7 @@ impl Chat {
             .matching(|c| c.is_between(remover, removed))
         {
             if let Err(err) = self.end_live(&call, Ending::Unfriended(remover)).await {
-                tracing::warn!(%err, "ending a call between former friends failed");
+                tracing::warn!(?err, "ending a call between former friends failed");
             }
         }
     }
@@ -534,7 +535,7 @@ impl Chat {
     pub(super) async fn end_calls_of_user(&self, user: &str) {
         for call in self.inner.calls.matching(|c| c.involves(user)) {
             if let Err(err) = self.end_live(&call, Ending::By(user)).await {
-                tracing::warn!(%err, "ending a call of an erased account failed");
+                tracing::warn!(?err, "ending a call of an erased account failed");
             }
         }
     }

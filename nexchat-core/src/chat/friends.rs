@@ -160,7 +160,7 @@ impl Chat {
                     };
                     self.inner.hub.push(to, &event, None);
                 }
-                Err(err) => tracing::warn!(%err, "friendship_activated not sent"),
+                Err(err) => tracing::warn!(?err, "friendship_activated not sent"),
             }
         }
     }

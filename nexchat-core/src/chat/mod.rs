@@ -9,6 +9,8 @@ mod friends;
 mod messages;
 mod pipeline;
 mod sessions;
+#[cfg(test)]
+mod tests;
 mod typing;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -332,7 +334,11 @@ impl Chat {
         match &greeted {
             Ok(()) => session.release_held(),
             Err(err) => {
-                tracing::error!(user = session.user(), %err, "greeting failed; closing the socket");
+                tracing::error!(
+                    user = session.user(),
+                    ?err,
+                    "greeting failed; closing the socket"
+                );
                 session.close(CloseReason::SERVER_ERROR);
             }
         }
@@ -387,7 +393,7 @@ impl Chat {
         }
         if last {
             let friends = self.friends_of(user).await.unwrap_or_else(|err| {
-                tracing::warn!(%err, "presence not sent: friends unavailable");
+                tracing::warn!(?err, "presence not sent: friends unavailable");
                 Vec::new()
             });
             // Told even without the friends, so that the other nodes know the user left this one.

@@ -19,7 +19,9 @@
 //! not read until one is answered. The writes run on tasks of their own, so writes already
 //! checked are stored, answered and pushed even if the socket closes meanwhile.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -95,8 +97,8 @@ impl WritePipeline {
         }
     }
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock()
     }
 
     /// Waits for room for one more write.

@@ -130,7 +130,7 @@ impl Chat {
         let now = self.now();
         if self.inner.live_sessions.take_touch(id, now) {
             if let Err(err) = self.store().touch_session(id, now).await {
-                tracing::warn!(%err, "last seen time of a session not saved");
+                tracing::warn!(error = %err.chain(), "last seen time of a session not saved");
             }
         }
     }
@@ -144,7 +144,7 @@ impl Chat {
     ) -> ChatResult<(String, i64)> {
         let now = self.now();
         if let Err(err) = self.store().delete_expired_sessions(username, now).await {
-            tracing::warn!(%err, "expired sessions not cleared");
+            tracing::warn!(error = %err.chain(), "expired sessions not cleared");
         }
         let id = uuid::Uuid::new_v4().to_string();
         let (token, expires_at) = self.inner.jwt.issue(username, &id)?;
@@ -287,7 +287,7 @@ impl Chat {
         let found = match self.store().existing_sessions(&due).await {
             Ok(found) => found,
             Err(err) => {
-                tracing::warn!(%err, "sessions not re-checked");
+                tracing::warn!(error = %err.chain(), "sessions not re-checked");
                 return;
             }
         };

@@ -6,8 +6,8 @@
 //! Unfriending removes the two users' entries for each other. So the map holds at most one
 //! entry per typist and friend, each naming a socket that is open.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use crate::session::SessionId;
 
@@ -16,8 +16,8 @@ use crate::session::SessionId;
 pub(super) struct Typists(Mutex<HashMap<String, HashMap<String, SessionId>>>);
 
 impl Typists {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<String, SessionId>>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, SessionId>>> {
+        self.0.lock()
     }
 
     /// Records a report relayed from `session` of `typist` to `friend`.

@@ -1,4 +1,6 @@
-//! What the checks share: record builders and assertions-as-helpers.
+//! Records to test a store with, the same ones the checks use: a backend's own tests build
+//! theirs from these rather than keeping copies. The rest of this module is what the checks
+//! share among themselves.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,9 +10,11 @@ use crate::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMes
 use crate::store::{FriendLink, Inserted, LinkStatus, Page, Store, UserRecord};
 
 /// An arbitrary fixed time (ms) the checks count from.
-pub(super) const T0: i64 = 1_700_000_000_000;
+pub const T0: i64 = 1_700_000_000_000;
 
-pub(super) fn user(name: &str) -> UserRecord {
+/// A live user named `name` (as registered), created at [`T0`], with a password hash and a key
+/// backup that name it, no public key and no `kdf`.
+pub fn user(name: &str) -> UserRecord {
     UserRecord {
         username: name.to_owned(),
         password_hash: format!("$2b$12$hash-of-{name}"),
@@ -21,7 +25,8 @@ pub(super) fn user(name: &str) -> UserRecord {
     }
 }
 
-pub(super) fn msg(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
+/// A message `sender → receiver` in status `sent`, with a ciphertext and IV that name its id.
+pub fn msg(id: &str, sender: &str, receiver: &str, timestamp: i64) -> StoredMessage {
     StoredMessage {
         id: id.to_owned(),
         sender: sender.to_owned(),
@@ -33,7 +38,8 @@ pub(super) fn msg(id: &str, sender: &str, receiver: &str, timestamp: i64) -> Sto
     }
 }
 
-pub(super) fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
+/// A ringing voice call `caller → callee` offered at `started_at` (ms).
+pub fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
     CallRecord {
         call_id: id.to_owned(),
         caller: caller.to_owned(),
@@ -48,7 +54,8 @@ pub(super) fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> Cal
     }
 }
 
-pub(super) fn link(sender: &str, receiver: &str, status: LinkStatus) -> FriendLink {
+/// A link `sender → receiver` in state `status`.
+pub fn link(sender: &str, receiver: &str, status: LinkStatus) -> FriendLink {
     FriendLink {
         sender: sender.to_owned(),
         receiver: receiver.to_owned(),

@@ -18,8 +18,9 @@
 //! pushed meanwhile is not replayed: messages and ticks are in the store and arrive at the next
 //! connect, as the protocol's at-least-once delivery says.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -266,7 +267,7 @@ impl FanOut for Nats {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Queues `wire` for the bus; dropped, with a warning, when the bus is that far behind.

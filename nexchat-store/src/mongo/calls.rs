@@ -7,8 +7,9 @@ use mongodb::bson::{Document, doc};
 use nexchat_core::protocol::{CallRecord, CallStatus};
 use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
 
-use super::docs::{self, Reader, pair_key};
-use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
+use super::docs;
+use super::paging::PairLog;
+use super::{MongoStore, backend, collections, is_duplicate_key};
 
 #[async_trait]
 impl CallStore for MongoStore {
@@ -57,35 +58,13 @@ impl CallStore for MongoStore {
         before: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<CallRecord>> {
-        let mut filter = doc! { "pair": pair_key(a, b) };
-        if let Some(before) = before {
-            let found = self
-                .calls
-                .find_one(doc! { "_id": before, "pair": pair_key(a, b) })
-                .projection(doc! { "seq": 1 })
-                .await
-                .map_err(backend)?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("call {before} between {a} and {b}"))
-                })?;
-            let seq = Reader::new(collections::CALLS, &found).i64("seq")?;
-            filter.insert("seq", doc! { "$lt": seq });
-        }
-        let found: Vec<Document> = self
-            .calls
-            .find(filter)
-            .sort(doc! { "seq": -1 })
-            .limit(limit_plus_one(limit))
-            .await
-            .map_err(backend)?
-            .try_collect()
-            .await
-            .map_err(backend)?;
-        let items = found
-            .iter()
-            .map(docs::call_from_doc)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page::from_one_more(items, limit))
+        let log = PairLog {
+            collection: &self.calls,
+            name: collections::CALLS,
+            noun: "call",
+            decode: docs::call_from_doc,
+        };
+        log.page_before(a, b, before, limit).await
     }
 
     async fn unfinished_calls(&self) -> StoreResult<Vec<CallRecord>> {

@@ -59,7 +59,7 @@ impl FriendStore for MongoStore {
                 _ => continue,
             }
         }
-        Err(StoreError::Backend(format!(
+        Err(StoreError::backend_failure(format!(
             "friend request {sender} → {receiver}: the pair's link kept changing"
         )))
     }

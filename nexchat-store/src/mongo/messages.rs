@@ -10,8 +10,9 @@ use mongodb::bson::{Bson, Document, doc};
 use nexchat_core::protocol::{Conversation, MessageStatus, StoredMessage};
 use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult, insert_in_turn};
 
-use super::docs::{self, Reader, conversation_key, pair_key};
-use super::{MongoStore, backend, collections, is_duplicate_key, limit_plus_one};
+use super::docs::{self, Reader, conversation_key};
+use super::paging::{PairLog, limit_plus_one};
+use super::{MongoStore, backend, collections, is_duplicate_key};
 
 impl MongoStore {
     /// Inserts a message whose seq and timestamp are already taken; an id already stored
@@ -30,7 +31,7 @@ impl MongoStore {
             // tells apart by the returned message's sender). The seq taken stays unused.
             Err(e) if is_duplicate_key(&e) => match self.get_message(&stored.id).await? {
                 Some(existing) => Ok(Inserted::Existing(existing)),
-                None => Err(StoreError::Backend(format!(
+                None => Err(StoreError::backend_failure(format!(
                     "message {} refused as a duplicate but not found",
                     stored.id
                 ))),
@@ -255,26 +256,13 @@ impl MessageStore for MongoStore {
         before: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>> {
-        let mut filter = doc! { "pair": pair_key(a, b) };
-        if let Some(before) = before {
-            let seq = self.seq_in_pair(before, a, b).await?;
-            filter.insert("seq", doc! { "$lt": seq });
-        }
-        let found: Vec<Document> = self
-            .messages
-            .find(filter)
-            .sort(doc! { "seq": -1 })
-            .limit(limit_plus_one(limit))
-            .await
-            .map_err(backend)?
-            .try_collect()
-            .await
-            .map_err(backend)?;
-        let items = found
-            .iter()
-            .map(docs::message_from_doc)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page::from_one_more(items, limit))
+        let log = PairLog {
+            collection: &self.messages,
+            name: collections::MESSAGES,
+            noun: "message",
+            decode: docs::message_from_doc,
+        };
+        log.page_before(a, b, before, limit).await
     }
 
     async fn undelivered(
@@ -398,17 +386,5 @@ impl MongoStore {
             .await
             .map_err(backend)?;
         Ok(())
-    }
-
-    /// The `seq` of message `id` if it is a message between `a` and `b`; `NotFound` otherwise.
-    async fn seq_in_pair(&self, id: &str, a: &str, b: &str) -> StoreResult<i64> {
-        let found = self
-            .messages
-            .find_one(doc! { "_id": id, "pair": pair_key(a, b) })
-            .projection(doc! { "seq": 1 })
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::NotFound(format!("message {id} between {a} and {b}")))?;
-        Reader::new(collections::MESSAGES, &found).i64("seq")
     }
 }

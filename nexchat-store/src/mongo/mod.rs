@@ -75,33 +75,18 @@
 //! Writes use the write concern of the connection string. On a replica set MongoDB 5+ defaults
 //! to `majority`; add `w=majority&journal=true` to the URI to be explicit.
 //!
-//! # The test server (nx-27017 0.8.1 over SQLite) and MongoDB 6+
-//! The tests run against nx-27017, a MongoDB wire-protocol server backed by SQLite. Where it
-//! differs from MongoDB, this backend uses what works the same on both:
-//! - A `$set` of a boolean or a BSON date is stored there as an integer or a string, so this
-//!   backend stores no booleans or dates: times are `i64` milliseconds, states are strings.
-//! - Collation indexes are not usable there, so case-insensitive uniqueness is a unique index on
-//!   a lowercased copy of the name (`usernameLower`), and searches are range scans on it.
-//! - Index names are its own (`idx_<collection>_<field>`), whatever the client asked for, so
-//!   nothing depends on index names (the tests look indexes up by their keys).
-//! - Only duplicate-key errors carry a `code` (11000); every other error reply is reported as
-//!   [`StoreError::Backend`] with its message, never matched by code.
-//! - A query for an ObjectId value in a field other than `_id` matches nothing there, so the
-//!   operation ids written by `advance_status` are hex strings.
-//! - A string containing NUL matches nothing there outside `_id`, so pair keys are joined by an
-//!   escaped `|`, not by NUL.
-//! - `$or` is answered by a scan of the whole collection there (about 0.5 s at 20,000 messages,
-//!   against 40 ms for an equality on an indexed field), so no query uses it: both directions of
-//!   a conversation share the `pair` field, and a user's links are two queries.
-//! - Transactions are not isolated there, so none are used.
-//! - `$group` on a compound key gives wrong results there, so no aggregation is used.
-//! - Integers may come back as 32-bit, 64-bit or (from a mongo shell) integral doubles; all are
-//!   read as `i64`.
+//! # A portable subset of MongoDB
+//! The backend uses only what behaves the same on MongoDB 6+ and on the wire-protocol server
+//! its tests run against (the notes in `tests/mongodb.rs` say where that server differs): no
+//! booleans or BSON dates, no collation, no index names, no `$or`, no transactions, no
+//! aggregation, and only duplicate-key errors are told apart by code (11000); every other
+//! error reply is a [`StoreError::Backend`] with the driver's error as its source.
 
 mod calls;
 mod docs;
 mod friends;
 mod messages;
+mod paging;
 mod sessions;
 mod users;
 
@@ -149,6 +134,10 @@ pub struct MongoStore {
 impl MongoStore {
     /// Connects to `uri` (a MongoDB connection string), uses the database named `database`, and
     /// creates the indexes the store relies on (idempotent, so every node may do it at start).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], with the driver's error as its source, when the connection
+    /// string is invalid, the server cannot be reached, or an index cannot be created.
     pub async fn connect(uri: &str, database: &str) -> StoreResult<Self> {
         let client = Client::with_uri_str(uri).await.map_err(backend)?;
         Self::new(client.database(database)).await
@@ -156,6 +145,10 @@ impl MongoStore {
 
     /// Uses an already configured database handle (for embedders that build their own
     /// [`Client`]), creating the indexes.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], with the driver's error as its source, when an index cannot be
+    /// created.
     pub async fn new(db: Database) -> StoreResult<Self> {
         let store = Self {
             users: db.collection(collections::USERS),
@@ -285,16 +278,16 @@ impl MongoStore {
             .await
             .map_err(backend)?
             .ok_or_else(|| {
-                StoreError::Backend(format!("counter {counter} missing after upsert"))
+                StoreError::backend_failure(format!("counter {counter} missing after upsert"))
             })?;
         let reader = docs::Reader::new(collections::COUNTERS, &updated);
         Ok((reader.i64("seq")?, reader.i64("timestamp")?))
     }
 }
 
-/// A driver error as a [`StoreError::Backend`].
+/// A driver error as a [`StoreError::Backend`], kept whole as its source.
 fn backend(error: MongoError) -> StoreError {
-    StoreError::Backend(error.to_string())
+    StoreError::backend("mongodb", error)
 }
 
 /// Whether the server refused a write because of a unique index (error code 11000; the test
@@ -311,11 +304,4 @@ fn is_duplicate_key(error: &MongoError) -> bool {
             .any(|e| e.code == DUPLICATE_KEY),
         _ => false,
     }
-}
-
-/// A page size as the driver's `i64`, one more than asked so that `has_more` needs no count.
-fn limit_plus_one(limit: usize) -> i64 {
-    i64::try_from(limit)
-        .unwrap_or(i64::MAX - 1)
-        .saturating_add(1)
 }

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
+use super::paging::PairLog;
 use super::rows::{Fields, collect};
-use super::{Error, SqliteStore, erasure, is_unique_violation, pair, sql_limit};
+use super::{SqliteStore, erasure, is_unique_violation};
 
 const COLUMNS: &str = "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, \
      duration, end_reason";
@@ -92,7 +93,7 @@ impl CallStore for SqliteStore {
     ) -> StoreResult<Page<CallRecord>> {
         let (a, b) = (a.to_owned(), b.to_owned());
         let before = before.map(str::to_owned);
-        self.read(move |conn| call_history(conn, &a, &b, before.as_deref(), limit))
+        self.read(move |conn| HISTORY.page_before(conn, &a, &b, before.as_deref(), limit))
             .await
     }
 
@@ -115,44 +116,21 @@ impl CallStore for SqliteStore {
 
 fn duration(call: &CallRecord) -> Result<i64, StoreError> {
     i64::try_from(call.duration).map_err(|_| {
-        StoreError::Backend(format!(
+        StoreError::backend_failure(format!(
             "call {}: duration {} out of range",
             call.call_id, call.duration
         ))
     })
 }
 
-fn call_history(
-    conn: &Connection,
-    a: &str,
-    b: &str,
-    before: Option<&str>,
-    limit: usize,
-) -> Result<Page<CallRecord>, Error> {
-    let (lo, hi) = pair(a, b);
-    let before_seq = match before {
-        None => i64::MAX,
-        Some(id) => conn
-            .prepare_cached(
-                "SELECT seq FROM calls WHERE call_id = ?1 AND pair_lo = ?2 AND pair_hi = ?3",
-            )?
-            .query_row([id, lo, hi], |row| row.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("call {id} between {a} and {b}")))?,
-    };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE pair_lo = ?1 AND pair_hi = ?2 AND seq < ?3
-         ORDER BY seq DESC LIMIT ?4"
-    ))?;
-    let rows = stmt.query(params![
-        lo,
-        hi,
-        before_seq,
-        sql_limit(limit.saturating_add(1))
-    ])?;
-    Ok(Page::from_one_more(collect(rows, decode_call)?, limit))
-}
+/// The call log of a pair (see [`PairLog`]).
+const HISTORY: PairLog<CallRecord> = PairLog {
+    table: "calls",
+    id_column: "call_id",
+    columns: COLUMNS,
+    noun: "call",
+    decode: decode_call,
+};
 
 fn decode_call(row: &Row<'_>) -> Result<CallRecord, StoreError> {
     let f = Fields::new(row, "calls", 0);

@@ -19,12 +19,13 @@
 //! the WAL (`synchronous=FULL`). A checkpoint syncs the database file before it records the
 //! frames as copied, so the WAL is only ever overwritten after its pages are safe.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nexchat_core::store::{StoreError, StoreResult};
+use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 
 /// When the checkpointer works.
@@ -63,12 +64,6 @@ struct Shared {
     restart_wanted: AtomicBool,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        self.stop.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// The handle to the checkpointer thread, held by the writer. Dropping it stops the thread and
 /// closes its connection.
 pub(crate) struct Checkpointer {
@@ -86,9 +81,7 @@ impl Checkpointer {
             std::thread::Builder::new()
                 .name("nexchat-sqlite-checkpointer".into())
                 .spawn(move || run(&conn, &shared, tuning))
-                .map_err(|e| {
-                    StoreError::Backend(format!("starting the SQLite checkpointer: {e}"))
-                })?
+                .map_err(|e| StoreError::backend("starting the SQLite checkpointer", e))?
         };
         Ok(Self {
             shared,
@@ -101,7 +94,7 @@ impl Checkpointer {
         self.shared.commits.fetch_add(1, Ordering::SeqCst);
         if self.shared.idle.load(Ordering::SeqCst) {
             // Under the lock, so the wakeup cannot fall between its check and its wait.
-            let _stop = self.shared.lock();
+            let _stop = self.shared.stop.lock();
             self.shared.wake.notify_one();
         }
         if self.shared.restart_wanted.load(Ordering::Relaxed) {
@@ -121,7 +114,7 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        *self.shared.lock() = true;
+        *self.shared.stop.lock() = true;
         self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -151,21 +144,17 @@ fn run(conn: &Connection, shared: &Shared, tuning: WalTuning) {
     let mut seen = 0;
     let mut last_pass = Instant::now();
     loop {
-        let mut stop = shared.lock();
+        let mut stop = shared.stop.lock();
         // Wait out the interval since the last pass, then, if no commit came since, for one.
         while !*stop {
             let Some(left) = tuning.pass_interval.checked_sub(last_pass.elapsed()) else {
                 break;
             };
-            stop = shared
-                .wake
-                .wait_timeout(stop, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            shared.wake.wait_for(&mut stop, left);
         }
         shared.idle.store(true, Ordering::SeqCst);
         while !*stop && shared.commits.load(Ordering::SeqCst) == seen {
-            stop = shared.wake.wait(stop).unwrap_or_else(|e| e.into_inner());
+            shared.wake.wait(&mut stop);
         }
         shared.idle.store(false, Ordering::SeqCst);
         if *stop {

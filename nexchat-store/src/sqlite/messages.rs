@@ -6,6 +6,7 @@ use nexchat_core::protocol::{Conversation, MessageStatus, StoredMessage};
 use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::paging::PairLog;
 use super::rows::{Fields, collect};
 use super::writer::{Isolation, WriterState};
 use super::{Error, SqliteStore, erasure, pair, sql_limit};
@@ -74,7 +75,7 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Page<StoredMessage>> {
         let (a, b) = (a.to_owned(), b.to_owned());
         let before = before.map(str::to_owned);
-        self.read(move |conn| history(conn, &a, &b, before.as_deref(), limit))
+        self.read(move |conn| HISTORY.page_before(conn, &a, &b, before.as_deref(), limit))
             .await
     }
 
@@ -156,7 +157,7 @@ fn insert_message(
     if inserted == 0 {
         return match get_message(conn, &message.id)? {
             Some(existing) => Ok(Inserted::Existing(existing)),
-            None => Err(StoreError::Backend(format!(
+            None => Err(StoreError::backend_failure(format!(
                 "message {} conflicted with no stored message",
                 message.id
             ))
@@ -274,7 +275,7 @@ fn move_status(
         // and is reported once).
         (_, Some(ids)) => {
             let ids = serde_json::to_string(ids)
-                .map_err(|e| StoreError::Backend(format!("encoding message ids: {e}")))?;
+                .map_err(|e| StoreError::backend("encoding message ids", e))?;
             let high = if to == MessageStatus::Delivered {
                 "sent"
             } else {
@@ -325,39 +326,14 @@ fn advanced(mut rows: rusqlite::Rows<'_>) -> Result<Vec<String>, Error> {
     Ok(moved.into_iter().map(|(_, id)| id).collect())
 }
 
-fn history(
-    conn: &Connection,
-    a: &str,
-    b: &str,
-    before: Option<&str>,
-    limit: usize,
-) -> Result<Page<StoredMessage>, Error> {
-    let (lo, hi) = pair(a, b);
-    let before_seq = match before {
-        None => i64::MAX,
-        Some(id) => conn
-            .prepare_cached(
-                "SELECT seq FROM messages WHERE id = ?1 AND pair_lo = ?2 AND pair_hi = ?3",
-            )?
-            .query_row([id, lo, hi], |row| row.get(0))
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("message {id} between {a} and {b}")))?,
-    };
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM messages WHERE pair_lo = ?1 AND pair_hi = ?2 AND seq < ?3
-         ORDER BY seq DESC LIMIT ?4"
-    ))?;
-    // One row past the page says whether older ones exist.
-    let rows = stmt.query(params![
-        lo,
-        hi,
-        before_seq,
-        sql_limit(limit.saturating_add(1))
-    ])?;
-    Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
-}
+/// History of a pair (see [`PairLog`]).
+const HISTORY: PairLog<StoredMessage> = PairLog {
+    table: "messages",
+    id_column: "id",
+    columns: columns!(),
+    noun: "message",
+    decode: decode_message,
+};
 
 fn undelivered(
     conn: &Connection,

@@ -18,6 +18,7 @@ mod checkpoint;
 mod erasure;
 mod friends;
 mod messages;
+mod paging;
 mod readers;
 mod rows;
 mod schema;
@@ -65,6 +66,11 @@ impl SqliteStore {
     /// `tokio::task::spawn_blocking`). A database written by a newer version of nexchat (a
     /// higher schema version) is refused rather than guessed at. Open each file once: see the
     /// module docs.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened or is not an SQLite database (the
+    /// driver's error is its source), when its schema version is newer than
+    /// [`Self::SCHEMA_VERSION`], or when a migration or a thread fails to start.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         Self::open_tuned(path.as_ref(), WalTuning::DEFAULT)
     }
@@ -105,7 +111,7 @@ impl SqliteStore {
         }))?;
         answer
             .await
-            .map_err(|_| StoreError::Backend("an SQLite read failed unexpectedly".into()))?
+            .map_err(|_| StoreError::backend_failure("an SQLite read failed unexpectedly"))?
     }
 
     /// Runs `work` in the writer's next transaction, inside a savepoint of its own; resolves
@@ -145,7 +151,7 @@ impl SqliteStore {
             submitted?;
             answer
                 .await
-                .map_err(|_| StoreError::Backend("an SQLite write failed unexpectedly".into()))?
+                .map_err(|_| StoreError::backend_failure("an SQLite write failed unexpectedly"))?
         }
     }
 }
@@ -181,7 +187,7 @@ impl From<StoreError> for Error {
 impl From<Error> for StoreError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Sql(e) => StoreError::Backend(format!("sqlite: {e}")),
+            Error::Sql(e) => StoreError::backend("sqlite", e),
             Error::Store(e) => e,
         }
     }

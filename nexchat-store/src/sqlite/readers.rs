@@ -6,10 +6,11 @@
 //! caller that got an answer from the writer reads its own write.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use nexchat_core::store::{StoreError, StoreResult};
+use parking_lot::Mutex;
 use rusqlite::Connection;
 
 /// A read, boxed to share the queue. It answers its caller itself.
@@ -34,7 +35,7 @@ impl ReaderPool {
             let thread = std::thread::Builder::new()
                 .name(format!("nexchat-sqlite-reader-{i}"))
                 .spawn(move || run(&conn, &queue))
-                .map_err(|e| StoreError::Backend(format!("starting an SQLite reader: {e}")))?;
+                .map_err(|e| StoreError::backend("starting an SQLite reader", e))?;
             pool.threads.push(thread);
         }
         Ok(pool)
@@ -44,7 +45,7 @@ impl ReaderPool {
         self.jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| StoreError::Backend("the SQLite readers have stopped".into()))
+            .ok_or_else(|| StoreError::backend_failure("the SQLite readers have stopped"))
     }
 }
 
@@ -60,7 +61,7 @@ impl Drop for ReaderPool {
 fn run(conn: &Connection, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
     loop {
         // The lock is held only while waiting for the next job, never while running one.
-        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let next = queue.lock().recv();
         let Ok(job) = next else { return };
         // A panicking read drops its reply sender (its caller gets an error); the thread and
         // its connection stay in service.

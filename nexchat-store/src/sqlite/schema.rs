@@ -205,7 +205,7 @@ pub(crate) fn open_writer(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
     if created {
         make_private(path)
-            .map_err(|e| StoreError::Backend(format!("protecting {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::backend(format!("protecting {}", path.display()), e))?;
     }
     configure(&conn).map_err(|e| opening(path, e))?;
     let mode: String = conn
@@ -275,13 +275,16 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn opening(path: &Path, err: rusqlite::Error) -> StoreError {
-    StoreError::Backend(format!("opening {}: {err}", path.display()))
+    StoreError::backend(format!("opening {}", path.display()), err)
 }
 
 /// Runs the migrations the database has not seen yet, all in one transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
     migrate_inner(conn).map_err(|e| match StoreError::from(e) {
-        StoreError::Backend(detail) => StoreError::Backend(format!("migrating schema: {detail}")),
+        StoreError::Backend { context, source } => StoreError::Backend {
+            context: format!("migrating schema: {context}"),
+            source,
+        },
         other => other,
     })
 }
@@ -290,7 +293,7 @@ fn migrate_inner(conn: &mut Connection) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if !(0..=VERSION).contains(&version) {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend_failure(format!(
             "the database has schema version {version}; this build knows versions 0 to {VERSION}"
         ))
         .into());

@@ -9,8 +9,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nexchat_core::protocol::{MessageStatus, StoredMessage};
-use nexchat_core::store::{Inserted, MessageStore, StoreResult, UserRecord, UserStore};
+use nexchat_core::conformance::support::{T0, msg, user};
+use nexchat_core::protocol::StoredMessage;
+use nexchat_core::store::{Inserted, MessageStore, StoreResult, UserStore};
 
 use super::SqliteStore;
 use super::checkpoint::WalTuning;
@@ -27,28 +28,15 @@ fn open_small(path: &Path) -> Arc<SqliteStore> {
 
 async fn two_users(store: &SqliteStore) {
     for name in ["alice", "bob"] {
-        let user = UserRecord {
-            username: name.to_owned(),
-            password_hash: "h".to_owned(),
-            public_key: String::new(),
-            encrypted_private_key: "{}".to_owned(),
-            created_at: 0,
-            kdf: None,
-        };
-        store.create_user(&user).await.unwrap();
+        store.create_user(&user(name)).await.unwrap();
     }
 }
 
 /// A message of about `size` bytes (a few pages each, so the WAL grows fast).
 fn message(id: String, size: usize) -> StoredMessage {
     StoredMessage {
-        id,
-        sender: "alice".to_owned(),
-        receiver: "bob".to_owned(),
         ciphertext: "QUJD".repeat(size / 4),
-        iv: "aXY=".to_owned(),
-        timestamp: 1_700_000_000_000,
-        status: MessageStatus::Sent,
+        ..msg(&id, "alice", "bob", T0)
     }
 }
 

@@ -63,7 +63,7 @@ impl WriterState {
                 [],
                 |row| row.get(0),
             )
-            .map_err(|e| StoreError::Backend(format!("sqlite: reading last timestamp: {e}")))?;
+            .map_err(|e| StoreError::backend("sqlite: reading last timestamp", e))?;
         Ok(Self {
             last_timestamp: last.unwrap_or(i64::MIN),
         })
@@ -105,7 +105,7 @@ where
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (_, Err(e)) => Err(e.clone()),
-            (None, Ok(())) => Err(StoreError::Backend("write was not run".into())),
+            (None, Ok(())) => Err(StoreError::backend_failure("write was not run")),
         };
         // The caller may have stopped waiting; its write stands regardless.
         let _ = self.reply.send(answer);
@@ -121,7 +121,7 @@ fn in_savepoint<T>(
         .and_then(|mut s| s.execute([]))
         .map_err(Error::from)?;
     let outcome = catch_unwind(AssertUnwindSafe(|| work(conn, state))).unwrap_or_else(|_| {
-        Err(StoreError::Backend("a write panicked; it was rolled back".into()).into())
+        Err(StoreError::backend_failure("a write panicked; it was rolled back").into())
     });
     if outcome.is_err() {
         // Fails only when SQLite already rolled back the whole transaction, which the batch
@@ -145,7 +145,7 @@ fn in_statement<T>(
 ) -> Result<T, StoreError> {
     let changes = conn.total_changes();
     let outcome = catch_unwind(AssertUnwindSafe(|| work(conn, state))).unwrap_or_else(|_| {
-        Err(StoreError::Backend("a write panicked; it was rolled back".into()).into())
+        Err(StoreError::backend_failure("a write panicked; it was rolled back").into())
     });
     if outcome.is_err() && conn.total_changes() != changes && !conn.is_autocommit() {
         // The job broke its promise: it changed rows, then failed. Without a savepoint the
@@ -181,7 +181,7 @@ impl Writer {
                 drop(checkpointer);
                 drop(conn);
             })
-            .map_err(|e| StoreError::Backend(format!("starting the SQLite writer: {e}")))?;
+            .map_err(|e| StoreError::backend("starting the SQLite writer", e))?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
@@ -208,7 +208,7 @@ impl Writer {
         self.jobs
             .as_ref()
             .and_then(|jobs| jobs.send(job).ok())
-            .ok_or_else(|| StoreError::Backend("the SQLite writer has stopped".into()))
+            .ok_or_else(|| StoreError::backend_failure("the SQLite writer has stopped"))
     }
 }
 
@@ -259,9 +259,8 @@ fn commit_batch(
         for mut job in queue.by_ref() {
             job.run(conn, state);
             if conn.is_autocommit() {
-                let e = StoreError::Backend(
-                    "sqlite rolled back the transaction after an error; the write was not stored"
-                        .into(),
+                let e = StoreError::backend_failure(
+                    "sqlite rolled back the transaction after an error; the write was not stored",
                 );
                 job.finish(Err(&e));
                 lost = Some(e);
@@ -278,7 +277,9 @@ fn commit_batch(
             }),
         };
         if let Err(e) = &outcome {
-            tracing::error!(error = %e, jobs = ran.len(), "SQLite batch did not commit");
+            // Each job's caller gets the error and whoever refuses its request logs it: an
+            // error line here would log the same failure once more.
+            tracing::debug!(error = %e.chain(), jobs = ran.len(), "SQLite batch did not commit");
             *state = before;
         }
         for job in ran {
@@ -295,5 +296,5 @@ fn execute(conn: &Connection, sql: &str) -> Result<(), StoreError> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute([]))
         .map(|_| ())
-        .map_err(|e| StoreError::Backend(format!("sqlite: {sql}: {e}")))
+        .map_err(|e| StoreError::backend(format!("sqlite: {sql}"), e))
 }
