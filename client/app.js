@@ -17,6 +17,7 @@ import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
 import { ChatController } from './controllers/ChatController.js';
 import { CallController } from './controllers/CallController.js';
+import { ConversationController } from './controllers/ConversationController.js';
 import { AuthController } from './controllers/AuthController.js';
 import { SettingsController } from './controllers/SettingsController.js';
 
@@ -42,6 +43,9 @@ const socket = new SocketController({ api, auth, conn, views });
 const friends = new FriendController({ api, auth, users, chat, views });
 const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
+const conversations = new ConversationController({
+  api, auth, users, chat, chats, friends,
+});
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
 new SettingsController({ api, auth, views, socket, authCtl });
 
@@ -50,7 +54,10 @@ chats.onCall = (withVideo) => calls.start(withVideo);
 socket.register(friends.events());
 socket.register(chats.events());
 socket.register(calls.events());
-socket.onLifecycle('synced', () => chats.onSynced());
+socket.onLifecycle('synced', () => {
+  chats.onSynced();
+  conversations.load();
+});
 
 if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
   views.auth.showAuth();

@@ -31,6 +31,7 @@ export class CallController {
       call_answer: (ev) => this.onAnswer(ev),
       call_ice: (ev) => this.onIce(ev),
       call_ended: (ev) => this.onEnded(ev),
+      call_answered_elsewhere: (ev) => this.onAnsweredElsewhere(ev),
       call_logged: (ev) => this.onLogged(ev),
       error: (ev) => this.onError(ev),
     };
@@ -269,8 +270,17 @@ export class CallController {
     const call = this.call;
     if (!call.matches(ev.from, ev.callId)) return;
     if (call.state === 'incoming') this.views.toast.show(`Missed call from ${call.peer}.`, 'warning');
-    else if (call.state === 'outgoing') this.views.toast.show(`${call.peer} did not answer.`, 'info');
+    // The callee ended a call that was still ringing: they declined it.
+    else if (call.state === 'outgoing') this.views.toast.show(`${call.peer} declined the call.`, 'info');
     else this.views.toast.show(`Call with ${call.peer} ended.`, 'info');
+    this.teardown();
+  }
+
+  /** Another device of this user answered the call ringing here: stop ringing, say where it went. */
+  onAnsweredElsewhere(ev) {
+    const call = this.call;
+    if (call.state !== 'incoming' || (ev.callId && call.callId && ev.callId !== call.callId)) return;
+    this.views.toast.show(`Call from ${call.peer} answered on another device.`, 'info');
     this.teardown();
   }
 

@@ -70,14 +70,15 @@ export class FriendController {
 
   render() {
     const u = this.users;
-    this.views.sidebar.renderFriends(u.sortedFriends().map((name) => ({
+    this.views.sidebar.renderFriends(u.conversationList().map((name) => ({
       name,
+      former: !u.isFriend(name),
       online: u.isOnline(name),
-      unread: u.unreadOf(name),
+      unread: u.serverUnreadOf(name) + this.chat.unseenFrom(name).length,
       typing: u.typing.has(name),
       active: this.chat.active === name,
       last: u.lastActivity.get(name),
-    })));
+    })), this.auth.username);
     this.views.sidebar.renderRequests(u.pendingReceived, u.pendingSent);
     if (u.searchQuery) this.renderSearch();
     this.chats?.renderHeader();

@@ -1,6 +1,7 @@
 // Calls end to end: a real WebRTC video call between two Chromium contexts (fake camera and
 // microphone), signalled through the real server; the call log in both chats afterwards; a
-// declined call logged as missed; and the call history merged into a chat opened later.
+// declined call labelled declined on both sides (not a missed call); and the call history merged
+// into a chat opened later.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -88,19 +89,21 @@ test('after hang-up both chats show the completed call with its duration', { tim
   assertNoProblems(carol, dave);
 });
 
-test('a declined call shows as missed in both chats', { timeout: 2 * SLOW }, async () => {
+test('a declined call shows as declined in both chats, missed in neither', { timeout: 2 * SLOW }, async () => {
   await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
   await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
   assert.match(await dave.locator('#incoming-kind').textContent(), /voice call/i);
   await dave.getByRole('button', { name: `Decline call from ${CAROL}` }).click();
   await carol.locator('#call-overlay').waitFor({ state: 'hidden', timeout: SLOW });
   await dave.locator('#incoming-call').waitFor({ state: 'hidden' });
-  const carolMissed = carol.locator('#timeline li.call-record[data-status="missed"]');
-  await carolMissed.waitFor({ timeout: SLOW });
-  assert.match(await carolMissed.textContent(), /Missed voice call/);
-  const daveMissed = dave.locator('#timeline li.call-record[data-status="missed"]');
-  await daveMissed.waitFor({ timeout: SLOW });
-  assert.match(await daveMissed.textContent(), /Missed voice call/);
+  // The record's status is `missed` (never answered); its endReason says the callee declined.
+  const carolDeclined = carol.locator('#timeline li.call-record[data-status="missed"][data-reason="declined"]');
+  await carolDeclined.waitFor({ timeout: SLOW });
+  assert.match(await carolDeclined.textContent(), new RegExp(`Voice call · ${DAVE} declined`));
+  const daveDeclined = dave.locator('#timeline li.call-record[data-status="missed"][data-reason="declined"]');
+  await daveDeclined.waitFor({ timeout: SLOW });
+  assert.match(await daveDeclined.textContent(), /Declined voice call/);
+  for (const r of [carolDeclined, daveDeclined]) assert.doesNotMatch(await r.getAttribute('class'), /\bmissed\b/);
   assertNoProblems(carol, dave);
 });
 
@@ -148,6 +151,8 @@ test('calling a friend who is offline says so and logs a missed call', { timeout
   await carol.locator('#toasts .toast', { hasText: `${DAVE} is offline.` }).waitFor({ timeout: SLOW });
   await carol.locator('#call-overlay').waitFor({ state: 'hidden' });
   await carol.waitForFunction((n) => document.querySelectorAll('#timeline li.call-record[data-status="missed"]').length === n + 1, before, { timeout: SLOW });
+  const offline = carol.locator('#timeline li.call-record[data-reason="offline"]');
+  assert.equal(await offline.locator('.call-title').textContent(), `Video call · ${DAVE} was offline`);
   // The refusal is an `error {code: "offline"}` by design; nothing else went wrong.
   const unexpected = carol.problems.filter((p) => !p.includes('"code":"offline"'));
   assert.deepEqual(unexpected, []);

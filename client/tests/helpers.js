@@ -220,6 +220,26 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
   const page = await context.newPage();
   /** Everything this profile sends (see recordTraffic). */
   page.traffic = recordTraffic(context);
+  watchProblems(page);
+  await page.goto(url);
+  await page.locator('#auth-screen').waitFor({ state: 'visible' });
+  return page;
+}
+
+/**
+ * Another tab of the profile `page` belongs to, on the client: it shares the saved session, so it
+ * signs in by itself. Resolves once its socket is online.
+ */
+export async function openTab(page, url) {
+  const tab = await page.context().newPage();
+  watchProblems(tab);
+  await tab.goto(url);
+  await waitOnline(tab);
+  return tab;
+}
+
+/** Collects page errors, CSP reports and `error` events from the server into `page.problems`. */
+function watchProblems(page) {
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
@@ -237,9 +257,6 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
       }
     });
   });
-  await page.goto(url);
-  await page.locator('#auth-screen').waitFor({ state: 'visible' });
-  return page;
 }
 
 export async function waitOnline(page) {
