@@ -323,6 +323,30 @@ export async function screenshot(page, file) {
   return out;
 }
 
+const AXE_SOURCE = fs.readFileSync(path.join(CLIENT_DIR, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core (the npm dev dependency) in the page as it is now, with every rule of WCAG 2.2 A
+ * and AA and axe's best practices. The script is evaluated through the browser's debugging
+ * protocol, so the page's Content-Security-Policy stays as strict as it is. Resolves to the
+ * violations, each as {id, impact, help, nodes: [selector and what failed]}.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 6).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join(' ').trim()}`),
+    }));
+  });
+}
+
 /** Fails when a page threw or the Content-Security-Policy blocked something. */
 export function assertNoProblems(...pages) {
   const problems = pages.flatMap((p) => p.problems ?? []);

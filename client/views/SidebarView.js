@@ -190,14 +190,11 @@ export class SidebarView {
     const focused = document.activeElement?.closest?.('button[data-friend]')?.dataset.friend;
     this.friendsList.replaceChildren(...friends.map((f) => {
       const preview = f.last ? this.previewOf(f.last, me) : '';
-      // The accessible name starts with what is visible (name, time, preview), then the rest.
-      const label = [f.name];
-      if (f.last) label.push(clock(f.last.timestamp));
-      if (f.typing) label.push('typing…');
-      else if (preview) label.push(preview);
-      if (f.former) label.push('no longer a friend, read only');
-      else label.push(f.online ? 'online' : 'offline');
-      if (f.unread) label.push(`${f.unread} unread`);
+      // The button is named by what it shows, in that order; what only the dot and the colours
+      // say is added at the end as hidden text, so the visible words stay a part of the name.
+      const extra = [];
+      if (f.unread) extra.push('unread');
+      if (!f.former) extra.push(f.online ? 'online' : 'offline');
       let sub;
       if (f.typing) sub = h('span', { className: 'sub typing' }, typingDots(), h('span', { text: 'typing…' }));
       else if (f.last) sub = h('span', { className: 'sub', text: preview });
@@ -206,7 +203,6 @@ export class SidebarView {
         type: 'button',
         className: `friend${f.active ? ' active' : ''}${f.unread ? ' has-unread' : ''}${f.former ? ' former' : ''}`,
         dataset: { friend: f.name, former: String(f.former) },
-        'aria-label': label.join(', '),
         'aria-current': f.active ? 'true' : null,
       },
       f.former ? avatar(f.name) : this.avatarWithDot(f.name, f.online),
@@ -216,7 +212,8 @@ export class SidebarView {
           f.last ? h('time', { className: 'friend-time', text: clock(f.last.timestamp) }) : null),
         f.former ? h('span', { className: 'sub former-note', text: 'Not a friend anymore · read only' }) : null,
         sub),
-      f.unread ? h('span', { className: 'unread-badge', text: f.unread > 99 ? '99+' : String(f.unread) }) : null);
+      f.unread ? h('span', { className: 'unread-badge', text: f.unread > 99 ? '99+' : String(f.unread) }) : null,
+      h('span', { className: 'visually-hidden', text: `, ${extra.join(', ')}` }));
       return h('li', {}, btn);
     }));
     if (focused) this.friendsList.querySelector(`button[data-friend="${CSS.escape(focused)}"]`)?.focus();
