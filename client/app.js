@@ -20,6 +20,9 @@ import { CallController } from './controllers/CallController.js';
 import { ConversationController } from './controllers/ConversationController.js';
 import { AuthController } from './controllers/AuthController.js';
 import { SettingsController } from './controllers/SettingsController.js';
+import { applyTheme } from './views/theme.js';
+
+applyTheme();
 
 const auth = new AuthModel();
 const users = new UserModel();
@@ -50,6 +53,7 @@ const authCtl = new AuthController({ api, auth, users, conn, views, socket, frie
 new SettingsController({ api, auth, views, socket, authCtl });
 
 friends.chats = chats;
+friends.conversations = conversations;
 chats.onCall = (withVideo) => calls.start(withVideo);
 socket.register(friends.events());
 socket.register(chats.events());

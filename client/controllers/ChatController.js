@@ -205,6 +205,19 @@ export class ChatController {
     }
   }
 
+  /**
+   * Drops the chats of people who are neither friends nor in the conversation list any more (an
+   * erased account's history is gone from the server too), closing the open one.
+   */
+  dropVanished() {
+    for (const peer of [...this.chat.convs.keys()]) {
+      if (this.users.isFriend(peer) || this.users.hasConversation(peer)) continue;
+      if (this.chat.active === peer) this.close();
+      this.chat.convs.delete(peer);
+      this.users.forget(peer);
+    }
+  }
+
   renderHeader() {
     const peer = this.chat.active;
     if (!peer) return;

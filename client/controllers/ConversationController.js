@@ -23,6 +23,7 @@ export class ConversationController {
     const seq = ++this.seq;
     const entries = [];
     let before = null;
+    let complete = false;
     for (let page = 0; page < MAX_PAGES; page++) {
       let res;
       try {
@@ -34,11 +35,19 @@ export class ConversationController {
       if (seq !== this.seq || !this.auth.isLoggedIn) return;
       const list = Array.isArray(res?.conversations) ? res.conversations : [];
       entries.push(...list.filter((e) => e && typeof e.withUser === 'string' && e.lastMessage));
-      if (!res.hasMore || !list.length) break;
+      if (!res.hasMore || !list.length) {
+        complete = true;
+        break;
+      }
       before = list[list.length - 1].withUser;
     }
     await Promise.all(entries.map((e) => this.apply(e)));
     if (seq !== this.seq || !this.auth.isLoggedIn) return;
+    if (complete) {
+      // The whole list: a former friend missing from it has no history left (an erased account).
+      this.users.keepConversations(entries.map((e) => this.chats.peerFromWire(e.withUser)));
+      this.chats.dropVanished();
+    }
     this.friends.render();
   }
 

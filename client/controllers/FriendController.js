@@ -12,8 +12,9 @@ export class FriendController {
     this.users = users;
     this.chat = chat;
     this.views = views;
-    /** set by app.js: the ChatController */
+    /** set by app.js: the ChatController and the ConversationController */
     this.chats = null;
+    this.conversations = null;
     this.pollTimer = null;
     this.searchTimer = null;
     this.searchSeq = 0;
@@ -210,5 +211,7 @@ export class FriendController {
     this.views.toast.show(wasFriend ? `${ev.from} removed you from their friends.` : `${ev.from} withdrew their friend request.`, 'warning');
     this.render();
     this.load();
+    // An erased account ends its friendships the same way; its history is gone then.
+    if (wasFriend) this.conversations?.load();
   }
 }

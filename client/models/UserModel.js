@@ -116,6 +116,17 @@ export class UserModel {
     this.talkedWith.set(UserModel.key(name), name);
   }
 
+  /** The server's complete list of conversations replaces what this page knew. */
+  keepConversations(names) {
+    this.talkedWith = new Map(names.map((n) => [UserModel.key(n), n]));
+  }
+
+  /** Forgets what the list showed of someone with neither a friendship nor a history. */
+  forget(name) {
+    this.lastActivity.delete(name);
+    this.serverUnread.delete(name);
+  }
+
   hasConversation(name) {
     return this.talkedWith.has(UserModel.key(name));
   }

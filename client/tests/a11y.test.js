@@ -1,12 +1,13 @@
 // Accessibility in real Chromium: axe-core (the npm dev dependency, injected into the page by the
 // test) finds no violations on any screen a user reaches, at a laptop size and a phone size:
 // sign-in and registration, the conversation list with a friend request, a conversation, the
-// settings, the safety number, an incoming call and a call in progress. Tap targets on the phone
-// are at least 44 px.
+// settings, the safety number, an incoming call and a call in progress; every text on those
+// screens meets WCAG AA contrast, measured on the rendered page, in the light and the dark theme;
+// tap targets on the phone are at least 44 px.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, befriend, friendButton, launchBrowser, login, openChat, openClient, register, send, SLOW,
+  axeViolations, contrastFailures, friendButton, launchBrowser, login, openChat, openClient, register, send, SLOW,
   startServer,
 } from './helpers.js';
 
@@ -33,10 +34,22 @@ after(async () => {
   await server?.stop();
 });
 
-/** Fails with axe's own words for every violation on the page as it is now. */
+/**
+ * Fails with axe's own words for every violation on the page as it is now, and with every piece
+ * of text whose measured contrast is under WCAG AA.
+ */
 async function expectAccessible(page, screen) {
-  const violations = await axeViolations(page);
-  assert.deepEqual(violations, [], `${screen}: axe found ${violations.length} violation(s):\n${JSON.stringify(violations, null, 2)}`);
+  // Both themes, reached the way a user's system reaches them: prefers-color-scheme.
+  for (const colorScheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    await page.locator(`html[data-theme="${colorScheme}"]`).waitFor({ state: 'attached' });
+    const where = `${screen}, ${colorScheme}`;
+    const violations = await axeViolations(page);
+    assert.deepEqual(violations, [], `${where}: axe found ${violations.length} violation(s):\n${JSON.stringify(violations, null, 2)}`);
+    const faint = await contrastFailures(page);
+    assert.deepEqual(faint, [], `${where}: text under AA contrast:\n${faint.join('\n')}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
 }
 
 test('the sign-in and registration screens have no axe violations at both sizes', { timeout: 2 * SLOW }, async () => {

@@ -102,9 +102,10 @@ test('messages go both ways and each side reads the other', { timeout: 3 * SLOW 
   await send(bob, TEXTS.b2);
   for (const page of [alice, bob]) {
     for (const text of Object.values(TEXTS)) await messageByText(page, text).waitFor();
-    // Times read HH:MM and today's messages sit under a "Today" separator.
-    const times = await page.locator('#timeline li.msg time').allTextContents();
-    assert.ok(times.length >= 4 && times.every((t) => /^\d\d:\d\d$/.test(t)), `HH:MM times: ${times}`);
+    // Times read as the browser's locale writes them, and today's messages sit under a "Today" separator.
+    const times = await page.locator('#timeline li.msg time').evaluateAll((els) => els.map((el) => [el.textContent,
+      new Date(el.dateTime).toLocaleTimeString(navigator.language, { hour: 'numeric', minute: '2-digit' })]));
+    assert.ok(times.length >= 4 && times.every(([shown, local]) => shown === local && /\d:\d\d/.test(shown)), `times in the locale: ${times}`);
     await page.locator('#timeline .day-sep', { hasText: 'Today' }).waitFor();
   }
   await messageByText(alice, TEXTS.a2).and(alice.locator('[data-status="seen"]')).waitFor();

@@ -347,6 +347,105 @@ export async function axeViolations(page) {
   });
 }
 
+/**
+ * Measures the contrast of every piece of text on screen against what is really rendered behind
+ * it (glass, gradients, images): the text is made transparent, the page photographed, and the
+ * text's colour compared with each pixel behind it; the contrast of a piece of text is the 10th
+ * percentile over those pixels, so a gradient counts by its worst part and an icon's edge does not.
+ * Resolves to the pieces below WCAG AA (4.5:1, or 3:1 for text of at least 24 px, or 18.66 px
+ * bold), each as "text (selector): ratio < required". Disabled controls are exempt, as in WCAG.
+ */
+export async function contrastFailures(page) {
+  const marked = await page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || seen.has(el)) continue;
+      if (el.closest('[aria-hidden="true"], :disabled, option, script, style, title')) continue;
+      const style = getComputedStyle(el);
+      if (style.visibility !== 'visible' || el.checkVisibility?.({ opacityProperty: true }) === false) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const rects = [...range.getClientRects()].filter((r) => r.width >= 2 && r.height >= 6
+        && r.right > 0 && r.bottom > 0 && r.left < innerWidth && r.top < innerHeight);
+      if (!rects.length) continue;
+      seen.add(el);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      out.push({
+        text: node.textContent.trim().slice(0, 40),
+        where: el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`,
+        color: style.color,
+        required: large ? 3 : 4.5,
+        rects: rects.map((r) => ({ x: r.left, y: r.top, w: r.width, h: r.height })),
+      });
+    }
+    // Only once every colour is read: a child inheriting its colour would otherwise read as transparent.
+    for (const el of seen) {
+      el.dataset.contrastProbe = '';
+      el.style.setProperty('color', 'transparent', 'important');
+      el.style.setProperty('-webkit-text-fill-color', 'transparent', 'important');
+      el.style.setProperty('text-shadow', 'none', 'important');
+    }
+    return out;
+  });
+  let shot;
+  try {
+    shot = (await page.screenshot({ animations: 'disabled', caret: 'hide' })).toString('base64');
+  } finally {
+    await page.evaluate(() => {
+      for (const el of document.querySelectorAll('[data-contrast-probe]')) {
+        delete el.dataset.contrastProbe;
+        for (const p of ['color', '-webkit-text-fill-color', 'text-shadow']) el.style.removeProperty(p);
+      }
+    });
+  }
+  return page.evaluate(async ({ items, png }) => {
+    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    const scale = bitmap.width / innerWidth;
+    const lin = (c) => { const v = c / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    const parse = (css) => {
+      const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+      return { rgb: [r, g, b], a };
+    };
+    const failures = [];
+    for (const item of items) {
+      const fg = parse(item.color);
+      const ratios = [];
+      for (const r of item.rects) {
+        const x0 = Math.max(0, Math.floor(r.x * scale));
+        const y0 = Math.max(0, Math.floor(r.y * scale));
+        const w = Math.min(bitmap.width - x0, Math.ceil(r.w * scale));
+        const h = Math.min(bitmap.height - y0, Math.ceil(r.h * scale));
+        if (w <= 0 || h <= 0) continue;
+        const data = ctx.getImageData(x0, y0, w, h).data;
+        const step = Math.max(1, Math.floor(Math.sqrt((w * h) / 400)));
+        for (let y = 0; y < h; y += step) {
+          for (let x = 0; x < w; x += step) {
+            const i = (y * w + x) * 4;
+            const bg = [data[i], data[i + 1], data[i + 2]];
+            const text = fg.rgb.map((c, k) => c * fg.a + bg[k] * (1 - fg.a));
+            const [hi, lo] = [lum(text), lum(bg)].sort((a, b) => b - a);
+            ratios.push((hi + 0.05) / (lo + 0.05));
+          }
+        }
+      }
+      if (!ratios.length) continue;
+      ratios.sort((a, b) => a - b);
+      const ratio = ratios[Math.floor(ratios.length * 0.1)];
+      if (ratio < item.required) failures.push(`"${item.text}" (${item.where}): ${ratio.toFixed(2)} < ${item.required}`);
+    }
+    return failures;
+  }, { items: marked, png: shot });
+}
+
 /** Fails when a page threw or the Content-Security-Policy blocked something. */
 export function assertNoProblems(...pages) {
   const problems = pages.flatMap((p) => p.problems ?? []);

@@ -1,4 +1,4 @@
-// The settings dialog: signed-in devices, password change, account deletion. DOM only.
+// The settings dialog: appearance, signed-in devices, password change, account deletion. DOM only.
 import { $, h } from './dom.js';
 import { deviceName, relativeTime } from './format.js';
 import { KdfProgress } from './progress.js';
@@ -8,6 +8,7 @@ export class SettingsView {
     this.dialog = $('settings-dialog');
     this.openBtn = $('settings-btn');
     this.closeBtn = $('settings-close');
+    this.themeChoice = $('theme-choice');
     this.sessionsList = $('sessions-list');
     this.sessionsError = $('sessions-error');
     this.othersBtn = $('sessions-others');
@@ -32,6 +33,17 @@ export class SettingsView {
   /** handler() when the user asks for the dialog. */
   bindOpen(handler) {
     this.openBtn.addEventListener('click', () => handler());
+  }
+
+  /** handler('system' | 'light' | 'dark') when the user picks a theme. */
+  bindTheme(handler) {
+    this.themeChoice.addEventListener('change', (e) => {
+      if (e.target.name === 'theme') handler(e.target.value);
+    });
+  }
+
+  showTheme(choice) {
+    for (const input of this.themeChoice.querySelectorAll('input[name="theme"]')) input.checked = input.value === choice;
   }
 
   /** handler(id) for one session's "Sign out"; handlerOthers() for "Sign out everywhere else". */
