@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, contrastFailures, friendButton, launchBrowser, login, openChat, openClient, register, send, SLOW,
+  axeViolations, contrastFailures, friendButton, launchBrowser, nextFrames, login, openChat, openClient, register, send, SLOW,
   startServer,
 } from './helpers.js';
 
@@ -43,6 +43,7 @@ async function expectAccessible(page, screen) {
   for (const colorScheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme });
     await page.locator(`html[data-theme="${colorScheme}"]`).waitFor({ state: 'attached' });
+    await nextFrames(page);
     const where = `${screen}, ${colorScheme}`;
     const violations = await axeViolations(page);
     assert.deepEqual(violations, [], `${where}: axe found ${violations.length} violation(s):\n${JSON.stringify(violations, null, 2)}`);

@@ -363,14 +363,33 @@ export async function contrastFailures(page) {
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
       const el = node.parentElement;
       if (!node.textContent.trim() || !el || seen.has(el)) continue;
-      if (el.closest('[aria-hidden="true"], :disabled, option, script, style, title')) continue;
+      // Screen-reader-only text (clipped to a pixel) is not seen, so it has no contrast to keep.
+      if (el.closest('[aria-hidden="true"], :disabled, .visually-hidden, option, script, style, title')) continue;
       const style = getComputedStyle(el);
       if (style.visibility !== 'visible' || el.checkVisibility?.({ opacityProperty: true }) === false) continue;
       const range = document.createRange();
       range.selectNodeContents(node);
-      const rects = [...range.getClientRects()].filter((r) => r.width >= 2 && r.height >= 6
-        && r.right > 0 && r.bottom > 0 && r.left < innerWidth && r.top < innerHeight);
-      if (!rects.length) continue;
+      // The part of the text that its scrolling or clipping boxes and the viewport let through.
+      const clips = [{ left: 0, top: 0, right: innerWidth, bottom: innerHeight }];
+      for (let a = el; a; a = a.parentElement) {
+        const cs = getComputedStyle(a);
+        if (cs.overflowX !== 'visible' || cs.overflowY !== 'visible') clips.push(a.getBoundingClientRect());
+      }
+      const rects = [...range.getClientRects()].map((r) => {
+        const left = Math.max(r.left, ...clips.map((c) => c.left));
+        const top = Math.max(r.top, ...clips.map((c) => c.top));
+        const right = Math.min(r.right, ...clips.map((c) => c.right));
+        const bottom = Math.min(r.bottom, ...clips.map((c) => c.bottom));
+        return { left, top, width: right - left, height: bottom - top };
+      }).filter((r) => r.width >= 2 && r.height >= 6);
+      // Only text that is on top where it stands: not under a modal's backdrop or a call screen,
+      // not scrolled out of its box.
+      const onTop = rects.filter((r) => {
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return hit && (hit === el || el.contains(hit) || hit.contains(el));
+      });
+      if (!onTop.length) continue;
+      rects.splice(0, rects.length, ...onTop);
       seen.add(el);
       const size = parseFloat(style.fontSize);
       const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
@@ -391,6 +410,7 @@ export async function contrastFailures(page) {
     }
     return out;
   });
+  await nextFrames(page);
   let shot;
   try {
     shot = (await page.screenshot({ animations: 'disabled', caret: 'hide' })).toString('base64');
@@ -444,6 +464,11 @@ export async function contrastFailures(page) {
     }
     return failures;
   }, { items: marked, png: shot });
+}
+
+/** Resolves after the page has painted twice (a theme switch or a style change is on screen). */
+export function nextFrames(page) {
+  return page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
 }
 
 /** Fails when a page threw or the Content-Security-Policy blocked something. */

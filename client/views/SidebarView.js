@@ -136,11 +136,11 @@ export class SidebarView {
       let action;
       if (rel === 'friend') action = h('span', { className: 'tag', text: 'Friend' });
       else if (rel === 'sent') {
-        action = h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'cancel', user: u.username }, 'aria-label': `Cancel friend request to ${u.username}` }, 'Requested');
+        action = h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'cancel', user: u.username }, 'aria-label': `Requested: cancel friend request to ${u.username}` }, 'Requested');
       } else if (rel === 'received') {
         action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'accept', user: u.username }, 'aria-label': `Accept friend request from ${u.username}` }, 'Accept');
       } else {
-        action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'add', user: u.username }, 'aria-label': `Send friend request to ${u.username}` }, icon('user-plus'), 'Add');
+        action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'add', user: u.username }, 'aria-label': `Add: send friend request to ${u.username}` }, icon('user-plus'), 'Add');
       }
       return h('li', { className: 'person', dataset: { user: u.username } },
         this.avatarWithDot(u.username, u.online),
