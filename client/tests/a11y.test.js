@@ -6,8 +6,10 @@
 // tap targets on the phone are at least 44 px.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
-  axeViolations, contrastFailures, friendButton, launchBrowser, nextFrames, login, openChat, openClient, register, send, SLOW,
+  axeViolations, CLIENT_DIR, contrastFailures, friendButton, launchBrowser, nextFrames, login, openChat, openClient, register, screenshot, send, SLOW,
   startServer,
 } from './helpers.js';
 
@@ -53,6 +55,24 @@ async function expectAccessible(page, screen) {
   await page.emulateMedia({ colorScheme: 'light' });
 }
 
+/**
+ * The README's pictures: this screen in both themes, into test-results/ and, when
+ * NEXCHAT_SCREENSHOTS names a folder (relative to client/), there too.
+ */
+async function keepScreenshots(page, size) {
+  for (const colorScheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme });
+    await page.locator(`html[data-theme="${colorScheme}"]`).waitFor({ state: 'attached' });
+    const file = await screenshot(page, `${colorScheme}-${size}.png`);
+    if (process.env.NEXCHAT_SCREENSHOTS) {
+      const dir = path.resolve(CLIENT_DIR, process.env.NEXCHAT_SCREENSHOTS);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.copyFileSync(file, path.join(dir, path.basename(file)));
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
 test('the sign-in and registration screens have no axe violations at both sizes', { timeout: 2 * SLOW }, async () => {
   for (const [size, viewport] of Object.entries(SIZES)) {
     const page = await openClient(browser, server.url, { viewport });
@@ -85,6 +105,7 @@ test('the app screens have no axe violations on a laptop', { timeout: 4 * SLOW }
   await openChat(ivy, JON);
   await send(ivy, 'It should be.');
   await expectAccessible(ivy, 'conversation (laptop)');
+  await keepScreenshots(ivy, 'laptop');
 
   await ivy.locator('#settings-btn').click();
   await ivy.locator('#sessions-list[aria-busy="false"] li.session').first().waitFor({ timeout: SLOW });
@@ -123,6 +144,7 @@ test('the app screens have no axe violations on a phone, and tap targets are 44 
   await phone.locator(`#chat[data-peer="${JON}"]`).waitFor();
   await phone.locator('#timeline li.msg').first().waitFor();
   await expectAccessible(phone, 'conversation (phone)');
+  await keepScreenshots(phone, 'phone');
   const small = await phone.evaluate(() => [...document.querySelectorAll('#chat button, #sidebar button, #chat textarea')]
     .filter((el) => el.getClientRects().length && getComputedStyle(el).visibility !== 'hidden')
     .map((el) => ({ el: el.id || el.getAttribute('aria-label') || el.textContent.trim(), ...el.getBoundingClientRect().toJSON() }))

@@ -62,6 +62,15 @@ test('a video call connects on both sides with remote video playing', { timeout:
   await carol.locator('#call-status', { hasText: /^0:0[2-9]$|^0:[1-5]\d$/ }).waitFor({ timeout: SLOW });
   await screenshot(carol, 'call.png');
 
+  // The whole picture or the screen filled: the button switches how the remote video is fitted.
+  const fit = () => carol.locator('#remote-video').evaluate((v) => getComputedStyle(v).objectFit);
+  const before = await fit();
+  await carol.locator('#fit-btn').click();
+  assert.notEqual(await fit(), before);
+  assert.equal(await carol.locator('#fit-btn').getAttribute('aria-pressed'), String(before === 'cover'));
+  await carol.locator('#fit-btn').click();
+  assert.equal(await fit(), before);
+
   // Mute and camera toggles act on the local tracks.
   await carol.getByRole('button', { name: 'Mute microphone', exact: true }).click();
   await carol.getByRole('button', { name: 'Unmute microphone', exact: true }).waitFor();
@@ -93,6 +102,14 @@ test('a declined call shows as declined in both chats, missed in neither', { tim
   await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
   await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
   assert.match(await dave.locator('#incoming-kind').textContent(), /voice call/i);
+  // On a wide screen the banner leaves the open chat's header (and its buttons) free.
+  await dave.locator('#incoming-call.show').waitFor();
+  await dave.waitForFunction(() => getComputedStyle(document.getElementById('incoming-call')).transform === 'none');
+  const banner = await dave.locator('#incoming-call').boundingBox();
+  const header = await dave.locator('#chat .chat-header').boundingBox();
+  const overlap = banner.x < header.x + header.width && header.x < banner.x + banner.width
+    && banner.y < header.y + header.height && header.y < banner.y + banner.height;
+  assert.equal(overlap, false, `the banner ${JSON.stringify(banner)} covers the chat header ${JSON.stringify(header)}`);
   await dave.getByRole('button', { name: `Decline call from ${CAROL}` }).click();
   await carol.locator('#call-overlay').waitFor({ state: 'hidden', timeout: SLOW });
   await dave.locator('#incoming-call').waitFor({ state: 'hidden' });
