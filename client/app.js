@@ -12,6 +12,9 @@ import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
 import { PageView } from './views/PageView.js';
 import { SettingsView } from './views/SettingsView.js';
+import { SoundView } from './views/SoundView.js';
+import { PrefsModel } from './models/PrefsModel.js';
+import { AlertController } from './controllers/AlertController.js';
 import { ApiClient } from './net/ApiClient.js';
 import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
@@ -39,6 +42,7 @@ const views = {
   dialog: new DialogView(),
   page: new PageView(),
   settings: new SettingsView(),
+  sound: new SoundView(),
 };
 
 const api = new ApiClient(() => auth.token);
@@ -52,6 +56,10 @@ const conversations = new ConversationController({
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
 new SettingsController({ api, auth, views, socket, authCtl });
 
+const alerts = new AlertController({ prefs: new PrefsModel(), views, chats });
+views.settings.bindOpen(() => alerts.show());
+calls.alerts = alerts;
+chats.onIncoming = (peer, text) => alerts.message(peer, text);
 friends.chats = chats;
 friends.conversations = conversations;
 chats.onCall = (withVideo) => calls.start(withVideo);

@@ -162,6 +162,7 @@ export class CallController {
       return;
     }
     this.views.call.setStatus('Ringing…');
+    this.alerts?.callState('outgoing');
   }
 
   onStarted(ev) {
@@ -179,6 +180,7 @@ export class CallController {
       for (const c of call.localCandidates.splice(0)) this.sendIce(c);
     }
     if (call.state === 'outgoing') call.state = 'connecting';
+    this.alerts?.callState(call.state);
     this.views.call.setStatus('Connecting…');
     try {
       await call.pc.setRemoteDescription(ev.answer);
@@ -215,12 +217,15 @@ export class CallController {
     call.withVideo = !!ev.withVideo;
     call.remoteOffer = ev.offer;
     this.views.call.showIncoming(call.peer, call.withVideo);
+    this.alerts?.callState('incoming');
+    this.alerts?.incomingCall(call.peer, call.withVideo);
   }
 
   async accept() {
     const call = this.call;
     if (call.state !== 'incoming') return;
     call.state = 'connecting';
+    this.alerts?.callState(call.state);
     this.views.call.hideIncoming();
     this.chats.open(call.peer);
     this.views.call.showCall(call.peer, call.withVideo, 'Connecting…');
@@ -333,6 +338,7 @@ export class CallController {
 
   teardown() {
     const call = this.call;
+    this.alerts?.callState('idle');
     if (call.pc) {
       call.pc.onicecandidate = null;
       call.pc.ontrack = null;

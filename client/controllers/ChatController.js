@@ -571,6 +571,7 @@ export class ChatController {
     this.users.noteConversation(peer);
     if (!outgoing && isNew && m.status !== 'seen') this.users.loadedUnseen(peer, m.timestamp);
     this.users.noteActivity(peer, this.activityOf({ text, decryptFailed }, m), m.timestamp);
+    if (!outgoing && isNew && m.status !== 'seen') this.onIncoming?.(peer, decryptFailed ? null : text);
     if (this.chat.active === peer) {
       this.renderTimeline(outgoing ? 'bottom' : 'append');
       this.renderHeader();

@@ -49,7 +49,11 @@ test('a video call connects on both sides with remote video playing', { timeout:
   await carol.locator('#call-overlay:not([hidden])').waitFor();
   await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
   assert.match(await dave.locator('#incoming-kind').textContent(), /video call/i);
+  // The callee hears the ringtone, the caller the ringback, until the call is answered.
+  await dave.locator('html[data-sound="ringtone"]').waitFor({ state: 'attached' });
+  await carol.locator('html[data-sound="ringback"]').waitFor({ state: 'attached' });
   await dave.locator('#accept-call-btn').click();
+  for (const page of [carol, dave]) await page.locator('html[data-sound]').waitFor({ state: 'detached', timeout: SLOW });
 
   await remoteVideoPlays(carol);
   await remoteVideoPlays(dave);
@@ -158,6 +162,50 @@ test('a chat opened later shows the call log merged into the timeline', { timeou
   } finally {
     await fresh.context().close();
   }
+});
+
+test('notifications while the tab is hidden show the sender, and the text only with previews on; a muted ringtone stays quiet', { timeout: 2 * SLOW }, async () => {
+  await dave.context().grantPermissions(['notifications']);
+  // The page is told it is hidden, and every notification it makes is recorded as well as shown.
+  await dave.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden', configurable: true });
+    const Real = window.Notification;
+    window.shownNotifications = [];
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        super(title, options);
+        window.shownNotifications.push({ title, body: options?.body });
+      }
+    };
+  });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="notify"]').check();
+  await dave.locator('#alert-prefs input[name="previews"]:not(:disabled)').waitFor();
+  await dave.locator('#alert-prefs input[name="ringtone"]').uncheck();
+  await dave.locator('#settings-close').click();
+
+  await send(carol, 'Private words: damson-61');
+  await dave.waitForFunction(() => window.shownNotifications.length === 1);
+  assert.deepEqual(await dave.evaluate(() => window.shownNotifications[0]), { title: CAROL, body: 'New message' });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="previews"]').check();
+  await dave.locator('#settings-close').click();
+  await send(carol, 'Shown in full: sloe-62');
+  await dave.waitForFunction(() => window.shownNotifications.length === 2);
+  assert.deepEqual(await dave.evaluate(() => window.shownNotifications[1]), { title: CAROL, body: 'Shown in full: sloe-62' });
+
+  // The ringtone is off on this device: the banner shows, with no sound.
+  await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
+  await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
+  await dave.waitForFunction(() => window.shownNotifications.some((n) => n.body === 'Incoming voice call'));
+  assert.equal(await dave.locator('html[data-sound]').count(), 0, 'no ringtone when it is turned off');
+  await carol.locator('html[data-sound="ringback"]').waitFor({ state: 'attached' });
+  await carol.getByRole('button', { name: 'Hang up' }).click();
+  await dave.locator('#incoming-call').waitFor({ state: 'hidden', timeout: SLOW });
+  await dave.evaluate(() => { delete document.visibilityState; });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="ringtone"]').check();
+  await dave.locator('#settings-close').click();
 });
 
 test('calling a friend who is offline says so and logs a missed call', { timeout: 2 * SLOW }, async () => {
