@@ -6,6 +6,7 @@ import {
   decryptMessage, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
 } from '../crypto.js';
 import { LocalStore } from '../net/LocalStore.js';
+import { TrustModel } from '../models/TrustModel.js';
 
 const SEND_TIMEOUT_MS = 12_000;
 const TYPING_IDLE_MS = 2_500;
@@ -44,6 +45,7 @@ export class ChatController {
       unfriend: () => this.chat.active && this.friends.unfriend(this.chat.active),
     });
     views.sidebar.bindSelectFriend((name) => this.open(name));
+    views.dialog.bindVerify(() => this.toggleVerified());
     views.page.bindVisible(() => this.markSeen());
     v.bindEscapeBack(() => this.chat.active && this.close());
   }
@@ -84,14 +86,40 @@ export class ChatController {
   /** Trust on first use: warn when a friend's key differs from the one this browser saw before. */
   checkRemembered(peer, jwk) {
     const remembered = LocalStore.knownKey(this.me, peer);
-    if (remembered && !sameKey(remembered, jwk)) this.warnKeyChanged(peer);
+    if (remembered && !sameKey(remembered, jwk)) this.warnKeyChanged(peer, jwk);
+    else if (TrustModel.keySeen(this.me, peer, jwk)) this.warnKeyChanged(peer, jwk);
     LocalStore.rememberKey(this.me, peer, jwk);
   }
 
-  warnKeyChanged(peer) {
-    this.chat.addNotice(peer, `${peer}'s security key changed. Compare your safety number before you trust new messages.`, 'warning');
-    this.views.toast.show(`Security key of ${peer} changed. Verify the safety number.`, 'warning', 8000);
-    if (this.chat.active === peer) this.renderTimeline('append');
+  /** A friend's key changed; a verified friend's much more loudly, and the mark is gone. */
+  warnKeyChanged(peer, jwk) {
+    const wasVerified = TrustModel.keySeen(this.me, peer, jwk) || TrustModel.state(this.me, peer, jwk) === 'changed';
+    if (wasVerified) {
+      this.chat.addNotice(peer, `Warning: ${peer}'s security key changed since you verified it. Someone may be in the middle. Compare your safety number again before you trust anything new.`, 'danger');
+      this.views.toast.show(`The verified key of ${peer} changed. Verify the safety number again.`, 'error', 12000);
+    } else {
+      this.chat.addNotice(peer, `${peer}'s security key changed. Compare your safety number before you trust new messages.`, 'warning');
+      this.views.toast.show(`Security key of ${peer} changed. Verify the safety number.`, 'warning', 8000);
+    }
+    if (this.chat.active === peer) {
+      this.renderTimeline('append');
+      this.renderHeader();
+    }
+  }
+
+  /** The trust state of the open chat's key, for the header and the safety dialog. */
+  trustOf(peer) {
+    return TrustModel.state(this.me, peer, this.chat.peerKeys.get(peer)?.jwk ?? null);
+  }
+
+  toggleVerified() {
+    const peer = this.chat.active;
+    const jwk = peer && this.chat.peerKeys.get(peer)?.jwk;
+    if (!jwk) return;
+    if (this.trustOf(peer) === 'verified') TrustModel.unverify(this.me, peer);
+    else TrustModel.verify(this.me, peer, jwk);
+    this.views.dialog.showTrust(peer, this.trustOf(peer));
+    this.renderHeader();
   }
 
   /** The AES-GCM key for a friend, fetching their public key when we do not have it. */
@@ -138,7 +166,7 @@ export class ChatController {
     this.chat.setPeerKey(peer, jwk, null);
     this.keyLoads.delete(peer);
     LocalStore.rememberKey(this.me, peer, jwk);
-    this.warnKeyChanged(peer);
+    this.warnKeyChanged(peer, jwk);
   }
 
   async showSafetyNumber() {
@@ -148,7 +176,7 @@ export class ChatController {
       await this.keyFor(peer);
       const jwk = this.chat.peerKeys.get(peer).jwk;
       const groups = await safetyNumber(this.me, this.auth.publicJwk, peer, jwk);
-      this.views.dialog.showSafetyNumber(peer, groups);
+      this.views.dialog.showSafetyNumber(peer, groups, this.trustOf(peer));
     } catch (err) {
       this.views.toast.show(`Could not load ${peer}'s key: ${err.message}`, 'error');
     }
@@ -225,6 +253,7 @@ export class ChatController {
     this.views.chat.renderPeerStatus({ online: this.users.isOnline(peer), typing });
     this.views.chat.showTyping(typing, peer);
     this.views.chat.setReadOnly(!this.users.isFriend(peer), peer);
+    this.views.chat.renderTrust(this.trustOf(peer));
   }
 
   renderTimeline(mode = 'append') {

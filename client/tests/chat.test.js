@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import qrcode from '../vendor/qrcode-generator/qrcode.mjs';
 import {
   assertNoProblems, befriend, friendButton, launchBrowser, login, messageByText, openChat, openClient,
   PASSWORD, register, screenshot, send, SLOW, startServer,
@@ -238,7 +239,33 @@ test('a friend request can be declined, and a friend removed', { timeout: 3 * SL
   await eve.context().close();
 });
 
-test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SLOW }, async () => {
+test('a safety number shows as a QR code of its digits and can be marked verified', { timeout: SLOW }, async () => {
+  await openChat(alice, BOB);
+  await alice.locator('#safety-btn').click();
+  const digits = (await alice.locator('#safety-digits').getAttribute('aria-label')).replaceAll(' ', '');
+  // The canvas holds, module for module, the QR code of the digits (made here by the same library).
+  const qr = qrcode(0, 'M');
+  qr.addData(`nexchat-safety-number:${digits}`);
+  qr.make();
+  const expected = Array.from({ length: qr.getModuleCount() }, (_, r) => Array.from({ length: qr.getModuleCount() }, (__, c) => qr.isDark(r, c)));
+  const drawn = await alice.locator('#safety-qr').evaluate((canvas, n) => {
+    const cell = canvas.width / (n + 8);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return Array.from({ length: n }, (_, r) => Array.from({ length: n }, (__, c) => {
+      const x = Math.floor((c + 4.5) * cell);
+      const y = Math.floor((r + 4.5) * cell);
+      return data[(y * canvas.width + x) * 4] < 128;
+    }));
+  }, qr.getModuleCount());
+  assert.deepEqual(drawn, expected);
+  await alice.locator('#safety-state', { hasText: 'Not verified yet' }).waitFor();
+  await alice.getByRole('button', { name: 'Mark as verified' }).click();
+  await alice.locator('#safety-state[data-state="verified"]').waitFor();
+  await alice.keyboard.press('Escape');
+  await alice.locator('#chat-trust[data-state="verified"]', { hasText: 'Verified' }).waitFor();
+});
+
+test('a changed key of a verified friend puts a loud warning into the chat and takes the mark away', { timeout: 2 * SLOW }, async () => {
   await openChat(alice, BOB);
   // Another device of Bob's joins with a new key (as after a lost key backup).
   const other = await openClient(browser, server.url);
@@ -262,7 +289,12 @@ test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SL
     await new Promise((resolve) => { ws.onopen = resolve; });
     ws.send(JSON.stringify({ type: 'join', publicKey: { kty, crv, x, y } }));
   }, { name: BOB, password: PASSWORD });
-  await alice.locator('#timeline li.notice.warning', { hasText: 'security key changed' }).waitFor({ timeout: SLOW });
+  await alice.locator('#timeline li.notice.danger', { hasText: 'security key changed since you verified it' }).waitFor({ timeout: SLOW });
+  await alice.locator('#chat-trust[data-state="changed"]', { hasText: 'verify again' }).waitFor();
+  await alice.locator('#safety-btn').click();
+  await alice.locator('#safety-state[data-state="changed"]').waitFor();
+  await alice.getByRole('button', { name: 'Mark as verified' }).waitFor();
+  await alice.keyboard.press('Escape');
   await other.context().close();
 });
 

@@ -36,6 +36,7 @@ export class ChatView {
     this.jumpBtn = $('jump-latest');
     this.jumpCount = $('jump-count');
     this.readOnlyNote = $('chat-readonly');
+    this.trustTag = $('chat-trust');
     /** id -> {sig, node} so a re-render keeps nodes (and their animations) that did not change */
     this.nodes = new Map();
     this.peer = null;
@@ -148,6 +149,13 @@ export class ChatView {
     delete this.chat.dataset.peer;
     this.nodes.clear();
     this.list.replaceChildren();
+  }
+
+  /** state: 'verified' | 'changed' | 'none' (see TrustModel). */
+  renderTrust(state) {
+    this.trustTag.hidden = state === 'none';
+    this.trustTag.dataset.state = state;
+    this.trustTag.textContent = state === 'verified' ? 'Verified' : state === 'changed' ? 'Key changed: verify again' : '';
   }
 
   renderPeerStatus({ online, typing }) {
@@ -355,6 +363,6 @@ export class ChatView {
 
   noticeNode(n) {
     return h('li', { className: `notice ${n.level}`, role: 'note', dataset: { noticeId: n.id } },
-      icon(n.level === 'warning' ? 'alert' : 'shield'), h('span', { text: n.text }));
+      icon(n.level === 'info' ? 'shield' : 'alert'), h('span', { text: n.text }));
   }
 }
