@@ -200,7 +200,7 @@ async fn a_call_relays_offer_answer_ice_and_hang_up_and_logs_it_completed() {
     ended(&mut b, &alice, &id).await;
     let expected = json!({"callId": id, "caller": alice.name, "callee": bob.name, "type": "video",
         "status": "completed", "startedAt": started_at, "answeredAt": started_at + 2_000,
-        "endedAt": started_at + 64_500, "duration": 62});
+        "endedAt": started_at + 64_500, "duration": 62, "endReason": "hangup"});
     assert_eq!(logged(&mut b, &id).await, expected);
     // The one who hung up is not told it ended, only logged.
     assert_eq!(logged(&mut a, &id).await, expected);

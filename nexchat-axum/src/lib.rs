@@ -114,6 +114,7 @@ pub fn router<S>(chat: Chat) -> Router<S> {
         .route("/auth/ws-ticket", post(sessions::ws_ticket))
         .route("/users", get(rest::search_users))
         .route("/users/{name}/public-key", get(rest::public_key))
+        .route("/conversations", get(rest::conversations))
         .route("/friends/status", get(rest::friends_status))
         .route("/friends/request", post(rest::friend_request))
         .route("/friends/accept", post(rest::friend_accept))

@@ -8,10 +8,10 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use nexchat_core::Chat;
 use nexchat_core::protocol::rest::{
-    AccountDeleteRequest, AuthParams, ClientConfig, FriendAnswerBody, FriendRemoveBody,
-    FriendRequestBody, FriendStatusBody, FriendsStatus, LoginRequest, LoginResponse,
-    PasswordChangeRequest, PublicKeyBody, RegisterRequest, RegisterResponse, TokenResponse,
-    UserSearchResponse,
+    AccountDeleteRequest, AuthParams, ClientConfig, ConversationsResponse, FriendAnswerBody,
+    FriendRemoveBody, FriendRequestBody, FriendStatusBody, FriendsStatus, LoginRequest,
+    LoginResponse, PasswordChangeRequest, PublicKeyBody, RegisterRequest, RegisterResponse,
+    TokenResponse, UserSearchResponse,
 };
 use serde::de::DeserializeOwned;
 
@@ -115,6 +115,26 @@ pub async fn public_key(
         username,
         public_key,
     }))
+}
+
+pub async fn conversations(
+    State(chat): State<Chat>,
+    AuthUser(user): AuthUser,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> ApiResult<ConversationsResponse> {
+    let Query(query) = query?;
+    let limit = match query.get("limit") {
+        None => None,
+        Some(text) => Some(text.parse::<i64>().map_err(|_| {
+            ApiError::from(nexchat_core::ChatError::bad_request(
+                "limit must be an integer",
+            ))
+        })?),
+    };
+    let before = query.get("before").map(String::as_str);
+    Ok(Json(
+        chat.conversations(&user.username, before, limit).await?,
+    ))
 }
 
 pub async fn friends_status(

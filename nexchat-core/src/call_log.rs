@@ -1,14 +1,14 @@
 //! The life of a call: ringing → in_progress → completed, or ringing → missed.
 
-use crate::protocol::{CallKind, CallRecord, CallStatus};
+use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 
 /// What can happen to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallEvent {
     /// The callee answered at this time (ms).
     Answer(i64),
-    /// The call ended at this time (ms): hang-up, decline, timeout or a closed socket.
-    End(i64),
+    /// The call ended at this time (ms), for this reason.
+    End(i64, EndReason),
 }
 
 /// A call event that does not apply to the call's current state.
@@ -44,6 +44,7 @@ impl CallLog {
             answered_at: None,
             ended_at: None,
             duration: 0,
+            end_reason: None,
         }
     }
 
@@ -51,13 +52,14 @@ impl CallLog {
     /// call's last time is taken as happening at that time.
     ///
     /// ```
-    /// use nexchat_core::{CallEvent, CallLog, protocol::{CallKind, CallStatus}};
+    /// use nexchat_core::{CallEvent, CallLog, protocol::{CallKind, CallStatus, EndReason}};
     /// let call = CallLog::start("c1".into(), "alice", "bob", CallKind::Video, 1_000);
     /// let call = CallLog::apply(&call, CallEvent::Answer(3_000)).unwrap();
-    /// let call = CallLog::apply(&call, CallEvent::End(65_999)).unwrap();
+    /// let call = CallLog::apply(&call, CallEvent::End(65_999, EndReason::Hangup)).unwrap();
     /// assert_eq!(call.status, CallStatus::Completed);
     /// assert_eq!(call.duration, 62);
-    /// assert!(CallLog::apply(&call, CallEvent::End(70_000)).is_err());
+    /// assert_eq!(call.end_reason, Some(EndReason::Hangup));
+    /// assert!(CallLog::apply(&call, CallEvent::End(70_000, EndReason::Hangup)).is_err());
     /// ```
     pub fn apply(call: &CallRecord, event: CallEvent) -> Result<CallRecord, InvalidTransition> {
         let refuse = || InvalidTransition {
@@ -70,12 +72,14 @@ impl CallLog {
                 next.status = CallStatus::InProgress;
                 next.answered_at = Some(at.max(call.started_at));
             }
-            (CallStatus::Ringing, CallEvent::End(at)) => {
+            (CallStatus::Ringing, CallEvent::End(at, reason)) => {
                 next.status = CallStatus::Missed;
+                next.end_reason = Some(reason);
                 next.ended_at = Some(at.max(call.started_at));
                 next.duration = 0;
             }
-            (CallStatus::InProgress, CallEvent::End(at)) => {
+            (CallStatus::InProgress, CallEvent::End(at, reason)) => {
+                next.end_reason = Some(reason);
                 let answered = call.answered_at.unwrap_or(call.started_at);
                 let ended = at.max(answered);
                 next.status = CallStatus::Completed;
@@ -104,15 +108,16 @@ mod tests {
             (c.status, c.answered_at),
             (CallStatus::InProgress, Some(12_000))
         );
-        let c = CallLog::apply(&c, CallEvent::End(14_999)).unwrap();
+        let c = CallLog::apply(&c, CallEvent::End(14_999, EndReason::Hangup)).unwrap();
         assert_eq!(c.status, CallStatus::Completed);
         assert_eq!((c.ended_at, c.duration), (Some(14_999), 2));
     }
 
     #[test]
     fn ringing_then_end_is_missed() {
-        let c = CallLog::apply(&ringing(), CallEvent::End(60_000)).unwrap();
+        let c = CallLog::apply(&ringing(), CallEvent::End(60_000, EndReason::Declined)).unwrap();
         assert_eq!(c.status, CallStatus::Missed);
+        assert_eq!(c.end_reason, Some(EndReason::Declined));
         assert_eq!(
             (c.answered_at, c.ended_at, c.duration),
             (None, Some(60_000), 0)
@@ -128,12 +133,13 @@ mod tests {
 
     #[test]
     fn ended_calls_take_nothing() {
-        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000)).unwrap();
+        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000, EndReason::Hangup)).unwrap();
         let answered = CallLog::apply(&ringing(), CallEvent::Answer(11_000)).unwrap();
-        let completed = CallLog::apply(&answered, CallEvent::End(12_000)).unwrap();
+        let completed =
+            CallLog::apply(&answered, CallEvent::End(12_000, EndReason::Hangup)).unwrap();
         for ended in [missed, completed] {
             assert!(CallLog::apply(&ended, CallEvent::Answer(13_000)).is_err());
-            assert!(CallLog::apply(&ended, CallEvent::End(13_000)).is_err());
+            assert!(CallLog::apply(&ended, CallEvent::End(13_000, EndReason::Hangup)).is_err());
         }
     }
 
@@ -141,7 +147,7 @@ mod tests {
     fn times_never_run_backwards() {
         let c = CallLog::apply(&ringing(), CallEvent::Answer(5_000)).unwrap();
         assert_eq!(c.answered_at, Some(10_000));
-        let c = CallLog::apply(&c, CallEvent::End(1_000)).unwrap();
+        let c = CallLog::apply(&c, CallEvent::End(1_000, EndReason::Hangup)).unwrap();
         assert_eq!((c.ended_at, c.duration), (Some(10_000), 0));
     }
 
@@ -155,7 +161,7 @@ mod tests {
             (82_500, 62),
             (3_620_000, 3600),
         ] {
-            let c = CallLog::apply(&answered, CallEvent::End(end)).unwrap();
+            let c = CallLog::apply(&answered, CallEvent::End(end, EndReason::Hangup)).unwrap();
             assert_eq!(c.duration, secs, "ended at {end}");
         }
     }
@@ -169,7 +175,7 @@ mod tests {
             (None, None, 0)
         );
         let answered = CallLog::apply(&start, CallEvent::Answer(9)).unwrap();
-        let ended = CallLog::apply(&answered, CallEvent::End(2_009)).unwrap();
+        let ended = CallLog::apply(&answered, CallEvent::End(2_009, EndReason::Hangup)).unwrap();
         for c in [&answered, &ended] {
             assert_eq!(
                 (c.call_id.as_str(), c.caller.as_str(), c.callee.as_str()),
@@ -185,7 +191,7 @@ mod tests {
 
     #[test]
     fn a_refused_transition_says_what_was_refused() {
-        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000)).unwrap();
+        let missed = CallLog::apply(&ringing(), CallEvent::End(11_000, EndReason::Hangup)).unwrap();
         let err = CallLog::apply(&missed, CallEvent::Answer(12_000)).unwrap_err();
         assert_eq!(
             err,
@@ -210,7 +216,7 @@ mod tests {
             if answer {
                 CallEvent::Answer(at)
             } else {
-                CallEvent::End(at)
+                CallEvent::End(at, EndReason::NoAnswer)
             }
         })
     }
@@ -241,7 +247,7 @@ mod tests {
                         // Only a ringing call takes both events; an answered one takes an end.
                         let takes = match call.status {
                             CallStatus::Ringing => true,
-                            CallStatus::InProgress => matches!(event, CallEvent::End(_)),
+                            CallStatus::InProgress => matches!(event, CallEvent::End(..)),
                             CallStatus::Completed | CallStatus::Missed => false,
                         };
                         prop_assert!(!takes);
@@ -251,6 +257,7 @@ mod tests {
                 let answered = matches!(call.status, CallStatus::InProgress | CallStatus::Completed);
                 prop_assert_eq!(call.answered_at.is_some(), answered);
                 prop_assert_eq!(call.ended_at.is_some(), call.status.is_final());
+                prop_assert_eq!(call.end_reason.is_some(), call.status.is_final());
                 let answered_at = call.answered_at.unwrap_or(call.started_at);
                 prop_assert!(answered_at >= call.started_at);
                 prop_assert!(call.ended_at.unwrap_or(answered_at) >= answered_at);

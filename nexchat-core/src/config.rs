@@ -43,9 +43,9 @@ pub struct Limits {
     /// Large answers (a history or call-history page, a page of the greeting) one socket may
     /// have queued and unwritten (2); past that its next request is not read until one drains.
     pub answers_in_flight: usize,
-    /// Bytes of stored messages or calls in one answer (1 MiB): a history page that would pass
-    /// it holds fewer entries, with `hasMore`. The greeting's offline messages come in pages of
-    /// this size too.
+    /// Bytes of stored messages, calls or conversation entries in one answer (1 MiB): a history
+    /// or `/conversations` page that would pass it holds fewer entries, with `hasMore`. The
+    /// greeting's offline messages come in pages of this size too.
     pub max_answer_bytes: usize,
     /// Burst of `join` events per user (10).
     pub join_burst: u32,

@@ -31,6 +31,7 @@ use std::future::Future;
 use crate::store::Store;
 
 mod calls;
+mod conversations;
 mod credentials;
 mod erasure;
 mod links;
@@ -41,6 +42,7 @@ mod support;
 mod users;
 
 pub use calls::*;
+pub use conversations::*;
 pub use credentials::*;
 pub use erasure::*;
 pub use links::*;
@@ -148,13 +150,19 @@ macro_rules! __conformance_checks {
             history_before_must_be_of_the_pair,
             undelivered_oldest_first,
             undelivered_in_pages,
+            conversations_one_entry_per_user_latest_first,
+            conversations_unread_follows_the_ticks,
+            conversations_pages_with_before,
+            conversations_go_with_an_erased_account,
             calls_insert_get_conflict,
             calls_update_is_conditional,
             calls_history_pages,
             calls_unfinished,
+            calls_end_reason_round_trips,
             race_create_user,
             race_insert_same_message_id,
             race_insert_messages_keep_timestamp_order,
+            race_conversations_follow_racing_inserts_and_ticks,
             race_advance_status,
             race_create_request,
             race_transition_and_delete_link,

@@ -33,7 +33,7 @@ pub use chat::{Caller, Chat, ChatBuilder, ClientInfo};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Limits};
 pub use error::{ChatError, ChatResult};
-pub use friend_guard::FriendGuard;
+pub use friend_guard::{Exclusive, FriendGuard, Pass};
 pub use hub::Hub;
 pub use identity::{Identity, JwtIdentity, Principal};
 pub use kdf::KdfDecoy;

@@ -10,7 +10,7 @@
 
 use async_trait::async_trait;
 
-use crate::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
+use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 
 /// A storage failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -269,7 +269,25 @@ pub trait MessageStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<StoredMessage>>;
-    /// Deletes every message `user` sent or received (account erasure). A backend may delete
+    /// The conversation list of `user`: one [`Conversation`] per user they have messages with
+    /// (sent or received, friends now or not), the one whose latest message is latest in
+    /// storage order first (so newest `timestamp` first, ties the later stored first), at most
+    /// `limit`, strictly after the entry of `before`. `unread` counts the messages from that
+    /// user to `user` whose status is not `seen`.
+    ///
+    /// A backend answers a page with one indexed read (a summary per pair kept up to date as
+    /// messages are stored, ticked and deleted is one way), never with one read per entry.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when `before` has no entry in `user`'s list.
+    async fn conversations(
+        &self,
+        user: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Conversation>>;
+    /// Deletes every message `user` sent or received (account erasure), and with them the
+    /// conversation entries of `user` and those of others with `user`. A backend may delete
     /// in several steps; run again after an interruption, it finishes the job.
     async fn delete_messages_of(&self, user: &str) -> StoreResult<()>;
 }

@@ -128,6 +128,7 @@ fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> CallRecord {
         answered_at: None,
         ended_at: None,
         duration: 0,
+        end_reason: None,
     }
 }
 

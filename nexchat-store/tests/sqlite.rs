@@ -68,6 +68,7 @@ fn call(id: &str) -> CallRecord {
         answered_at: None,
         ended_at: None,
         duration: 0,
+        end_reason: None,
     }
 }
 
@@ -543,6 +544,19 @@ async fn a_database_of_the_previous_schema_opens_and_keeps_working() {
             store.search_users("", "", 10).await.unwrap(),
             ["Alice", "bob"]
         );
+        // The conversation lists are filled from the messages already stored.
+        for (user, other, unread) in [("Alice", "bob", 1), ("bob", "Alice", 0)] {
+            let page = store.conversations(user, None, 10).await.unwrap();
+            let entries: Vec<(&str, &str, u64)> = page
+                .items
+                .iter()
+                .map(|c| (c.with_user.as_str(), c.last_message.id.as_str(), c.unread))
+                .collect();
+            assert_eq!(entries, [(other, "m2", unread)], "{user}'s list");
+        }
+        // A call stored before calls had an end reason reads without one.
+        let c1 = store.get_call("c1").await.unwrap().unwrap();
+        assert_eq!((c1.status, c1.end_reason), (CallStatus::Ringing, None));
     }
 
     let store = SqliteStore::open(&path).unwrap();

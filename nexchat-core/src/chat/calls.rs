@@ -15,7 +15,7 @@ use tokio::sync::Mutex as TurnLock;
 use super::{Chat, fill_page, page_limit};
 use crate::call_log::{CallEvent, CallLog};
 use crate::error::{ChatError, ChatResult};
-use crate::protocol::{CallKind, CallRecord, CallStatus, ServerEvent};
+use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason, ServerEvent};
 use crate::session::{Session, SessionId};
 use crate::store::StoreError;
 
@@ -113,13 +113,39 @@ fn not_in_call() -> ChatError {
 /// Why a live call ends.
 #[derive(Debug, Clone, Copy)]
 enum Ending<'a> {
-    /// This party hung up, declined or cancelled, or their socket in the call closed: the other
+    /// This party hung up, declined or cancelled (or their account is being erased): the other
     /// party is told.
     By(&'a str),
+    /// This party's socket in the call closed: the other party is told.
+    Closed(&'a str),
     /// It rang past the ring timeout: both parties are told.
     RangOut,
-    /// The two stopped being friends: both parties are told.
-    Unfriended,
+    /// This party removed the other as a friend: both parties are told, and the call counts as
+    /// ended by the remover.
+    Unfriended(&'a str),
+}
+
+impl<'a> Ending<'a> {
+    /// The record's `endReason` when a call in `call`'s state ends this way.
+    fn reason(self, call: &CallRecord) -> EndReason {
+        match self {
+            Self::By(user) | Self::Unfriended(user) => match call.status {
+                CallStatus::Ringing if user == call.caller => EndReason::Cancelled,
+                CallStatus::Ringing => EndReason::Declined,
+                _ => EndReason::Hangup,
+            },
+            Self::Closed(_) => EndReason::Disconnected,
+            Self::RangOut => EndReason::NoAnswer,
+        }
+    }
+
+    /// The party who ended the call, who is not told `call_ended`.
+    fn ended_by(self) -> Option<&'a str> {
+        match self {
+            Self::By(user) | Self::Closed(user) => Some(user),
+            Self::RangOut | Self::Unfriended(_) => None,
+        }
+    }
 }
 
 impl Chat {
@@ -137,7 +163,10 @@ impl Chat {
         if to == user {
             return Err(ChatError::bad_request("you cannot call yourself"));
         }
-        self.inner.guard.check(user, &to).await?;
+        // Held until the call is live and its offer pushed, or it is logged as refused: an
+        // unfriend then finds it among the live calls, or happens before it (see
+        // `FriendGuard`).
+        let _pass = self.inner.guard.admit(user, &to).await?;
         self.inner
             .call_offer_rate
             .take(user, self.now())
@@ -204,7 +233,11 @@ impl Chat {
         record: &CallRecord,
         refusal: &ChatError,
     ) -> ChatResult<()> {
-        let missed = CallLog::apply(record, CallEvent::End(record.started_at))
+        let reason = match refusal {
+            ChatError::Busy(_) => EndReason::Busy,
+            _ => EndReason::Offline,
+        };
+        let missed = CallLog::apply(record, CallEvent::End(record.started_at, reason))
             .map_err(|e| ChatError::Internal(e.to_string()))?;
         self.store().insert_call(&missed).await?;
         self.answer(
@@ -386,14 +419,14 @@ impl Chat {
             Ending::RangOut if call.record.status != CallStatus::Ringing => return Ok(()),
             // It ended when it had rung for the timeout, however late the timer noticed.
             Ending::RangOut => self.ring_deadline(&call.record),
-            Ending::By(_) | Ending::Unfriended => self.now(),
+            Ending::By(_) | Ending::Closed(_) | Ending::Unfriended(_) => self.now(),
         };
         self.inner.calls.update(call_id, |c| c.ending = true);
-        let stored = self.store_end(&call.record, at).await;
+        let stored = self.store_end(&call.record, at, ending).await;
         self.inner.calls.remove(call_id);
         let (caller, callee) = (call.record.caller.as_str(), call.record.callee.as_str());
         for (to, from) in [(callee, caller), (caller, callee)] {
-            if !matches!(ending, Ending::By(by) if by == to) {
+            if ending.ended_by() != Some(to) {
                 self.inner.hub.push(
                     to,
                     &ServerEvent::CallEnded {
@@ -411,11 +444,17 @@ impl Chat {
         Ok(())
     }
 
-    /// Stores the end of `live` at `at`; the final record, or `None` when the store already
-    /// held a final one.
-    async fn store_end(&self, live: &CallRecord, at: i64) -> ChatResult<Option<CallRecord>> {
+    /// Stores the end of `live` at `at`, the way `ending` says; the final record, or `None`
+    /// when the store already held a final one.
+    async fn store_end(
+        &self,
+        live: &CallRecord,
+        at: i64,
+        ending: Ending<'_>,
+    ) -> ChatResult<Option<CallRecord>> {
         let end = |call: &CallRecord| {
-            CallLog::apply(call, CallEvent::End(at)).map_err(|e| ChatError::Internal(e.to_string()))
+            CallLog::apply(call, CallEvent::End(at, ending.reason(call)))
+                .map_err(|e| ChatError::Internal(e.to_string()))
         };
         let ended = end(live)?;
         if self.store().update_call(&ended, live.status).await? {
@@ -471,16 +510,20 @@ impl Chat {
                 || (last && c.record.callee == user && c.record.status == CallStatus::Ringing)
         });
         for call in ending {
-            if let Err(err) = self.end_live(&call, Ending::By(user)).await {
+            if let Err(err) = self.end_live(&call, Ending::Closed(user)).await {
                 tracing::warn!(%err, "ending a call of a closed socket failed");
             }
         }
     }
 
-    /// Ends any live call between two users who stopped being friends.
-    pub(super) async fn end_calls_between(&self, a: &str, b: &str) {
-        for call in self.inner.calls.matching(|c| c.is_between(a, b)) {
-            if let Err(err) = self.end_live(&call, Ending::Unfriended).await {
+    /// Ends any live call between `remover` and the friend they just removed.
+    pub(super) async fn end_calls_between(&self, remover: &str, removed: &str) {
+        for call in self
+            .inner
+            .calls
+            .matching(|c| c.is_between(remover, removed))
+        {
+            if let Err(err) = self.end_live(&call, Ending::Unfriended(remover)).await {
                 tracing::warn!(%err, "ending a call between former friends failed");
             }
         }
@@ -497,15 +540,18 @@ impl Chat {
 
     /// Closes out calls a previous run left ringing or in progress. Their true end is unknown,
     /// so they end at the last moment known: a ringing call as missed when it would have rung
-    /// out (or now, if sooner), an answered one as completed at its answer time.
+    /// out (`no_answer`; or now, if sooner, `disconnected`), an answered one as completed at its
+    /// answer time (`disconnected`: its sockets closed with the node).
     pub(super) async fn close_out_unfinished_calls(&self) -> ChatResult<()> {
         let now = self.now();
         for call in self.store().unfinished_calls().await? {
-            let at = match call.answered_at {
-                Some(answered) => answered,
-                None => self.ring_deadline(&call).min(now),
+            let deadline = self.ring_deadline(&call);
+            let (at, reason) = match call.answered_at {
+                Some(answered) => (answered, EndReason::Disconnected),
+                None if deadline <= now => (deadline, EndReason::NoAnswer),
+                None => (now, EndReason::Disconnected),
             };
-            let ended = CallLog::apply(&call, CallEvent::End(at))
+            let ended = CallLog::apply(&call, CallEvent::End(at, reason))
                 .map_err(|e| ChatError::Internal(e.to_string()))?;
             self.store().update_call(&ended, call.status).await?;
         }

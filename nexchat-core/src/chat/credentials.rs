@@ -152,10 +152,22 @@ impl Chat {
     async fn erase(&self, user: &str, friends: &[String]) -> ChatResult<()> {
         let store = self.store();
         self.end_sessions_of(user).await?;
-        store.delete_links_of(user).await?;
+        // As an unfriend does (see `FriendGuard`): no relay to a friend is between its check
+        // and its push while the links go. One lock at a time, in the friends' name order (the
+        // order of the pairs' keys), so that two erasures of friends cannot each wait for a
+        // lock the other holds.
+        let mut pairs: Vec<&String> = friends.iter().collect();
+        pairs.sort();
+        let mut held = Vec::with_capacity(pairs.len());
+        for friend in &pairs {
+            held.push(self.inner.guard.exclusive(user, friend).await);
+        }
+        let deleted = store.delete_links_of(user).await;
         for friend in friends {
             self.inner.guard.forget(user, friend);
         }
+        drop(held);
+        deleted?;
         store.delete_messages_of(user).await?;
         store.delete_calls_of(user).await?;
         store.tombstone_user(user).await?;

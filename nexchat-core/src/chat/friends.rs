@@ -108,9 +108,14 @@ impl Chat {
     }
 
     /// `user` ends the friendship with `target`, or withdraws the request they sent.
+    ///
+    /// Once this returns, no message, typing or call offer between the two is accepted on this
+    /// node: the removal and the friend guard's forget happen while no relay of the pair is
+    /// between its check and its push, and relays after it are refused (see `FriendGuard`).
     pub async fn friend_remove(&self, user: &str, target: &str) -> ChatResult<FriendStatusBody> {
         let target = self.canonical(target).await?;
         let store = self.store();
+        let exclusive = self.inner.guard.exclusive(user, &target).await;
         let removed = store
             .delete_link(user, &target, LinkStatus::Accepted)
             .await?
@@ -127,6 +132,9 @@ impl Chat {
         }
         self.inner.guard.forget(user, &target);
         self.inner.typists.forget_between(user, &target);
+        drop(exclusive);
+        // Calls are ended outside the lock: ending one pushes and writes the store, and a call
+        // offer admitted before the removal is in the live calls by now.
         self.end_calls_between(user, &target).await;
         self.inner.hub.push(
             &target,

@@ -77,7 +77,7 @@ impl Chat {
         validate_base64("ciphertext", &ciphertext, limits.max_ciphertext_bytes)?;
         validate_base64("iv", &iv, limits.max_iv_bytes)?;
         let receiver = self.canonical(receiver).await?;
-        self.inner.guard.check(user, &receiver).await?;
+        let pass = self.inner.guard.admit(user, &receiver).await?;
 
         let now = self.now();
         if let Err(retry_after_secs) = self.inner.message_rate.take(user, now) {
@@ -87,6 +87,7 @@ impl Chat {
             return Err(ChatError::RateLimited { retry_after_secs });
         }
         Ok(Checked::Store {
+            pass,
             message: StoredMessage {
                 id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 sender: user.to_owned(),
@@ -241,7 +242,8 @@ impl Chat {
     ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
-        self.inner.guard.check(user, &to).await?;
+        // Held until the report is recorded and pushed (see `FriendGuard`).
+        let _pass = self.inner.guard.admit(user, &to).await?;
         if self.inner.typing_rate.take(user, self.now()).is_err() {
             return Ok(());
         }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod calls;
+mod conversations;
 mod credentials;
 mod friends;
 mod messages;

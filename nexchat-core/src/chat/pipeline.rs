@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Chat;
 use crate::error::ChatError;
+use crate::friend_guard::Pass;
 use crate::protocol::{MessageStatus, StoredMessage};
 use crate::session::Session;
 use crate::store::{Inserted, StoreResult};
@@ -60,8 +61,9 @@ struct Queued {
 #[derive(Debug)]
 enum Answer {
     /// By the store's answer to its message, the next one of the batch. A rate token was taken
-    /// at `charged_at` (ms) and is given back unless the message turns out new.
-    Stored { charged_at: i64 },
+    /// at `charged_at` (ms) and is given back unless the message turns out new. The friend
+    /// guard's pass is held until the message is pushed, so an unfriend waits for it.
+    Stored { charged_at: i64, _pass: Pass },
     /// A resend of a stored message: acknowledged again.
     Resend(StoredMessage),
     /// Refused by the checks.
@@ -71,10 +73,12 @@ enum Answer {
 /// A send that passed its checks.
 #[derive(Debug)]
 pub(super) enum Checked {
-    /// A message to store, which took a rate token at `charged_at` (ms).
+    /// A message to store, which took a rate token at `charged_at` (ms), between two users
+    /// who stay friends while `pass` is held.
     Store {
         message: StoredMessage,
         charged_at: i64,
+        pass: Pass,
     },
     /// A resend of a stored message by a sender out of rate tokens: acknowledged again, free.
     Resend(StoredMessage),
@@ -123,9 +127,13 @@ impl WritePipeline {
             Ok(Checked::Store {
                 message,
                 charged_at,
+                pass,
             }) => {
                 queue.messages.push(message);
-                Answer::Stored { charged_at }
+                Answer::Stored {
+                    charged_at,
+                    _pass: pass,
+                }
             }
             Ok(Checked::Resend(existing)) => Answer::Resend(existing),
             Err(err) => Answer::Refuse(err),
@@ -197,7 +205,7 @@ impl Chat {
             let mut stored = self.store().insert_messages(messages).await.into_iter();
             for queued in steps {
                 let outcome = match queued.answer {
-                    Answer::Stored { charged_at } => match stored.next() {
+                    Answer::Stored { charged_at, .. } => match stored.next() {
                         Some(result) => self.answer_stored(&session, result, charged_at),
                         None => Err(ChatError::Internal(
                             "the store answered fewer messages than it was given".into(),

@@ -2,7 +2,7 @@
 
 use super::Fixture;
 use super::support::{T0, call, call_ids, create_users};
-use crate::protocol::{CallKind, CallRecord, CallStatus};
+use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 use crate::store::{CallStore, StoreError};
 
 /// Calls round-trip whole; a second insert of an id is Conflict and changes nothing.
@@ -204,4 +204,93 @@ pub async fn calls_unfinished<X: Fixture>(fixture: X) {
             .expect("update_call failed")
     );
     assert_eq!(unfinished().await, vec![c1, c2]);
+}
+
+/// Every end reason is stored and read back, by `insert_call` and by `update_call`, and listed
+/// by `call_history`; a final record without one (stored before reasons existed) reads without
+/// one.
+pub async fn calls_end_reason_round_trips<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob"]).await;
+    let reasons = [
+        EndReason::Hangup,
+        EndReason::Declined,
+        EndReason::Cancelled,
+        EndReason::NoAnswer,
+        EndReason::Offline,
+        EndReason::Busy,
+        EndReason::Disconnected,
+    ];
+    let mut expected = Vec::new();
+    for (i, reason) in reasons.into_iter().enumerate() {
+        let start = T0 + i64::try_from(i).unwrap_or(0) * 10_000;
+        // Logged final at once, as offline and busy calls are.
+        let inserted = CallRecord {
+            status: CallStatus::Missed,
+            ended_at: Some(start),
+            end_reason: Some(reason),
+            ..call(&format!("i{i}"), "alice", "bob", start)
+        };
+        store
+            .insert_call(&inserted)
+            .await
+            .expect("insert_call failed");
+        // Ended by an update, as rung and answered calls are.
+        let ringing = call(&format!("u{i}"), "bob", "alice", start + 1);
+        store
+            .insert_call(&ringing)
+            .await
+            .expect("insert_call failed");
+        let ended = CallRecord {
+            status: CallStatus::Missed,
+            ended_at: Some(start + 2),
+            end_reason: Some(reason),
+            ..ringing
+        };
+        assert!(
+            store
+                .update_call(&ended, CallStatus::Ringing)
+                .await
+                .expect("update_call failed"),
+            "update_call of a ringing call must apply"
+        );
+        for record in [&inserted, &ended] {
+            assert_eq!(
+                store
+                    .get_call(&record.call_id)
+                    .await
+                    .expect("get_call failed")
+                    .as_ref(),
+                Some(record),
+                "end reason {reason:?} must round-trip"
+            );
+        }
+        // Storage order: each inserted one, then the one ended by an update.
+        expected.push(inserted);
+        expected.push(ended);
+    }
+    let without = CallRecord {
+        status: CallStatus::Completed,
+        answered_at: Some(T0 + 100_000),
+        ended_at: Some(T0 + 101_000),
+        duration: 1,
+        ..call("old", "alice", "bob", T0 + 99_000)
+    };
+    store
+        .insert_call(&without)
+        .await
+        .expect("insert_call failed");
+    assert_eq!(
+        store.get_call("old").await.expect("get_call failed"),
+        Some(without.clone()),
+        "a final record without an end reason reads without one"
+    );
+    let page = store
+        .call_history("alice", "bob", None, 50)
+        .await
+        .expect("call_history failed");
+    let mut listed = page.items;
+    listed.reverse();
+    expected.push(without);
+    assert_eq!(listed, expected, "call_history lists the reasons as stored");
 }

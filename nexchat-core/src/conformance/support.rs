@@ -44,6 +44,7 @@ pub(super) fn call(id: &str, caller: &str, callee: &str, started_at: i64) -> Cal
         answered_at: None,
         ended_at: None,
         duration: 0,
+        end_reason: None,
     }
 }
 

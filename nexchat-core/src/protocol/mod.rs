@@ -12,7 +12,8 @@ pub mod types;
 pub use client::{ClientEvent, DecodeError};
 pub use server::ServerEvent;
 pub use types::{
-    CallKind, CallRecord, CallStatus, ErrorCode, MessageStatus, PublicKey, StoredMessage,
+    CallKind, CallRecord, CallStatus, Conversation, EndReason, ErrorCode, MessageStatus, PublicKey,
+    StoredMessage,
 };
 
 #[cfg(test)]

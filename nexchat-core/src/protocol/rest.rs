@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::types::{ErrorCode, PublicKey};
+use super::types::{Conversation, ErrorCode, PublicKey};
 
 /// `POST /auth/register`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,6 +130,16 @@ pub struct FriendsStatus {
     pub pending_sent: Vec<String>,
     /// Requests sent to us, still pending.
     pub pending_received: Vec<String>,
+}
+
+/// Answer to `GET /conversations?limit=N&before=USER`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationsResponse {
+    /// One entry per user the caller has messages with, newest last message first.
+    pub conversations: Vec<Conversation>,
+    /// Whether more entries follow; page on with `before` set to the last entry's `withUser`.
+    pub has_more: bool,
 }
 
 /// `POST /friends/request`.

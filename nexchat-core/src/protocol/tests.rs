@@ -507,3 +507,43 @@ fn references_are_found_without_decoding_the_frame() {
     assert_eq!(found(r#"{"type":"send_message","id":5}"#), None);
     assert_eq!(found("not json"), None);
 }
+
+#[test]
+fn call_records_carry_their_end_reason_once_ended() {
+    for name in [
+        "hangup",
+        "declined",
+        "cancelled",
+        "no_answer",
+        "offline",
+        "busy",
+        "disconnected",
+    ] {
+        let mut wire = call_json("missed", None, Some(2000), 0);
+        wire["endReason"] = json!(name);
+        let call: CallRecord = round_trip(wire);
+        let reason = call.end_reason.expect("an end reason");
+        assert_eq!(reason.as_str(), name);
+        assert_eq!(EndReason::parse(name), Some(reason));
+    }
+    assert_eq!(EndReason::parse("hung_up"), None);
+    let ringing: CallRecord = round_trip(call_json("ringing", None, None, 0));
+    assert_eq!(ringing.end_reason, None);
+    let mut unknown = call_json("missed", None, Some(2000), 0);
+    unknown["endReason"] = json!("exploded");
+    assert!(serde_json::from_value::<CallRecord>(unknown).is_err());
+}
+
+#[test]
+fn conversations_answer() {
+    let wire = json!({"conversations": [{"withUser": "bob", "lastMessage": message_json("seen"),
+                                         "unread": 3}],
+                      "hasMore": true});
+    let answer: ConversationsResponse = round_trip(wire);
+    assert_eq!(answer.conversations[0].with_user, "bob");
+    assert_eq!(answer.conversations[0].unread, 3);
+    assert_eq!(
+        answer.conversations[0].last_message.status,
+        MessageStatus::Seen
+    );
+}

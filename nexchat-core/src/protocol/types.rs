@@ -56,6 +56,19 @@ pub struct StoredMessage {
     pub status: MessageStatus,
 }
 
+/// One entry of a user's conversation list (`GET /conversations`): the latest message with one
+/// other user, whichever of the two sent it, and how many of theirs are not seen yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    /// The other user, as registered (a friend now or not).
+    pub with_user: String,
+    /// The latest message between the two, in storage order.
+    pub last_message: StoredMessage,
+    /// Messages from `with_user` to the list's owner whose status is not `seen`.
+    pub unread: u64,
+}
+
 /// Voice or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +140,56 @@ impl CallStatus {
     }
 }
 
+/// How a call ended, as its record says once it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Answered, then ended by either side.
+    Hangup,
+    /// The callee ended it while it rang.
+    Declined,
+    /// The caller ended it while it rang.
+    Cancelled,
+    /// It rang out.
+    NoAnswer,
+    /// The callee had no open socket: it never rang.
+    Offline,
+    /// The callee was in another call: it never rang.
+    Busy,
+    /// A socket in the call closed (or the callee's last socket while it rang).
+    Disconnected,
+}
+
+impl EndReason {
+    /// The protocol's name of the reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hangup => "hangup",
+            Self::Declined => "declined",
+            Self::Cancelled => "cancelled",
+            Self::NoAnswer => "no_answer",
+            Self::Offline => "offline",
+            Self::Busy => "busy",
+            Self::Disconnected => "disconnected",
+        }
+    }
+
+    /// Parses a reason from its protocol name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Hangup,
+            Self::Declined,
+            Self::Cancelled,
+            Self::NoAnswer,
+            Self::Offline,
+            Self::Busy,
+            Self::Disconnected,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == s)
+    }
+}
+
 /// One call as logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,6 +215,9 @@ pub struct CallRecord {
     pub ended_at: Option<i64>,
     /// Whole seconds between answer and end; 0 unless completed.
     pub duration: u64,
+    /// How the call ended; `None` until it has (and in records stored before reasons were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<EndReason>,
 }
 
 /// An ECDH P-256 public key as a JWK: `{kty: "EC", crv: "P-256", x, y}`.

@@ -2,7 +2,9 @@
 //! [`StoreError::Corrupt`] naming its collection and `_id`.
 
 use mongodb::bson::{Bson, Document, doc};
-use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
+use nexchat_core::protocol::{
+    CallKind, CallRecord, CallStatus, EndReason, MessageStatus, StoredMessage,
+};
 use nexchat_core::store::{FriendLink, LinkStatus, StoreError, StoreResult, UserRecord};
 
 use super::collections;
@@ -178,6 +180,14 @@ pub(super) fn call_fields(call: &CallRecord) -> (Document, Document) {
         "pair": pair_key(&call.caller, &call.callee),
     };
     let mut unset = Document::new();
+    match call.end_reason {
+        Some(reason) => {
+            set.insert("endReason", reason.as_str());
+        }
+        None => {
+            unset.insert("endReason", "");
+        }
+    }
     for (key, value) in [("answeredAt", call.answered_at), ("endedAt", call.ended_at)] {
         match value {
             Some(ms) => {
@@ -212,6 +222,15 @@ pub(super) fn call_from_doc(doc: &Document) -> StoreResult<CallRecord> {
         ended_at: r.opt_i64("endedAt")?,
         duration: u64::try_from(duration)
             .map_err(|_| r.corrupt(format!("field duration is negative ({duration})")))?,
+        // Missing in calls stored before reasons were.
+        end_reason: match r.opt_str("endReason")? {
+            None => None,
+            Some(text) => {
+                Some(EndReason::parse(&text).ok_or_else(|| {
+                    r.corrupt(format!("field endReason has unknown value {text:?}"))
+                })?)
+            }
+        },
     })
 }
 
@@ -238,9 +257,23 @@ pub(super) fn pair_key(a: &str, b: &str) -> String {
     format!("{}|{}", escape(&first), escape(&second))
 }
 
+/// The `_id` of `owner`'s conversation entry with `with`: the two names lowercased and escaped
+/// as in [`pair_key`], in this order.
+pub(super) fn conversation_key(owner: &str, with: &str) -> String {
+    let escape = |name: &str| lower(name).replace('\\', "\\\\").replace('|', "\\|");
+    format!("{}|{}", escape(owner), escape(with))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::pair_key;
+    use super::{conversation_key, pair_key};
+
+    #[test]
+    fn conversation_keys_keep_the_order_and_are_unambiguous() {
+        assert_eq!(conversation_key("Bob", "alice"), "bob|alice");
+        assert_ne!(conversation_key("a", "b"), conversation_key("b", "a"));
+        assert_ne!(conversation_key("a|b", "c"), conversation_key("a", "b|c"));
+    }
 
     #[test]
     fn pair_keys_are_symmetric_and_unambiguous() {

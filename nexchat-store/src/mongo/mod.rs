@@ -17,7 +17,8 @@
 //! | `users` | ObjectId | `username`, `usernameLower` (unique), `password` (bcrypt hash), `publicKey`, `encryptedPrivateKey` (JSON text), `createdAt`, `kdf` (JSON text or null; missing in documents written before it existed), `erasure` (missing or null while the account is live, `"pending"`, `"done"`) |
 //! | `messages` | message id | `sender`, `receiver`, `ciphertext`, `iv` (base64), `timestamp`, `status`, `seq`, `pair`, and `deliveredOp`/`seenOp` (see below) |
 //! | `friend_requests` | the pair key (`"alice\|bob"`) | `sender`, `receiver`, `status` |
-//! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `seq`, `pair` |
+//! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `endReason` (once ended; missing in calls ended before it existed), `seq`, `pair` |
+//! | `conversations` | `"owner\|withUser"` (escaped like pair keys, in that order) | `owner`, `withUser`, `lastSeq` and `lastId` (the pair's latest message), `unread` (messages to `owner` from `withUser` not seen; missing reads as 0) |
 //! | `counters` | `"messages"`, `"calls"` | `seq`, `timestamp` |
 //! | `sessions` | session id | `username`, `createdAt`, `lastSeenAt`, `expiresAt`, `userAgent` (one per open login session; deleted when it ends) |
 //!
@@ -31,7 +32,8 @@
 //! ticks), `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
 //! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure); `sessions
-//! {username, createdAt}` (a user's sessions). Message and call ids are the unique `_id`.
+//! {username, createdAt}` (a user's sessions); `conversations {owner, lastSeq}` (a page of a
+//! user's list) and `{withUser}` (account erasure). Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
 //! Every write another node could race is one single-document conditional operation:
@@ -47,6 +49,13 @@
 //!   most once, so that field is written at most once); they are read back by it only when the
 //!   update modified fewer messages than it aimed at (a racing call took some).
 //! - Call state changes are updates filtered on the expected `status`.
+//! - A conversation entry's latest message moves with an upsert filtered on `lastSeq` being
+//!   lower than the new message's `seq` (when it is not, the upsert meets the unique `_id` and
+//!   changes nothing), so entries only move forward whatever order racing inserts land in.
+//!   `unread` moves by `$inc` (+1 per stored message not seen, −n per tick that made n seen),
+//!   so racing inserts and ticks add up. Each is one step after the message's own write: a node
+//!   that dies between the two leaves that one message out of its entry (the next message of the
+//!   pair puts the entry right again; an unread count stays one off until then).
 //!
 //! # Storage order and timestamps
 //! Messages and calls get a `seq` from a counter document (`counters`, one per collection)
@@ -115,6 +124,8 @@ pub mod collections {
     pub const FRIEND_REQUESTS: &str = "friend_requests";
     /// The call log.
     pub const CALLS: &str = "calls";
+    /// Conversation lists: one document per user and each user they have messages with.
+    pub const CONVERSATIONS: &str = "conversations";
     /// Sequence counters (storage order) of messages and calls.
     pub const COUNTERS: &str = "counters";
     /// Open login sessions.
@@ -130,6 +141,7 @@ pub struct MongoStore {
     messages: Collection<Document>,
     friends: Collection<Document>,
     calls: Collection<Document>,
+    conversations: Collection<Document>,
     counters: Collection<Document>,
     sessions: Collection<Document>,
 }
@@ -150,6 +162,7 @@ impl MongoStore {
             messages: db.collection(collections::MESSAGES),
             friends: db.collection(collections::FRIEND_REQUESTS),
             calls: db.collection(collections::CALLS),
+            conversations: db.collection(collections::CONVERSATIONS),
             counters: db.collection(collections::COUNTERS),
             sessions: db.collection(collections::SESSIONS),
             db,
@@ -209,6 +222,15 @@ impl MongoStore {
                 // A user's calls on the callee side, for account erasure (the seed's index
                 // serves the caller side).
                 index(doc! { "callee": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.conversations
+            .create_indexes([
+                // A page of a user's list, read backwards (latest first).
+                index(doc! { "owner": 1, "lastSeq": 1 }),
+                // Entries naming a user being erased.
+                index(doc! { "withUser": 1 }),
             ])
             .await
             .map_err(backend)?;

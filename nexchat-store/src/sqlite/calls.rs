@@ -1,15 +1,15 @@
 //! The call log, paged like messages by storage order (`seq`).
 
 use async_trait::async_trait;
-use nexchat_core::protocol::{CallKind, CallRecord, CallStatus};
+use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{Fields, collect};
 use super::{Error, SqliteStore, erasure, is_unique_violation, pair, sql_limit};
 
-const COLUMNS: &str =
-    "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, duration";
+const COLUMNS: &str = "call_id, caller, callee, kind, status, started_at, answered_at, ended_at, \
+     duration, end_reason";
 
 #[async_trait]
 impl CallStore for SqliteStore {
@@ -18,7 +18,7 @@ impl CallStore for SqliteStore {
         self.write(move |conn, _| {
             let inserted = conn
                 .prepare_cached(&format!(
-                    "INSERT INTO calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO calls ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ))?
                 .execute(params![
                     call.call_id,
@@ -29,7 +29,8 @@ impl CallStore for SqliteStore {
                     call.started_at,
                     call.answered_at,
                     call.ended_at,
-                    duration(&call)?
+                    duration(&call)?,
+                    call.end_reason.map(EndReason::as_str)
                 ]);
             match inserted {
                 Ok(_) => Ok(()),
@@ -48,7 +49,8 @@ impl CallStore for SqliteStore {
             let changed = conn
                 .prepare_cached(
                     "UPDATE calls SET caller = ?2, callee = ?3, kind = ?4, status = ?5,
-                        started_at = ?6, answered_at = ?7, ended_at = ?8, duration = ?9
+                        started_at = ?6, answered_at = ?7, ended_at = ?8, duration = ?9,
+                        end_reason = ?11
                      WHERE call_id = ?1 AND status = ?10",
                 )?
                 .execute(params![
@@ -61,7 +63,8 @@ impl CallStore for SqliteStore {
                     call.answered_at,
                     call.ended_at,
                     duration(&call)?,
-                    expected.as_str()
+                    expected.as_str(),
+                    call.end_reason.map(EndReason::as_str)
                 ])?;
             Ok(changed == 1)
         })
@@ -165,5 +168,13 @@ fn decode_call(row: &Row<'_>) -> Result<CallRecord, StoreError> {
         ended_at: f.get(7, "ended_at")?,
         duration: u64::try_from(duration)
             .map_err(|_| f.corrupt(format!("column duration: negative value {duration}")))?,
+        end_reason: match f.get::<Option<String>>(9, "end_reason")? {
+            None => None,
+            Some(text) => {
+                Some(EndReason::parse(&text).ok_or_else(|| {
+                    f.corrupt(format!("column end_reason: unknown value {text:?}"))
+                })?)
+            }
+        },
     })
 }

@@ -2,7 +2,7 @@
 //! timestamp, so messages stored in the same millisecond keep their order.
 
 use async_trait::async_trait;
-use nexchat_core::protocol::{MessageStatus, StoredMessage};
+use nexchat_core::protocol::{Conversation, MessageStatus, StoredMessage};
 use nexchat_core::store::{Inserted, MessageStore, Page, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -90,7 +90,33 @@ impl MessageStore for SqliteStore {
             .await
     }
 
+    async fn conversations(
+        &self,
+        user: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Conversation>> {
+        let user = user.to_owned();
+        let before = before.map(str::to_owned);
+        self.read(move |conn| conversations(conn, &user, before.as_deref(), limit))
+            .await
+    }
+
     async fn delete_messages_of(&self, user: &str) -> StoreResult<()> {
+        // The list entries first: none is left naming a message already deleted.
+        let owner = user.to_owned();
+        self.write_statement(move |conn, _| {
+            conn.prepare_cached(
+                "DELETE FROM conversations WHERE owner IN
+                     (SELECT with_user FROM conversations WHERE owner = ?1)
+                   AND with_user = ?1",
+            )?
+            .execute([&owner])?;
+            conn.prepare_cached("DELETE FROM conversations WHERE owner = ?1")?
+                .execute([&owner])?;
+            Ok(())
+        })
+        .await?;
         self.delete_rows_of(erasure::MESSAGES, user).await?;
         let user = user.to_owned();
         self.write_statement(move |conn, _| {
@@ -103,8 +129,9 @@ impl MessageStore for SqliteStore {
 }
 
 /// The insert, which does nothing when the id exists (then the stored message is read back,
-/// changing nothing), and the pair's `unseen_since` floor. A failure of the second after the
-/// first did its part can only be the database failing; the writer then rolls back the batch.
+/// changing nothing), the pair's `unseen_since` floor and both users' conversation entries. A
+/// failure of the later statements after the first did its part can only be the database
+/// failing; the writer then rolls back the batch.
 fn insert_message(
     conn: &Connection,
     state: &mut WriterState,
@@ -136,16 +163,30 @@ fn insert_message(
             .into()),
         };
     }
+    let seq = conn.last_insert_rowid();
     // The first message the receiver has not seen since they last saw them all sets the floor
     // that "seen" without ids starts from; later ones find it there and write nothing.
     conn.prepare_cached(
         "INSERT INTO unseen_since (receiver, sender, seq) VALUES (?1, ?2, ?3)
          ON CONFLICT (receiver, sender) DO NOTHING",
     )?
+    .execute(params![message.receiver, message.sender, seq])?;
+    // Both users' conversation entries now name this message; the receiver's counts it unread.
+    conn.prepare_cached(
+        "INSERT INTO conversations (owner, with_user, last_seq, unread) VALUES (?1, ?2, ?3, 0)
+         ON CONFLICT (owner, with_user) DO UPDATE SET last_seq = excluded.last_seq",
+    )?
+    .execute(params![message.sender, message.receiver, seq])?;
+    conn.prepare_cached(
+        "INSERT INTO conversations (owner, with_user, last_seq, unread) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (owner, with_user)
+         DO UPDATE SET last_seq = excluded.last_seq, unread = unread + excluded.unread",
+    )?
     .execute(params![
         message.receiver,
         message.sender,
-        conn.last_insert_rowid()
+        seq,
+        i64::from(message.status != MessageStatus::Seen)
     ])?;
     // Raised only once the row is in; if the batch later fails to commit, the writer restores
     // the state it had before the batch.
@@ -174,10 +215,33 @@ fn advance_isolation(ids: Option<&[String]>, to: MessageStatus) -> Isolation {
     }
 }
 
+/// Moves the ticks, and takes the messages that became seen off the receiver's unread count
+/// (a statement that cannot fail for a reason of its own, so the job needs no savepoint).
+fn advance_status(
+    conn: &Connection,
+    sender: &str,
+    receiver: &str,
+    ids: Option<&[String]>,
+    to: MessageStatus,
+) -> Result<Vec<String>, Error> {
+    let moved = move_status(conn, sender, receiver, ids, to)?;
+    if to == MessageStatus::Seen && !moved.is_empty() {
+        conn.prepare_cached(
+            "UPDATE conversations SET unread = unread - ?3 WHERE owner = ?2 AND with_user = ?1",
+        )?
+        .execute(params![
+            sender,
+            receiver,
+            i64::try_from(moved.len()).unwrap_or(i64::MAX)
+        ])?;
+    }
+    Ok(moved)
+}
+
 /// Each way of moving ticks is one statement ("seen" without ids has a second, clearing the
 /// floor). Statuses are literals where they choose an index: SQLite uses a partial index only
 /// when the query names its condition.
-fn advance_status(
+fn move_status(
     conn: &Connection,
     sender: &str,
     receiver: &str,
@@ -333,6 +397,57 @@ fn undelivered(
         sql_limit(limit.saturating_add(1))
     ])?;
     Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
+}
+
+/// A page of the conversation list: the entry of `before` (a key lookup), then one range of
+/// `conversations_recent`, each entry's latest message found by rowid.
+fn conversations(
+    conn: &Connection,
+    user: &str,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Page<Conversation>, Error> {
+    let before_seq = match before {
+        None => i64::MAX,
+        Some(with) => conn
+            .prepare_cached(
+                "SELECT last_seq FROM conversations WHERE owner = ?1 AND with_user = ?2",
+            )?
+            .query_row([user, with], |row| row.get(0))
+            .optional()?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("{user} has no conversation with {with}"))
+            })?,
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.id, m.sender, m.receiver, m.ciphertext, m.iv, m.timestamp, m.status,
+                c.with_user, c.unread
+         FROM conversations c JOIN messages m ON m.seq = c.last_seq
+         WHERE c.owner = ?1 AND c.last_seq < ?2
+         ORDER BY c.last_seq DESC LIMIT ?3",
+    )?;
+    // One row past the page says whether more follow.
+    let rows = stmt.query(params![
+        user,
+        before_seq,
+        sql_limit(limit.saturating_add(1))
+    ])?;
+    Ok(Page::from_one_more(
+        collect(rows, decode_conversation)?,
+        limit,
+    ))
+}
+
+fn decode_conversation(row: &Row<'_>) -> Result<Conversation, StoreError> {
+    let last_message = decode_message(row)?;
+    let f = Fields::new(row, "conversations", 7);
+    let unread: i64 = f.get(8, "unread")?;
+    Ok(Conversation {
+        with_user: f.get(7, "with_user")?,
+        last_message,
+        // Never below zero in a consistent database; a count is not a reason to fail a list.
+        unread: u64::try_from(unread).unwrap_or(0),
+    })
 }
 
 fn decode_message(row: &Row<'_>) -> Result<StoredMessage, StoreError> {

@@ -151,7 +151,45 @@ ALTER TABLE users ADD COLUMN erasure TEXT CHECK (erasure IN ('pending', 'done'))
 CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V_SESSIONS, ACCOUNT_KEYS];
+/// The conversation list: one row per user and each user they have messages with, naming the
+/// pair's latest message (`last_seq`, storage order) and counting the messages to `owner` from
+/// `with_user` not seen yet (`unread`). Kept by the writer in the transaction of each insert,
+/// tick to seen and erasure, so a page of the list is one range of `conversations_recent`
+/// joined to `messages` by rowid, whatever the number of messages. Filled from the messages
+/// already stored.
+const CONVERSATIONS: &str = "
+CREATE TABLE conversations (
+    owner TEXT NOT NULL,
+    with_user TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    unread INTEGER NOT NULL,
+    PRIMARY KEY (owner, with_user)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX conversations_recent ON conversations (owner, last_seq);
+INSERT INTO conversations (owner, with_user, last_seq, unread)
+    SELECT owner, with_user, max(seq), sum(unseen) FROM (
+        SELECT sender AS owner, receiver AS with_user, seq, 0 AS unseen FROM messages
+        UNION ALL
+        SELECT receiver, sender, seq, status <> 'seen' FROM messages
+    ) GROUP BY owner, with_user;
+";
+
+/// How each call ended (`hangup`, `declined`, ...), NULL while it has not and for calls that
+/// ended before the column existed.
+const CALL_END_REASON: &str = "
+ALTER TABLE calls ADD COLUMN end_reason TEXT CHECK (end_reason IN
+    ('hangup', 'declined', 'cancelled', 'no_answer', 'offline', 'busy', 'disconnected'));
+";
+
+const MIGRATIONS: &[&str] = &[
+    V1,
+    V2,
+    V3,
+    V_SESSIONS,
+    ACCOUNT_KEYS,
+    CONVERSATIONS,
+    CALL_END_REASON,
+];
 
 /// The schema version this code writes.
 pub(crate) const VERSION: i64 = MIGRATIONS.len() as i64;
