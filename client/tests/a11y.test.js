@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  axeViolations, CLIENT_DIR, contrastFailures, friendButton, launchBrowser, nextFrames, login, openChat, openClient, register, screenshot, send, SLOW,
+  axeViolations, CLIENT_DIR, contrastFailures, friendButton, launchBrowser, nextFrames, login, openChat, openClient, register, screenshot, send, settled, SLOW,
   startServer,
 } from './helpers.js';
 
@@ -63,6 +63,7 @@ async function keepScreenshots(page, size) {
   for (const colorScheme of ['light', 'dark']) {
     await page.emulateMedia({ colorScheme });
     await page.locator(`html[data-theme="${colorScheme}"]`).waitFor({ state: 'attached' });
+    await settled(page);
     const file = await screenshot(page, `${colorScheme}-${size}.png`);
     if (process.env.NEXCHAT_SCREENSHOTS) {
       const dir = path.resolve(CLIENT_DIR, process.env.NEXCHAT_SCREENSHOTS);
@@ -106,6 +107,27 @@ test('the app screens have no axe violations on a laptop', { timeout: 4 * SLOW }
   await send(ivy, 'It should be.');
   await expectAccessible(ivy, 'conversation (laptop)');
   await keepScreenshots(ivy, 'laptop');
+
+  // Every stop of the Tab key shows a focus ring of at least 2 px, and it gets round the page.
+  await ivy.locator('body').focus();
+  const stops = [];
+  for (let i = 0; i < 30; i++) {
+    await ivy.keyboard.press('Tab');
+    stops.push(await ivy.evaluate(() => {
+      const el = document.activeElement;
+      // Past the last control the focus leaves the page for the browser's own controls.
+      if (!el || el === document.body) return { what: 'outside the page', ring: true };
+      const ring = getComputedStyle(el.closest('.search') ?? el);
+      return {
+        what: el.id || el.getAttribute('aria-label') || el.dataset.friend || el.tagName,
+        ring: ring.outlineStyle !== 'none' && parseFloat(ring.outlineWidth) >= 2,
+      };
+    }));
+  }
+  assert.deepEqual(stops.filter((s) => !s.ring), [], 'focus without a visible ring');
+  for (const id of ['settings-btn', 'search-input', 'voice-call-btn', 'safety-btn', 'composer-input', 'send-btn']) {
+    assert.ok(stops.some((s) => s.what === id), `Tab reaches #${id}: ${stops.map((s) => s.what).join(', ')}`);
+  }
 
   await ivy.locator('#settings-btn').click();
   await ivy.locator('#sessions-list[aria-busy="false"] li.session').first().waitFor({ timeout: SLOW });

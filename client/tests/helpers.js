@@ -356,6 +356,7 @@ export async function axeViolations(page) {
  * bold), each as "text (selector): ratio < required". Disabled controls are exempt, as in WCAG.
  */
 export async function contrastFailures(page) {
+  await settled(page);
   const marked = await page.evaluate(() => {
     const out = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -469,6 +470,12 @@ export async function contrastFailures(page) {
 /** Resolves after the page has painted twice (a theme switch or a style change is on screen). */
 export function nextFrames(page) {
   return page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+}
+
+/** Resolves once no CSS transition is running (colours fading after a theme switch, a banner sliding in). */
+export async function settled(page) {
+  await page.waitForFunction(() => !document.getAnimations().some((a) => a instanceof CSSTransition && a.playState === 'running'));
+  await nextFrames(page);
 }
 
 /** Fails when a page threw or the Content-Security-Policy blocked something. */
