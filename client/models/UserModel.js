@@ -131,11 +131,6 @@ export class UserModel {
     return this.talkedWith.has(UserModel.key(name));
   }
 
-  /** Someone we have a history with who is no longer a friend. */
-  isFormerFriend(name) {
-    return !this.isFriend(name) && this.hasConversation(name);
-  }
-
   setTyping(name, isTyping) {
     if (isTyping) this.typing.add(name);
     else this.typing.delete(name);
