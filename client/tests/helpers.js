@@ -356,8 +356,19 @@ export async function axeViolations(page) {
  * bold), each as "text (selector): ratio < required". Disabled controls are exempt, as in WCAG.
  */
 export async function contrastFailures(page) {
+  // The page may re-render a list between marking and photographing it (a presence or a receipt
+  // arriving): then the new nodes show their text in the picture, so the whole probe is redone.
+  for (let attempt = 1; ; attempt++) {
+    const probe = await probeOnce(page);
+    if (probe.intact) return measure(page, probe);
+    if (attempt === 5) throw new Error('the page kept re-rendering while its contrast was measured');
+  }
+}
+
+/** Marks the text transparent, photographs the page, and puts the colours back. */
+async function probeOnce(page) {
   await settled(page);
-  const marked = await page.evaluate(() => {
+  const { items, count } = await page.evaluate(() => {
     const out = [];
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     const seen = new Set();
@@ -409,12 +420,14 @@ export async function contrastFailures(page) {
       el.style.setProperty('-webkit-text-fill-color', 'transparent', 'important');
       el.style.setProperty('text-shadow', 'none', 'important');
     }
-    return out;
+    return { items: out, count: seen.size };
   });
   await nextFrames(page);
   let shot;
+  let intact = false;
   try {
     shot = (await page.screenshot({ animations: 'disabled', caret: 'hide' })).toString('base64');
+    intact = await page.evaluate((n) => document.querySelectorAll('[data-contrast-probe]').length === n, count);
   } finally {
     await page.evaluate(() => {
       for (const el of document.querySelectorAll('[data-contrast-probe]')) {
@@ -423,6 +436,11 @@ export async function contrastFailures(page) {
       }
     });
   }
+  return { items, shot, intact };
+}
+
+/** The items of a probe below AA, from the photograph of the page with their text removed. */
+function measure(page, { items, shot }) {
   return page.evaluate(async ({ items, png }) => {
     const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
     const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
@@ -464,7 +482,7 @@ export async function contrastFailures(page) {
       if (ratio < item.required) failures.push(`"${item.text}" (${item.where}): ${ratio.toFixed(2)} < ${item.required}`);
     }
     return failures;
-  }, { items: marked, png: shot });
+  }, { items, png: shot });
 }
 
 /** Resolves after the page has painted twice (a theme switch or a style change is on screen). */
