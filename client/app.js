@@ -12,13 +12,20 @@ import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
 import { PageView } from './views/PageView.js';
 import { SettingsView } from './views/SettingsView.js';
+import { SoundView } from './views/SoundView.js';
+import { PrefsModel } from './models/PrefsModel.js';
+import { AlertController } from './controllers/AlertController.js';
 import { ApiClient } from './net/ApiClient.js';
 import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
 import { ChatController } from './controllers/ChatController.js';
 import { CallController } from './controllers/CallController.js';
+import { ConversationController } from './controllers/ConversationController.js';
 import { AuthController } from './controllers/AuthController.js';
 import { SettingsController } from './controllers/SettingsController.js';
+import { applyTheme } from './views/theme.js';
+
+applyTheme();
 
 const auth = new AuthModel();
 const users = new UserModel();
@@ -35,6 +42,7 @@ const views = {
   dialog: new DialogView(),
   page: new PageView(),
   settings: new SettingsView(),
+  sound: new SoundView(),
 };
 
 const api = new ApiClient(() => auth.token);
@@ -42,15 +50,26 @@ const socket = new SocketController({ api, auth, conn, views });
 const friends = new FriendController({ api, auth, users, chat, views });
 const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
+const conversations = new ConversationController({
+  api, auth, users, chat, chats, friends,
+});
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
 new SettingsController({ api, auth, views, socket, authCtl });
 
+const alerts = new AlertController({ prefs: new PrefsModel(), views, chats });
+views.settings.bindOpen(() => alerts.show());
+calls.alerts = alerts;
+chats.onIncoming = (peer, text) => alerts.message(peer, text);
 friends.chats = chats;
+friends.conversations = conversations;
 chats.onCall = (withVideo) => calls.start(withVideo);
 socket.register(friends.events());
 socket.register(chats.events());
 socket.register(calls.events());
-socket.onLifecycle('synced', () => chats.onSynced());
+socket.onLifecycle('synced', () => {
+  chats.onSynced();
+  conversations.load();
+});
 
 if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {
   views.auth.showAuth();

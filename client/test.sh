@@ -36,7 +36,7 @@ fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || die "node >= 20 is needed, found $(node --version)"
 
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/axe-core ]; then
   say "npm ci"
   npm ci --no-audit --no-fund
 fi

@@ -87,7 +87,7 @@ export class AuthController {
       this.enter(session);
     } catch (err) {
       view.setBusy(false);
-      view.showError(explainError(err, { taken: `That username is already taken (${err?.message}).` }));
+      view.showError(explainError(err, { taken: `The username ${form.username.trim()} is already taken. Please choose another.` }));
     }
   }
 

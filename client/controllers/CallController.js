@@ -31,6 +31,7 @@ export class CallController {
       call_answer: (ev) => this.onAnswer(ev),
       call_ice: (ev) => this.onIce(ev),
       call_ended: (ev) => this.onEnded(ev),
+      call_answered_elsewhere: (ev) => this.onAnsweredElsewhere(ev),
       call_logged: (ev) => this.onLogged(ev),
       error: (ev) => this.onError(ev),
     };
@@ -161,6 +162,7 @@ export class CallController {
       return;
     }
     this.views.call.setStatus('Ringing…');
+    this.alerts?.callState('outgoing');
   }
 
   onStarted(ev) {
@@ -178,6 +180,7 @@ export class CallController {
       for (const c of call.localCandidates.splice(0)) this.sendIce(c);
     }
     if (call.state === 'outgoing') call.state = 'connecting';
+    this.alerts?.callState(call.state);
     this.views.call.setStatus('Connecting…');
     try {
       await call.pc.setRemoteDescription(ev.answer);
@@ -214,12 +217,15 @@ export class CallController {
     call.withVideo = !!ev.withVideo;
     call.remoteOffer = ev.offer;
     this.views.call.showIncoming(call.peer, call.withVideo);
+    this.alerts?.callState('incoming');
+    this.alerts?.incomingCall(call.peer, call.withVideo);
   }
 
   async accept() {
     const call = this.call;
     if (call.state !== 'incoming') return;
     call.state = 'connecting';
+    this.alerts?.callState(call.state);
     this.views.call.hideIncoming();
     this.chats.open(call.peer);
     this.views.call.showCall(call.peer, call.withVideo, 'Connecting…');
@@ -269,8 +275,17 @@ export class CallController {
     const call = this.call;
     if (!call.matches(ev.from, ev.callId)) return;
     if (call.state === 'incoming') this.views.toast.show(`Missed call from ${call.peer}.`, 'warning');
-    else if (call.state === 'outgoing') this.views.toast.show(`${call.peer} did not answer.`, 'info');
+    // The callee ended a call that was still ringing: they declined it.
+    else if (call.state === 'outgoing') this.views.toast.show(`${call.peer} declined the call.`, 'info');
     else this.views.toast.show(`Call with ${call.peer} ended.`, 'info');
+    this.teardown();
+  }
+
+  /** Another device of this user answered the call ringing here: stop ringing, say where it went. */
+  onAnsweredElsewhere(ev) {
+    const call = this.call;
+    if (call.state !== 'incoming' || (ev.callId && call.callId && ev.callId !== call.callId)) return;
+    this.views.toast.show(`Call from ${call.peer} answered on another device.`, 'info');
     this.teardown();
   }
 
@@ -323,6 +338,7 @@ export class CallController {
 
   teardown() {
     const call = this.call;
+    this.alerts?.callState('idle');
     if (call.pc) {
       call.pc.onicecandidate = null;
       call.pc.ontrack = null;

@@ -1,9 +1,12 @@
-// Conversations: friends' keys, encrypt/send with ticks, receive/decrypt/acknowledge, history
-// paging, typing, call records in the timeline, key-change warnings and safety numbers.
+// Conversations: friends' keys, encrypt/send with ticks (resent by itself once the connection is
+// back), receive/decrypt/acknowledge, `seen` only for what the user scrolled to, receipts from the
+// user's other devices, history paging, typing, call records in the timeline, key-change warnings
+// and safety numbers. A former friend's chat stays readable.
 import {
   decryptMessage, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
 } from '../crypto.js';
 import { LocalStore } from '../net/LocalStore.js';
+import { TrustModel } from '../models/TrustModel.js';
 
 const SEND_TIMEOUT_MS = 12_000;
 const TYPING_IDLE_MS = 2_500;
@@ -32,7 +35,8 @@ export class ChatController {
     v.bindTyping((hasText) => this.onComposerInput(hasText));
     v.bindRetry((id) => this.retry(id));
     v.bindNearTop(() => this.loadOlder());
-    v.bindScrolledToBottom(() => this.markSeen());
+    v.bindScrolled(() => this.markSeen());
+    v.bindJumpLatest(() => this.markSeen());
     v.bindHeaderActions({
       back: () => this.close(),
       voice: () => this.onCall?.(false),
@@ -41,6 +45,7 @@ export class ChatController {
       unfriend: () => this.chat.active && this.friends.unfriend(this.chat.active),
     });
     views.sidebar.bindSelectFriend((name) => this.open(name));
+    views.dialog.bindVerify(() => this.toggleVerified());
     views.page.bindVisible(() => this.markSeen());
     v.bindEscapeBack(() => this.chat.active && this.close());
   }
@@ -51,6 +56,7 @@ export class ChatController {
       message_sent: (ev) => this.onSent(ev),
       message_delivered: (ev) => this.onTicks(ev, 'delivered'),
       message_seen: (ev) => this.onTicks(ev, 'seen'),
+      receipt_sync: (ev) => this.onReceiptSync(ev),
       history_response: (ev) => this.onHistory(ev),
       call_history_response: (ev) => this.onCallHistory(ev),
       typing: (ev) => this.onTyping(ev),
@@ -80,14 +86,40 @@ export class ChatController {
   /** Trust on first use: warn when a friend's key differs from the one this browser saw before. */
   checkRemembered(peer, jwk) {
     const remembered = LocalStore.knownKey(this.me, peer);
-    if (remembered && !sameKey(remembered, jwk)) this.warnKeyChanged(peer);
+    if (remembered && !sameKey(remembered, jwk)) this.warnKeyChanged(peer, jwk);
+    else if (TrustModel.keySeen(this.me, peer, jwk)) this.warnKeyChanged(peer, jwk);
     LocalStore.rememberKey(this.me, peer, jwk);
   }
 
-  warnKeyChanged(peer) {
-    this.chat.addNotice(peer, `${peer}'s security key changed. Compare your safety number before you trust new messages.`, 'warning');
-    this.views.toast.show(`Security key of ${peer} changed. Verify the safety number.`, 'warning', 8000);
-    if (this.chat.active === peer) this.renderTimeline('append');
+  /** A friend's key changed; a verified friend's much more loudly, and the mark is gone. */
+  warnKeyChanged(peer, jwk) {
+    const wasVerified = TrustModel.keySeen(this.me, peer, jwk) || TrustModel.state(this.me, peer, jwk) === 'changed';
+    if (wasVerified) {
+      this.chat.addNotice(peer, `Warning: ${peer}'s security key changed since you verified it. Someone may be in the middle. Compare your safety number again before you trust anything new.`, 'danger');
+      this.views.toast.show(`The verified key of ${peer} changed. Verify the safety number again.`, 'error', 12000);
+    } else {
+      this.chat.addNotice(peer, `${peer}'s security key changed. Compare your safety number before you trust new messages.`, 'warning');
+      this.views.toast.show(`Security key of ${peer} changed. Verify the safety number.`, 'warning', 8000);
+    }
+    if (this.chat.active === peer) {
+      this.renderTimeline('append');
+      this.renderHeader();
+    }
+  }
+
+  /** The trust state of the open chat's key, for the header and the safety dialog. */
+  trustOf(peer) {
+    return TrustModel.state(this.me, peer, this.chat.peerKeys.get(peer)?.jwk ?? null);
+  }
+
+  toggleVerified() {
+    const peer = this.chat.active;
+    const jwk = peer && this.chat.peerKeys.get(peer)?.jwk;
+    if (!jwk) return;
+    if (this.trustOf(peer) === 'verified') TrustModel.unverify(this.me, peer);
+    else TrustModel.verify(this.me, peer, jwk);
+    this.views.dialog.showTrust(peer, this.trustOf(peer));
+    this.renderHeader();
   }
 
   /** The AES-GCM key for a friend, fetching their public key when we do not have it. */
@@ -134,7 +166,7 @@ export class ChatController {
     this.chat.setPeerKey(peer, jwk, null);
     this.keyLoads.delete(peer);
     LocalStore.rememberKey(this.me, peer, jwk);
-    this.warnKeyChanged(peer);
+    this.warnKeyChanged(peer, jwk);
   }
 
   async showSafetyNumber() {
@@ -144,7 +176,7 @@ export class ChatController {
       await this.keyFor(peer);
       const jwk = this.chat.peerKeys.get(peer).jwk;
       const groups = await safetyNumber(this.me, this.auth.publicJwk, peer, jwk);
-      this.views.dialog.showSafetyNumber(peer, groups);
+      this.views.dialog.showSafetyNumber(peer, groups, this.trustOf(peer));
     } catch (err) {
       this.views.toast.show(`Could not load ${peer}'s key: ${err.message}`, 'error');
     }
@@ -156,13 +188,14 @@ export class ChatController {
     const name = this.users.friendName(peer) ?? peer;
     const changed = this.chat.active !== name;
     this.stopTyping();
+    if (changed && this.chat.active) this.chat.conv(this.chat.active).unreadFrom = null;
     this.chat.active = name;
+    const c = this.chat.conv(name);
+    if (changed) c.unreadFrom = this.chat.firstUnseen(name);
     this.views.chat.open(name);
     this.views.sidebar.setChatOpen(true);
-    this.users.clearUnread(name);
     this.renderHeader();
-    this.renderTimeline('bottom');
-    const c = this.chat.conv(name);
+    this.renderTimeline('initial');
     if (!c.historyRequested) {
       c.historyRequested = true;
       this.requestHistory(name, 'initial');
@@ -176,6 +209,7 @@ export class ChatController {
 
   close() {
     this.stopTyping();
+    if (this.chat.active) this.chat.conv(this.chat.active).unreadFrom = null;
     this.chat.active = null;
     this.views.chat.close();
     this.views.sidebar.setChatOpen(false);
@@ -183,10 +217,33 @@ export class ChatController {
     this.views.sidebar.focusFriendList();
   }
 
-  /** A friendship ended: close its chat; the history stays readable if reopened later. */
+  /**
+   * A friendship ended. A chat with a history stays open, read only (and in the list); one with
+   * nothing in it closes.
+   */
   friendGone(name) {
     this.users.setTyping(name, false);
-    if (this.chat.active && this.chat.active.toLowerCase() === name.toLowerCase()) this.close();
+    const active = this.chat.active;
+    if (!active || active.toLowerCase() !== name.toLowerCase()) return;
+    if (this.chat.conv(active).messages.size > 0 || this.users.hasConversation(active)) {
+      this.users.noteConversation(active);
+      this.renderHeader();
+    } else {
+      this.close();
+    }
+  }
+
+  /**
+   * Drops the chats of people who are neither friends nor in the conversation list any more (an
+   * erased account's history is gone from the server too), closing the open one.
+   */
+  dropVanished() {
+    for (const peer of [...this.chat.convs.keys()]) {
+      if (this.users.isFriend(peer) || this.users.hasConversation(peer)) continue;
+      if (this.chat.active === peer) this.close();
+      this.chat.convs.delete(peer);
+      this.users.forget(peer);
+    }
   }
 
   renderHeader() {
@@ -195,14 +252,16 @@ export class ChatController {
     const typing = this.users.typing.has(peer);
     this.views.chat.renderPeerStatus({ online: this.users.isOnline(peer), typing });
     this.views.chat.showTyping(typing, peer);
-    this.views.chat.setCallButtonsEnabled(this.users.isFriend(peer));
+    this.views.chat.setReadOnly(!this.users.isFriend(peer), peer);
+    this.views.chat.renderTrust(this.trustOf(peer));
   }
 
   renderTimeline(mode = 'append') {
     const peer = this.chat.active;
     if (!peer) return;
-    this.views.chat.render(this.chat.timeline(peer), this.me, mode);
     const c = this.chat.conv(peer);
+    this.views.chat.render(this.chat.timeline(peer), this.me, mode, c.unreadFrom);
+    this.views.chat.setUnreadBelow(this.chat.unseenFrom(peer).length);
     this.views.chat.setLoadingOlder(c.loadingMessages && c.historyLoaded);
     if (c.historyLoaded && this.views.chat.needsMoreToScroll()) this.loadOlder();
   }
@@ -212,13 +271,16 @@ export class ChatController {
     return this.chat.active === peer && this.views.page.isVisible;
   }
 
+  /** Sends `seen` for the messages of the open chat that the user has scrolled to, and only those. */
   markSeen() {
     const peer = this.chat.active;
     if (!peer || !this.isVisible(peer) || !this.socket.isOpen) return;
-    const ids = this.chat.unseenFrom(peer);
+    const ids = this.views.chat.reachedIds(this.chat.unseenFrom(peer));
     if (!ids.length) return;
     if (this.socket.send({ type: 'message_seen', to: peer, ids })) {
       for (const id of ids) this.chat.promote(id, 'seen');
+      this.views.chat.setUnreadBelow(this.chat.unseenFrom(peer).length);
+      this.friends.render();
     }
   }
 
@@ -267,8 +329,10 @@ export class ChatController {
     const kind = c.historyQueue?.shift() ?? 'initial';
     const list = Array.isArray(ev.messages) ? ev.messages : [];
     const decrypted = await Promise.all(list.map(async (m) => ({ m, ...(await this.decrypt(peer, m)) })));
+    if (list.length) this.users.noteConversation(peer);
     for (const { m, text, decryptFailed } of decrypted) {
-      this.chat.upsertMessage(peer, {
+      const incoming = !this.auth.isMe(m.sender);
+      const isNew = this.chat.upsertMessage(peer, {
         id: m.id,
         sender: m.sender,
         receiver: m.receiver,
@@ -276,8 +340,9 @@ export class ChatController {
         decryptFailed,
         timestamp: m.timestamp,
         status: m.status,
-        outgoing: this.auth.isMe(m.sender),
+        outgoing: !incoming,
       });
+      if (isNew && incoming && m.status !== 'seen') this.users.loadedUnseen(peer, m.timestamp);
     }
     if (kind !== 'refresh') {
       c.hasMoreMessages = !!ev.hasMore && list.length > 0;
@@ -291,10 +356,11 @@ export class ChatController {
     const newest = list[0];
     if (newest) {
       const item = decrypted[0];
-      this.users.noteActivity(peer, item.decryptFailed ? '🔒 Encrypted message' : item.text, newest.timestamp);
+      this.users.noteActivity(peer, this.activityOf(item, newest), newest.timestamp);
     }
     if (this.chat.active === peer) {
-      this.renderTimeline(kind === 'older' ? 'prepend' : kind === 'initial' ? 'bottom' : 'append');
+      if (kind === 'initial' && !c.unreadFrom) c.unreadFrom = this.chat.firstUnseen(peer);
+      this.renderTimeline({ older: 'prepend', initial: 'initial' }[kind] ?? 'append');
       this.markSeen();
     }
     this.friends.render();
@@ -308,8 +374,7 @@ export class ChatController {
     for (const call of calls) this.chat.upsertCall(peer, call);
     const newest = calls.find((call) => call.status === 'completed' || call.status === 'missed');
     if (newest) {
-      const kind = newest.type === 'video' ? 'video call' : 'voice call';
-      this.users.noteActivity(peer, newest.status === 'missed' ? `Missed ${kind}` : `${kind[0].toUpperCase()}${kind.slice(1)}`, newest.endedAt ?? newest.startedAt);
+      this.users.noteActivity(peer, { call: newest }, newest.endedAt ?? newest.startedAt);
       this.friends.render();
     }
     if (kind !== 'refresh') {
@@ -318,6 +383,11 @@ export class ChatController {
     }
     c.loadingCalls = (c.callQueue?.length ?? 0) > 0;
     if (this.chat.active === peer) this.renderTimeline(kind === 'older' ? 'prepend' : 'append');
+  }
+
+  /** The list's summary of a message: its text (or that it could not be decrypted) and direction. */
+  activityOf({ text, decryptFailed }, m) {
+    return { text: decryptFailed ? '🔒 Encrypted message' : text, outgoing: this.auth.isMe(m.sender) };
   }
 
   /** After every (re)connect: catch up on what happened while we were away. */
@@ -338,11 +408,24 @@ export class ChatController {
       this.requestCalls(peer, kind);
       this.markSeen();
     }
+    this.resendWaiting();
+  }
+
+  /**
+   * Sends again, under the same ids, the messages that failed because the connection was down
+   * (the server stores an id once, whatever reached it before). Not to someone who is no longer
+   * a friend: that would only be refused.
+   */
+  resendWaiting() {
+    for (const id of this.chat.waitingForConnection()) {
+      const m = this.chat.message(id);
+      if (m && this.users.isFriend(m.receiver)) this.retry(id);
+    }
   }
 
   /** The socket closed: nothing in flight will be acknowledged on it. */
   onDisconnected() {
-    for (const [id] of this.chat.sendTimers) this.fail(id);
+    for (const [id] of this.chat.sendTimers) this.fail(id, { resend: true });
     this.typingSentAt = 0;
     this.chat.typingSentTo = null;
     for (const name of [...this.users.typing]) this.users.setTyping(name, false);
@@ -366,7 +449,8 @@ export class ChatController {
       outgoing: true,
     };
     this.chat.upsertMessage(peer, msg);
-    this.users.noteActivity(peer, text, msg.timestamp);
+    this.users.noteConversation(peer);
+    this.users.noteActivity(peer, { text, outgoing: true }, msg.timestamp);
     this.renderTimeline('bottom');
     this.friends.render();
     try {
@@ -385,21 +469,26 @@ export class ChatController {
       type: 'send_message', receiver: msg.receiver, ciphertext: msg.ciphertext, iv: msg.iv, id: msg.id,
     });
     if (!sent) {
-      this.fail(msg.id);
+      this.fail(msg.id, { resend: true });
       return;
     }
     clearTimeout(this.chat.sendTimers.get(msg.id));
     this.chat.sendTimers.set(msg.id, setTimeout(() => {
-      if (this.chat.message(msg.id)?.status === 'pending') this.fail(msg.id);
+      if (this.chat.message(msg.id)?.status === 'pending') this.fail(msg.id, { resend: true });
     }, SEND_TIMEOUT_MS));
   }
 
-  fail(id) {
+  /**
+   * A message could not be sent. `resend`: the connection was the reason (no answer, socket
+   * down), so it goes again by itself once the socket is back; a refusal by the server does not.
+   */
+  fail(id, { resend = false } = {}) {
     clearTimeout(this.chat.sendTimers.get(id));
     this.chat.sendTimers.delete(id);
     const m = this.chat.message(id);
     if (!m || m.status !== 'pending') return;
     m.status = 'failed';
+    m.resend = resend;
     if (this.chat.active === this.chat.peerOf(id)) this.renderTimeline('append');
   }
 
@@ -408,7 +497,8 @@ export class ChatController {
     const m = this.chat.message(id);
     if (!m || m.status !== 'failed') return;
     m.status = 'pending';
-    this.renderTimeline('append');
+    m.resend = false;
+    if (this.chat.active === this.chat.peerOf(id)) this.renderTimeline('append');
     if (!m.ciphertext) {
       try {
         const key = await this.keyFor(m.receiver);
@@ -432,6 +522,27 @@ export class ChatController {
     if (this.chat.active === this.chat.peerOf(ev.id)) this.renderTimeline('append');
   }
 
+  /**
+   * Another socket of this user acknowledged messages from `withUser`: the same ticks here, so
+   * the badge clears on every device.
+   */
+  onReceiptSync(ev) {
+    if (!ev.withUser || !Array.isArray(ev.ids) || (ev.status !== 'delivered' && ev.status !== 'seen')) return;
+    const peer = this.peerFromWire(ev.withUser);
+    let changed = false;
+    for (const id of ev.ids) {
+      const m = this.chat.message(id);
+      if (m && !m.outgoing) changed = this.chat.promote(id, ev.status) || changed;
+      else if (!m && ev.status === 'seen') {
+        this.users.seenElsewhere(peer);
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    if (this.chat.active === peer) this.renderTimeline('append');
+    this.friends.render();
+  }
+
   onTicks(ev, status) {
     const peer = this.peerFromWire(ev.from);
     let changed = false;
@@ -451,7 +562,7 @@ export class ChatController {
     if (!ev.ref) return false;
     const m = this.chat.message(ev.ref);
     if (!m || !m.outgoing) return false;
-    this.fail(ev.ref);
+    this.fail(ev.ref, { resend: false });
     const why = {
       not_friends: `${m.receiver} is not your friend anymore.`,
       rate_limited: 'You are sending too fast. Wait a moment, then retry.',
@@ -486,14 +597,20 @@ export class ChatController {
       status: outgoing ? m.status : (m.status === 'seen' ? 'seen' : 'delivered'),
       outgoing,
     });
-    this.users.noteActivity(peer, decryptFailed ? '🔒 Encrypted message' : text, m.timestamp);
-    if (!outgoing && isNew && m.status !== 'seen') {
-      if (this.isVisible(peer)) this.markSeen();
-      else this.users.incUnread(peer);
-    }
+    this.users.noteConversation(peer);
+    if (!outgoing && isNew && m.status !== 'seen') this.users.loadedUnseen(peer, m.timestamp);
+    this.users.noteActivity(peer, this.activityOf({ text, decryptFailed }, m), m.timestamp);
+    if (!outgoing && isNew && m.status !== 'seen') this.onIncoming?.(peer, decryptFailed ? null : text);
     if (this.chat.active === peer) {
       this.renderTimeline(outgoing ? 'bottom' : 'append');
       this.renderHeader();
+      this.markSeen();
+      const c = this.chat.conv(peer);
+      // Arrived out of view (scrolled up, or the page in the background): mark where the new ones start.
+      if (!outgoing && isNew && !c.unreadFrom && this.chat.message(m.id)?.status !== 'seen') {
+        c.unreadFrom = m.id;
+        this.renderTimeline('append');
+      }
     }
     this.friends.render();
   }
@@ -503,8 +620,7 @@ export class ChatController {
     const other = this.auth.isMe(call.caller) ? call.callee : call.caller;
     const peer = this.peerFromWire(other);
     this.chat.upsertCall(peer, call);
-    const kind = call.type === 'video' ? 'Video call' : 'Voice call';
-    this.users.noteActivity(peer, call.status === 'missed' ? `Missed ${kind.toLowerCase()}` : kind, call.endedAt ?? call.startedAt);
+    this.users.noteActivity(peer, { call }, call.endedAt ?? call.startedAt);
     if (this.chat.active === peer) this.renderTimeline('append');
     this.friends.render();
   }

@@ -12,8 +12,9 @@ export class FriendController {
     this.users = users;
     this.chat = chat;
     this.views = views;
-    /** set by app.js: the ChatController */
+    /** set by app.js: the ChatController and the ConversationController */
     this.chats = null;
+    this.conversations = null;
     this.pollTimer = null;
     this.searchTimer = null;
     this.searchSeq = 0;
@@ -70,14 +71,15 @@ export class FriendController {
 
   render() {
     const u = this.users;
-    this.views.sidebar.renderFriends(u.sortedFriends().map((name) => ({
+    this.views.sidebar.renderFriends(u.conversationList().map((name) => ({
       name,
+      former: !u.isFriend(name),
       online: u.isOnline(name),
-      unread: u.unreadOf(name),
+      unread: u.serverUnreadOf(name) + this.chat.unseenFrom(name).length,
       typing: u.typing.has(name),
       active: this.chat.active === name,
       last: u.lastActivity.get(name),
-    })));
+    })), this.auth.username);
     this.views.sidebar.renderRequests(u.pendingReceived, u.pendingSent);
     if (u.searchQuery) this.renderSearch();
     this.chats?.renderHeader();
@@ -209,5 +211,7 @@ export class FriendController {
     this.views.toast.show(wasFriend ? `${ev.from} removed you from their friends.` : `${ev.from} withdrew their friend request.`, 'warning');
     this.render();
     this.load();
+    // An erased account ends its friendships the same way; its history is gone then.
+    if (wasFriend) this.conversations?.load();
   }
 }

@@ -4,6 +4,7 @@
 import { deriveKeys, newKdf } from '../kdf.js';
 import { ApiError } from '../net/ApiClient.js';
 import { openBackup, sealBackup, WrongPasswordError } from '../vault.js';
+import { setThemeChoice, themeChoice } from '../views/theme.js';
 import { explainError } from './AuthController.js';
 
 export class SettingsController {
@@ -15,6 +16,7 @@ export class SettingsController {
     this.authCtl = authCtl;
     const view = views.settings;
     view.bindOpen(() => this.open());
+    view.bindTheme((choice) => setThemeChoice(choice));
     view.bindSessions((id) => this.endSession(id), () => this.endOthers());
     view.bindChangePassword((form) => this.changePassword(form));
     view.bindDeleteAccount((form) => this.deleteAccount(form));
@@ -23,6 +25,7 @@ export class SettingsController {
   open() {
     if (!this.auth.isLoggedIn) return;
     this.views.settings.open(this.auth.username);
+    this.views.settings.showTheme(themeChoice());
     this.loadSessions();
   }
 

@@ -21,6 +21,8 @@ function newConversation() {
     hasMoreCalls: true,
     loadingMessages: false,
     loadingCalls: false,
+    /** The first message that was unread when the chat was opened: the "new messages" line goes above it. */
+    /** @type {string|null} */ unreadFrom: null,
     oldestMessageId: null,
     oldestCallId: null,
   };
@@ -117,8 +119,28 @@ export class ChatModel {
   /** Messages from `peer` that we have not yet marked seen. */
   unseenFrom(peer) {
     const out = [];
-    for (const m of this.conv(peer).messages.values()) {
+    const c = this.convs.get(peer);
+    if (!c) return out;
+    for (const m of c.messages.values()) {
       if (!m.outgoing && m.status !== 'seen') out.push(m.id);
+    }
+    return out;
+  }
+
+  /** The oldest message from `peer` not yet seen, or null. */
+  firstUnseen(peer) {
+    let first = null;
+    for (const m of this.conv(peer).messages.values()) {
+      if (!m.outgoing && m.status !== 'seen' && (!first || m.timestamp < first.timestamp)) first = m;
+    }
+    return first?.id ?? null;
+  }
+
+  /** Messages not sent because the connection was down, to send again once it is back. */
+  waitingForConnection() {
+    const out = [];
+    for (const c of this.convs.values()) {
+      for (const m of c.messages.values()) if (m.outgoing && m.status === 'failed' && m.resend) out.push(m.id);
     }
     return out;
   }

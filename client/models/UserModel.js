@@ -1,4 +1,5 @@
-// Friends, requests, presence, unread counts and typing. State only.
+// Friends, requests, presence, the conversation list (unread counts the server reported,
+// last activity, former friends with a history), typing and search. State only.
 
 export class UserModel {
   constructor() {
@@ -10,10 +11,18 @@ export class UserModel {
     /** @type {string[]} */ this.pendingSent = [];
     /** @type {string[]} */ this.pendingReceived = [];
     /** @type {Set<string>} */ this.online = new Set();
-    /** @type {Map<string, number>} */ this.unread = new Map();
+    /**
+     * Unseen messages from a user that the server counted (GET /conversations) and this page has
+     * not loaded yet, with the time of the newest message the count covers. Loaded messages count
+     * by their own status instead (ChatModel.unseenFrom), so a message is never counted twice.
+     * @type {Map<string, {count: number, upTo: number}>}
+     */
+    this.serverUnread = new Map();
+    /** Everyone with a conversation here, friends now or not, keyed lowercased. */
+    /** @type {Map<string, string>} */ this.talkedWith = new Map();
     /** @type {Set<string>} */ this.typing = new Set();
-    /** Last message or call per friend, for the list: {text, timestamp}. */
-    /** @type {Map<string, {text: string, timestamp: number}>} */ this.lastActivity = new Map();
+    /** Last message or call per user, for the list: {text, outgoing} or {call}, and its time. */
+    /** @type {Map<string, {text?: string, outgoing?: boolean, call?: object, timestamp: number}>} */ this.lastActivity = new Map();
     this.searchQuery = '';
     /** @type {{username: string, online: boolean}[]} */ this.searchResults = [];
   }
@@ -50,7 +59,6 @@ export class UserModel {
     this.friends = this.friends.filter((n) => UserModel.key(n) !== k);
     this.online.delete(name);
     this.typing.delete(name);
-    this.unread.delete(name);
   }
 
   removeRequest(name) {
@@ -80,16 +88,47 @@ export class UserModel {
     return this.online.has(name);
   }
 
-  incUnread(name) {
-    this.unread.set(name, (this.unread.get(name) ?? 0) + 1);
+  /** The server's count of unseen messages from `name` not loaded here, up to time `upTo`. */
+  setServerUnread(name, count, upTo) {
+    this.serverUnread.set(name, { count: Math.max(0, count), upTo });
   }
 
-  clearUnread(name) {
-    this.unread.delete(name);
+  /**
+   * An unseen message from `name` was loaded here: when the server's count covered it, it now
+   * counts as a loaded message instead.
+   */
+  loadedUnseen(name, timestamp) {
+    const entry = this.serverUnread.get(name);
+    if (entry && entry.count > 0 && timestamp <= entry.upTo) entry.count -= 1;
   }
 
-  unreadOf(name) {
-    return this.unread.get(name) ?? 0;
+  /** Another device saw a message from `name` that this page never loaded. */
+  seenElsewhere(name) {
+    const entry = this.serverUnread.get(name);
+    if (entry && entry.count > 0) entry.count -= 1;
+  }
+
+  serverUnreadOf(name) {
+    return this.serverUnread.get(name)?.count ?? 0;
+  }
+
+  noteConversation(name) {
+    this.talkedWith.set(UserModel.key(name), name);
+  }
+
+  /** The server's complete list of conversations replaces what this page knew. */
+  keepConversations(names) {
+    this.talkedWith = new Map(names.map((n) => [UserModel.key(n), n]));
+  }
+
+  /** Forgets what the list showed of someone with neither a friendship nor a history. */
+  forget(name) {
+    this.lastActivity.delete(name);
+    this.serverUnread.delete(name);
+  }
+
+  hasConversation(name) {
+    return this.talkedWith.has(UserModel.key(name));
   }
 
   setTyping(name, isTyping) {
@@ -97,14 +136,17 @@ export class UserModel {
     else this.typing.delete(name);
   }
 
-  noteActivity(name, text, timestamp) {
+  /** activity: {text, outgoing} for a message, {call} for a call record. */
+  noteActivity(name, activity, timestamp) {
     const prev = this.lastActivity.get(name);
-    if (!prev || prev.timestamp <= timestamp) this.lastActivity.set(name, { text, timestamp });
+    if (!prev || prev.timestamp <= timestamp) this.lastActivity.set(name, { ...activity, timestamp });
   }
 
-  /** Friends with the most recent conversation first, then by name. */
-  sortedFriends() {
-    return [...this.friends].sort((a, b) => {
+  /** Friends and former friends with a history, the most recent conversation first, then by name. */
+  conversationList() {
+    const names = new Map(this.friends.map((n) => [UserModel.key(n), n]));
+    for (const [k, n] of this.talkedWith) if (!names.has(k)) names.set(k, n);
+    return [...names.values()].sort((a, b) => {
       const ta = this.lastActivity.get(a)?.timestamp ?? 0;
       const tb = this.lastActivity.get(b)?.timestamp ?? 0;
       if (ta !== tb) return tb - ta;

@@ -80,6 +80,12 @@ export class ApiClient {
   searchUsers(q) { return this.request('GET', `users?q=${encodeURIComponent(q)}`); }
   publicKey(name) { return this.request('GET', `users/${encodeURIComponent(name)}/public-key`); }
   friendsStatus() { return this.request('GET', 'friends/status'); }
+  /** {conversations: [{withUser, lastMessage, unread}], hasMore}, newest first; `before` continues after that user. */
+  conversations(limit, before = null) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (before) q.set('before', before);
+    return this.request('GET', `conversations?${q}`);
+  }
   requestFriend(receiver) { return this.request('POST', 'friends/request', { receiver }); }
   acceptFriend(sender) { return this.request('POST', 'friends/accept', { sender }); }
   rejectFriend(sender) { return this.request('POST', 'friends/reject', { sender }); }

@@ -1,6 +1,7 @@
 // Calls end to end: a real WebRTC video call between two Chromium contexts (fake camera and
 // microphone), signalled through the real server; the call log in both chats afterwards; a
-// declined call logged as missed; and the call history merged into a chat opened later.
+// declined call labelled declined on both sides (not a missed call); and the call history merged
+// into a chat opened later.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -48,7 +49,11 @@ test('a video call connects on both sides with remote video playing', { timeout:
   await carol.locator('#call-overlay:not([hidden])').waitFor();
   await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
   assert.match(await dave.locator('#incoming-kind').textContent(), /video call/i);
+  // The callee hears the ringtone, the caller the ringback, until the call is answered.
+  await dave.locator('html[data-sound="ringtone"]').waitFor({ state: 'attached' });
+  await carol.locator('html[data-sound="ringback"]').waitFor({ state: 'attached' });
   await dave.locator('#accept-call-btn').click();
+  for (const page of [carol, dave]) await page.locator('html[data-sound]').waitFor({ state: 'detached', timeout: SLOW });
 
   await remoteVideoPlays(carol);
   await remoteVideoPlays(dave);
@@ -60,6 +65,15 @@ test('a video call connects on both sides with remote video playing', { timeout:
   // Let the call run for two seconds on the in-call clock, so it has a duration.
   await carol.locator('#call-status', { hasText: /^0:0[2-9]$|^0:[1-5]\d$/ }).waitFor({ timeout: SLOW });
   await screenshot(carol, 'call.png');
+
+  // The whole picture or the screen filled: the button switches how the remote video is fitted.
+  const fit = () => carol.locator('#remote-video').evaluate((v) => getComputedStyle(v).objectFit);
+  const before = await fit();
+  await carol.locator('#fit-btn').click();
+  assert.notEqual(await fit(), before);
+  assert.equal(await carol.locator('#fit-btn').getAttribute('aria-pressed'), String(before === 'cover'));
+  await carol.locator('#fit-btn').click();
+  assert.equal(await fit(), before);
 
   // Mute and camera toggles act on the local tracks.
   await carol.getByRole('button', { name: 'Mute microphone', exact: true }).click();
@@ -88,19 +102,29 @@ test('after hang-up both chats show the completed call with its duration', { tim
   assertNoProblems(carol, dave);
 });
 
-test('a declined call shows as missed in both chats', { timeout: 2 * SLOW }, async () => {
+test('a declined call shows as declined in both chats, missed in neither', { timeout: 2 * SLOW }, async () => {
   await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
   await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
   assert.match(await dave.locator('#incoming-kind').textContent(), /voice call/i);
+  // On a wide screen the banner leaves the open chat's header (and its buttons) free.
+  await dave.locator('#incoming-call.show').waitFor();
+  await dave.waitForFunction(() => getComputedStyle(document.getElementById('incoming-call')).transform === 'none');
+  const banner = await dave.locator('#incoming-call').boundingBox();
+  const header = await dave.locator('#chat .chat-header').boundingBox();
+  const overlap = banner.x < header.x + header.width && header.x < banner.x + banner.width
+    && banner.y < header.y + header.height && header.y < banner.y + banner.height;
+  assert.equal(overlap, false, `the banner ${JSON.stringify(banner)} covers the chat header ${JSON.stringify(header)}`);
   await dave.getByRole('button', { name: `Decline call from ${CAROL}` }).click();
   await carol.locator('#call-overlay').waitFor({ state: 'hidden', timeout: SLOW });
   await dave.locator('#incoming-call').waitFor({ state: 'hidden' });
-  const carolMissed = carol.locator('#timeline li.call-record[data-status="missed"]');
-  await carolMissed.waitFor({ timeout: SLOW });
-  assert.match(await carolMissed.textContent(), /Missed voice call/);
-  const daveMissed = dave.locator('#timeline li.call-record[data-status="missed"]');
-  await daveMissed.waitFor({ timeout: SLOW });
-  assert.match(await daveMissed.textContent(), /Missed voice call/);
+  // The record's status is `missed` (never answered); its endReason says the callee declined.
+  const carolDeclined = carol.locator('#timeline li.call-record[data-status="missed"][data-reason="declined"]');
+  await carolDeclined.waitFor({ timeout: SLOW });
+  assert.match(await carolDeclined.textContent(), new RegExp(`Voice call · ${DAVE} declined`));
+  const daveDeclined = dave.locator('#timeline li.call-record[data-status="missed"][data-reason="declined"]');
+  await daveDeclined.waitFor({ timeout: SLOW });
+  assert.match(await daveDeclined.textContent(), /Declined voice call/);
+  for (const r of [carolDeclined, daveDeclined]) assert.doesNotMatch(await r.getAttribute('class'), /\bmissed\b/);
   assertNoProblems(carol, dave);
 });
 
@@ -140,6 +164,50 @@ test('a chat opened later shows the call log merged into the timeline', { timeou
   }
 });
 
+test('notifications while the tab is hidden show the sender, and the text only with previews on; a muted ringtone stays quiet', { timeout: 2 * SLOW }, async () => {
+  await dave.context().grantPermissions(['notifications']);
+  // The page is told it is hidden, and every notification it makes is recorded as well as shown.
+  await dave.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden', configurable: true });
+    const Real = window.Notification;
+    window.shownNotifications = [];
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        super(title, options);
+        window.shownNotifications.push({ title, body: options?.body });
+      }
+    };
+  });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="notify"]').check();
+  await dave.locator('#alert-prefs input[name="previews"]:not(:disabled)').waitFor();
+  await dave.locator('#alert-prefs input[name="ringtone"]').uncheck();
+  await dave.locator('#settings-close').click();
+
+  await send(carol, 'Private words: damson-61');
+  await dave.waitForFunction(() => window.shownNotifications.length === 1);
+  assert.deepEqual(await dave.evaluate(() => window.shownNotifications[0]), { title: CAROL, body: 'New message' });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="previews"]').check();
+  await dave.locator('#settings-close').click();
+  await send(carol, 'Shown in full: sloe-62');
+  await dave.waitForFunction(() => window.shownNotifications.length === 2);
+  assert.deepEqual(await dave.evaluate(() => window.shownNotifications[1]), { title: CAROL, body: 'Shown in full: sloe-62' });
+
+  // The ringtone is off on this device: the banner shows, with no sound.
+  await carol.getByRole('button', { name: `Start voice call with ${DAVE}` }).click();
+  await dave.locator('#incoming-call:not([hidden])').waitFor({ timeout: SLOW });
+  await dave.waitForFunction(() => window.shownNotifications.some((n) => n.body === 'Incoming voice call'));
+  assert.equal(await dave.locator('html[data-sound]').count(), 0, 'no ringtone when it is turned off');
+  await carol.locator('html[data-sound="ringback"]').waitFor({ state: 'attached' });
+  await carol.getByRole('button', { name: 'Hang up' }).click();
+  await dave.locator('#incoming-call').waitFor({ state: 'hidden', timeout: SLOW });
+  await dave.evaluate(() => { delete document.visibilityState; });
+  await dave.locator('#settings-btn').click();
+  await dave.locator('#alert-prefs input[name="ringtone"]').check();
+  await dave.locator('#settings-close').click();
+});
+
 test('calling a friend who is offline says so and logs a missed call', { timeout: 2 * SLOW }, async () => {
   await dave.context().close();
   await carol.locator(`#friends-list button[data-friend="${DAVE}"] .online-dot[data-online="false"]`).waitFor({ timeout: SLOW });
@@ -148,6 +216,8 @@ test('calling a friend who is offline says so and logs a missed call', { timeout
   await carol.locator('#toasts .toast', { hasText: `${DAVE} is offline.` }).waitFor({ timeout: SLOW });
   await carol.locator('#call-overlay').waitFor({ state: 'hidden' });
   await carol.waitForFunction((n) => document.querySelectorAll('#timeline li.call-record[data-status="missed"]').length === n + 1, before, { timeout: SLOW });
+  const offline = carol.locator('#timeline li.call-record[data-reason="offline"]');
+  assert.equal(await offline.locator('.call-title').textContent(), `Video call · ${DAVE} was offline`);
   // The refusal is an `error {code: "offline"}` by design; nothing else went wrong.
   const unexpected = carol.problems.filter((p) => !p.includes('"code":"offline"'));
   assert.deepEqual(unexpected, []);

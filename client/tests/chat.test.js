@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import qrcode from '../vendor/qrcode-generator/qrcode.mjs';
 import {
   assertNoProblems, befriend, friendButton, launchBrowser, login, messageByText, openChat, openClient,
   PASSWORD, register, screenshot, send, SLOW, startServer,
@@ -102,9 +103,10 @@ test('messages go both ways and each side reads the other', { timeout: 3 * SLOW 
   await send(bob, TEXTS.b2);
   for (const page of [alice, bob]) {
     for (const text of Object.values(TEXTS)) await messageByText(page, text).waitFor();
-    // Times read HH:MM and today's messages sit under a "Today" separator.
-    const times = await page.locator('#timeline li.msg time').allTextContents();
-    assert.ok(times.length >= 4 && times.every((t) => /^\d\d:\d\d$/.test(t)), `HH:MM times: ${times}`);
+    // Times read as the browser's locale writes them, and today's messages sit under a "Today" separator.
+    const times = await page.locator('#timeline li.msg time').evaluateAll((els) => els.map((el) => [el.textContent,
+      new Date(el.dateTime).toLocaleTimeString(navigator.language, { hour: 'numeric', minute: '2-digit' })]));
+    assert.ok(times.length >= 4 && times.every(([shown, local]) => shown === local && /\d:\d\d/.test(shown)), `times in the locale: ${times}`);
     await page.locator('#timeline .day-sep', { hasText: 'Today' }).waitFor();
   }
   await messageByText(alice, TEXTS.a2).and(alice.locator('[data-status="seen"]')).waitFor();
@@ -171,25 +173,25 @@ test('a phone-sized screen shows the list, then the chat', { timeout: SLOW }, as
   await phone.context().close();
 });
 
-test('a lost connection shows, reconnects with backoff, and a failed message is retried', { timeout: 4 * SLOW }, async () => {
+test('a lost connection shows, reconnects with backoff, and a message written offline goes by itself', { timeout: 4 * SLOW }, async () => {
   await server.kill();
   for (const page of [alice, bob]) {
     await page.locator('#connection-state[data-state="reconnecting"]').waitFor({ timeout: SLOW });
   }
   assert.match(await alice.locator('#connection-state').textContent(), /Offline|Reconnecting/);
-  // Sent while offline: it fails visibly and offers a retry.
+  // Sent while offline: it shows as not sent yet, to go again once connected.
   const input = alice.locator('#composer-input');
   await input.fill(OFFLINE_TEXT);
   await input.press('Enter');
   const failed = messageByText(alice, OFFLINE_TEXT);
   await failed.and(alice.locator('[data-status="failed"]')).waitFor();
+  assert.match(await failed.locator('.failed-row').textContent(), /sending again when connected/);
   const id = await failed.getAttribute('data-id');
 
   await server.start();
   await alice.locator('#connection-state[data-state="online"]').waitFor({ timeout: SLOW });
   await bob.locator('#connection-state[data-state="online"]').waitFor({ timeout: SLOW });
-  await failed.getByRole('button', { name: 'Retry sending this message' }).click();
-  // Delivered to Bob under the same id, and seen, since Bob has the chat open.
+  // Nobody presses retry: delivered to Bob under the same id, and seen, since Bob has the chat open.
   await bob.locator(`#timeline li.msg[data-id="${id}"]`, { hasText: OFFLINE_TEXT }).waitFor({ timeout: SLOW });
   await alice.locator(`#timeline li.msg[data-id="${id}"][data-status="seen"]`).waitFor({ timeout: SLOW });
   // A presence round trip works on the new sockets too.
@@ -237,7 +239,33 @@ test('a friend request can be declined, and a friend removed', { timeout: 3 * SL
   await eve.context().close();
 });
 
-test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SLOW }, async () => {
+test('a safety number shows as a QR code of its digits and can be marked verified', { timeout: SLOW }, async () => {
+  await openChat(alice, BOB);
+  await alice.locator('#safety-btn').click();
+  const digits = (await alice.locator('#safety-digits').getAttribute('aria-label')).replaceAll(' ', '');
+  // The canvas holds, module for module, the QR code of the digits (made here by the same library).
+  const qr = qrcode(0, 'M');
+  qr.addData(`nexchat-safety-number:${digits}`);
+  qr.make();
+  const expected = Array.from({ length: qr.getModuleCount() }, (_, r) => Array.from({ length: qr.getModuleCount() }, (__, c) => qr.isDark(r, c)));
+  const drawn = await alice.locator('#safety-qr').evaluate((canvas, n) => {
+    const cell = canvas.width / (n + 8);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return Array.from({ length: n }, (_, r) => Array.from({ length: n }, (__, c) => {
+      const x = Math.floor((c + 4.5) * cell);
+      const y = Math.floor((r + 4.5) * cell);
+      return data[(y * canvas.width + x) * 4] < 128;
+    }));
+  }, qr.getModuleCount());
+  assert.deepEqual(drawn, expected);
+  await alice.locator('#safety-state', { hasText: 'Not verified yet' }).waitFor();
+  await alice.getByRole('button', { name: 'Mark as verified' }).click();
+  await alice.locator('#safety-state[data-state="verified"]').waitFor();
+  await alice.keyboard.press('Escape');
+  await alice.locator('#chat-trust[data-state="verified"]', { hasText: 'Verified' }).waitFor();
+});
+
+test('a changed key of a verified friend puts a loud warning into the chat and takes the mark away', { timeout: 2 * SLOW }, async () => {
   await openChat(alice, BOB);
   // Another device of Bob's joins with a new key (as after a lost key backup).
   const other = await openClient(browser, server.url);
@@ -261,7 +289,12 @@ test('a changed key of a friend puts a warning into the chat', { timeout: 2 * SL
     await new Promise((resolve) => { ws.onopen = resolve; });
     ws.send(JSON.stringify({ type: 'join', publicKey: { kty, crv, x, y } }));
   }, { name: BOB, password: PASSWORD });
-  await alice.locator('#timeline li.notice.warning', { hasText: 'security key changed' }).waitFor({ timeout: SLOW });
+  await alice.locator('#timeline li.notice.danger', { hasText: 'security key changed since you verified it' }).waitFor({ timeout: SLOW });
+  await alice.locator('#chat-trust[data-state="changed"]', { hasText: 'verify again' }).waitFor();
+  await alice.locator('#safety-btn').click();
+  await alice.locator('#safety-state[data-state="changed"]').waitFor();
+  await alice.getByRole('button', { name: 'Mark as verified' }).waitFor();
+  await alice.keyboard.press('Escape');
   await other.context().close();
 });
 

@@ -220,6 +220,26 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
   const page = await context.newPage();
   /** Everything this profile sends (see recordTraffic). */
   page.traffic = recordTraffic(context);
+  watchProblems(page);
+  await page.goto(url);
+  await page.locator('#auth-screen').waitFor({ state: 'visible' });
+  return page;
+}
+
+/**
+ * Another tab of the profile `page` belongs to, on the client: it shares the saved session, so it
+ * signs in by itself. Resolves once its socket is online.
+ */
+export async function openTab(page, url) {
+  const tab = await page.context().newPage();
+  watchProblems(tab);
+  await tab.goto(url);
+  await waitOnline(tab);
+  return tab;
+}
+
+/** Collects page errors, CSP reports and `error` events from the server into `page.problems`. */
+function watchProblems(page) {
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
@@ -237,9 +257,6 @@ export async function openClient(browser, url, { viewport = { width: 1280, heigh
       }
     });
   });
-  await page.goto(url);
-  await page.locator('#auth-screen').waitFor({ state: 'visible' });
-  return page;
 }
 
 export async function waitOnline(page) {
@@ -304,6 +321,179 @@ export async function screenshot(page, file) {
   const out = path.join(RESULTS_DIR, file);
   await page.screenshot({ path: out });
   return out;
+}
+
+const AXE_SOURCE = fs.readFileSync(path.join(CLIENT_DIR, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core (the npm dev dependency) in the page as it is now, with every rule of WCAG 2.2 A
+ * and AA and axe's best practices. The script is evaluated through the browser's debugging
+ * protocol, so the page's Content-Security-Policy stays as strict as it is. Resolves to the
+ * violations, each as {id, impact, help, nodes: [selector and what failed]}.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 6).map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join(' ').trim()}`),
+    }));
+  });
+}
+
+/**
+ * Measures the contrast of every piece of text on screen against what is really rendered behind
+ * it (glass, gradients, images): the text is made transparent, the page photographed, and the
+ * text's colour compared with each pixel behind it; the contrast of a piece of text is the 10th
+ * percentile over those pixels, so a gradient counts by its worst part and an icon's edge does not.
+ * Resolves to the pieces below WCAG AA (4.5:1, or 3:1 for text of at least 24 px, or 18.66 px
+ * bold), each as "text (selector): ratio < required". Disabled controls are exempt, as in WCAG.
+ */
+export async function contrastFailures(page) {
+  // The page may re-render a list between marking and photographing it (a presence or a receipt
+  // arriving): then the new nodes show their text in the picture, so the whole probe is redone.
+  for (let attempt = 1; ; attempt++) {
+    const probe = await probeOnce(page);
+    if (probe.intact) return measure(page, probe);
+    if (attempt === 5) throw new Error('the page kept re-rendering while its contrast was measured');
+  }
+}
+
+/** Marks the text transparent, photographs the page, and puts the colours back. */
+async function probeOnce(page) {
+  await settled(page);
+  const { items, count } = await page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || seen.has(el)) continue;
+      // Screen-reader-only text (clipped to a pixel) is not seen, so it has no contrast to keep.
+      if (el.closest('[aria-hidden="true"], :disabled, .visually-hidden, option, script, style, title')) continue;
+      const style = getComputedStyle(el);
+      if (style.visibility !== 'visible' || el.checkVisibility?.({ opacityProperty: true }) === false) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      // The part of the text that its scrolling or clipping boxes and the viewport let through.
+      const clips = [{ left: 0, top: 0, right: innerWidth, bottom: innerHeight }];
+      for (let a = el; a; a = a.parentElement) {
+        const cs = getComputedStyle(a);
+        if (cs.overflowX !== 'visible' || cs.overflowY !== 'visible') clips.push(a.getBoundingClientRect());
+      }
+      const rects = [...range.getClientRects()].map((r) => {
+        const left = Math.max(r.left, ...clips.map((c) => c.left));
+        const top = Math.max(r.top, ...clips.map((c) => c.top));
+        const right = Math.min(r.right, ...clips.map((c) => c.right));
+        const bottom = Math.min(r.bottom, ...clips.map((c) => c.bottom));
+        return { left, top, width: right - left, height: bottom - top };
+      }).filter((r) => r.width >= 2 && r.height >= 6);
+      // Only text that is on top where it stands: not under a modal's backdrop or a call screen,
+      // not scrolled out of its box.
+      const onTop = rects.filter((r) => {
+        const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return hit && (hit === el || el.contains(hit) || hit.contains(el));
+      });
+      if (!onTop.length) continue;
+      rects.splice(0, rects.length, ...onTop);
+      seen.add(el);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      out.push({
+        text: node.textContent.trim().slice(0, 40),
+        where: el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`,
+        color: style.color,
+        required: large ? 3 : 4.5,
+        rects: rects.map((r) => ({ x: r.left, y: r.top, w: r.width, h: r.height })),
+      });
+    }
+    // Only once every colour is read: a child inheriting its colour would otherwise read as transparent.
+    for (const el of seen) {
+      el.dataset.contrastProbe = '';
+      el.style.setProperty('color', 'transparent', 'important');
+      el.style.setProperty('-webkit-text-fill-color', 'transparent', 'important');
+      el.style.setProperty('text-shadow', 'none', 'important');
+    }
+    return { items: out, count: seen.size };
+  });
+  await nextFrames(page);
+  let shot;
+  let intact = false;
+  try {
+    shot = (await page.screenshot({ animations: 'disabled', caret: 'hide' })).toString('base64');
+    intact = await page.evaluate((n) => document.querySelectorAll('[data-contrast-probe]').length === n, count);
+  } finally {
+    await page.evaluate(() => {
+      for (const el of document.querySelectorAll('[data-contrast-probe]')) {
+        delete el.dataset.contrastProbe;
+        for (const p of ['color', '-webkit-text-fill-color', 'text-shadow']) el.style.removeProperty(p);
+      }
+    });
+  }
+  return { items, shot, intact };
+}
+
+/** The items of a probe below AA, from the photograph of the page with their text removed. */
+function measure(page, { items, shot }) {
+  return page.evaluate(async ({ items, png }) => {
+    const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(bitmap, 0, 0);
+    const scale = bitmap.width / innerWidth;
+    const lin = (c) => { const v = c / 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    const parse = (css) => {
+      const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+      return { rgb: [r, g, b], a };
+    };
+    const failures = [];
+    for (const item of items) {
+      const fg = parse(item.color);
+      const ratios = [];
+      for (const r of item.rects) {
+        const x0 = Math.max(0, Math.floor(r.x * scale));
+        const y0 = Math.max(0, Math.floor(r.y * scale));
+        const w = Math.min(bitmap.width - x0, Math.ceil(r.w * scale));
+        const h = Math.min(bitmap.height - y0, Math.ceil(r.h * scale));
+        if (w <= 0 || h <= 0) continue;
+        const data = ctx.getImageData(x0, y0, w, h).data;
+        const step = Math.max(1, Math.floor(Math.sqrt((w * h) / 400)));
+        for (let y = 0; y < h; y += step) {
+          for (let x = 0; x < w; x += step) {
+            const i = (y * w + x) * 4;
+            const bg = [data[i], data[i + 1], data[i + 2]];
+            const text = fg.rgb.map((c, k) => c * fg.a + bg[k] * (1 - fg.a));
+            const [hi, lo] = [lum(text), lum(bg)].sort((a, b) => b - a);
+            ratios.push((hi + 0.05) / (lo + 0.05));
+          }
+        }
+      }
+      if (!ratios.length) continue;
+      ratios.sort((a, b) => a - b);
+      const ratio = ratios[Math.floor(ratios.length * 0.1)];
+      if (ratio < item.required) failures.push(`"${item.text}" (${item.where}): ${ratio.toFixed(2)} < ${item.required}`);
+    }
+    return failures;
+  }, { items, png: shot });
+}
+
+/** Resolves after the page has painted twice (a theme switch or a style change is on screen). */
+export function nextFrames(page) {
+  return page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+}
+
+/** Resolves once no CSS transition is running (colours fading after a theme switch, a banner sliding in). */
+export async function settled(page) {
+  await page.waitForFunction(() => !document.getAnimations().some((a) => a instanceof CSSTransition && a.playState === 'running'));
+  await nextFrames(page);
 }
 
 /** Fails when a page threw or the Content-Security-Policy blocked something. */

@@ -7,6 +7,7 @@ export class AuthView {
     this.screen = $('auth-screen');
     this.app = $('app-screen');
     this.form = $('auth-form');
+    this.panel = $('auth-panel');
     this.username = $('auth-username');
     this.password = $('auth-password');
     this.confirm = $('auth-confirm');
@@ -40,7 +41,7 @@ export class AuthView {
       tab.setAttribute('aria-selected', String(on));
       tab.tabIndex = on ? 0 : -1;
     }
-    this.form.setAttribute('aria-labelledby', register ? 'tab-register' : 'tab-login');
+    this.panel.setAttribute('aria-labelledby', register ? 'tab-register' : 'tab-login');
     this.confirmField.hidden = !register;
     this.recoveryNote.hidden = !register;
     this.confirm.required = register;

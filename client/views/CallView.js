@@ -20,6 +20,13 @@ export class CallView {
     this.muteBtn = $('mute-btn');
     this.cameraBtn = $('camera-btn');
     this.hangupBtn = $('hangup-btn');
+    this.fitBtn = $('fit-btn');
+    this.fitBtn.addEventListener('click', () => this.setWhole(this.overlay.dataset.fit !== 'contain'));
+    // A landscape picture on a portrait screen starts whole rather than cropped to fill it.
+    this.remoteVideo.addEventListener('resize', () => {
+      const v = this.remoteVideo;
+      if (!this.fitChosen && v.videoWidth && v.videoHeight) this.setWhole((v.videoWidth > v.videoHeight) !== (innerWidth > innerHeight), false);
+    });
     this.timer = null;
     this.lastFocus = null;
 
@@ -64,12 +71,22 @@ export class CallView {
     this.voiceArt.hidden = withVideo;
     this.localVideo.hidden = !withVideo;
     this.cameraBtn.hidden = !withVideo;
+    this.fitBtn.hidden = !withVideo;
+    this.fitChosen = false;
+    this.setWhole(false, false);
     this.setStatus(statusText);
     this.setMuted(false);
     this.setCameraOff(false);
     if (this.overlay.hidden) this.lastFocus = this.lastFocus ?? document.activeElement;
     this.overlay.hidden = false;
     this.hangupBtn.focus();
+  }
+
+  /** whole: the entire remote picture (letterboxed) instead of filling the screen. */
+  setWhole(whole, chosen = true) {
+    if (chosen) this.fitChosen = true;
+    this.overlay.dataset.fit = whole ? 'contain' : 'cover';
+    this.fitBtn.setAttribute('aria-pressed', String(whole));
   }
 
   setStatus(text) {
@@ -124,7 +141,7 @@ export class CallView {
 
   trapFocus(e) {
     if (e.key !== 'Tab') return;
-    const focusable = [this.muteBtn, this.cameraBtn, this.hangupBtn].filter((b) => !b.hidden);
+    const focusable = [this.muteBtn, this.cameraBtn, this.fitBtn, this.hangupBtn].filter((b) => !b.hidden);
     const first = focusable[0];
     const last = focusable[focusable.length - 1];
     if (e.shiftKey && document.activeElement === first) {

@@ -1,7 +1,9 @@
-// The open conversation: header, timeline (messages, calls, notices, day separators),
-// typing indicator and composer. DOM only.
-import { $, h, icon, paintAvatar, typingDots } from './dom.js';
+// The open conversation: header, timeline (messages, calls, notices, day separators, the "new
+// messages" line), the jump to the latest message, typing indicator and composer, or the note
+// that replaces the composer when the other user is no longer a friend. DOM only.
+import { $, h, icon, paintAvatar } from './dom.js';
 import { clock, dayKey, dayLabel, duration, durationWords } from './format.js';
+import { describeCall } from './callLabel.js';
 
 const TICK = {
   pending: { icon: 'clock', label: 'Sending' },
@@ -31,6 +33,10 @@ export class ChatView {
     this.videoBtn = $('video-call-btn');
     this.safetyBtn = $('safety-btn');
     this.unfriendBtn = $('unfriend-btn');
+    this.jumpBtn = $('jump-latest');
+    this.jumpCount = $('jump-count');
+    this.readOnlyNote = $('chat-readonly');
+    this.trustTag = $('chat-trust');
     /** id -> {sig, node} so a re-render keeps nodes (and their animations) that did not change */
     this.nodes = new Map();
     this.peer = null;
@@ -74,10 +80,26 @@ export class ChatView {
     }, { passive: true });
   }
 
-  bindScrolledToBottom(handler) {
+  /** handler() after the user scrolled (at most once a frame). */
+  bindScrolled(handler) {
+    let queued = false;
     this.scroller.addEventListener('scroll', () => {
-      if (this.isNearBottom()) handler();
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        this.updateJump();
+        handler();
+      });
     }, { passive: true });
+  }
+
+  bindJumpLatest(handler) {
+    this.jumpBtn.addEventListener('click', () => {
+      this.scrollToBottom();
+      this.updateJump();
+      handler();
+    });
   }
 
   bindHeaderActions({ back, voice, video, safety, unfriend }) {
@@ -129,14 +151,32 @@ export class ChatView {
     this.list.replaceChildren();
   }
 
+  /** state: 'verified' | 'changed' | 'none' (see TrustModel). */
+  renderTrust(state) {
+    this.trustTag.hidden = state === 'none';
+    this.trustTag.dataset.state = state;
+    this.trustTag.textContent = state === 'verified' ? 'Verified' : state === 'changed' ? 'Key changed: verify again' : '';
+  }
+
   renderPeerStatus({ online, typing }) {
     this.peerStatus.dataset.online = String(online);
     this.peerStatus.textContent = typing ? 'typing…' : online ? 'online' : 'offline';
   }
 
-  setCallButtonsEnabled(enabled) {
-    this.voiceBtn.disabled = !enabled;
-    this.videoBtn.disabled = !enabled;
+  /**
+   * A friend's chat has the composer and calls; a former friend's is read only, with a note
+   * saying why nothing can be sent.
+   */
+  setReadOnly(readOnly, peer = this.peer) {
+    this.voiceBtn.disabled = readOnly;
+    this.videoBtn.disabled = readOnly;
+    this.unfriendBtn.hidden = readOnly;
+    this.form.hidden = readOnly;
+    this.readOnlyNote.hidden = !readOnly;
+    this.chat.dataset.readonly = String(readOnly);
+    this.readOnlyNote.textContent = readOnly
+      ? `You and ${peer} are no longer friends. You can read your history, but you can't send messages or call.`
+      : '';
   }
 
   showTyping(isTyping, peer = this.peer) {
@@ -173,12 +213,41 @@ export class ChatView {
     this.loader.hidden = !loading;
   }
 
+  /** How many unread messages are below; shown on the jump button. */
+  setUnreadBelow(count) {
+    this.unreadBelow = count;
+    this.jumpCount.textContent = count > 99 ? '99+' : String(count);
+    this.jumpCount.hidden = count === 0;
+    this.jumpBtn.setAttribute('aria-label', count ? `Jump to the latest message, ${count} unread` : 'Jump to the latest message');
+  }
+
+  /** The jump button shows while the newest messages are out of view. */
+  updateJump() {
+    this.jumpBtn.hidden = this.chat.hidden || this.isNearBottom();
+  }
+
   /**
-   * Renders the whole timeline, oldest first.
-   * mode: 'append' keeps the bottom in view when it was; 'prepend' keeps the visible items
-   * in place after older ones were inserted above; 'bottom' jumps to the newest.
+   * Which of `ids` the user has scrolled to: their top edge has been above the bottom of the
+   * visible part of the timeline. Nothing counts while the chat is not on screen.
    */
-  render(items, me, mode = 'append') {
+  reachedIds(ids) {
+    if (this.chat.hidden) return [];
+    const bottom = this.scroller.getBoundingClientRect().bottom;
+    return ids.filter((id) => {
+      const node = this.nodes.get(id)?.node;
+      if (!node || !node.isConnected) return false;
+      const box = node.getBoundingClientRect();
+      return box.height > 0 && box.top < bottom - 4;
+    });
+  }
+
+  /**
+   * Renders the whole timeline, oldest first, with the "new messages" line above `unreadFrom`.
+   * mode: 'append' keeps the bottom in view when it was; 'prepend' keeps the visible items
+   * in place after older ones were inserted above; 'bottom' jumps to the newest; 'initial' shows
+   * the "new messages" line at the top when there is one, else the newest.
+   */
+  render(items, me, mode = 'append', unreadFrom = null) {
     const s = this.scroller;
     const wasNearBottom = this.isNearBottom();
     const oldHeight = s.scrollHeight;
@@ -196,10 +265,19 @@ export class ChatView {
         seen.add(key);
         let sep = this.nodes.get(key);
         if (!sep || sep.sig !== label) {
-          sep = { sig: label, node: h('li', { className: 'day-sep', role: 'separator' }, h('span', { text: label })) };
+          sep = { sig: label, node: h('li', { className: 'day-sep' }, h('span', { text: label })) };
           this.nodes.set(key, sep);
         }
         children.push(sep.node);
+      }
+      if (item.id === unreadFrom) {
+        seen.add('new-sep');
+        let line = this.nodes.get('new-sep');
+        if (!line) {
+          line = { sig: '', node: h('li', { className: 'new-sep', id: 'new-messages-line' }, h('span', { text: 'New messages' })) };
+          this.nodes.set('new-sep', line);
+        }
+        children.push(line.node);
       }
       seen.add(item.id);
       children.push(this.nodeFor(item, me));
@@ -207,8 +285,11 @@ export class ChatView {
     for (const id of [...this.nodes.keys()]) if (!seen.has(id)) this.nodes.delete(id);
     this.patch(children);
 
-    if (mode === 'bottom' || (mode === 'append' && wasNearBottom)) this.scrollToBottom();
+    const line = this.nodes.get('new-sep')?.node;
+    if (mode === 'initial' && line) s.scrollTop = Math.max(0, line.offsetTop - 8);
+    else if (mode === 'bottom' || mode === 'initial' || (mode === 'append' && wasNearBottom)) this.scrollToBottom();
     else if (mode === 'prepend') s.scrollTop = oldTop + (s.scrollHeight - oldHeight);
+    this.updateJump();
   }
 
   /** Puts the nodes in order, moving only those out of place (a move would replay animations). */
@@ -235,8 +316,8 @@ export class ChatView {
   }
 
   signature(item) {
-    if (item.kind === 'message') return `m|${item.status}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.timestamp}`;
-    if (item.kind === 'call') return `c|${item.call.status}|${item.call.duration}`;
+    if (item.kind === 'message') return `m|${item.status}|${item.resend ? 1 : 0}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.timestamp}`;
+    if (item.kind === 'call') return `c|${item.call.status}|${item.call.endReason ?? ''}|${item.call.duration}`;
     return `n|${item.text}`;
   }
 
@@ -258,31 +339,22 @@ export class ChatView {
     }, bubble);
     if (m.status === 'failed') {
       li.append(h('div', { className: 'failed-row' },
-        h('span', { text: 'Not sent.' }),
+        h('span', { text: m.resend ? 'Not sent yet: sending again when connected.' : 'Not sent.' }),
         h('button', { type: 'button', className: 'btn btn-small btn-ghost retry', dataset: { retry: m.id }, 'aria-label': 'Retry sending this message' }, icon('retry'), 'Retry')));
     }
     return li;
   }
 
   callNode(call, me) {
-    const outgoing = call.caller.toLowerCase() === me.toLowerCase();
-    const kind = call.type === 'video' ? 'video call' : 'voice call';
-    const missed = call.status === 'missed';
-    let title;
-    let iconName;
-    if (missed) {
-      title = outgoing ? `Missed ${kind} · no answer` : `Missed ${kind}`;
-      iconName = 'phone-missed';
-    } else {
-      title = `${outgoing ? 'Outgoing' : 'Incoming'} ${kind}`;
-      iconName = outgoing ? 'phone-out' : 'phone-in';
-    }
+    const { title, missed, icon: iconName, outgoing, answered } = describeCall(call, me);
     const details = [];
-    if (!missed) details.push(h('span', { className: 'call-duration', 'aria-label': durationWords(call.duration ?? 0), text: duration(call.duration ?? 0) }));
+    if (answered) details.push(h('span', { className: 'call-duration', 'aria-label': durationWords(call.duration ?? 0), text: duration(call.duration ?? 0) }));
     details.push(h('time', { className: 'call-time', dateTime: new Date(call.startedAt).toISOString(), text: clock(call.startedAt) }));
     return h('li', {
-      className: `call-record ${missed ? 'missed' : 'completed'} ${outgoing ? 'outgoing' : 'incoming'}`,
-      dataset: { callId: call.callId, status: call.status, direction: outgoing ? 'outgoing' : 'incoming', type: call.type },
+      className: `call-record ${missed ? 'missed' : answered ? 'completed' : 'unanswered'} ${outgoing ? 'outgoing' : 'incoming'}`,
+      dataset: {
+        callId: call.callId, status: call.status, reason: call.endReason ?? '', direction: outgoing ? 'outgoing' : 'incoming', type: call.type,
+      },
     }, h('div', { className: 'call-chip' },
       h('span', { className: 'call-icon' }, icon(iconName)),
       h('span', { className: 'call-title', text: title }),
@@ -291,6 +363,6 @@ export class ChatView {
 
   noticeNode(n) {
     return h('li', { className: `notice ${n.level}`, role: 'note', dataset: { noticeId: n.id } },
-      icon(n.level === 'warning' ? 'alert' : 'shield'), h('span', { text: n.text }));
+      icon(n.level === 'info' ? 'shield' : 'alert'), h('span', { text: n.text }));
   }
 }

@@ -1,4 +1,4 @@
-// The settings dialog: signed-in devices, password change, account deletion. DOM only.
+// The settings dialog: appearance, signed-in devices, password change, account deletion. DOM only.
 import { $, h } from './dom.js';
 import { deviceName, relativeTime } from './format.js';
 import { KdfProgress } from './progress.js';
@@ -8,6 +8,9 @@ export class SettingsView {
     this.dialog = $('settings-dialog');
     this.openBtn = $('settings-btn');
     this.closeBtn = $('settings-close');
+    this.themeChoice = $('theme-choice');
+    this.alertPrefs = $('alert-prefs');
+    this.alertsNote = $('alerts-note');
     this.sessionsList = $('sessions-list');
     this.sessionsError = $('sessions-error');
     this.othersBtn = $('sessions-others');
@@ -32,6 +35,37 @@ export class SettingsView {
   /** handler() when the user asks for the dialog. */
   bindOpen(handler) {
     this.openBtn.addEventListener('click', () => handler());
+  }
+
+  /** handler('system' | 'light' | 'dark') when the user picks a theme. */
+  bindTheme(handler) {
+    this.themeChoice.addEventListener('change', (e) => {
+      if (e.target.name === 'theme') handler(e.target.value);
+    });
+  }
+
+  showTheme(choice) {
+    for (const input of this.themeChoice.querySelectorAll('input[name="theme"]')) input.checked = input.value === choice;
+  }
+
+  /** handler(name, on) when a sound or notification switch changes. */
+  bindAlerts(handler) {
+    this.alertPrefs.addEventListener('change', (e) => {
+      if (e.target.type === 'checkbox') handler(e.target.name, e.target.checked);
+    });
+  }
+
+  /** values: {ringtone, ringback, notify, previews}; permission: the Notification permission. */
+  showAlerts(values, permission) {
+    for (const input of this.alertPrefs.querySelectorAll('input[type="checkbox"]')) input.checked = !!values[input.name];
+    const notify = this.alertPrefs.querySelector('input[name="notify"]');
+    const blocked = permission === 'denied' || permission === 'unsupported';
+    notify.disabled = blocked;
+    this.alertPrefs.querySelector('input[name="previews"]').disabled = !values.notify;
+    this.alertsNote.hidden = !blocked;
+    this.alertsNote.textContent = permission === 'denied'
+      ? 'This browser blocks notifications from this site; allow them in its site settings to turn them on.'
+      : 'This browser cannot show notifications here.';
   }
 
   /** handler(id) for one session's "Sign out"; handlerOthers() for "Sign out everywhere else". */

@@ -1,6 +1,7 @@
 // The sidebar: who I am, the connection, search, requests and the friends list. DOM only.
 import { $, h, icon, avatar, paintAvatar, typingDots } from './dom.js';
 import { clock } from './format.js';
+import { describeCall } from './callLabel.js';
 
 const CONNECTION_TEXT = {
   offline: 'Offline',
@@ -16,6 +17,7 @@ export class SidebarView {
     this.meName = $('me-name');
     this.meAvatar = $('me-avatar');
     this.conn = $('connection-state');
+    this.chatConn = $('chat-connection');
     this.logoutBtn = $('logout-btn');
     this.searchForm = $('search-form');
     this.searchInput = $('search-input');
@@ -34,16 +36,20 @@ export class SidebarView {
     paintAvatar(this.meAvatar, name);
   }
 
+  /**
+   * The connection state, in the sidebar and in the open chat (which shows it on a phone, where
+   * the sidebar is hidden while a chat is open).
+   */
   renderConnection({ state, retryAt }) {
     clearInterval(this.countdown);
-    this.conn.dataset.state = state;
+    for (const el of [this.conn, this.chatConn]) el.dataset.state = state;
     const paint = () => {
       let text = CONNECTION_TEXT[state] ?? state;
       if (state === 'reconnecting' && retryAt) {
         const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
         text = s > 0 ? `Offline · retrying in ${s}s` : 'Reconnecting…';
       }
-      this.conn.textContent = text;
+      for (const el of [this.conn, this.chatConn]) el.textContent = text;
     };
     paint();
     if (state === 'reconnecting' && retryAt) this.countdown = setInterval(paint, 1000);
@@ -130,15 +136,15 @@ export class SidebarView {
       let action;
       if (rel === 'friend') action = h('span', { className: 'tag', text: 'Friend' });
       else if (rel === 'sent') {
-        action = h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'cancel', user: u.username }, 'aria-label': `Cancel friend request to ${u.username}` }, 'Requested');
+        action = h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'cancel', user: u.username }, 'aria-label': `Requested: cancel friend request to ${u.username}` }, 'Requested');
       } else if (rel === 'received') {
         action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'accept', user: u.username }, 'aria-label': `Accept friend request from ${u.username}` }, 'Accept');
       } else {
-        action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'add', user: u.username }, 'aria-label': `Send friend request to ${u.username}` }, icon('user-plus'), 'Add');
+        action = h('button', { type: 'button', className: 'btn btn-small btn-primary', dataset: { action: 'add', user: u.username }, 'aria-label': `Add: send friend request to ${u.username}` }, icon('user-plus'), 'Add');
       }
       return h('li', { className: 'person', dataset: { user: u.username } },
         this.avatarWithDot(u.username, u.online),
-        h('span', { className: 'person-name', text: u.username }),
+        h('span', { className: 'person-name' }, h('span', { text: u.username })),
         action);
     }));
   }
@@ -173,38 +179,50 @@ export class SidebarView {
   }
 
   /**
-   * @param {{name: string, online: boolean, unread: number, typing: boolean, active: boolean, last: {text: string, timestamp: number}|undefined}[]} friends
+   * The conversation list: friends and former friends with a history, newest first.
+   * @param {{name: string, former: boolean, online: boolean, unread: number, typing: boolean, active: boolean, last: {text?: string, outgoing?: boolean, call?: object, timestamp: number}|undefined}[]} friends
+   * @param {string} me the signed-in user, for the words of call records
    */
-  renderFriends(friends) {
+  renderFriends(friends, me) {
     this.friendsEmpty.hidden = friends.length > 0;
     const unread = friends.reduce((n, f) => n + f.unread, 0);
     document.title = unread ? `(${unread}) nexchat` : 'nexchat';
     const focused = document.activeElement?.closest?.('button[data-friend]')?.dataset.friend;
     this.friendsList.replaceChildren(...friends.map((f) => {
-      const label = [`Chat with ${f.name}`, f.online ? 'online' : 'offline'];
-      if (f.typing) label.push('typing');
-      if (f.unread) label.push(`${f.unread} unread`);
+      const preview = f.last ? this.previewOf(f.last, me) : '';
+      // The button is named by what it shows, in that order; what only the dot and the colours
+      // say is added at the end as hidden text, so the visible words stay a part of the name.
+      const extra = [];
+      if (f.unread) extra.push('unread');
+      if (!f.former) extra.push(f.online ? 'online' : 'offline');
       let sub;
       if (f.typing) sub = h('span', { className: 'sub typing' }, typingDots(), h('span', { text: 'typing…' }));
-      else if (f.last) sub = h('span', { className: 'sub', text: f.last.text });
+      else if (f.last) sub = h('span', { className: 'sub', text: preview });
       else sub = h('span', { className: 'sub muted', text: f.online ? 'online' : 'offline' });
       const btn = h('button', {
         type: 'button',
-        className: `friend${f.active ? ' active' : ''}${f.unread ? ' has-unread' : ''}`,
-        dataset: { friend: f.name },
-        'aria-label': label.join(', '),
+        className: `friend${f.active ? ' active' : ''}${f.unread ? ' has-unread' : ''}${f.former ? ' former' : ''}`,
+        dataset: { friend: f.name, former: String(f.former) },
         'aria-current': f.active ? 'true' : null,
       },
-      this.avatarWithDot(f.name, f.online),
+      f.former ? avatar(f.name) : this.avatarWithDot(f.name, f.online),
       h('span', { className: 'friend-text' },
         h('span', { className: 'friend-top' },
           h('strong', { className: 'friend-name', text: f.name }),
           f.last ? h('time', { className: 'friend-time', text: clock(f.last.timestamp) }) : null),
+        f.former ? h('span', { className: 'sub former-note', text: 'Not a friend anymore · read only' }) : null,
         sub),
-      f.unread ? h('span', { className: 'unread-badge', text: f.unread > 99 ? '99+' : String(f.unread) }) : null);
+      f.unread ? h('span', { className: 'unread-badge', text: f.unread > 99 ? '99+' : String(f.unread) }) : null,
+      h('span', { className: 'visually-hidden', text: `, ${extra.join(', ')}` }));
       return h('li', {}, btn);
     }));
     if (focused) this.friendsList.querySelector(`button[data-friend="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  /** The list's one-line summary of a conversation's last message or call. */
+  previewOf(last, me) {
+    if (last.call) return describeCall(last.call, me).title;
+    return last.outgoing ? `You: ${last.text ?? ''}` : (last.text ?? '');
   }
 
   focusFriendList() {

@@ -2,10 +2,9 @@
 
 const pad = (n) => String(n).padStart(2, '0');
 
-/** HH:MM in local time, 24-hour. */
+/** The time of day in the browser's locale and hour cycle: "14:05", or "2:05 PM". */
 export function clock(ts) {
-  const d = new Date(ts);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return new Date(ts).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
 }
 
 function dayStart(ts) {
