@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "unused dependencies"
 # A dependency no code uses fails the run, like a lint. Installed from crates.io when missing.
-command -v cargo-machete >/dev/null || cargo install --locked cargo-machete
+command -v cargo-machete >/dev/null || cargo install --locked --debug cargo-machete
 cargo machete
 
 step "MongoDB wire-protocol server for the MongoDB suites"
