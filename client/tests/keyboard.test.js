@@ -127,10 +127,10 @@ async function ringArea(page, box) {
 
 /**
  * Walks the Tab key once round `scope` of the screen the page shows, in the dark and then the
- * light theme, from where the focus is (or from the top of the page with `fromTop`), and fails when a control is not reached, a stop
- * is out of the page's order, a stop has no visible ring, or the focus leaves a dialog.
- * (After a blur Chromium goes on from where the focus was, so a walk may start mid-page.)
- * Resolves to the names of the stops.
+ * light theme, from where the focus is (with `blurred`, from nothing focused; Chromium then goes
+ * on from where the focus was, so a walk may start mid-page), and fails when a control is not
+ * reached, a stop is out of the page's order, a stop has no visible ring, or the focus leaves a
+ * dialog. Resolves to the names of the stops.
  */
 async function expectKeyboardReach(page, screen, options = {}) {
   // A notice goes by itself after a few seconds: the walk waits for it, so the controls stay put.
@@ -145,9 +145,9 @@ async function expectKeyboardReach(page, screen, options = {}) {
   return names;
 }
 
-async function walkTabs(page, screen, { scope = 'page', fromTop = false }) {
+async function walkTabs(page, screen, { scope = 'page', blurred = false }) {
   await settled(page);
-  if (fromTop) await page.evaluate(() => document.activeElement?.blur());
+  if (blurred) await page.evaluate(() => document.activeElement?.blur());
   const expected = await tabbables(page, scope);
   assert.ok(expected.length > 0, `${screen}: no controls found`);
   const stops = [];
@@ -193,20 +193,20 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     const page = await openClient(browser, server.url, { viewport });
     const other = await openClient(browser, server.url, { viewport: SIZES.laptop });
 
-    await expectKeyboardReach(page, `sign-in (${size})`, { fromTop: true });
+    await expectKeyboardReach(page, `sign-in (${size})`, { blurred: true });
     // The other tab is reached with the arrow keys (one tab stop for the tab list).
     await page.locator('#tab-login').focus();
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'tab-register');
     await page.locator('#auth-confirm').waitFor();
-    await expectKeyboardReach(page, `registration (${size})`, { fromTop: true });
+    await expectKeyboardReach(page, `registration (${size})`, { blurred: true });
 
     await register(page, me);
     await register(other, friend);
     await other.locator('#search-input').fill(me);
     await other.getByRole('button', { name: `Send friend request to ${me}` }).click();
     await page.locator(`#requests-list [data-request="${friend}"]`).waitFor();
-    const list = await expectKeyboardReach(page, `list with a friend request (${size})`, { fromTop: true });
+    const list = await expectKeyboardReach(page, `list with a friend request (${size})`, { blurred: true });
     assert.ok(list.includes(`Accept friend request from ${friend}`), 'Tab reaches the request');
 
     // Accepted from the keyboard.
@@ -216,7 +216,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     await openChat(other, me);
     await send(other, 'Can you get everywhere without a mouse?');
     await friendButton(page, friend).locator('.unread-badge').waitFor();
-    await expectKeyboardReach(page, `conversation list (${size})`, { fromTop: true });
+    await expectKeyboardReach(page, `conversation list (${size})`, { blurred: true });
 
     // A conversation opened and answered from the keyboard.
     await friendButton(page, friend).focus();
@@ -226,7 +226,7 @@ for (const [size, viewport] of Object.entries(SIZES)) {
     await page.keyboard.type('Every bit of it.');
     await page.keyboard.press('Enter');
     await page.locator('#timeline li.msg.out .text', { hasText: 'Every bit of it.' }).waitFor();
-    const chat = await expectKeyboardReach(page, `conversation (${size})`, { fromTop: true });
+    const chat = await expectKeyboardReach(page, `conversation (${size})`, { blurred: true });
     for (const id of ['voice-call-btn', 'video-call-btn', 'safety-btn', 'unfriend-btn', 'composer-input', 'send-btn']) {
       assert.ok(chat.includes(id), `Tab reaches #${id} in the conversation (${size})`);
     }
