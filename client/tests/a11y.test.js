@@ -117,27 +117,6 @@ test('the app screens have no axe violations on a laptop', { timeout: 4 * SLOW }
   await expectAccessible(ivy, 'conversation (laptop)');
   await keepScreenshots(ivy, 'laptop');
 
-  // Every stop of the Tab key shows a focus ring of at least 2 px, and it gets round the page.
-  await ivy.locator('body').focus();
-  const stops = [];
-  for (let i = 0; i < 30; i++) {
-    await ivy.keyboard.press('Tab');
-    stops.push(await ivy.evaluate(() => {
-      const el = document.activeElement;
-      // Past the last control the focus leaves the page for the browser's own controls.
-      if (!el || el === document.body) return { what: 'outside the page', ring: true };
-      const ring = getComputedStyle(el.closest('.search') ?? el);
-      return {
-        what: el.id || el.getAttribute('aria-label') || el.dataset.friend || el.tagName,
-        ring: ring.outlineStyle !== 'none' && parseFloat(ring.outlineWidth) >= 2,
-      };
-    }));
-  }
-  assert.deepEqual(stops.filter((s) => !s.ring), [], 'focus without a visible ring');
-  for (const id of ['settings-btn', 'search-input', 'voice-call-btn', 'safety-btn', 'composer-input', 'send-btn']) {
-    assert.ok(stops.some((s) => s.what === id), `Tab reaches #${id}: ${stops.map((s) => s.what).join(', ')}`);
-  }
-
   await ivy.locator('#settings-btn').click();
   await ivy.locator('#sessions-list[aria-busy="false"] li.session').first().waitFor({ timeout: SLOW });
   await expectAccessible(ivy, 'settings (laptop)');

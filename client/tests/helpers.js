@@ -80,7 +80,7 @@ function spawnServer(bin, port, db, cwd, extraArgs = []) {
 
 /**
  * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4
- * --registrations-per-hour 0` and waits
+ * --registrations-per-hour 0 --client-dir CLIENT_DIR` and waits
  * for the line that names its address. `bin` and `args` start another program that takes
  * those flags (and `args` besides).
  */
@@ -89,6 +89,9 @@ export async function startServer(name, { bin = serverBin(), args = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nexchat-client-test-'));
   const db = path.join(dir, 'chat.db');
   const port = await freePort();
+  // The example server serves the client of the tree it was built from unless told otherwise:
+  // these tests are about the client beside them.
+  if (bin === serverBin() && !args.includes('--client-dir')) args = ['--client-dir', CLIENT_DIR, ...args];
   let current = spawnServer(bin, port, db, REPO_DIR, args);
   let log = '';
   await current.ready;

@@ -1,6 +1,7 @@
 // Light or dark: the choice made on this device (kept in localStorage), else the system's
 // preference, followed live. Sets data-theme="light"|"dark" on <html>; style.css does the rest.
 
+// theme-boot.js reads the same key before the first paint.
 const KEY = 'nexchat-theme';
 const CHOICES = ['system', 'light', 'dark'];
 const darkQuery = globalThis.matchMedia?.('(prefers-color-scheme: dark)');
