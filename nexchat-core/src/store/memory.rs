@@ -13,7 +13,8 @@
 //! use nexchat_core::store::memory::MemoryStore;
 //! use nexchat_core::{Chat, Config};
 //!
-//! let chat = Chat::builder(Config::new("a test secret"), MemoryStore::new()).build().await?;
+//! let config = Config::new("a test secret of at least 32 bytes").expect("long enough");
+//! let chat = Chat::builder(config, MemoryStore::new()).build().await?;
 //! # drop(chat);
 //! # Ok(())
 //! # }
