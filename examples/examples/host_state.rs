@@ -40,9 +40,9 @@ pub struct Notes(Arc<Mutex<HashMap<String, Vec<String>>>>);
 
 /// The app's state: its own data and the chat, side by side.
 #[derive(Clone)]
-pub struct AppState {
-    pub chat: Chat,
-    pub notes: Notes,
+struct AppState {
+    chat: Chat,
+    notes: Notes,
 }
 
 /// What nexchat's extractors and routes need from the app's state.

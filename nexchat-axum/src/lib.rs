@@ -148,6 +148,8 @@
 //! Tokens travel in the `Authorization` header, not in cookies, so no credentials mode is
 //! needed (and none should be allowed).
 
+#![warn(missing_debug_implementations, unreachable_pub)]
+
 mod auth;
 mod client;
 #[cfg(feature = "client")]

@@ -8,6 +8,7 @@ use crate::kdf::KdfDecoy;
 
 /// Size and rate limits. Defaults are the protocol's table.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest WebSocket message answered with `too_large` rather than accepted (64 KiB).
     pub max_frame_bytes: usize,
@@ -160,6 +161,7 @@ pub enum ConfigError {
 /// # Ok::<(), ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// HMAC key for HS256 tokens (and the seed of `kdf_decoy`): at least
     /// [`Config::MIN_SECRET_BYTES`], random, kept secret, the same on every node.

@@ -29,6 +29,7 @@ pub(crate) use nats::Nats;
 /// Settings of the bus between nodes (the `nats` feature): where it is and how nodes tell that
 /// one of them is gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BusConfig {
     /// The NATS server(s), as `nats://host:port` (several comma-separated).
     pub url: String,
