@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
@@ -21,21 +21,28 @@ use nexchat_core::{Chat, ClientInfo};
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The [`ClientInfo`] of a request.
+/// The [`ClientInfo`] of a request: the client's address (see the crate docs, "Client
+/// addresses") and its `User-Agent`. Usable with any state that holds the chat
+/// (`Chat: FromRef<S>`); it never rejects.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
-impl FromRequestParts<Chat> for Client {
+impl<S> FromRequestParts<S> for Client
+where
+    Chat: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, chat: &Chat) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let chat = Chat::from_ref(state);
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
         Ok(Self(ClientInfo {
-            address: client_address(parts, chat),
+            address: client_address(parts, &chat),
             user_agent,
         }))
     }

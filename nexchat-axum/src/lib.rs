@@ -76,6 +76,49 @@
 //! on request heads, which `axum::serve` lacks; [`not_found`] is a fallback that answers unknown
 //! paths with the protocol's JSON error.
 //!
+//! # In an app with its own state
+//! [`router`] returns a `Router<S>` for any state `S`, so it merges (or nests) into an app's
+//! `Router<AppState>`. The extractors [`AuthUser`], [`AuthCaller`] and [`Client`] work in the
+//! app's own handlers whenever the app's state holds the chat, `Chat: FromRef<AppState>`:
+//!
+//! ```
+//! use axum::extract::{FromRef, State};
+//! use axum::{Json, Router, routing::get};
+//! use nexchat_axum::{AuthUser, Client};
+//! use nexchat_core::Chat;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     chat: Chat,
+//!     greeting: &'static str,
+//! }
+//!
+//! impl FromRef<AppState> for Chat {
+//!     fn from_ref(state: &AppState) -> Chat {
+//!         state.chat.clone()
+//!     }
+//! }
+//!
+//! // The caller's nexchat login, in the app's own handler.
+//! async fn hello(
+//!     State(app): State<AppState>,
+//!     AuthUser(user): AuthUser,
+//!     Client(client): Client,
+//! ) -> Json<String> {
+//!     let from = client.address.map(|ip| ip.to_string()).unwrap_or_default();
+//!     Json(format!("{} {} (from {from})", app.greeting, user.username))
+//! }
+//!
+//! fn app(chat: Chat) -> Router {
+//!     Router::new()
+//!         .route("/hello", get(hello))
+//!         .merge(nexchat_axum::router(chat.clone()))
+//!         .with_state(AppState { chat, greeting: "hello" })
+//! }
+//! ```
+//!
+//! `examples/host_state.rs` is a whole app built this way.
+//!
 //! # Client addresses
 //! The login and registration limits count per client address: the socket's peer, which axum
 //! knows only when the app is served by [`serve`] (as above) or with
@@ -105,6 +148,8 @@
 //! Tokens travel in the `Authorization` header, not in cookies, so no credentials mode is
 //! needed (and none should be allowed).
 
+#![warn(missing_debug_implementations, unreachable_pub)]
+
 mod auth;
 mod client;
 #[cfg(feature = "client")]
@@ -128,7 +173,8 @@ pub use client::Client;
 pub use error::{ApiError, not_found, status_of};
 pub use serve::{ServeConfig, serve};
 
-/// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router.
+/// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router, whatever
+/// its state type `S` (the routes carry the chat themselves).
 ///
 /// The routes of nexchat's own accounts (`/auth/register`, `/auth/login`, `/auth/params`,
 /// `/auth/password`, `/auth/account`, `/auth/logout`, `/auth/sessions`) are mounted only when

@@ -20,7 +20,7 @@ use crate::client::Client;
 use crate::error::ApiError;
 
 /// A JSON body whose every rejection is a protocol error (`bad_request` or `too_large`).
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub(crate) T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -34,13 +34,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// `Cache-Control: no-store`, for answers that carry a token, a ticket or a key backup.
-pub type NoStore = [(header::HeaderName, HeaderValue); 1];
+pub(crate) type NoStore = [(header::HeaderName, HeaderValue); 1];
 
-pub fn no_store() -> NoStore {
+pub(crate) fn no_store() -> NoStore {
     [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
 }
 
-pub async fn register(
+pub(crate) async fn register(
     State(chat): State<Chat>,
     Client(client): Client,
     Body(request): Body<RegisterRequest>,
@@ -51,7 +51,7 @@ pub async fn register(
     ))
 }
 
-pub async fn login(
+pub(crate) async fn login(
     State(chat): State<Chat>,
     Client(client): Client,
     Body(request): Body<LoginRequest>,
@@ -59,7 +59,7 @@ pub async fn login(
     Ok((no_store(), Json(chat.login(request, &client).await?)))
 }
 
-pub async fn auth_params(
+pub(crate) async fn auth_params(
     State(chat): State<Chat>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<AuthParams> {
@@ -71,7 +71,7 @@ pub async fn auth_params(
     Ok(Json(chat.auth_params(username).await?))
 }
 
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Client(client): Client,
@@ -83,7 +83,7 @@ pub async fn change_password(
     Ok((no_store(), Json(answer)))
 }
 
-pub async fn delete_account(
+pub(crate) async fn delete_account(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Client(client): Client,
@@ -94,7 +94,7 @@ pub async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn search_users(
+pub(crate) async fn search_users(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -104,7 +104,7 @@ pub async fn search_users(
     Ok(Json(chat.search_users(&user.username, q).await?))
 }
 
-pub async fn public_key(
+pub(crate) async fn public_key(
     State(chat): State<Chat>,
     AuthUser(_): AuthUser,
     name: Result<Path<String>, PathRejection>,
@@ -117,7 +117,7 @@ pub async fn public_key(
     }))
 }
 
-pub async fn conversations(
+pub(crate) async fn conversations(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -137,14 +137,14 @@ pub async fn conversations(
     ))
 }
 
-pub async fn friends_status(
+pub(crate) async fn friends_status(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<FriendsStatus> {
     Ok(Json(chat.friends_status(&user.username).await?))
 }
 
-pub async fn friend_request(
+pub(crate) async fn friend_request(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Body(body): Body<FriendRequestBody>,
@@ -154,7 +154,7 @@ pub async fn friend_request(
     ))
 }
 
-pub async fn friend_accept(
+pub(crate) async fn friend_accept(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Body(body): Body<FriendAnswerBody>,
@@ -164,7 +164,7 @@ pub async fn friend_accept(
     ))
 }
 
-pub async fn friend_reject(
+pub(crate) async fn friend_reject(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Body(body): Body<FriendAnswerBody>,
@@ -174,7 +174,7 @@ pub async fn friend_reject(
     ))
 }
 
-pub async fn friend_remove(
+pub(crate) async fn friend_remove(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
     Body(body): Body<FriendRemoveBody>,
@@ -184,7 +184,7 @@ pub async fn friend_remove(
     ))
 }
 
-pub async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {
+pub(crate) async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {
     Json(ClientConfig {
         ice_servers: chat.config().ice_servers.clone(),
     })

@@ -12,7 +12,7 @@ use crate::auth::AuthCaller;
 use crate::error::ApiError;
 use crate::rest::{NoStore, no_store};
 
-pub async fn logout(
+pub(crate) async fn logout(
     State(chat): State<Chat>,
     AuthCaller(caller): AuthCaller,
 ) -> Result<StatusCode, ApiError> {
@@ -20,14 +20,14 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(chat): State<Chat>,
     AuthCaller(caller): AuthCaller,
 ) -> Result<(NoStore, Json<SessionsResponse>), ApiError> {
     Ok((no_store(), Json(chat.sessions(&caller).await?)))
 }
 
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(chat): State<Chat>,
     AuthCaller(caller): AuthCaller,
     id: Result<Path<String>, PathRejection>,
@@ -37,7 +37,7 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn ws_ticket(
+pub(crate) async fn ws_ticket(
     State(chat): State<Chat>,
     AuthCaller(caller): AuthCaller,
 ) -> Result<(NoStore, Json<WsTicketResponse>), ApiError> {

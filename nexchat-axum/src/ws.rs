@@ -21,7 +21,7 @@ use crate::origin;
 /// Uses up the ticket, if one is presented (whatever the answer, it never works again), checks
 /// the `Origin` (403), authenticates the ticket or token (401), checks the per-user socket
 /// limit (429), then upgrades with buffers and message sizes taken from the chat's limits.
-pub async fn upgrade(State(chat): State<Chat>, request: Request) -> Response {
+pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
         .map(|Query(query)| query)
@@ -199,7 +199,7 @@ async fn write(
                 // A peer that neither said anything, not even a pong, nor took a single frame for a
                 // whole interval is gone.
                 if !alive.swap(false, Ordering::Relaxed) {
-                    let reason = CloseReason { code: 1001, reason: "ping timeout" };
+                    let reason = CloseReason::new(1001, "ping timeout");
                     let _ = tokio::time::timeout(deadline, close(&mut sink, &reason)).await;
                     return;
                 }

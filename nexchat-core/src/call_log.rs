@@ -4,6 +4,7 @@ use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason};
 
 /// What can happen to a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallEvent {
     /// The callee answered at this time (ms).
     Answer(i64),

@@ -7,7 +7,22 @@ use serde_json::Value;
 use crate::kdf::KdfDecoy;
 
 /// Size and rate limits. Defaults are the protocol's table.
+///
+/// New limits may come in any release, so the struct cannot be written as a literal outside
+/// this crate: start from the defaults and set what differs.
+///
+/// ```
+/// use nexchat_core::{Config, Limits};
+/// let mut limits = Limits::default();
+/// limits.sockets_per_user = 4;
+/// let mut config = Config::new("a secret of at least 32 bytes, from your vault")?;
+/// config.limits = limits;
+/// config.limits.message_burst = 20;
+/// assert_eq!((config.limits.sockets_per_user, config.limits.message_burst), (4, 20));
+/// # Ok::<(), nexchat_core::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest WebSocket message answered with `too_large` rather than accepted (64 KiB).
     pub max_frame_bytes: usize,
@@ -149,7 +164,8 @@ pub enum ConfigError {
     },
 }
 
-/// Configuration of a [`crate::Chat`].
+/// Configuration of a [`crate::Chat`]: [`Config::new`], then set the fields that differ from
+/// the defaults (new settings may come in any release, so it is not built as a literal).
 ///
 /// ```
 /// use nexchat_core::{Config, ConfigError};
@@ -160,6 +176,7 @@ pub enum ConfigError {
 /// # Ok::<(), ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// HMAC key for HS256 tokens (and the seed of `kdf_decoy`): at least
     /// [`Config::MIN_SECRET_BYTES`], random, kept secret, the same on every node.

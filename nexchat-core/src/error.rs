@@ -5,6 +5,7 @@ use crate::store::StoreError;
 
 /// A refused request or event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChatError {
     /// Malformed input: the text says which field and why.
     #[error("{0}")]

@@ -6,6 +6,8 @@
 //! socket → [`Chat::handle_frame`] → [`FriendGuard`] → [`store`] → [`Hub`] (and, with a bus
 //! between nodes, every other node's hub) → each [`SessionOutbox`] → socket.
 
+#![warn(missing_debug_implementations, unreachable_pub)]
+
 mod call_log;
 mod chat;
 mod clock;

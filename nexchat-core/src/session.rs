@@ -23,6 +23,7 @@ impl SessionId {
 
 /// Why and how a session is being closed, as a WebSocket close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloseReason {
     /// WebSocket close code (1008 policy violation, 4001 token expired, ...).
     pub code: u16,
@@ -31,6 +32,11 @@ pub struct CloseReason {
 }
 
 impl CloseReason {
+    /// A close frame with this code and text (the text at most 123 bytes, as WebSocket allows).
+    pub const fn new(code: u16, reason: &'static str) -> Self {
+        Self { code, reason }
+    }
+
     /// The session's token expired.
     pub const TOKEN_EXPIRED: Self = Self {
         code: 4001,

@@ -36,6 +36,7 @@ pub mod memory;
 /// [`Error::source`] of a [`StoreError::Backend`] is the driver's error itself, so a caller can
 /// downcast it (to `rusqlite::Error`, `mongodb::error::Error`, ...).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum StoreError {
     /// A unique constraint refused the write (name taken, id used).
     Conflict(String),

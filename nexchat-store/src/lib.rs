@@ -15,7 +15,11 @@
 //! # }
 //! ```
 
-#![warn(clippy::missing_errors_doc)]
+#![warn(
+    clippy::missing_errors_doc,
+    missing_debug_implementations,
+    unreachable_pub
+)]
 
 #[cfg(feature = "mongodb")]
 pub mod mongo;

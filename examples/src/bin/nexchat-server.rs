@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Parser;
-use nexchat_core::{Chat, Config, Limits};
+use nexchat_core::{Chat, Config};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -192,16 +192,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.ring_timeout = Duration::from_secs(args.ring_timeout_secs);
     config.ice_servers = args.ice_servers.clone();
     config.write_timeout = Duration::from_secs(args.write_timeout_secs);
-    config.limits = Limits {
-        message_burst: args.rate_burst,
-        messages_per_sec: args.rate_per_sec,
-        sockets_per_user: args.sockets_per_user,
-        login_failures_per_name_address: args.login_failures_per_name_address,
-        login_failures_per_name: args.login_failures_per_name,
-        login_failures_per_address: args.login_failures_per_address,
-        registrations_per_hour: args.registrations_per_hour,
-        ..Limits::default()
-    };
+    let limits = &mut config.limits;
+    limits.message_burst = args.rate_burst;
+    limits.messages_per_sec = args.rate_per_sec;
+    limits.sockets_per_user = args.sockets_per_user;
+    limits.login_failures_per_name_address = args.login_failures_per_name_address;
+    limits.login_failures_per_name = args.login_failures_per_name;
+    limits.login_failures_per_address = args.login_failures_per_address;
+    limits.registrations_per_hour = args.registrations_per_hour;
     config.trusted_proxies = args.trusted_proxies.clone();
     config.allowed_origins = args.allowed_origins.clone();
     #[cfg(feature = "nats")]

@@ -98,6 +98,16 @@ pub struct ChatBuilder {
     own_accounts: Option<bool>,
 }
 
+// Not the config: it holds the token secret.
+impl std::fmt::Debug for ChatBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatBuilder")
+            .field("own_identity", &self.identity.is_some())
+            .field("own_accounts", &self.own_accounts)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ChatBuilder {
     /// Uses `clock` instead of the system clock (tests move a [`crate::ManualClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {

@@ -27,8 +27,9 @@ mod nats;
 pub(crate) use nats::Nats;
 
 /// Settings of the bus between nodes (the `nats` feature): where it is and how nodes tell that
-/// one of them is gone.
+/// one of them is gone. Built with [`BusConfig::new`], then the fields that differ are set.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BusConfig {
     /// The NATS server(s), as `nats://host:port` (several comma-separated).
     pub url: String,

@@ -19,6 +19,7 @@ use super::types::PublicKey;
     rename_all = "snake_case",
     rename_all_fields = "camelCase"
 )]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// Announce (and store, when changed) the user's public key.
     Join {

@@ -18,6 +18,7 @@ use super::types::{CallRecord, ErrorCode, MessageStatus, PublicKey, StoredMessag
     rename_all = "snake_case",
     rename_all_fields = "camelCase"
 )]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// The user's online friends, first frame after connecting.
     OnlineUsers {
