@@ -29,8 +29,10 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     // At least 32 random bytes, the same on every node: Config::new refuses a shorter one.
 //!     let secret = std::env::var("CHAT_SECRET").map_err(|_| "set CHAT_SECRET (32+ bytes)")?;
+//!     // Checked before the store is opened, so a bad secret leaves no database file behind.
+//!     let config = Config::new(secret)?;
 //!     let store = nexchat_store::SqliteStore::open("chat.db")?;
-//!     let chat = Chat::builder(Config::new(secret)?, store).build().await?;
+//!     let chat = Chat::builder(config, store).build().await?;
 //!     let app = Router::new().route("/", get(|| async { "my app" }));
 //! # #[cfg(feature = "client")]
 //!     let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()));

@@ -371,7 +371,19 @@ impl Chat {
         if !call.admits(session.id()) {
             return Err(not_in_call());
         }
-        self.end_live(&call, Ending::By(user)).await
+        let _turn = call.turn.lock().await;
+        // Asked again in our turn: another socket of the callee may have answered while this
+        // end waited for it, and a decline from a socket left out must not end that call.
+        if self
+            .inner
+            .calls
+            .get(&call.record.call_id)
+            .is_some_and(|current| !current.admits(session.id()))
+        {
+            return Err(not_in_call());
+        }
+        self.end_in_turn(&call.record.call_id, Ending::By(user))
+            .await
     }
 
     /// ICE or end for a call that is not live here: ignored when it was the pair's and it

@@ -20,6 +20,7 @@ use super::{Caller, Chat};
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::conformance::support::{T0, user};
+use crate::error::ChatError;
 use crate::identity::Principal;
 use crate::protocol::{
     CallRecord, CallStatus, ClientEvent, Conversation, MessageStatus, StoredMessage,
@@ -539,6 +540,71 @@ async fn a_hang_up_waits_for_the_answer_in_progress() {
     assert_eq!(
         frames.iter().map(kind).collect::<Vec<_>>(),
         ["call_ended", "call_logged"],
+        "{frames:#?}"
+    );
+}
+
+/// A decline from one socket of the callee that comes while another of its sockets is
+/// answering waits for the answer's turn, and is then refused: that socket is not in the call,
+/// and the answered call goes on.
+#[tokio::test(start_paused = true)]
+async fn a_decline_racing_an_answer_on_another_socket_is_refused_after_it() {
+    let world = World::new(&["alice", "bob"], &[("alice", "bob")]).await;
+    let (alice, mut alice_out) = world.online("alice").await;
+    let (bob1, mut bob1_out) = world.online("bob").await;
+    let (bob2, mut bob2_out) = world.online("bob").await;
+    queued(&mut alice_out); // bob's presence
+    let call_id = ring(&world, (&alice, &mut alice_out), &mut bob1_out).await;
+    assert_eq!(kind(&next(&mut bob2_out).await), "call_offer");
+
+    world.store.call_updates.arm();
+    let answering = tokio::spawn({
+        let (chat, bob1, call_id) = (world.chat.clone(), bob1.clone(), call_id.clone());
+        async move {
+            let answer = ClientEvent::CallAnswer {
+                to: "alice".to_owned(),
+                answer: json!({"sdp": "answer"}),
+                call_id: Some(call_id),
+            };
+            chat.handle(&bob1, answer).await
+        }
+    });
+    world.store.call_updates.entered().await;
+    let declining = tokio::spawn({
+        let (chat, bob2, call_id) = (world.chat.clone(), bob2.clone(), call_id.clone());
+        async move {
+            let end = ClientEvent::CallEnded {
+                to: "alice".to_owned(),
+                call_id: Some(call_id),
+            };
+            chat.handle(&bob2, end).await
+        }
+    });
+    settle().await;
+    world.store.call_updates.open();
+    answering.await.unwrap().unwrap();
+    let declined = declining.await.unwrap();
+    assert!(
+        matches!(declined, Err(ChatError::NotFound(_))),
+        "a socket left out of the answered call cannot end it: {declined:?}"
+    );
+
+    let stored = world.store.get_call(&call_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.answered_at),
+        (CallStatus::InProgress, Some(T0)),
+        "{stored:?}"
+    );
+    let frames = queued(&mut alice_out);
+    assert_eq!(
+        frames.iter().map(kind).collect::<Vec<_>>(),
+        ["call_answer"],
+        "{frames:#?}"
+    );
+    let frames = queued(&mut bob2_out);
+    assert_eq!(
+        frames.iter().map(kind).collect::<Vec<_>>(),
+        ["call_answered_elsewhere"],
         "{frames:#?}"
     );
 }
