@@ -175,7 +175,8 @@ pub enum ConfigError {
 /// assert!(matches!(Config::new("short"), Err(ConfigError::SecretTooShort { bytes: 5, .. })));
 /// # Ok::<(), ConfigError>(())
 /// ```
-#[derive(Debug, Clone)]
+// Debug is written by hand below: the secret must never reach a log line.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// HMAC key for HS256 tokens (and the seed of `kdf_decoy`): at least
@@ -223,6 +224,31 @@ pub struct Config {
     pub bus: Option<crate::BusConfig>,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field(
+                "jwt_secret",
+                &format_args!("<{} bytes>", self.jwt_secret.len()),
+            )
+            .field("token_ttl", &self.token_ttl)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("ring_timeout", &self.ring_timeout)
+            .field("ping_interval", &self.ping_interval)
+            .field("write_timeout", &self.write_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("friend_cache_ttl", &self.friend_cache_ttl)
+            .field("ice_servers", &self.ice_servers)
+            .field("limits", &self.limits)
+            .field("kdf_decoy", &self.kdf_decoy)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("session_cache_ttl", &self.session_cache_ttl)
+            .field("bus", &self.bus)
+            .finish()
+    }
+}
+
 impl Config {
     /// The shortest token secret accepted (bytes): the output size of HS256's hash.
     pub const MIN_SECRET_BYTES: usize = 32;
@@ -266,5 +292,23 @@ impl Config {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn debug_output_leaves_the_secret_out() {
+        let secret = "a-secret-that-must-never-be-logged-0123456789";
+        let config = Config::new(secret).expect("long enough");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(secret), "{printed}");
+        assert!(
+            printed.contains(&format!("<{} bytes>", secret.len())),
+            "{printed}"
+        );
+        assert!(printed.contains("bcrypt_cost: 12"), "{printed}");
     }
 }
