@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import qrcode from '../vendor/qrcode-generator/qrcode.mjs';
+import qrcode from '../../nexchat-axum/client/vendor/qrcode-generator/qrcode.mjs';
 import {
   assertNoProblems, befriend, friendButton, launchBrowser, login, messageByText, openChat, openClient,
   PASSWORD, register, screenshot, send, SLOW, startServer,

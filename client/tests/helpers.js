@@ -10,6 +10,8 @@ import { chromium } from 'playwright-core';
 
 export const CLIENT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = path.resolve(CLIENT_DIR, '..');
+/** The files the server serves: the folder nexchat-axum embeds (feature `client`). */
+export const WEB_DIR = path.join(REPO_DIR, 'nexchat-axum', 'client');
 export const RESULTS_DIR = path.join(CLIENT_DIR, 'test-results');
 export const PASSWORD = 'correct horse battery staple';
 
@@ -80,7 +82,7 @@ function spawnServer(bin, port, db, cwd, extraArgs = []) {
 
 /**
  * Starts `nexchat-server --addr 127.0.0.1:PORT --sqlite DIR/chat.db --bcrypt-cost 4
- * --registrations-per-hour 0 --client-dir CLIENT_DIR` and waits
+ * --registrations-per-hour 0 --client-dir WEB_DIR` and waits
  * for the line that names its address. `bin` and `args` start another program that takes
  * those flags (and `args` besides).
  */
@@ -90,8 +92,8 @@ export async function startServer(name, { bin = serverBin(), args = [] } = {}) {
   const db = path.join(dir, 'chat.db');
   const port = await freePort();
   // The example server serves the client of the tree it was built from unless told otherwise:
-  // these tests are about the client beside them.
-  if (bin === serverBin() && !args.includes('--client-dir')) args = ['--client-dir', CLIENT_DIR, ...args];
+  // these tests are about the client of this tree.
+  if (bin === serverBin() && !args.includes('--client-dir')) args = ['--client-dir', WEB_DIR, ...args];
   let current = spawnServer(bin, port, db, REPO_DIR, args);
   let log = '';
   await current.ready;

@@ -9,11 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   checkKdf, DEFAULT_KDF, deriveKeys, keysFromMaster, masterKey, newKdf, UnsafeKdfError,
-} from '../kdf.js';
+} from '../../nexchat-axum/client/kdf.js';
 import {
   openBackup, openBackupV1, sealBackup, sealBackupV1, WrongPasswordError,
-} from '../vault.js';
-import { fromBase64, generateIdentity } from '../crypto.js';
+} from '../../nexchat-axum/client/vault.js';
+import { fromBase64, generateIdentity } from '../../nexchat-axum/client/crypto.js';
 
 const VECTOR_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'kdf-vectors.json');
 const VECTORS = JSON.parse(fs.readFileSync(VECTOR_FILE, 'utf8'));

@@ -22,18 +22,16 @@ use axum::routing::get;
 use rust_embed::RustEmbed;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The client's files: the page, its scripts, styles and images; not its tests or packages.
+/// The client's files: the page, its scripts, styles and images. They live inside this package
+/// (`client/`), so the published crate carries them; the example server and the browser tests
+/// serve the same folder.
 #[derive(RustEmbed)]
-#[folder = "../client/"]
+#[folder = "client/"]
 #[include = "*.html"]
 #[include = "*.js"]
 #[include = "*.css"]
 #[include = "*.svg"]
 #[include = "vendor/*"]
-#[exclude = "node_modules/*"]
-#[exclude = "tests/*"]
-#[exclude = "test-results/*"]
-#[exclude = "package*.json"]
 struct Files;
 
 /// The page may load scripts, styles and media from its own origin only, and talk to it alone

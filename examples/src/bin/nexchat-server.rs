@@ -149,8 +149,9 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     bus_node_timeout_ms: u64,
 
-    /// Directory of the browser client served at /.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
+    /// Directory of the browser client served at / (by default the demo client's files in
+    /// this tree, the folder nexchat-axum embeds).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../nexchat-axum/client"))]
     client_dir: PathBuf,
 }
 
