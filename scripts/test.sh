@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
 #   1. formatting, lints and unused dependencies (cargo-machete, installed when missing);
-#   2. Rust: unit tests, doctests, the storage conformance suite in memory, on SQLite and on
-#      MongoDB (a MongoDB wire-protocol server this script installs, PyPI nx-27017, and
-#      starts), and the socket-level protocol suite on SQLite;
-#   3. the whole socket-level protocol suite again on MongoDB, and the tests of several nodes
-#      linked by a NATS server (Debian's nats-server, installed when missing, and started);
-#   4. the browser client in headless Chromium (installed from Debian when missing).
-# Any suite that cannot run fails the whole command; nothing is skipped.
+#   2. one build of everything the suites run, with one feature set (`--workspace
+#      --all-features`), so each crate is compiled once and later steps only choose what runs
+#      (the browser suite uses the server binaries of this build);
+#   3. Rust with cargo-nextest (installed when missing; the test binaries side by side, each test
+#      in its own process): unit and property tests, the storage conformance suite in memory, on
+#      SQLite and on MongoDB (a MongoDB wire-protocol server this script installs, PyPI
+#      nx-27017, and starts), the socket-level protocol suite on SQLite; then the doctests; then
+#      the socket-level protocol suite again on MongoDB, with the tests of several nodes linked
+#      by a NATS server (Debian's nats-server, installed when missing, and started), which share
+#      MongoDB between the nodes;
+#   4. meanwhile, beside step 3, the browser client in headless Chromium (installed from Debian
+#      when missing): it mostly waits on the browser and the servers it starts.
+# Steps 3 and 4 write their output to log files in a temporary folder named at the start; the
+# log of a step that fails is printed whole. Any suite that cannot run fails the whole command;
+# nothing is skipped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+LOGS="$(mktemp -d "${TMPDIR:-/tmp}/nexchat-test.XXXXXX")"
+echo "logs and service files: $LOGS"
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -22,8 +33,11 @@ step "unused dependencies"
 command -v cargo-machete >/dev/null || cargo install --locked --debug cargo-machete
 cargo machete
 
+# Installed from crates.io when missing, like cargo-machete.
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
 step "MongoDB wire-protocol server for the MongoDB suites"
-eval "$(scripts/mongo-test-server.sh)"
+eval "$(NEXCHAT_MONGO_LOG="$LOGS/nx-27017.log" scripts/mongo-test-server.sh)"
 trap 'kill "$NEXCHAT_MONGO_PID" 2>/dev/null || true' EXIT
 [[ -n "${NEXCHAT_TEST_MONGODB_URI:-}" ]] || { echo "MongoDB test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_MONGODB_URI
@@ -34,20 +48,65 @@ trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf 
 [[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_NATS_URL
 
-# Every cargo step below selects the whole workspace with all features: the same feature set
-# each time, so each crate is compiled once and later steps only choose what runs.
+# Every cargo step selects the whole workspace with all features: the same feature set each
+# time, so nothing is compiled after the build step.
 ALL=(--workspace --all-features)
 
-step "Rust: unit tests, doctests, both storage conformance suites, the protocol suite on SQLite"
-NEXCHAT_TEST_STORE=sqlite cargo test "${ALL[@]}"
+step "build: every test binary, and the server binaries the browser suite starts"
+cargo test "${ALL[@]}" --no-run
 
-step "Rust: the protocol suite again, on MongoDB"
-NEXCHAT_TEST_STORE=mongodb cargo test "${ALL[@]}" --tests
+# The socket-level protocol suite's binaries that build their chat on the test store
+# (NEXCHAT_TEST_STORE): every integration test of the examples package but those that start
+# the server binary on a store they choose or test no store at all, named here.
+ON_TEST_STORE='package(nexchat-examples) & kind(test)
+  & !binary(durability) & !binary(hardening) & !binary(kdf_vectors) & !binary(mongodb_flags)'
 
-step "browser client in headless Chromium"
-# The server binaries the test build above already made (integration tests build the package's
-# binaries with the same features): nexchat-server, and nexchat-mounted beside it (the host app
-# serving the client under /chat/). Nothing is compiled for this step.
-NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
+rust_suites() {
+  step "Rust on SQLite: everything but the tests of several nodes (they need MongoDB: below)"
+  NEXCHAT_TEST_STORE=sqlite cargo nextest run "${ALL[@]}" --no-fail-fast -E '!binary(cluster)'
+  step "Rust: doctests"
+  cargo test "${ALL[@]}" --doc
+  step "Rust on MongoDB: the protocol suite on the test store, and the tests of several nodes"
+  NEXCHAT_TEST_STORE=mongodb cargo nextest run "${ALL[@]}" --no-fail-fast \
+    -E "($ON_TEST_STORE) | (package(nexchat-examples) & binary(cluster))"
+}
 
+browser_suite() {
+  # The server binaries of the build above: nexchat-server, and nexchat-mounted beside it (the
+  # host app serving the client under /chat/).
+  NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
+}
+
+# Runs the named function in the background, its output into "$LOGS/<name>.log".
+declare -A PIDS=()
+start() {
+  step "$1: started, log $LOGS/$1.log"
+  "$1" >"$LOGS/$1.log" 2>&1 &
+  PIDS[$1]=$!
+}
+
+# Waits for a step started with `start`: its last lines when it passed, its whole log when it
+# failed. Returns non-zero when it failed.
+finish() {
+  local log="$LOGS/$1.log"
+  if wait "${PIDS[$1]}"; then
+    step "$1: passed (last lines of $log)"
+    tail -n 12 "$log"
+  else
+    step "$1: FAILED; its log, $log:"
+    cat "$log"
+    return 1
+  fi
+}
+
+start browser_suite
+start rust_suites
+failed=()
+finish rust_suites || failed+=(rust_suites)
+finish browser_suite || failed+=(browser_suite)
+
+if ((${#failed[@]})); then
+  step "FAILED: ${failed[*]} (logs in $LOGS)"
+  exit 1
+fi
 step "all suites passed"
