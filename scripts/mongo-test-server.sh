@@ -13,7 +13,8 @@
 # fails too (and the tests, finding no URI, panic) instead of silently testing nothing.
 #
 # Environment: PYTHON (interpreter that makes the venv, default python3),
-# NEXCHAT_MONGO_LOG (server log file, default .venv/nx-27017-PORT.log).
+# NEXCHAT_MONGO_LOG (server log file, default .venv/nx-27017-PORT.log; the pid file goes beside
+# it, named like it with .pid).
 set -euo pipefail
 
 die() {
@@ -46,8 +47,9 @@ port="$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.
 
 log="${NEXCHAT_MONGO_LOG:-$venv/nx-27017-$port.log}"
 # Detached from our stdout so that `$(...)` in the caller returns as soon as we exit.
-# Its own pid file (the default is one per machine), so runs side by side never collide.
-pid_file="$venv/nx-27017-$port.pid"
+# Its own pid file beside its log (the server's default is one per machine), so runs side by
+# side never collide.
+pid_file="${log%.log}.pid"
 nohup "$server" --db memory --host 127.0.0.1 -p "$port" --pid-file "$pid_file" >"$log" 2>&1 </dev/null &
 pid=$!
 
