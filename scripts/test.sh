@@ -5,15 +5,16 @@
 #      --all-features`), so each crate is compiled once and later steps only choose what runs
 #      (the browser suite uses the server binaries of this build);
 #   3. Rust with cargo-nextest (installed when missing; the test binaries side by side, each test
-#      in its own process): unit and property tests, the storage conformance suite in memory, on
-#      SQLite and on MongoDB (a MongoDB wire-protocol server this script installs, PyPI
-#      nx-27017, and starts), the socket-level protocol suite on SQLite; then the doctests; then
-#      the socket-level protocol suite again on MongoDB, with the tests of several nodes linked
-#      by a NATS server (Debian's nats-server, installed when missing, and started), which share
-#      MongoDB between the nodes;
-#   4. meanwhile, beside step 3, the browser client in headless Chromium (installed from Debian
-#      when missing): it mostly waits on the browser and the servers it starts.
-# Steps 3 and 4 write their output to log files in a temporary folder named at the start; the
+#      in its own process; settings in .config/nextest.toml): unit and property tests, the
+#      storage conformance suite in memory, on SQLite and on MongoDB (a MongoDB wire-protocol
+#      server this script installs, PyPI nx-27017, and starts), the socket-level protocol suite
+#      on SQLite;
+#   4. then, side by side: the doctests and the socket-level protocol suite again on MongoDB,
+#      with the tests of several nodes linked by a NATS server (Debian's nats-server, installed
+#      when missing, and started), which share MongoDB between the nodes; and the browser client
+#      in headless Chromium (installed from Debian when missing), which mostly waits on the
+#      browser and the servers it starts.
+# The steps of 4 write their output to log files in a temporary folder named at the start; the
 # log of a step that fails is printed whole. Any suite that cannot run fails the whole command;
 # nothing is skipped.
 set -euo pipefail
@@ -61,9 +62,12 @@ cargo test "${ALL[@]}" --no-run
 ON_TEST_STORE='package(nexchat-examples) & kind(test)
   & !binary(durability) & !binary(hardening) & !binary(kdf_vectors) & !binary(mongodb_flags)'
 
-rust_suites() {
-  step "Rust on SQLite: everything but the tests of several nodes (they need MongoDB: below)"
-  NEXCHAT_TEST_STORE=sqlite cargo nextest run "${ALL[@]}" --no-fail-fast -E '!binary(cluster)'
+step "Rust on SQLite: everything but the tests of several nodes (they need MongoDB: below)"
+# Before the browser suite starts, so that the Rust tests that wait on SQLite's writes do not
+# share the machine with it.
+NEXCHAT_TEST_STORE=sqlite cargo nextest run "${ALL[@]}" --no-fail-fast -E '!binary(cluster)'
+
+rust_on_mongodb() {
   step "Rust: doctests"
   cargo test "${ALL[@]}" --doc
   step "Rust on MongoDB: the protocol suite on the test store, and the tests of several nodes"
@@ -100,9 +104,9 @@ finish() {
 }
 
 start browser_suite
-start rust_suites
+start rust_on_mongodb
 failed=()
-finish rust_suites || failed+=(rust_suites)
+finish rust_on_mongodb || failed+=(rust_on_mongodb)
 finish browser_suite || failed+=(browser_suite)
 
 if ((${#failed[@]})); then
