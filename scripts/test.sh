@@ -5,7 +5,8 @@
 #      MongoDB (a MongoDB wire-protocol server this script installs, PyPI nx-27017, and
 #      starts), and the socket-level protocol suite on SQLite;
 #   3. the whole socket-level protocol suite again on MongoDB, and the tests of several nodes
-#      linked by a NATS server (Debian's nats-server, installed when missing, and started);
+#      linked by a NATS server (Debian's nats-server, installed when missing, and started),
+#      behind nginx (Debian's, installed when missing);
 #   4. the browser client in headless Chromium (installed from Debian when missing).
 # Any suite that cannot run fails the whole command; nothing is skipped.
 set -euo pipefail
@@ -33,6 +34,12 @@ eval "$(scripts/nats-test-server.sh)"
 trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf "$NEXCHAT_NATS_DIR"' EXIT
 [[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_NATS_URL
+
+step "nginx for the load-balancer test"
+# The test starts its own nginx (scripts/nginx-test-server.sh) in front of the nodes it starts;
+# here it is installed from Debian when missing.
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] \
+  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
 
 # Every cargo step below selects the whole workspace with all features: the same feature set
 # each time, so each crate is compiled once and later steps only choose what runs.
