@@ -171,10 +171,19 @@ async fn requests_and_sockets_spread_over_nodes_and_the_chat_works_as_one() {
     assert_eq!(online["online"], true);
 
     // From a node bob has no socket on: the message crosses the bus.
-    let (sender, _) = alice_ws
+    let (sender, sender_node) = alice_ws
         .iter_mut()
         .find(|(_, node)| *node != bob_node)
         .expect("a socket elsewhere");
+    let sender_node = *sender_node;
+    let bus_out = nodes[sender_node]
+        .scrape()
+        .await
+        .get("nexchat_bus_published_total");
+    let bus_in = nodes[bob_node]
+        .scrape()
+        .await
+        .get("nexchat_bus_received_total");
     let id = new_id();
     sender.send(message(&bob.name, &id)).await;
     assert_eq!(sender.recv_until("message_sent").await["id"], id.as_str());
@@ -186,6 +195,15 @@ async fn requests_and_sockets_spread_over_nodes_and_the_chat_works_as_one() {
         .await;
     let tick = sender.recv_until("message_delivered").await;
     assert_eq!(tick["ids"], json!([id]));
+    // The push went over the bus: published by the sender's node, received by bob's, with
+    // its lag measured.
+    let at_sender = nodes[sender_node].scrape().await;
+    let at_bob = nodes[bob_node].scrape().await;
+    assert!(at_sender.get("nexchat_bus_published_total") > bus_out);
+    assert!(at_bob.get("nexchat_bus_received_total") > bus_in);
+    assert!(at_bob.get("nexchat_bus_lag_seconds_count") >= 1.0);
+    assert!(at_bob.has("nexchat_bus_lag_seconds_bucket{le=\"+Inf\"}"));
+    assert_eq!(at_sender.get("nexchat_bus_dropped_total"), 0.0);
 
     // The logout is answered by one node; alice's sockets on the two others close too.
     let (status, body) = api
