@@ -13,6 +13,9 @@
 //! not heard from within `node_timeout` is gone (killed, cut off): its users count as offline,
 //! and their friends on the nodes still running are told so, without any store poll.
 //!
+//! Every message on `PREFIX.bus` carries the moment it was queued in a header
+//! ([`crate::metrics`]'s `Nexchat-Sent-At`), so the receiving node can record the bus's lag.
+//!
 //! A node that loses the bus keeps serving its own sockets; the client reconnects by itself and
 //! renews its subscriptions, and the next heartbeat brings the others' lists back. What was
 //! pushed meanwhile is not replayed: messages and ticks are in the store and arrive at the next
