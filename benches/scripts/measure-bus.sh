@@ -12,7 +12,8 @@
 #                                    message, tick and presence change crosses the bus
 #   3. idle sockets (CONNS) on one node without the bus, then on one node of two with it:
 #                                    memory per idle connection
-# Settings (environment): OUT, USERS, DURATION, RATE, CONNS, SKIP_BUILD=1 (use the binaries in
+# Settings (environment): OUT, USERS, DURATION, RATE (150: below the test store's ceiling), CONNS,
+# BIN (the binaries' folder), SKIP_BUILD=1 (use the binaries in
 # target/release). The MongoDB store is the test wire-protocol server (scripts/mongo-test-server.sh)
 # and NATS is Debian's nats-server (scripts/nats-test-server.sh): both run on the same two cores.
 set -euo pipefail
