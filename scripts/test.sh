@@ -11,7 +11,8 @@
 #      on SQLite;
 #   4. then, side by side: the doctests and the socket-level protocol suite again on MongoDB,
 #      with the tests of several nodes linked by a NATS server (Debian's nats-server, installed
-#      when missing, and started), which share MongoDB between the nodes; and the browser client
+#      when missing, and started), which share MongoDB between the nodes, three of them behind
+#      nginx (Debian's, installed when missing; the test starts its own); and the browser client
 #      in headless Chromium (installed from Debian when missing), which mostly waits on the
 #      browser and the servers it starts.
 # The steps of 4 write their output to log files in a temporary folder named at the start; the
@@ -49,6 +50,12 @@ trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf 
 [[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_NATS_URL
 
+step "nginx for the load-balancer test"
+# The test starts its own nginx (scripts/nginx-test-server.sh) in front of the nodes it starts;
+# here it is installed from Debian when missing.
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] \
+  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+
 # Every cargo step selects the whole workspace with all features: the same feature set each
 # time, so nothing is compiled after the build step.
 ALL=(--workspace --all-features)
@@ -60,19 +67,22 @@ cargo test "${ALL[@]}" --no-run
 # (NEXCHAT_TEST_STORE): every integration test of the examples package but those that start
 # the server binary on a store they choose or test no store at all, named here.
 ON_TEST_STORE='package(nexchat-examples) & kind(test)
-  & !binary(durability) & !binary(hardening) & !binary(kdf_vectors) & !binary(mongodb_flags)'
+  & !binary(durability) & !binary(hardening) & !binary(kdf_vectors) & !binary(mongodb_flags)
+  & !binary(operations) & !binary(cluster) & !binary(load_balancer)'
+# The tests of several nodes: they share MongoDB between the nodes, so they run in that pass.
+SEVERAL_NODES='package(nexchat-examples) & (binary(cluster) | binary(load_balancer))'
 
 step "Rust on SQLite: everything but the tests of several nodes (they need MongoDB: below)"
 # Before the browser suite starts, so that the Rust tests that wait on SQLite's writes do not
 # share the machine with it.
-NEXCHAT_TEST_STORE=sqlite cargo nextest run "${ALL[@]}" --no-fail-fast -E '!binary(cluster)'
+NEXCHAT_TEST_STORE=sqlite cargo nextest run "${ALL[@]}" --no-fail-fast -E "not ($SEVERAL_NODES)"
 
 rust_on_mongodb() {
   step "Rust: doctests"
   cargo test "${ALL[@]}" --doc
   step "Rust on MongoDB: the protocol suite on the test store, and the tests of several nodes"
   NEXCHAT_TEST_STORE=mongodb cargo nextest run "${ALL[@]}" --no-fail-fast \
-    -E "($ON_TEST_STORE) | (package(nexchat-examples) & binary(cluster))"
+    -E "($ON_TEST_STORE) | ($SEVERAL_NODES)"
 }
 
 browser_suite() {

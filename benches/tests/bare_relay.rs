@@ -24,6 +24,8 @@ fn common(url: String) -> Common {
         url,
         target: Target::Bare,
         server_pid: Some(std::process::id()),
+        nodes: Vec::new(),
+        node_pids: Vec::new(),
         user_prefix: None,
         password: "unused-password".to_owned(),
         source_ips: 0,

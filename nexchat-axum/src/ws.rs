@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use nexchat_core::{Caller, Chat, ChatError, CloseReason, Outbound, Session, SessionOutbox};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::origin;
@@ -69,7 +70,16 @@ pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Respo
         .max_write_buffer_size(
             (limits.max_frame_hard_bytes * 2).max(limits.max_answer_bytes + limits.max_frame_bytes),
         )
-        .on_upgrade(move |socket| run(chat, caller, socket))
+        .on_upgrade(move |socket| {
+            // The socket's task outlives the request and its span: every line it logs carries
+            // the node and the user in a span of its own.
+            let span = tracing::info_span!(
+                "socket",
+                node = %chat.node_id(),
+                user = %caller.principal.username
+            );
+            run(chat, caller, socket).instrument(span)
+        })
 }
 
 async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
@@ -90,6 +100,7 @@ async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
             return;
         }
     };
+    tracing::debug!("socket opened");
     let alive = Arc::new(AtomicBool::new(true));
     let greet_then_read = async {
         // The greeting goes out while the writer drains it, a page at a time; frames are read
@@ -105,6 +116,7 @@ async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
         () = write(&chat, outbox, sink, &alive) => {}
     }
     Box::pin(chat.disconnect(&session)).await;
+    tracing::debug!("socket closed");
 }
 
 async fn read(

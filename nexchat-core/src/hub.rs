@@ -24,6 +24,11 @@ impl Hub {
         Self { node, fanout }
     }
 
+    /// This node's id (see [`crate::Chat::node_id`]).
+    pub(crate) fn node_id(&self) -> &str {
+        &self.node.id
+    }
+
     /// Adds a session of this node; `Ok(true)` when it is the user's first here.
     pub(crate) fn register(
         &self,

@@ -19,6 +19,7 @@ mod hub;
 mod identity;
 mod kdf;
 mod live_sessions;
+pub mod metrics;
 mod node_sessions;
 mod password;
 pub mod protocol;

@@ -34,6 +34,7 @@ impl NodeSessions {
             return Err(TooManySessions);
         }
         sessions.push(session);
+        crate::metrics::sockets_open(1.0);
         Ok(sessions.len() == 1)
     }
 
@@ -46,6 +47,9 @@ impl NodeSessions {
         let before = sessions.len();
         sessions.retain(|s| s.id != id);
         let removed = sessions.len() < before;
+        if removed {
+            crate::metrics::sockets_open(-1.0);
+        }
         if sessions.is_empty() {
             users.remove(user);
         }
@@ -84,9 +88,12 @@ impl NodeSessions {
     /// Pushes an already encoded frame to every session of `user` here, except `except`.
     pub(crate) fn push_frame(&self, user: &str, frame: &Arc<str>, except: Option<SessionId>) {
         if let Some(sessions) = self.read().get(user) {
+            let mut pushed = 0;
             for session in sessions.iter().filter(|s| Some(s.id) != except) {
                 session.push(frame);
+                pushed += 1;
             }
+            crate::metrics::pushes_delivered(pushed);
         }
     }
 

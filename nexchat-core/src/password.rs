@@ -43,8 +43,10 @@ impl Hasher {
             return Ok(permit);
         }
         let in_line = self.waiting.fetch_add(1, Ordering::AcqRel);
+        crate::metrics::hashing_waiting(1.0);
         let _leave = scopeguard(&self.waiting);
         if in_line >= self.max_waiting {
+            crate::metrics::hashing_refused();
             return Err(ChatError::RateLimited {
                 retry_after_secs: 1,
             });
@@ -101,6 +103,7 @@ fn scopeguard(waiting: &AtomicUsize) -> impl Drop + '_ {
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::AcqRel);
+            crate::metrics::hashing_waiting(-1.0);
         }
     }
     Leave(waiting)

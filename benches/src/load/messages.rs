@@ -91,6 +91,11 @@ const READ_BUFFER: usize = 64 * 1024;
 /// Runs the workload against the server at `common.url` and returns what it measured.
 pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport, String> {
     let ep = Endpoint::resolve(&common.url).await?;
+    // Every node the sockets are dealt over: `--url` first, then each `--node`.
+    let mut endpoints = vec![ep.clone()];
+    for url in &common.nodes {
+        endpoints.push(Endpoint::resolve(url).await?);
+    }
     let nofile_limit = raise_nofile_limit();
     let users = args.users.max(2).div_ceil(2) * 2;
     let prefix = common.prefix();
@@ -177,9 +182,11 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
                 source: common.source_for(conn_index),
                 sends: !args.one_way || me % 2 == 0,
             };
+            // Partners are consecutive: with two nodes each pair is split over them.
+            let node = &endpoints[conn_index % endpoints.len()];
             conn_index += 1;
             let (ep, shared, errors, template, sem, rx) = (
-                ep.clone(),
+                node.clone(),
                 Arc::clone(&shared),
                 Arc::clone(&errors),
                 Arc::clone(&template),
@@ -207,7 +214,7 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
 
     let held = shared.open.load(Relaxed);
     let cpu0 = (
-        pid.and_then(procfs::cpu_ticks),
+        common.server_cpu_ticks(),
         procfs::cpu_ticks(std::process::id()),
     );
     let t0 = Instant::now();
@@ -216,7 +223,7 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
     set_phase(&shared, &phase_tx, phase::DRAIN, quiet);
     let measured_secs = t0.elapsed().as_secs_f64();
     let cpu1 = (
-        pid.and_then(procfs::cpu_ticks),
+        common.server_cpu_ticks(),
         procfs::cpu_ticks(std::process::id()),
     );
     let rss_end = pid.and_then(procfs::rss_kib);
@@ -248,7 +255,11 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
         tool: "nexchat-load",
         mode: "messages",
         target: common.target,
-        url: ep.base.clone(),
+        url: endpoints
+            .iter()
+            .map(|e| e.base.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
         users,
         senders,
         pacing: if args.rate > 0.0 {

@@ -49,6 +49,14 @@ pub struct Common {
     /// Pid of the server process, to report its resident memory (VmRSS) and CPU use.
     #[arg(long, global = true)]
     pub server_pid: Option<u32>,
+    /// Base URL of a further node of the same chat (repeatable; `messages` only): sockets are
+    /// dealt round-robin over `--url` and these, so with one more node each user's friend is on
+    /// the other node and every message crosses the bus between them.
+    #[arg(long = "node", global = true)]
+    pub nodes: Vec<String>,
+    /// Pid of a further node (repeatable): its CPU use is added to the server's.
+    #[arg(long = "node-pid", global = true)]
+    pub node_pids: Vec<u32>,
     /// Prefix of the user names (default: `lg` + 6 random hex digits, new every run).
     #[arg(long, global = true)]
     pub user_prefix: Option<String>,
@@ -71,6 +79,19 @@ pub struct Common {
 }
 
 impl Common {
+    /// CPU ticks of the server and of every further node, summed (`None` when one is unreadable).
+    pub fn server_cpu_ticks(&self) -> Option<u64> {
+        let pids = self
+            .server_pid
+            .into_iter()
+            .chain(self.node_pids.iter().copied());
+        let mut total = None;
+        for pid in pids {
+            total = Some(total.unwrap_or(0) + crate::procfs::cpu_ticks(pid)?);
+        }
+        total
+    }
+
     /// The user-name prefix of this run.
     pub fn prefix(&self) -> String {
         self.user_prefix

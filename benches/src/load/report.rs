@@ -76,7 +76,8 @@ pub struct MessagesReport {
     pub errors_total: u64,
     /// The server's resident memory (with `--server-pid`).
     pub server_rss: Memory,
-    /// The server's CPU use during the measured phase, in % of one core (with `--server-pid`).
+    /// The server's CPU use during the measured phase, in % of one core (with `--server-pid`;
+    /// with `--node-pid` too, the sum over the nodes).
     pub server_cpu_percent: Option<f64>,
     /// The load generator's own CPU use during the measured phase, in % of one core.
     pub loadgen_cpu_percent: Option<f64>,

@@ -10,7 +10,8 @@ use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Parser;
-use nexchat_core::{Chat, Config};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use nexchat_core::{Chat, Config, metrics};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -149,9 +150,21 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     bus_node_timeout_ms: u64,
 
+<<<<<<< HEAD
     /// Directory of the browser client served at / (by default the demo client's files in
     /// this tree, the folder nexchat-axum embeds).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../nexchat-axum/client"))]
+=======
+    /// Address to serve Prometheus metrics on, at GET /metrics (sockets, messages, pushes,
+    /// store latency, the bus, the password-hashing line). A listener of its own, so that it
+    /// can stay private: bind it to loopback or an internal interface, never to the address
+    /// clients reach [default: none, no metrics].
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+
+    /// Directory of the browser client served at /.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
+>>>>>>> ops
     client_dir: PathBuf,
 }
 
@@ -161,6 +174,8 @@ async fn main() {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // Colours for a terminal only: a log file or collector gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
     if let Err(err) = run(args).await {
@@ -171,6 +186,11 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     check_storage_flags(&args)?;
+    // The recorder is installed before the chat exists, so that nothing it records is lost.
+    let metrics_server = match args.metrics_addr {
+        Some(addr) => Some(metrics_listener(addr).await?),
+        None => None,
+    };
     // Listening comes first: a busy port stops the server before it creates any file.
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -213,14 +233,29 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let chat = build_chat(&args, config).await?;
+    let node = chat.node_id().to_owned();
+    tracing::info!(node = %node, "node started");
+    if let Some((listener, handle)) = metrics_server {
+        println!(
+            "nexchat metrics at http://{}/metrics",
+            listener.local_addr()?
+        );
+        tokio::spawn(serve_metrics(listener, handle));
+    }
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
         .merge(probes(chat.clone()))
         .fallback_service(static_files(&args.client_dir))
         .layer(
-            // Spans carry the path only: the query of /ws holds the token.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            // Spans carry the path only: the query of /ws holds the token. The node id tells
+            // the nodes' lines apart where their logs are gathered in one place.
+            TraceLayer::new_for_http().make_span_with(move |req: &Request<_>| {
+                tracing::info_span!(
+                    "http",
+                    node = %node,
+                    method = %req.method(),
+                    path = %req.uri().path()
+                )
             }),
         );
     // The demo client's headers (its Content-Security-Policy above all) on every answer.
@@ -238,6 +273,62 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     nexchat_axum::serve(listener, app, serve_config, shutdown_signal(chat)).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Installs the Prometheus recorder and binds the metrics listener (before anything else is
+/// created, so that a busy port stops the server first).
+async fn metrics_listener(
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, PrometheusHandle), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr} for metrics: {err}"))?;
+    // Buckets from 100 µs (a cached SQLite read) to 10 s (a store or bus in trouble).
+    let seconds = [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        10.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(metrics::STORE_SECONDS.into()), &seconds)?
+        .set_buckets_for_metric(Matcher::Full(metrics::BUS_LAG_SECONDS.into()), &seconds)?
+        .install_recorder()?;
+    metrics::describe();
+    Ok((listener, handle))
+}
+
+/// Serves `GET /metrics` in Prometheus's text format, and folds the histograms' samples into
+/// their buckets every few seconds, so that they take no more memory between scrapes.
+async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+            }
+        }),
+    );
+    let served = nexchat_axum::serve(
+        listener,
+        app,
+        nexchat_axum::ServeConfig::default(),
+        std::future::pending(),
+    )
+    .await;
+    if let Err(err) = served {
+        tracing::error!(%err, "metrics listener failed");
+    }
 }
 
 /// Refuses a MongoDB setting that this build would otherwise ignore.

@@ -146,7 +146,9 @@ impl ChatBuilder {
     /// [`ChatError::BadRequest`] when the configuration breaks a rule that [`Config::new`]
     /// checks (a token secret shorter than [`Config::MIN_SECRET_BYTES`] set afterwards); a
     /// store failure.
-    pub async fn build(self) -> ChatResult<Chat> {
+    pub async fn build(mut self) -> ChatResult<Chat> {
+        // Every store call is timed for the operators (`crate::metrics`).
+        self.store = Arc::new(crate::metrics::MeteredStore::new(self.store));
         self.config
             .check()
             .map_err(|err| ChatError::BadRequest(err.to_string()))?;
@@ -258,6 +260,12 @@ impl Chat {
     /// mount the routes of registration, password login and login sessions only then.
     pub fn has_own_accounts(&self) -> bool {
         self.inner.own_accounts
+    }
+
+    /// This node's id: random, new at every start, the same the bus names the node by. Logs of a
+    /// request or socket carry it (`node=`), so the lines of one node can be told apart.
+    pub fn node_id(&self) -> &str {
+        self.inner.hub.node_id()
     }
 
     /// The registry of open sessions.

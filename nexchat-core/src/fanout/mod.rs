@@ -88,6 +88,8 @@ pub(crate) trait FanOut: Send + Sync + fmt::Debug {
 /// This node's side of the fan-out: its sockets and login sessions, where a push from any node
 /// ends up.
 pub(crate) struct Node {
+    /// Random, new at every start: how the bus and the logs name this node.
+    pub(crate) id: String,
     pub(crate) sessions: NodeSessions,
     logins: Arc<LiveSessions>,
     store: Arc<dyn Store>,
@@ -96,6 +98,7 @@ pub(crate) struct Node {
 impl fmt::Debug for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
+            .field("id", &self.id)
             .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
@@ -104,6 +107,7 @@ impl fmt::Debug for Node {
 impl Node {
     pub(crate) fn new(logins: Arc<LiveSessions>, store: Arc<dyn Store>) -> Self {
         Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
             sessions: NodeSessions::default(),
             logins,
             store,

@@ -13,6 +13,9 @@
 //! not heard from within `node_timeout` is gone (killed, cut off): its users count as offline,
 //! and their friends on the nodes still running are told so, without any store poll.
 //!
+//! Every message on `PREFIX.bus` carries the moment it was queued in a header
+//! ([`crate::metrics`]'s `Nexchat-Sent-At`), so the receiving node can record the bus's lag.
+//!
 //! A node that loses the bus keeps serving its own sockets; the client reconnects by itself and
 //! renews its subscriptions, and the next heartbeat brings the others' lists back. What was
 //! pushed meanwhile is not replayed: messages and ticks are in the store and arrive at the next
@@ -32,6 +35,7 @@ use tokio::time::Instant;
 
 use super::{BusConfig, FanOut, Node};
 use crate::error::{ChatError, ChatResult};
+use crate::metrics::bus as metrics;
 use crate::session::SessionId;
 
 /// Publications waiting for the bus; past this they are dropped (and logged): a node cut off
@@ -123,7 +127,8 @@ struct Shared {
     client: async_nats::Client,
     bus: String,
     prefix: String,
-    outbox: mpsc::Sender<(String, Bytes)>,
+    /// Subject, payload, and when it was queued (ms since the Unix epoch).
+    outbox: mpsc::Sender<(String, Bytes, u64)>,
     state: Mutex<State>,
 }
 
@@ -149,7 +154,7 @@ impl Nats {
     /// # Errors
     /// [`ChatError::Internal`] when the server cannot be reached or refuses the subscriptions.
     pub(crate) async fn connect(config: &BusConfig, node: Arc<Node>) -> ChatResult<Self> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = node.id.clone();
         let failed = |what: &str, err: &dyn std::fmt::Display| {
             ChatError::Internal(format!("NATS at {}: {what}: {err}", config.url))
         };
@@ -276,9 +281,10 @@ impl Shared {
             Ok(payload) => {
                 if self
                     .outbox
-                    .try_send((self.bus.clone(), payload.into()))
+                    .try_send((self.bus.clone(), payload.into(), metrics::now_ms()))
                     .is_err()
                 {
+                    metrics::dropped();
                     tracing::warn!(node = %self.id, "bus outbox full: a push to other nodes was dropped");
                 }
             }
@@ -368,10 +374,21 @@ impl Shared {
 }
 
 /// Sends what the node queued, in order.
-async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::Receiver<(String, Bytes)>) {
-    while let Some((subject, payload)) = outgoing.recv().await {
-        if let Err(err) = shared.client.publish(subject, payload).await {
-            tracing::warn!(node = %shared.id, %err, "bus publish failed");
+async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::Receiver<(String, Bytes, u64)>) {
+    while let Some((subject, payload, queued_at)) = outgoing.recv().await {
+        // When it was queued, in a header, so the receiving node can tell the bus's lag.
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(metrics::SENT_AT, queued_at.to_string().as_str());
+        match shared
+            .client
+            .publish_with_headers(subject, headers, payload)
+            .await
+        {
+            Ok(()) => metrics::published(),
+            Err(err) => {
+                metrics::publish_failed();
+                tracing::warn!(node = %shared.id, %err, "bus publish failed");
+            }
         }
     }
 }
@@ -379,6 +396,12 @@ async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::Receiver<(String, Byte
 /// Hands every message of the bus to [`Shared::receive`].
 async fn listen(shared: Arc<Shared>, mut events: async_nats::Subscriber) {
     while let Some(message) = events.next().await {
+        let sent_at = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(metrics::SENT_AT))
+            .and_then(|value| value.as_str().parse::<u64>().ok());
+        metrics::received(sent_at);
         match serde_json::from_slice::<Wire>(&message.payload) {
             Ok(wire) => shared.receive(wire),
             Err(err) => tracing::warn!(%err, "unreadable bus message ignored"),
