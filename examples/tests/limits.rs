@@ -270,7 +270,7 @@ async fn bad_frames_are_answered_with_bad_request_and_the_socket_stays_usable() 
     ];
     // More than 20 of them: bad requests do not count toward closing the socket.
     for frame in bad.iter().chain(bad.iter()) {
-        ws.send_text(frame.clone()).await;
+        ws.send_raw(frame.clone()).await;
         let refused = ws.expect_error("bad_request").await;
         assert!(
             refused["message"].as_str().is_some_and(|m| !m.is_empty()),

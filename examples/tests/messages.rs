@@ -872,7 +872,7 @@ async fn answers_go_only_to_the_socket_that_asked() {
     a1.send(json!({"type": "request_public_key", "receiver": bob.name}))
         .await;
     a1.expect("public_key_response").await;
-    a1.send_text("not json".to_owned()).await;
+    a1.send_raw("not json".to_owned()).await;
     a1.expect_error("bad_request").await;
     a1.send(message(&unique("ghost"), &new_id())).await;
     a1.expect_error("user_not_found").await;

@@ -73,6 +73,9 @@
 //! | `GET /client-config` | STUN/TURN servers for calls |
 //! | `GET /ws?ticket=` or `GET /ws?token=` | the WebSocket; the `Origin` is checked first (403) |
 //!
+//! With the feature `openapi`, `openapi()` is the OpenAPI 3.1 document of these routes, built
+//! from the same table as the router (the repository publishes it as `docs/openapi.json`).
+//!
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
 //! limited to [`nexchat_core::Limits::max_body_bytes`]. [`serve`] runs the app with deadlines
 //! on request heads, which `axum::serve` lacks; [`not_found`] is a fallback that answers unknown

@@ -93,7 +93,10 @@ pub(crate) async fn login(
     summary = "The account's key-derivation parameters",
     description = "Only with nexchat's own accounts. A stable made-up object for a name without an account.",
     params(("username" = String, Query, description = "The account's name")),
-    responses((status = 200, description = "The parameters", body = AuthParams)),
+    responses(
+        (status = 200, description = "The parameters", body = AuthParams),
+        (status = 400, description = "No `username`, or one outside the username rule", body = ErrorBody),
+    ),
 ))]
 pub(crate) async fn auth_params(
     State(chat): State<Chat>,

@@ -212,9 +212,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let chat = build_chat(&args, config).await?;
+    let openapi = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Bytes::from(nexchat_axum::openapi().to_json()?),
+    );
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
         .merge(probes(chat.clone()))
+        // The OpenAPI document of nexchat's REST routes, made once.
+        .route("/openapi.json", get(move || async move { openapi }))
         .fallback_service(static_files(&args.client_dir))
         .layer(
             // Spans carry the path only: the query of /ws holds the token.
