@@ -302,7 +302,8 @@ async fn ref_echoes_the_message_id_of_a_refused_frame() {
         (message(&unique("ghost"), &id), "user_not_found"),
     ];
     for (frame, code) in cases {
-        ws.send(frame.clone()).await;
+        // The first two break the protocol on purpose: sent unchecked.
+        ws.send_raw(frame.to_string()).await;
         let refused = ws.expect_error(code).await;
         assert_eq!(refused["ref"], id.as_str(), "{frame}: {refused}");
         assert_eq!(refused.as_object().map(|o| o.len()), Some(4), "{refused}");
