@@ -1,7 +1,7 @@
 //! The example server binary's HTTP hardening: cache policies (no stale scripts after an
 //! upgrade, no stored tokens), the content security and permissions policies, the HTML charset,
 //! a token secret too short to be safe refused at start, a busy address refused before any
-//! file is made, and `--help`.
+//! file is made, `--help`, and the OpenAPI document served at `/openapi.json`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -252,4 +252,18 @@ fn help_lists_every_flag_with_its_default() {
             "--{flag} has no default: {text}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_as_published() {
+    let server = start();
+    let response = reqwest::get(format!("{}/openapi.json", server.base))
+        .await
+        .expect("GET /openapi.json");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "application/json");
+    let served: serde_json::Value = response.json().await.expect("JSON");
+    let published: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/openapi.json")).expect("docs/openapi.json");
+    assert_eq!(served, published);
 }

@@ -350,9 +350,10 @@ async fn a_message_id_must_be_a_uuid() {
         let refused = a.expect_error("bad_request").await;
         assert_eq!(refused["ref"], bad, "{refused}");
     }
-    a.send(
+    a.send_raw(
         json!({"type": "send_message", "receiver": bob.name, "ciphertext": "AAAA",
-                  "iv": "AAAAAAAAAAAAAAAA", "id": 42}),
+                  "iv": "AAAAAAAAAAAAAAAA", "id": 42})
+        .to_string(),
     )
     .await;
     a.expect_error("bad_request").await;
@@ -591,7 +592,8 @@ async fn history_refuses_bad_limits_and_unknown_before() {
         for (k, v) in bad.as_object().expect("object") {
             frame[k] = v.clone();
         }
-        a.send(frame).await;
+        // Some break the schema too (`"ten"`, `7`): sent unchecked.
+        a.send_raw(frame.to_string()).await;
         let refused = a.expect_error("bad_request").await;
         assert!(refused["message"].is_string(), "{bad}: {refused}");
     }
@@ -747,7 +749,9 @@ async fn join_with_a_new_key_tells_online_friends() {
 
     let mut private = jwk("x");
     private["d"] = json!("secret");
-    a1.send(json!({"type": "join", "publicKey": private})).await;
+    // A private key: refused by the schema as by the server, so sent unchecked.
+    a1.send_raw(json!({"type": "join", "publicKey": private}).to_string())
+        .await;
     a1.expect_error("bad_request").await;
     b.expect_silence().await;
 }
@@ -872,7 +876,7 @@ async fn answers_go_only_to_the_socket_that_asked() {
     a1.send(json!({"type": "request_public_key", "receiver": bob.name}))
         .await;
     a1.expect("public_key_response").await;
-    a1.send_text("not json".to_owned()).await;
+    a1.send_raw("not json".to_owned()).await;
     a1.expect_error("bad_request").await;
     a1.send(message(&unique("ghost"), &new_id())).await;
     a1.expect_error("user_not_found").await;

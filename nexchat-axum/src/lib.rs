@@ -73,6 +73,9 @@
 //! | `GET /client-config` | STUN/TURN servers for calls |
 //! | `GET /ws?ticket=` or `GET /ws?token=` | the WebSocket; the `Origin` is checked first (403) |
 //!
+//! With the feature `openapi`, `openapi()` is the OpenAPI 3.1 document of these routes, built
+//! from the same table as the router (the repository publishes it as `docs/openapi.json`).
+//!
 //! Errors are `{error, message}` JSON with the protocol's status codes, and request bodies are
 //! limited to [`nexchat_core::Limits::max_body_bytes`]. [`serve`] runs the app with deadlines
 //! on request heads, which `axum::serve` lacks; [`not_found`] is a fallback that answers unknown
@@ -157,8 +160,11 @@ mod client;
 #[cfg(feature = "client")]
 pub mod demo_client;
 mod error;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod origin;
 mod rest;
+mod routes;
 mod serve;
 mod sessions;
 mod ws;
@@ -166,13 +172,16 @@ mod ws;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
 use nexchat_core::Chat;
 use tower_http::timeout::TimeoutLayer;
+
+use routes::Mounted;
 
 pub use auth::{AuthCaller, AuthUser};
 pub use client::Client;
 pub use error::{ApiError, not_found, status_of};
+#[cfg(feature = "openapi")]
+pub use openapi::openapi;
 pub use serve::{ServeConfig, serve};
 
 /// nexchat's REST and WebSocket routes, ready to nest or merge into an app's router, whatever
@@ -185,30 +194,13 @@ pub use serve::{ServeConfig, serve};
 /// [`nexchat_core::ChatBuilder::own_accounts`].
 pub fn router<S>(chat: Chat) -> Router<S> {
     let body_limit = chat.config().limits.max_body_bytes;
-    let mut routes = Router::new();
-    if chat.has_own_accounts() {
-        routes = routes
-            .route("/auth/register", post(rest::register))
-            .route("/auth/login", post(rest::login))
-            .route("/auth/params", get(rest::auth_params))
-            .route("/auth/password", post(rest::change_password))
-            .route("/auth/account", delete(rest::delete_account))
-            .route("/auth/logout", post(sessions::logout))
-            .route("/auth/sessions", get(sessions::list))
-            .route("/auth/sessions/{id}", delete(sessions::revoke));
-    }
-    routes
-        .route("/auth/ws-ticket", post(sessions::ws_ticket))
-        .route("/users", get(rest::search_users))
-        .route("/users/{name}/public-key", get(rest::public_key))
-        .route("/conversations", get(rest::conversations))
-        .route("/friends/status", get(rest::friends_status))
-        .route("/friends/request", post(rest::friend_request))
-        .route("/friends/accept", post(rest::friend_accept))
-        .route("/friends/reject", post(rest::friend_reject))
-        .route("/friends/remove", post(rest::friend_remove))
-        .route("/client-config", get(rest::client_config))
-        .route("/ws", get(ws::upgrade))
+    let own_accounts = chat.has_own_accounts();
+    routes::ROUTES
+        .iter()
+        .filter(|route| route.mounted == Mounted::Always || own_accounts)
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, (route.handler)())
+        })
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         // A whole request, body included, within a deadline: a client dribbling its body a

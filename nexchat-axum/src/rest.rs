@@ -15,6 +15,9 @@ use nexchat_core::protocol::rest::{
 };
 use serde::de::DeserializeOwned;
 
+#[cfg(feature = "openapi")]
+use nexchat_core::protocol::rest::ErrorBody;
+
 use crate::auth::AuthUser;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -40,6 +43,19 @@ pub(crate) fn no_store() -> NoStore {
     [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/register", tag = "accounts",
+    summary = "Create an account",
+    description = "Only with nexchat's own accounts. Registrations are limited per client address.",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The account exists", body = RegisterResponse),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "The body, `encryptedPrivateKey` or `kdf` is too large", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn register(
     State(chat): State<Chat>,
     Client(client): Client,
@@ -51,6 +67,19 @@ pub(crate) async fn register(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/login", tag = "accounts",
+    summary = "Log in: start a session",
+    description = "Only with nexchat's own accounts. Answered with `Cache-Control: no-store`.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A token naming the new session", body = LoginResponse),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "Unknown user or wrong password, alike", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this name or address", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn login(
     State(chat): State<Chat>,
     Client(client): Client,
@@ -59,6 +88,16 @@ pub(crate) async fn login(
     Ok((no_store(), Json(chat.login(request, &client).await?)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/auth/params", tag = "accounts",
+    summary = "The account's key-derivation parameters",
+    description = "Only with nexchat's own accounts. A stable made-up object for a name without an account.",
+    params(("username" = String, Query, description = "The account's name")),
+    responses(
+        (status = 200, description = "The parameters", body = AuthParams),
+        (status = 400, description = "No `username`, or one outside the username rule", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn auth_params(
     State(chat): State<Chat>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -71,6 +110,20 @@ pub(crate) async fn auth_params(
     Ok(Json(chat.auth_params(username).await?))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/auth/password", tag = "accounts",
+    summary = "Change the password, `kdf` and key backup in one step",
+    description = "Only with nexchat's own accounts. Ends every session of the user; the answer's token starts a new one.",
+    request_body = PasswordChangeRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A token for the caller", body = TokenResponse),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 401, description = "Bad token, or a wrong `currentPassword`", body = ErrorBody),
+        (status = 429, description = "Throttled like a login", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn change_password(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -83,6 +136,20 @@ pub(crate) async fn change_password(
     Ok((no_store(), Json(answer)))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete, path = "/auth/account", tag = "accounts",
+    summary = "Erase the caller's account",
+    description = "Only with nexchat's own accounts. The name stays reserved.",
+    request_body = AccountDeleteRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "Bad token, or a wrong password", body = ErrorBody),
+        (status = 429, description = "Throttled like a login", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn delete_account(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -94,6 +161,17 @@ pub(crate) async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/users", tag = "users",
+    summary = "Find users by name prefix",
+    params(("q" = String, Query, description = "Case-insensitive name prefix; missing or empty is 400")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "At most 20 users, alphabetical", body = UserSearchResponse),
+        (status = 400, description = "No `q`", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn search_users(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -104,6 +182,17 @@ pub(crate) async fn search_users(
     Ok(Json(chat.search_users(&user.username, q).await?))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/users/{name}/public-key", tag = "users",
+    summary = "A user's public key",
+    params(("name" = String, Path, description = "The user's name, any letter case")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The key", body = PublicKeyBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "`user_not_found`, or `not_found` for a user with no key yet", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn public_key(
     State(chat): State<Chat>,
     AuthUser(_): AuthUser,
@@ -117,6 +206,20 @@ pub(crate) async fn public_key(
     }))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/conversations", tag = "messages",
+    summary = "The caller's conversations, newest last message first",
+    params(
+        ("limit" = Option<i64>, Query, description = "Page size: default 50, at most 200"),
+        ("before" = Option<String>, Query, description = "Continue after this user's entry"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of conversations", body = ConversationsResponse),
+        (status = 400, description = "A bad `limit`, or `before` naming a user without an entry", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn conversations(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -137,6 +240,15 @@ pub(crate) async fn conversations(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/friends/status", tag = "friends",
+    summary = "Friends and pending requests (snake_case keys)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The lists", body = FriendsStatus),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn friends_status(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -144,6 +256,21 @@ pub(crate) async fn friends_status(
     Ok(Json(chat.friends_status(&user.username).await?))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/friends/request", tag = "friends",
+    summary = "Ask a user to be friends",
+    description = "`accepted` at once when they had already asked us.",
+    request_body = FriendRequestBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`pending` or `accepted`", body = FriendStatusBody),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Already pending, or already friends", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn friend_request(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -154,6 +281,19 @@ pub(crate) async fn friend_request(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/friends/accept", tag = "friends",
+    summary = "Accept a friend request",
+    request_body = FriendAnswerBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`accepted`", body = FriendStatusBody),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such pending request", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn friend_accept(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -164,6 +304,19 @@ pub(crate) async fn friend_accept(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/friends/reject", tag = "friends",
+    summary = "Reject a friend request",
+    request_body = FriendAnswerBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`rejected`", body = FriendStatusBody),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such pending request", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn friend_reject(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -174,6 +327,19 @@ pub(crate) async fn friend_reject(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/friends/remove", tag = "friends",
+    summary = "End a friendship, or withdraw a request we sent",
+    request_body = FriendRemoveBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`removed`", body = FriendStatusBody),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such friendship or request", body = ErrorBody),
+    ),
+))]
 pub(crate) async fn friend_remove(
     State(chat): State<Chat>,
     AuthUser(user): AuthUser,
@@ -184,6 +350,11 @@ pub(crate) async fn friend_remove(
     ))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/client-config", tag = "calls",
+    summary = "STUN/TURN servers for WebRTC calls",
+    responses((status = 200, description = "The app's ICE servers", body = ClientConfig)),
+))]
 pub(crate) async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {
     Json(ClientConfig {
         ice_servers: chat.config().ice_servers.clone(),

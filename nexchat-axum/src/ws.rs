@@ -22,6 +22,22 @@ use crate::origin;
 /// Uses up the ticket, if one is presented (whatever the answer, it never works again), checks
 /// the `Origin` (403), authenticates the ticket or token (401), checks the per-user socket
 /// limit (429), then upgrades with buffers and message sizes taken from the chat's limits.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/ws", tag = "sockets",
+    summary = "Open the WebSocket",
+    description = "Checks the `Origin` (403), then the ticket or token (401), then the per-user socket limit (429). The socket's events are described by `docs/schema/client-events.json` and `docs/schema/server-events.json`.",
+    params(
+        ("ticket" = Option<String>, Query, description = "A ticket from `POST /auth/ws-ticket`, used up by this attempt"),
+        ("token" = Option<String>, Query, description = "A bearer token (version 1 clients)"),
+    ),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake", body = nexchat_core::protocol::rest::ErrorBody),
+        (status = 401, description = "No valid ticket or token", body = nexchat_core::protocol::rest::ErrorBody),
+        (status = 403, description = "A foreign `Origin`", body = nexchat_core::protocol::rest::ErrorBody),
+        (status = 429, description = "The user already has as many sockets as allowed", body = nexchat_core::protocol::rest::ErrorBody),
+    ),
+))]
 pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)

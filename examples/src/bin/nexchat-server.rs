@@ -150,11 +150,6 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     bus_node_timeout_ms: u64,
 
-<<<<<<< HEAD
-    /// Directory of the browser client served at / (by default the demo client's files in
-    /// this tree, the folder nexchat-axum embeds).
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../nexchat-axum/client"))]
-=======
     /// Address to serve Prometheus metrics on, at GET /metrics (sockets, messages, pushes,
     /// store latency, the bus, the password-hashing line). A listener of its own, so that it
     /// can stay private: bind it to loopback or an internal interface, never to the address
@@ -162,9 +157,9 @@ struct Args {
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
 
-    /// Directory of the browser client served at /.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../client"))]
->>>>>>> ops
+    /// Directory of the browser client served at / (by default the demo client's files in
+    /// this tree, the folder nexchat-axum embeds).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../nexchat-axum/client"))]
     client_dir: PathBuf,
 }
 
@@ -242,9 +237,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         tokio::spawn(serve_metrics(listener, handle));
     }
+    let openapi = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Bytes::from(nexchat_axum::openapi().to_json()?),
+    );
     let app = Router::new()
         .merge(nexchat_axum::router(chat.clone()))
         .merge(probes(chat.clone()))
+        // The OpenAPI document of nexchat's REST routes, made once.
+        .route("/openapi.json", get(move || async move { openapi }))
         .fallback_service(static_files(&args.client_dir))
         .layer(
             // Spans carry the path only: the query of /ws holds the token. The node id tells

@@ -464,17 +464,68 @@ async fn sqlite_chat_with(
         .expect("chat")
 }
 
-/// A client WebSocket speaking raw JSON.
+/// The published JSON Schemas of the socket events (`docs/schema/`), compiled once: every frame
+/// a [`Ws`] sends or receives is checked against its direction's schema.
+pub mod contract {
+    use std::sync::LazyLock;
+
+    use jsonschema::Validator;
+    use serde_json::Value;
+
+    static CLIENT: LazyLock<Validator> =
+        LazyLock::new(|| compile(include_str!("../../../docs/schema/client-events.json")));
+    static SERVER: LazyLock<Validator> =
+        LazyLock::new(|| compile(include_str!("../../../docs/schema/server-events.json")));
+
+    fn compile(text: &str) -> Validator {
+        let schema: Value = serde_json::from_str(text).expect("the published schema is JSON");
+        jsonschema::validator_for(&schema).expect("the published schema is a JSON Schema")
+    }
+
+    fn check(validator: &Validator, direction: &str, text: &str) {
+        let frame: Value = serde_json::from_str(text)
+            .unwrap_or_else(|err| panic!("{direction} frame is not JSON ({err}): {text}"));
+        if let Err(err) = validator.validate(&frame) {
+            panic!(
+                "{direction} frame does not match docs/schema at {}: {err}\nframe: {text}",
+                err.instance_path()
+            );
+        }
+    }
+
+    /// Panics unless `text` is a client event as `docs/schema/client-events.json` describes.
+    pub fn client_frame(text: &str) {
+        check(&CLIENT, "client", text);
+    }
+
+    /// Panics unless `text` is a server event as `docs/schema/server-events.json` describes.
+    pub fn server_frame(text: &str) {
+        check(&SERVER, "server", text);
+    }
+}
+
+/// A client WebSocket speaking raw JSON. Every text frame it sends (but those of
+/// [`Ws::send_raw`]) and every text frame it receives must match the published schema of its
+/// direction, or the test fails with the frame and the reason.
 pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 impl Ws {
+    /// Sends a client event, which must match the client schema.
     pub async fn send(&mut self, event: Value) {
         self.send_text(event.to_string()).await;
     }
 
+    /// Sends a text frame, which must be a client event as the client schema describes.
     pub async fn send_text(&mut self, text: String) {
+        contract::client_frame(&text);
+        self.send_raw(text).await;
+    }
+
+    /// Sends a text frame unchecked: for tests of what the server does with a frame that
+    /// breaks the protocol on purpose.
+    pub async fn send_raw(&mut self, text: String) {
         self.stream
             .send(Message::Text(text.into()))
             .await
@@ -528,6 +579,7 @@ impl Ws {
                 Ok(Some(Ok(Message::Close(frame)))) => {
                     return frame.map_or(1005, |f| u16::from(f.code));
                 }
+                Ok(Some(Ok(Message::Text(text)))) => contract::server_frame(&text),
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(err))) => panic!("socket failed before a close frame: {err}"),
                 Ok(None) => panic!("socket ended without a close frame"),
@@ -545,7 +597,12 @@ impl Ws {
                 Ok(None) => panic!("socket closed"),
                 Ok(Some(Err(err))) => panic!("socket error: {err}"),
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                Ok(Some(Ok(message))) => return Some(message),
+                Ok(Some(Ok(message))) => {
+                    if let Message::Text(text) = &message {
+                        contract::server_frame(text);
+                    }
+                    return Some(message);
+                }
             }
         }
     }

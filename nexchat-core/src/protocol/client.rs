@@ -14,6 +14,7 @@ use super::types::PublicKey;
 /// assert_eq!(event, ClientEvent::Typing { to: "bob".into(), is_typing: true });
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(
     tag = "type",
     rename_all = "snake_case",

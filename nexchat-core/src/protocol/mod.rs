@@ -3,9 +3,17 @@
 //! [`ClientEvent`] and [`ServerEvent`] are the WebSocket frames, [`rest`] holds the REST bodies,
 //! and [`types`] the records both carry (messages, calls, public keys). Field names follow the
 //! protocol document exactly; the round-trip tests in this module pin them.
+//!
+//! With the feature `schema`, [`schema`] gives the JSON Schema of each direction's socket
+//! events; with `openapi`, the REST bodies carry utoipa's `ToSchema`, from which `nexchat-axum`
+//! (feature `openapi`) makes the OpenAPI document of its routes.
 
 mod client;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod rest;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod server;
 pub mod types;
 

@@ -7,6 +7,7 @@ use super::types::{Conversation, ErrorCode, PublicKey};
 
 /// `POST /auth/register`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     /// 3–32 of `A-Z a-z 0-9 _ . -`.
@@ -25,6 +26,7 @@ pub struct RegisterRequest {
 
 /// Answer to `POST /auth/register`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     /// The name as registered.
     pub username: String,
@@ -32,6 +34,7 @@ pub struct RegisterResponse {
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// Matched case-insensitively.
     pub username: String,
@@ -41,6 +44,7 @@ pub struct LoginRequest {
 
 /// Answer to `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LoginResponse {
     /// Bearer token (JWT).
@@ -57,6 +61,7 @@ pub struct LoginResponse {
 
 /// Answer to `GET /auth/params?username=NAME`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthParams {
     /// The account's `kdf` parameters as stored; `null` for an account a v1 client created; a
     /// made-up object of the same shape for a name without an account.
@@ -65,6 +70,7 @@ pub struct AuthParams {
 
 /// `POST /auth/password`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordChangeRequest {
     /// The password (or auth key) that logs in now.
@@ -80,6 +86,7 @@ pub struct PasswordChangeRequest {
 
 /// Answer to `POST /auth/password`: a token for the caller, whose other sessions ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     /// Bearer token (JWT).
@@ -90,6 +97,7 @@ pub struct TokenResponse {
 
 /// `DELETE /auth/account`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountDeleteRequest {
     /// The password (or auth key) that logs in now.
     pub password: String,
@@ -97,6 +105,7 @@ pub struct AccountDeleteRequest {
 
 /// One user in a search result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSummary {
     /// The name as registered.
     pub username: String,
@@ -106,6 +115,7 @@ pub struct UserSummary {
 
 /// Answer to `GET /users?q=`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserSearchResponse {
     /// Matching users, alphabetical, at most 20.
     pub users: Vec<UserSummary>,
@@ -113,6 +123,7 @@ pub struct UserSearchResponse {
 
 /// Answer to `GET /users/NAME/public-key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKeyBody {
     /// Whose key.
@@ -123,6 +134,7 @@ pub struct PublicKeyBody {
 
 /// Answer to `GET /friends/status` (snake_case keys, as in the seed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FriendsStatus {
     /// Accepted friends.
     pub friends: Vec<String>,
@@ -134,6 +146,7 @@ pub struct FriendsStatus {
 
 /// Answer to `GET /conversations?limit=N&before=USER`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConversationsResponse {
     /// One entry per user the caller has messages with, newest last message first.
@@ -144,6 +157,7 @@ pub struct ConversationsResponse {
 
 /// `POST /friends/request`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FriendRequestBody {
     /// Whom to befriend.
     pub receiver: String,
@@ -151,6 +165,7 @@ pub struct FriendRequestBody {
 
 /// `POST /friends/accept` and `POST /friends/reject`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FriendAnswerBody {
     /// Who asked.
     pub sender: String,
@@ -158,6 +173,7 @@ pub struct FriendAnswerBody {
 
 /// `POST /friends/remove`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FriendRemoveBody {
     /// The friend to remove, or the user our pending request went to.
     pub target: String,
@@ -165,6 +181,7 @@ pub struct FriendRemoveBody {
 
 /// Outcome of a friend mutation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FriendStatusKind {
     /// Request waiting for an answer.
@@ -179,6 +196,7 @@ pub enum FriendStatusKind {
 
 /// Answer to every `/friends/*` mutation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FriendStatusBody {
     /// The outcome.
     pub status: FriendStatusKind,
@@ -186,6 +204,7 @@ pub struct FriendStatusBody {
 
 /// Answer to `GET /client-config`: what a browser client needs to know before logging in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientConfig {
     /// `RTCIceServer` objects (STUN/TURN) for WebRTC calls, as configured by the app.
@@ -194,6 +213,7 @@ pub struct ClientConfig {
 
 /// Every REST error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Machine-readable code.
     pub error: ErrorCode,
@@ -203,6 +223,7 @@ pub struct ErrorBody {
 
 /// One login session in `GET /auth/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     /// The session's id (what `DELETE /auth/sessions/ID` takes).
@@ -219,6 +240,7 @@ pub struct SessionInfo {
 
 /// Answer to `GET /auth/sessions`: the caller's open sessions, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionsResponse {
     /// The sessions.
     pub sessions: Vec<SessionInfo>,
@@ -226,6 +248,7 @@ pub struct SessionsResponse {
 
 /// Answer to `POST /auth/ws-ticket`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WsTicketResponse {
     /// Opens one socket with `GET /ws?ticket=`, once.

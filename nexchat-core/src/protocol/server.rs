@@ -13,6 +13,7 @@ use super::types::{CallRecord, ErrorCode, MessageStatus, PublicKey, StoredMessag
 /// assert_eq!(frame, r#"{"type":"presence","username":"alice","online":true}"#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(
     tag = "type",
     rename_all = "snake_case",

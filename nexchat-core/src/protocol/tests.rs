@@ -21,13 +21,53 @@ fn round_trip<T: Serialize + DeserializeOwned>(wire: Value) -> T {
     decoded
 }
 
+/// With the feature `schema`, the exact wire JSON of each event also matches the published
+/// schema of its direction.
+#[cfg(feature = "schema")]
+mod against_schema {
+    use std::sync::LazyLock;
+
+    use jsonschema::Validator;
+    use serde_json::Value;
+
+    use super::super::schema;
+
+    static CLIENT: LazyLock<Validator> = LazyLock::new(|| compile(schema::client_events()));
+    static SERVER: LazyLock<Validator> = LazyLock::new(|| compile(schema::server_events()));
+
+    fn compile(schema: schemars::Schema) -> Validator {
+        jsonschema::validator_for(schema.as_value()).expect("a valid JSON Schema")
+    }
+
+    fn check(validator: &Validator, wire: &Value) {
+        if let Err(err) = validator.validate(wire) {
+            panic!(
+                "{wire} does not match its schema at {}: {err}",
+                err.instance_path()
+            );
+        }
+    }
+
+    pub(super) fn client(wire: &Value) {
+        check(&CLIENT, wire);
+    }
+
+    pub(super) fn server(wire: &Value) {
+        check(&SERVER, wire);
+    }
+}
+
 fn client(wire: Value) -> ClientEvent {
+    #[cfg(feature = "schema")]
+    against_schema::client(&wire);
     let event: ClientEvent = round_trip(wire.clone());
     assert_eq!(ClientEvent::decode(&wire.to_string()), Ok(event.clone()));
     event
 }
 
 fn server(wire: Value) -> ServerEvent {
+    #[cfg(feature = "schema")]
+    against_schema::server(&wire);
     let event: ServerEvent = round_trip(wire.clone());
     let frame: Value = serde_json::from_str(&event.encode()).expect("encode is JSON");
     assert_eq!(frame, wire);

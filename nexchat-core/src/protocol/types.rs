@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 /// Where a message is on its way: sent (stored) → delivered → seen. Ordered, so a status can
 /// only be replaced by a greater one (see [`crate::Ticks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Committed to the store; the sender has its single tick.
@@ -39,6 +41,8 @@ impl MessageStatus {
 
 /// One end-to-end-encrypted message as stored and relayed. The server never sees more than this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredMessage {
     /// UUID, chosen by the client or made by the server.
     pub id: String,
@@ -59,6 +63,8 @@ pub struct StoredMessage {
 /// One entry of a user's conversation list (`GET /conversations`): the latest message with one
 /// other user, whichever of the two sent it, and how many of theirs are not seen yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Conversation {
     /// The other user, as registered (a friend now or not).
@@ -71,6 +77,7 @@ pub struct Conversation {
 
 /// Voice or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallKind {
     /// Audio only.
@@ -100,6 +107,7 @@ impl CallKind {
 
 /// Where a call is in its life: ringing → in progress → completed, or missed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// Offered, not yet answered.
@@ -142,6 +150,7 @@ impl CallStatus {
 
 /// How a call ended, as its record says once it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// Answered, then ended by either side.
@@ -192,6 +201,7 @@ impl EndReason {
 
 /// One call as logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CallRecord {
     /// UUID made by the server.
@@ -215,7 +225,7 @@ pub struct CallRecord {
     pub ended_at: Option<i64>,
     /// Whole seconds between answer and end; 0 unless completed.
     pub duration: u64,
-    /// How the call ended; `None` until it has (and in records stored before reasons were).
+    /// How the call ended; absent until it has (and in records stored before reasons were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<EndReason>,
 }
@@ -295,6 +305,8 @@ impl<'de> Deserialize<'de> for PublicKey {
 
 /// Error codes, on the socket and in REST error bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Malformed input.
