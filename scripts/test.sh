@@ -42,7 +42,7 @@ step "Rust: unit tests, doctests, both storage conformance suites, the protocol 
 NEXCHAT_TEST_STORE=sqlite cargo test "${ALL[@]}"
 
 step "Rust: the protocol suite again, on MongoDB"
-NEXCHAT_TEST_STORE=mongodb cargo test "${ALL[@]}" --tests
+NEXCHAT_TEST_STORE=mongodb NEXCHAT_TEST_NODES=3 cargo test "${ALL[@]}" --tests
 
 step "browser client in headless Chromium"
 # The server binaries the test build above already made (integration tests build the package's
