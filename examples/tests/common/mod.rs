@@ -51,10 +51,18 @@ pub const SPREAD_SUITES: &[&str] = &[
     "several_sockets",
     "conversations",
     "devices",
+    "keys",
+    "end_reasons",
+    "users",
 ];
 
 /// Tests of those suites that stay on one node, and why.
-pub const ONE_NODE: &[(&str, &str)] = &[];
+pub const ONE_NODE: &[(&str, &str)] = &[(
+    "ticks_are_stored_before_the_next_request_of_their_socket_is_answered",
+    "expects nothing between the receiver's greeting and its next answer, but across nodes a \
+     push of a message sent just before the receiver connected may still be crossing the bus \
+     and arrive after the greeting too (at-least-once, as docs/protocol.md says)",
+)];
 
 #[derive(Debug, Default)]
 struct Placement {
