@@ -81,7 +81,9 @@ rust_on_mongodb() {
   step "Rust: doctests"
   cargo test "${ALL[@]}" --doc
   step "Rust on MongoDB: the protocol suite on the test store, and the tests of several nodes"
-  NEXCHAT_TEST_STORE=mongodb cargo nextest run "${ALL[@]}" --no-fail-fast \
+  # NEXCHAT_TEST_NODES=3: the suites of several users spread them over three nodes linked by
+  # the bus (examples/tests/common's SPREAD_SUITES).
+  NEXCHAT_TEST_STORE=mongodb NEXCHAT_TEST_NODES=3 cargo nextest run "${ALL[@]}" --no-fail-fast \
     -E "($ON_TEST_STORE) | ($SEVERAL_NODES)"
 }
 

@@ -562,3 +562,292 @@ async fn readyz_says_whether_the_bus_is_connected_and_healthz_that_the_process_s
     let _nats = NatsProcess::start(port).await;
     wait_for_status(&node, "/readyz", 204).await;
 }
+
+fn sdp(kind: &str) -> serde_json::Value {
+    json!({"type": kind, "sdp": format!("v=0 {kind}")})
+}
+
+/// Places a call from `from` to `to` and returns its id (from `call_started`).
+async fn place_call(from: &mut Ws, to: &User) -> String {
+    from.send(
+        json!({"type": "call_offer", "to": to.name, "offer": sdp("offer"), "withVideo": true}),
+    )
+    .await;
+    let started = from.recv_until("call_started").await;
+    started["callId"].as_str().expect("callId").to_owned()
+}
+
+/// The next `call_logged` of call `id` on `ws`.
+async fn logged(ws: &mut Ws, id: &str) -> serde_json::Value {
+    let logged = ws.recv_until("call_logged").await;
+    assert_eq!(logged["call"]["callId"], id, "{logged}");
+    logged["call"].clone()
+}
+
+#[tokio::test]
+async fn a_call_across_nodes_rings_answers_relays_ice_and_ends() {
+    let nodes = cluster(3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    a.befriend(&alice, &bob).await;
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    let mut bob_c = connect(c, &bob).await;
+
+    let id = place_call(&mut alice_a, &bob).await;
+    for ws in [&mut bob_b, &mut bob_c] {
+        let offer = ws.recv_until("call_offer").await;
+        assert_eq!(offer["callId"], id.as_str());
+        assert_eq!(offer["from"], alice.name.as_str());
+        assert_eq!(offer["offer"], sdp("offer"));
+    }
+
+    // Answered on node B, which does not relay the call: node A, which does, gets it.
+    bob_b
+        .send(
+            json!({"type": "call_answer", "to": alice.name, "answer": sdp("answer"), "callId": id}),
+        )
+        .await;
+    let answer = alice_a.recv_until("call_answer").await;
+    assert_eq!(answer["callId"], id.as_str());
+    assert_eq!(answer["answer"], sdp("answer"));
+    let elsewhere = bob_c.recv_until("call_answered_elsewhere").await;
+    assert_eq!(elsewhere["callId"], id.as_str());
+
+    // ICE both ways; bob's socket on node C is out of the call now, though its node asks A.
+    bob_b
+        .send(json!({"type": "call_ice", "to": alice.name, "candidate": {"n": 1}, "callId": id}))
+        .await;
+    let ice = alice_a.recv_until("call_ice").await;
+    assert_eq!(ice["candidate"], json!({"n": 1}));
+    alice_a
+        .send(json!({"type": "call_ice", "to": bob.name, "candidate": {"n": 2}, "callId": id}))
+        .await;
+    assert_eq!(
+        bob_b.recv_until("call_ice").await["candidate"],
+        json!({"n": 2})
+    );
+    bob_c
+        .send(json!({"type": "call_ended", "to": alice.name, "callId": id}))
+        .await;
+    let refused = bob_c.recv_until("error").await;
+    assert_eq!(refused["code"], "not_found", "{refused}");
+    assert_eq!(refused["ref"], id.as_str());
+
+    // The clock moves 7 s; bob hangs up on node B.
+    a.clock.advance(Duration::from_secs(7));
+    bob_b
+        .send(json!({"type": "call_ended", "to": alice.name, "callId": id}))
+        .await;
+    let ended = alice_a.recv_until("call_ended").await;
+    assert_eq!(ended["from"], bob.name.as_str());
+    let call = logged(&mut alice_a, &id).await;
+    assert_eq!(call["status"], "completed", "{call}");
+    assert_eq!(call["endReason"], "hangup");
+    assert_eq!(call["duration"], 7);
+    assert_eq!(logged(&mut bob_b, &id).await, call);
+    assert_eq!(logged(&mut bob_c, &id).await, call);
+
+    // Both are free again: bob calls alice back from node C.
+    let again = place_call(&mut bob_c, &alice).await;
+    assert_eq!(
+        alice_a.recv_until("call_offer").await["callId"],
+        again.as_str()
+    );
+}
+
+/// The next event on `ws` of one of `kinds`, others skipped.
+async fn next_of(ws: &mut Ws, kinds: &[&str]) -> serde_json::Value {
+    loop {
+        let event = ws.recv().await;
+        if kinds.iter().any(|kind| event["type"] == *kind) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn busy_and_offline_are_decided_for_the_whole_cluster() {
+    let nodes = cluster(3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let carol = a.register("carol").await;
+    let dave = a.register("dave").await;
+    for friend in [&alice, &carol, &dave] {
+        a.befriend(friend, &bob).await;
+    }
+    let mut alice_a = connect(a, &alice).await;
+    let mut bob_b = connect(b, &bob).await;
+    let mut carol_c = connect(c, &carol).await;
+    let mut dave_a = connect(a, &dave).await;
+    let offer = |to: &User| json!({"type": "call_offer", "to": to.name, "offer": sdp("offer"), "withVideo": false});
+
+    // Two calls to bob placed at once on two nodes: exactly one rings, the other is busy.
+    tokio::join!(alice_a.send(offer(&bob)), carol_c.send(offer(&bob)));
+    let from_a = next_of(&mut alice_a, &["call_started", "error"]).await;
+    let from_c = next_of(&mut carol_c, &["call_started", "error"]).await;
+    let (mut winner, started, mut loser, refused) =
+        match (from_a["type"].as_str(), from_c["type"].as_str()) {
+            (Some("call_started"), Some("error")) => (alice_a, from_a, carol_c, from_c),
+            (Some("error"), Some("call_started")) => (carol_c, from_c, alice_a, from_a),
+            _ => panic!("exactly one call may ring: {from_a} / {from_c}"),
+        };
+    assert_eq!(refused["code"], "busy", "{refused}");
+    let busy_id = refused["ref"].as_str().expect("ref").to_owned();
+    let call = logged(&mut loser, &busy_id).await;
+    assert_eq!(call["endReason"], "busy");
+    let ringing = started["callId"].as_str().expect("callId").to_owned();
+    assert_eq!(
+        bob_b.recv_until("call_offer").await["callId"],
+        ringing.as_str()
+    );
+
+    // A third caller, on another node again, finds bob busy too.
+    dave_a.send(offer(&bob)).await;
+    let refused = next_of(&mut dave_a, &["call_started", "error"]).await;
+    assert_eq!(refused["code"], "busy", "{refused}");
+
+    // Bob's only socket is on node B. Once it closes, the call ringing for him ends, and the
+    // next call to him is `offline`, decided on node A.
+    bob_b.close().await;
+    let ended = winner.recv_until("call_ended").await;
+    assert_eq!(ended["callId"], ringing.as_str());
+    let call = logged(&mut winner, &ringing).await;
+    assert_eq!(call["endReason"], "disconnected", "{call}");
+    common::wait_until("bob offline on node A", || {
+        !a.chat.hub().is_online(&bob.name)
+    })
+    .await;
+    dave_a.send(offer(&bob)).await;
+    let refused = next_of(&mut dave_a, &["call_started", "error"]).await;
+    assert_eq!(refused["code"], "offline", "{refused}");
+}
+
+#[tokio::test]
+async fn a_node_that_starts_mid_call_leaves_the_calls_of_live_nodes_alone() {
+    let mut cluster = Cluster::new(&nats_url()).await;
+    cluster.add_node().await;
+    cluster.add_node().await;
+    let (alice, bob) = {
+        let a = &cluster.nodes[0];
+        let alice = a.register("alice").await;
+        let bob = a.register("bob").await;
+        a.befriend(&alice, &bob).await;
+        (alice, bob)
+    };
+    let mut alice_a = connect(&cluster.nodes[0], &alice).await;
+    let mut bob_b = connect(&cluster.nodes[1], &bob).await;
+    let id = place_call(&mut alice_a, &bob).await;
+    assert_eq!(bob_b.recv_until("call_offer").await["callId"], id.as_str());
+
+    // Node C starts while node A relays the ringing call: it closes out only calls of nodes
+    // that are gone, and node A answers.
+    cluster.add_node().await;
+    let (a, c) = (&cluster.nodes[0], &cluster.nodes[2]);
+    let mut alice_c = connect(c, &alice).await;
+    alice_c
+        .send(json!({"type": "fetch_call_history", "withUser": bob.name}))
+        .await;
+    let page = alice_c.recv_until("call_history_response").await;
+    assert_eq!(page["calls"][0]["callId"], id.as_str());
+    assert_eq!(page["calls"][0]["status"], "ringing", "{page}");
+
+    bob_b
+        .send(
+            json!({"type": "call_answer", "to": alice.name, "answer": sdp("answer"), "callId": id}),
+        )
+        .await;
+    assert_eq!(
+        alice_a.recv_until("call_answer").await["callId"],
+        id.as_str()
+    );
+    a.clock.advance(Duration::from_secs(3));
+    alice_a
+        .send(json!({"type": "call_ended", "to": bob.name, "callId": id}))
+        .await;
+    assert_eq!(bob_b.recv_until("call_ended").await["callId"], id.as_str());
+    let call = logged(&mut bob_b, &id).await;
+    assert_eq!(call["status"], "completed", "{call}");
+    assert_eq!(call["endReason"], "hangup");
+    assert_eq!(call["duration"], 3);
+}
+
+#[tokio::test]
+async fn when_the_node_relaying_a_call_dies_the_call_ends_for_the_other_party() {
+    let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI").expect(
+        "NEXCHAT_TEST_MONGODB_URI is not set: start the MongoDB test server with \
+         eval \"$(scripts/mongo-test-server.sh)\" (scripts/test.sh does)",
+    );
+    let prefix = unique("nexchat_test");
+    let db = format!("t{}", uuid::Uuid::new_v4().simple());
+    let store = nexchat_store::MongoStore::connect(&uri, &db)
+        .await
+        .expect("MongoDB test server");
+    let mut config = test_config();
+    config.bus = Some(bus(&prefix));
+    let chat = Chat::builder(config, store)
+        .build()
+        .await
+        .expect("node B joins the bus");
+    let b = TestServer::serve(
+        chat,
+        ManualClock::starting_now(),
+        tempfile::tempdir().expect("tempdir"),
+        |r| r,
+    )
+    .await;
+    let mut doomed = start_process(
+        &prefix,
+        &nats_url(),
+        &["--mongodb", &uri, "--mongodb-database", &db],
+    )
+    .await;
+    let alice = b.register("alice").await;
+    let bob = b.register("bob").await;
+    b.befriend(&alice, &bob).await;
+    let mut bob_b = connect(&b, &bob).await;
+    let url = format!("ws://{}/ws?token={}", doomed.addr, alice.token);
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket on the node to be killed");
+    let mut alice_doomed = Ws { stream };
+    // Her node knows bob is online on node B (in her greeting, or right after).
+    let online = alice_doomed.recv_until("online_users").await;
+    if online["users"] != json!([bob.name]) {
+        let presence = alice_doomed.recv_until("presence").await;
+        assert_eq!(presence["username"], bob.name.as_str());
+    }
+    // Alice's call is relayed by the node she placed it on; bob answers on node B.
+    let id = place_call(&mut alice_doomed, &bob).await;
+    assert_eq!(bob_b.recv_until("call_offer").await["callId"], id.as_str());
+    bob_b
+        .send(
+            json!({"type": "call_answer", "to": alice.name, "answer": sdp("answer"), "callId": id}),
+        )
+        .await;
+    assert_eq!(
+        alice_doomed.recv_until("call_answer").await["callId"],
+        id.as_str()
+    );
+
+    doomed.child.kill().expect("SIGKILL");
+    // `recv_until` waits at most common::WAIT, 10 s, for each event: the node timeout is 3 s.
+    let ended = bob_b.recv_until("call_ended").await;
+    assert_eq!(ended["callId"], id.as_str());
+    assert_eq!(ended["from"], alice.name.as_str());
+    let call = logged(&mut bob_b, &id).await;
+    assert_eq!(call["status"], "completed", "{call}");
+    assert_eq!(call["endReason"], "disconnected");
+    // Bob is free: a call to him from a live node rings (and alice is free too, though
+    // offline now).
+    let carol = b.register("carol").await;
+    b.befriend(&carol, &bob).await;
+    let mut carol_b = connect(&b, &carol).await;
+    let again = place_call(&mut carol_b, &bob).await;
+    assert_eq!(
+        bob_b.recv_until("call_offer").await["callId"],
+        again.as_str()
+    );
+}

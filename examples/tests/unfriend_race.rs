@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use common::*;
 use nexchat_core::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 use nexchat_core::store::{
-    CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-    SessionRecord, SessionStore, Store, StoreResult, UserRecord, UserStore,
+    CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LineTaken, LinkStatus,
+    MessageStore, Page, SessionRecord, SessionStore, Store, StoreResult, UserRecord, UserStore,
 };
 use nexchat_core::{Chat, ManualClock};
 use serde_json::{Value, json};
@@ -187,6 +187,18 @@ impl CallStore for SlowFriendsStore {
     }
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
         self.inner.delete_calls_of(user).await
+    }
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        self.inner.take_call_lines(call, node).await
+    }
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        self.inner.release_call_lines(call_id).await
+    }
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        self.inner.call_lines_of(user).await
+    }
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        self.inner.call_lines().await
     }
 }
 

@@ -32,8 +32,8 @@
 //! };
 //! use nexchat_core::store::memory::MemoryStore;
 //! use nexchat_core::store::{
-//!     CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-//!     SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
+//!     CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
+//!     LineTaken, SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
 //! };
 //!
 //! /// Your backend: a connection pool, a client... (here, the store it stands in for).
@@ -160,6 +160,19 @@
 //!     }
 //!     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
 //!         self.db.delete_calls_of(user).await
+//!     }
+//!     async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+//!         // One conditional step: both parties' lines, or none when the callee holds one.
+//!         self.db.take_call_lines(call, node).await
+//!     }
+//!     async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+//!         self.db.release_call_lines(call_id).await
+//!     }
+//!     async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+//!         self.db.call_lines_of(user).await
+//!     }
+//!     async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+//!         self.db.call_lines().await
 //!     }
 //! }
 //!
@@ -342,6 +355,7 @@ macro_rules! __conformance_checks {
             calls_history_pages,
             calls_unfinished,
             calls_end_reason_round_trips,
+            call_lines_busy_callee,
             race_create_user,
             race_insert_same_message_id,
             race_insert_messages_keep_timestamp_order,
@@ -351,6 +365,7 @@ macro_rules! __conformance_checks {
             race_transition_and_delete_link,
             race_insert_call,
             race_update_call,
+            race_take_call_lines,
             race_replace_credentials,
             race_mark_erasing,
             sessions_create_find_and_list,

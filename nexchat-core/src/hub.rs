@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use crate::fanout::{FanOut, Node};
+use tokio::sync::mpsc;
+
+use crate::fanout::{BusEvent, FanOut, Node, Reached};
 use crate::node_sessions::TooManySessions;
 use crate::protocol::ServerEvent;
 use crate::session::{CloseReason, SessionHandle, SessionId};
@@ -49,9 +51,19 @@ impl Hub {
         self.fanout.is_online(user)
     }
 
-    /// Whether the user has an open session on this node.
-    pub(crate) fn is_here(&self, user: &str) -> bool {
-        self.node.sessions.is_online(user)
+    /// Whether this node is the whole chat.
+    pub(crate) fn alone(&self) -> bool {
+        self.fanout.alone()
+    }
+
+    /// Hands `request` to node `node` and waits for its answer.
+    pub(crate) async fn request(&self, node: &str, request: Vec<u8>) -> Reached {
+        self.fanout.request(node, request).await
+    }
+
+    /// The bus's requests and news for the chat (once; `None` for a node alone).
+    pub(crate) fn take_events(&self) -> Option<mpsc::Receiver<BusEvent>> {
+        self.fanout.take_events()
     }
 
     /// How many sessions `user` has open on this node.

@@ -19,6 +19,11 @@ impl SessionId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
+
+    /// The id as a number: with the node's id, it names a socket to the other nodes.
+    pub(crate) fn number(self) -> u64 {
+        self.0
+    }
 }
 
 /// Why and how a session is being closed, as a WebSocket close frame.

@@ -519,6 +519,73 @@ pub trait CallStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Backend`] when the database fails.
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()>;
+    /// Takes a line for each of `call`'s two parties, relayed by `node`, in one conditional step:
+    /// only when the callee holds no line (is in no call), else nothing changes and
+    /// [`LineTaken::Busy`] names the callee. The caller's line is taken whatever they hold (a
+    /// user may ring several friends at once). This step decides "busy" for every node sharing
+    /// the store: of two calls to one user, at most one takes their line.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database fails (a line taken before the failure may
+    /// stay held until [`CallStore::release_call_lines`]).
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken>;
+    /// Releases the lines held for call `call_id`; nothing when none is.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database fails.
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()>;
+    /// The lines `user` holds, in any order.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database fails; [`StoreError::Corrupt`] when a stored
+    /// line has the wrong shape.
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>>;
+    /// Every line held, in any order (to close out the calls of nodes that are gone).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the database fails; [`StoreError::Corrupt`] when a stored
+    /// line has the wrong shape.
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>>;
+}
+
+/// One party's line in a live call: while a user holds one, a call to them is refused busy on
+/// every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLine {
+    /// The party holding the line.
+    pub user: String,
+    /// The other party of the call.
+    pub peer: String,
+    /// The call.
+    pub call_id: String,
+    /// The node relaying the call (its id on the bus).
+    pub node: String,
+}
+
+impl CallLine {
+    /// The two lines of `call`, relayed by `node`: the callee's first.
+    pub fn of_call(call: &CallRecord, node: &str) -> [CallLine; 2] {
+        let line = |user: &str, peer: &str| CallLine {
+            user: user.to_owned(),
+            peer: peer.to_owned(),
+            call_id: call.call_id.clone(),
+            node: node.to_owned(),
+        };
+        [
+            line(&call.callee, &call.caller),
+            line(&call.caller, &call.callee),
+        ]
+    }
+}
+
+/// What [`CallStore::take_call_lines`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineTaken {
+    /// Both parties' lines are the call's now.
+    Taken,
+    /// The callee, named here, already holds a line (another call): nothing was taken.
+    Busy(String),
 }
 
 /// A login session as stored: what a token names, and what the user sees in their list of
@@ -749,6 +816,18 @@ impl<S: CallStore + ?Sized> CallStore for Arc<S> {
     }
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
         (**self).delete_calls_of(user).await
+    }
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        (**self).take_call_lines(call, node).await
+    }
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        (**self).release_call_lines(call_id).await
+    }
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        (**self).call_lines_of(user).await
+    }
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        (**self).call_lines().await
     }
 }
 

@@ -3,10 +3,17 @@
 //!
 //! The store is SQLite in a temporary directory, or MongoDB when `NEXCHAT_TEST_STORE=mongodb`
 //! and `NEXCHAT_TEST_MONGODB_URI` are set (the README's test command runs the suite both ways).
+//!
+//! With `NEXCHAT_TEST_NODES=3` as well (and a NATS server at `NEXCHAT_TEST_NATS_URL`), the
+//! suites of several users ([`SPREAD_SUITES`]) run each test over three nodes sharing the store
+//! and linked by the bus: REST goes to the first node, and each user's sockets to one node,
+//! round-robin in the order the users log in. The tests in [`ONE_NODE`] stay on one node.
 
 #![allow(dead_code, missing_docs)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -29,6 +36,55 @@ pub struct TestServer {
     /// Keeps the SQLite directory alive for the server's lifetime.
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
+    /// The other nodes, when the test runs over several.
+    others: Vec<TestServer>,
+    /// Which node each user's sockets go to (by name) and each token's user, over several.
+    placement: Mutex<Placement>,
+}
+
+/// Suites whose tests run over several nodes with `NEXCHAT_TEST_NODES`: the scenarios of
+/// several users (messages, ticks, typing, presence, friends, calls).
+pub const SPREAD_SUITES: &[&str] = &[
+    "messages",
+    "friends",
+    "calls",
+    "several_sockets",
+    "conversations",
+    "devices",
+    "keys",
+    "end_reasons",
+    "users",
+];
+
+/// Tests of those suites that stay on one node, and why.
+pub const ONE_NODE: &[(&str, &str)] = &[(
+    "ticks_are_stored_before_the_next_request_of_their_socket_is_answered",
+    "expects nothing between the receiver's greeting and its next answer, but across nodes a \
+     push of a message sent just before the receiver connected may still be crossing the bus \
+     and arrive after the greeting too (at-least-once, as docs/protocol.md says)",
+)];
+
+#[derive(Debug, Default)]
+struct Placement {
+    nodes: HashMap<String, usize>,
+    tokens: HashMap<String, usize>,
+}
+
+/// How many nodes this test runs over.
+fn nodes_for_this_test() -> usize {
+    let Ok(nodes) = std::env::var("NEXCHAT_TEST_NODES") else {
+        return 1;
+    };
+    let nodes: usize = nodes.parse().expect("NEXCHAT_TEST_NODES is a number");
+    let suite = env!("CARGO_CRATE_NAME");
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or_default();
+    let one_node = ONE_NODE.iter().any(|(name, _)| test.ends_with(name));
+    if SPREAD_SUITES.contains(&suite) && !one_node {
+        nodes.max(1)
+    } else {
+        1
+    }
 }
 
 impl Drop for TestServer {
@@ -102,9 +158,72 @@ impl TestServer {
     }
 
     pub async fn start_with_clock(config: Config, clock: ManualClock) -> Self {
+        let nodes = nodes_for_this_test();
+        if nodes > 1 {
+            return Self::start_nodes(config, clock, nodes).await;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let chat = build_chat(config, clock.clone(), &dir).await;
         Self::serve(chat, clock, dir, |router| router).await
+    }
+
+    /// Starts `n` nodes on one store, linked by the NATS server at `NEXCHAT_TEST_NATS_URL` under
+    /// subjects of their own: the first is this server, the others serve the users placed on
+    /// them.
+    async fn start_nodes(config: Config, clock: ManualClock, n: usize) -> Self {
+        let url = std::env::var("NEXCHAT_TEST_NATS_URL")
+            .expect("NEXCHAT_TEST_NODES needs a NATS server at NEXCHAT_TEST_NATS_URL");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = shared_store(&dir).await;
+        let mut bus = nexchat_core::BusConfig::new(url);
+        bus.subject_prefix = unique("nexchat_suite");
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut config = config.clone();
+            config.bus = Some(bus.clone());
+            let chat = Chat::builder_shared(config, Arc::clone(&store))
+                .clock(clock.clone())
+                .build()
+                .await
+                .expect("a node joins the bus");
+            let dir = tempfile::tempdir().expect("tempdir");
+            nodes.push(Self::serve(chat, clock.clone(), dir, |router| router).await);
+        }
+        let mut first = nodes.remove(0);
+        first.others = nodes;
+        first
+    }
+
+    /// Every node of this test (one, unless it runs over several).
+    pub fn nodes(&self) -> impl Iterator<Item = &TestServer> {
+        std::iter::once(self).chain(&self.others)
+    }
+
+    /// Where the sockets of the user whose token is in `path_and_query` go.
+    fn node_for(&self, path_and_query: &str) -> SocketAddr {
+        let token = path_and_query
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("token="));
+        let placement = self.placement.lock().expect("placement");
+        match token.and_then(|t| placement.tokens.get(t)) {
+            Some(&i) if i > 0 => self.others[i - 1].addr,
+            _ => self.addr,
+        }
+    }
+
+    /// Notes which node `name`'s sockets go to (the next, round-robin, for a user not seen
+    /// before), and that `token` is theirs.
+    fn place(&self, name: &str, token: &str) {
+        if self.others.is_empty() {
+            return;
+        }
+        let mut placement = self.placement.lock().expect("placement");
+        let count = placement.nodes.len();
+        let node = *placement
+            .nodes
+            .entry(name.to_lowercase())
+            .or_insert(count % (self.others.len() + 1));
+        placement.tokens.insert(token.to_owned(), node);
     }
 
     /// Starts a chat built through `customize` (e.g. with a custom identity), its router passed
@@ -183,6 +302,8 @@ impl TestServer {
             http: reqwest::Client::new(),
             dir,
             server,
+            others: Vec::new(),
+            placement: Mutex::default(),
         }
     }
 
@@ -240,11 +361,13 @@ impl TestServer {
             )
             .await;
         assert_eq!(status, 200, "login {name}: {body}");
-        User {
+        let user = User {
             name: body["username"].as_str().expect("username").to_owned(),
             token: body["token"].as_str().expect("token").to_owned(),
             public_key: body["publicKey"].clone(),
-        }
+        };
+        self.place(&user.name, &user.token);
+        user
     }
 
     /// Makes `a` and `b` friends over REST.
@@ -277,9 +400,19 @@ impl TestServer {
             let done = event["type"] == "sync_done";
             greeting.push(event);
             if done {
-                return (ws, greeting);
+                break;
             }
         }
+        // Over several nodes, every node knows the user is online before the test goes on,
+        // as a single node does once the greeting is read.
+        if !self.others.is_empty() {
+            wait_until("the user online on every node", || {
+                self.nodes()
+                    .all(|node| node.chat.hub().is_online(&user.name))
+            })
+            .await;
+        }
+        (ws, greeting)
     }
 
     /// Any request with an optional token and raw `(content type, body)`: status, the
@@ -337,7 +470,7 @@ impl TestServer {
         headers: &[(&'static str, &str)],
     ) -> Result<Ws, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("ws://{}{}", self.addr, path_and_query);
+        let url = format!("ws://{}{}", self.node_for(path_and_query), path_and_query);
         let mut request = url.into_client_request().expect("websocket request");
         for (name, value) in headers {
             request

@@ -1,43 +1,75 @@
 //! Call signalling: the server relays offers, answers and ICE candidates between two friends
 //! (media never touches it) and keeps the call log.
 //!
-//! Live calls are tracked in memory on the node that relays them (which socket placed and which
-//! answered each call), and every state change is also a conditional update in the store. Each
-//! live call has a turn lock: its answer and its end (hang-up, ring timeout, closed socket,
-//! unfriending) take turns, so a call is ended once and the store sees its changes in order.
+//! A live call is relayed by one node, the one holding the socket that placed it: that node
+//! keeps it in memory (which socket placed and which answered it), and every state change is
+//! also a conditional update in the store. Each live call has a turn lock: its answer and its
+//! end (hang-up, ring timeout, closed socket, unfriending) take turns, so a call is ended once
+//! and the store sees its changes in order.
+//!
+//! Whether a user is free to be called is not a node's business: each party of a live call
+//! holds a line in the store, taken in one conditional step when the call is placed
+//! ([`crate::store::CallStore::take_call_lines`]), so two calls to one user placed on two nodes
+//! cannot both ring.
+//!
+//! With several nodes, a frame about a call relayed elsewhere (an answer, ICE, an end, a socket
+//! closing) is handed to the relaying node over the bus ([`relay`]), which runs it under the
+//! call's turn and answers. A node that starts ends only the calls of nodes that are gone, and
+//! when a node falls silent the others end its calls.
 
-use std::collections::HashMap;
+mod relay;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Mutex as TurnLock;
 
 use super::{Chat, fill_page, page_limit};
 use crate::call_log::{CallEvent, CallLog};
 use crate::error::{ChatError, ChatResult};
+use crate::fanout::Reached;
 use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason, ServerEvent};
-use crate::session::{Session, SessionId};
-use crate::store::StoreError;
+use crate::session::Session;
+use crate::store::{LineTaken, StoreError};
 
-/// One live call on this node.
+use relay::Relayed;
+
+/// One socket, on any node: the node's id and the socket's number there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Socket {
+    node: String,
+    id: u64,
+}
+
+/// A party of a call acting through one of their sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Party {
+    user: String,
+    socket: Socket,
+}
+
+/// One live call relayed by this node.
 #[derive(Debug, Clone)]
 struct LiveCall {
     record: CallRecord,
-    caller_session: SessionId,
-    callee_session: Option<SessionId>,
-    /// An end has begun: the call relays no more ICE and makes nobody busy.
+    caller_socket: Socket,
+    callee_socket: Option<Socket>,
+    /// An end has begun: the call relays no more ICE.
     ending: bool,
     /// Held by whoever is changing this call's state (and writing it to the store).
     turn: Arc<TurnLock<()>>,
 }
 
 impl LiveCall {
-    /// Whether `session` may send ICE for or end this call: once answered, only the socket that
+    /// Whether `socket` may send ICE for or end this call: once answered, only the socket that
     /// placed it and the one that answered it may.
-    fn admits(&self, session: SessionId) -> bool {
-        self.callee_session
-            .is_none_or(|answered| session == answered || session == self.caller_session)
+    fn admits(&self, socket: &Socket) -> bool {
+        self.callee_socket
+            .as_ref()
+            .is_none_or(|answered| socket == answered || *socket == self.caller_socket)
     }
 
     fn is_between(&self, a: &str, b: &str) -> bool {
@@ -59,16 +91,8 @@ impl ActiveCalls {
         self.0.lock()
     }
 
-    /// Adds a call unless its callee is a party of another live call; false when busy. One
-    /// step, so two callers racing to ring the same friend cannot both get through.
-    fn insert_unless_busy(&self, call: LiveCall) -> bool {
-        let mut calls = self.lock();
-        let callee = call.record.callee.as_str();
-        if calls.values().any(|c| !c.ending && c.involves(callee)) {
-            return false;
-        }
-        calls.insert(call.record.call_id.clone(), call);
-        true
+    fn insert(&self, call: LiveCall) {
+        self.lock().insert(call.record.call_id.clone(), call);
     }
 
     /// The live call `call_id`, or when no id is given the one live call between `a` and `b`;
@@ -111,6 +135,11 @@ fn not_in_call() -> ChatError {
     ChatError::NotFound("this socket is not in that call".into())
 }
 
+/// The refusal of an answer to no ringing call.
+fn not_ringing() -> ChatError {
+    ChatError::NotFound("no call from that user is ringing for you".into())
+}
+
 /// Why a live call ends.
 #[derive(Debug, Clone, Copy)]
 enum Ending<'a> {
@@ -150,6 +179,17 @@ impl<'a> Ending<'a> {
 }
 
 impl Chat {
+    /// `session` as a party of a call.
+    fn here(&self, session: &Session) -> Party {
+        Party {
+            user: session.user().to_owned(),
+            socket: Socket {
+                node: self.inner.hub.node_id().to_owned(),
+                id: session.id().number(),
+            },
+        }
+    }
+
     /// Places a call: relays the offer and starts a `ringing` record, or logs it `missed` when
     /// the callee is offline or busy.
     pub(super) async fn call_offer(
@@ -182,29 +222,40 @@ impl Chat {
         // Our turn until the offer is out: an answer or end cannot overtake the stored record.
         let turn = Arc::new(TurnLock::new(()));
         let _turn = Arc::clone(&turn).lock_owned().await;
-        let live = LiveCall {
+        // Live here before the lines are taken: a socket of the callee closing from now on, on
+        // any node, finds the call (through the callee's line) and ends it.
+        self.inner.calls.insert(LiveCall {
             record: record.clone(),
-            caller_session: session.id(),
-            callee_session: None,
+            caller_socket: self.here(session).socket,
+            callee_socket: None,
             ending: false,
             turn,
-        };
-        let refusal = if !self.inner.calls.insert_unless_busy(live) {
-            Some(ChatError::Busy(to.clone()))
-        } else if !self.inner.hub.is_here(&to) {
-            // Checked after the insert: if the callee's last socket closes from now on, its
-            // close-out finds this call and ends it. A call's state lives with the node that
-            // relays it, so a callee with sockets only on other nodes counts as offline.
-            self.inner.calls.remove(&call_id);
-            Some(ChatError::Offline(to.clone()))
-        } else {
-            None
+        });
+        let taken = self
+            .store()
+            .take_call_lines(&record, self.inner.hub.node_id())
+            .await;
+        let refusal = match taken {
+            Err(err) => {
+                self.inner.calls.remove(&call_id);
+                return Err(err.into());
+            }
+            Ok(LineTaken::Busy(_)) => Some(ChatError::Busy(to.clone())),
+            // Asked once the lines are held: if the callee's last socket closes from now on,
+            // its close-out finds this call and ends it.
+            Ok(_) if !self.inner.hub.is_online(&to) => {
+                self.release_lines(&call_id).await;
+                Some(ChatError::Offline(to.clone()))
+            }
+            Ok(_) => None,
         };
         if let Some(refusal) = refusal {
+            self.inner.calls.remove(&call_id);
             return self.refuse_call(session, &record, &refusal).await;
         }
         if let Err(err) = self.store().insert_call(&record).await {
             self.inner.calls.remove(&call_id);
+            self.release_lines(&call_id).await;
             return Err(err.into());
         }
         self.answer(
@@ -254,6 +305,33 @@ impl Chat {
         Ok(())
     }
 
+    /// Gives back the lines of call `call_id`; a failure is logged (the lines then stay held
+    /// until the call's node is found gone).
+    async fn release_lines(&self, call_id: &str) {
+        if let Err(err) = self.store().release_call_lines(call_id).await {
+            tracing::warn!(call_id, err = %err.chain(), "the lines of a call were not released");
+        }
+    }
+
+    /// The node relaying the call of `user` with `to` (`call_id`, when given), when it is
+    /// another node: `(node, call id)`.
+    async fn relaying_node(
+        &self,
+        user: &str,
+        to: &str,
+        call_id: Option<&str>,
+    ) -> ChatResult<Option<(String, String)>> {
+        if self.inner.hub.alone() {
+            return Ok(None);
+        }
+        let lines = self.store().call_lines_of(user).await?;
+        Ok(lines
+            .into_iter()
+            .find(|line| line.peer == to && call_id.is_none_or(|id| id == line.call_id))
+            .filter(|line| line.node != self.inner.hub.node_id())
+            .map(|line| (line.node, line.call_id)))
+    }
+
     /// The callee answers: the record moves to `in_progress`, the answer goes to the caller and
     /// the callee's other sockets get `call_answered_elsewhere`.
     pub(super) async fn call_answer(
@@ -265,13 +343,52 @@ impl Chat {
     ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
-        let not_found = || ChatError::NotFound("no call from that user is ringing for you".into());
-        let found = self
+        let party = self.here(session);
+        let call_id = if self
             .inner
             .calls
             .find(user, &to, call_id.as_deref())
+            .is_some()
+        {
+            self.answer_call(&party, &to, call_id.as_deref(), answer)
+                .await?
+        } else {
+            let Some((node, call_id)) = self.relaying_node(user, &to, call_id.as_deref()).await?
+            else {
+                return Err(not_ringing());
+            };
+            let request = Relayed::Answer {
+                party,
+                to,
+                call_id,
+                answer,
+            };
+            self.relay(&node, &request).await?.ok_or_else(not_ringing)?
+        };
+        // Sent by the answering socket's node, the one that can leave that socket out.
+        self.inner.hub.push(
+            user,
+            &ServerEvent::CallAnsweredElsewhere { call_id },
+            Some(session.id()),
+        );
+        Ok(())
+    }
+
+    /// Answers a call relayed here for `party`, the callee; the call's id.
+    async fn answer_call(
+        &self,
+        party: &Party,
+        to: &str,
+        call_id: Option<&str>,
+        answer: Value,
+    ) -> ChatResult<String> {
+        let user = party.user.as_str();
+        let found = self
+            .inner
+            .calls
+            .find(user, to, call_id)
             .filter(|c| c.record.callee == user)
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_ringing)?;
         let _turn = found.turn.lock().await;
         // Read again in our turn: the call may have been answered or ended meanwhile.
         let call = self
@@ -279,7 +396,7 @@ impl Chat {
             .calls
             .get(&found.record.call_id)
             .filter(|c| !c.ending && c.record.status == CallStatus::Ringing)
-            .ok_or_else(not_found)?;
+            .ok_or_else(not_ringing)?;
         let now = self.now();
         if now >= self.ring_deadline(&call.record) {
             // The timer has not swept it yet, but the call already rang out.
@@ -294,33 +411,25 @@ impl Chat {
             .update_call(&answered, CallStatus::Ringing)
             .await?
         {
-            // The stored call moved on without this node (closed out by a restarting node
-            // sharing the store): it is not ours to answer any more.
+            // The stored call moved on without this node (closed out by a node that found this
+            // one gone): it is not ours to answer any more.
             self.inner.calls.remove(&answered.call_id);
-            return Err(not_found());
+            return Err(not_ringing());
         }
         self.inner.calls.update(&answered.call_id, |c| {
             c.record = answered.clone();
-            c.callee_session = Some(session.id());
+            c.callee_socket = Some(party.socket.clone());
         });
-        // The callee's other sockets stop ringing.
         self.inner.hub.push(
-            user,
-            &ServerEvent::CallAnsweredElsewhere {
-                call_id: answered.call_id.clone(),
-            },
-            Some(session.id()),
-        );
-        self.inner.hub.push(
-            &to,
+            to,
             &ServerEvent::CallAnswer {
                 from: user.to_owned(),
-                call_id: answered.call_id,
+                call_id: answered.call_id.clone(),
                 answer,
             },
             None,
         );
-        Ok(())
+        Ok(answered.call_id)
     }
 
     /// Relays an ICE candidate to the other party of a live call; once answered, only from the
@@ -334,17 +443,48 @@ impl Chat {
     ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
-        let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
-            return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
+        let party = self.here(session);
+        if self
+            .inner
+            .calls
+            .find(user, &to, call_id.as_deref())
+            .is_none()
+        {
+            if let Some((node, call_id)) = self.relaying_node(user, &to, call_id.as_deref()).await?
+            {
+                let request = Relayed::Ice {
+                    party,
+                    to,
+                    call_id,
+                    candidate,
+                };
+                return self.relay(&node, &request).await.map(drop);
+            }
+        }
+        self.ice_call(&party, &to, call_id.as_deref(), candidate)
+            .await
+    }
+
+    /// Relays `party`'s ICE candidate for a call relayed here (or ignores it, or refuses it).
+    async fn ice_call(
+        &self,
+        party: &Party,
+        to: &str,
+        call_id: Option<&str>,
+        candidate: Value,
+    ) -> ChatResult<()> {
+        let user = party.user.as_str();
+        let Some(call) = self.inner.calls.find(user, to, call_id) else {
+            return self.ended_or_unknown(user, to, call_id).await;
         };
-        if !call.admits(session.id()) {
+        if !call.admits(&party.socket) {
             return Err(not_in_call());
         }
         if call.ending {
             return Ok(());
         }
         self.inner.hub.push(
-            &to,
+            to,
             &ServerEvent::CallIce {
                 from: user.to_owned(),
                 call_id: call.record.call_id,
@@ -365,10 +505,29 @@ impl Chat {
     ) -> ChatResult<()> {
         let user = session.user();
         let to = self.canonical(to).await?;
-        let Some(call) = self.inner.calls.find(user, &to, call_id.as_deref()) else {
-            return self.ended_or_unknown(user, &to, call_id.as_deref()).await;
+        let party = self.here(session);
+        if self
+            .inner
+            .calls
+            .find(user, &to, call_id.as_deref())
+            .is_none()
+        {
+            if let Some((node, call_id)) = self.relaying_node(user, &to, call_id.as_deref()).await?
+            {
+                let request = Relayed::End { party, to, call_id };
+                return self.relay(&node, &request).await.map(drop);
+            }
+        }
+        self.end_call(&party, &to, call_id.as_deref()).await
+    }
+
+    /// Ends a call relayed here at `party`'s request.
+    async fn end_call(&self, party: &Party, to: &str, call_id: Option<&str>) -> ChatResult<()> {
+        let user = party.user.as_str();
+        let Some(call) = self.inner.calls.find(user, to, call_id) else {
+            return self.ended_or_unknown(user, to, call_id).await;
         };
-        if !call.admits(session.id()) {
+        if !call.admits(&party.socket) {
             return Err(not_in_call());
         }
         let _turn = call.turn.lock().await;
@@ -378,7 +537,7 @@ impl Chat {
             .inner
             .calls
             .get(&call.record.call_id)
-            .is_some_and(|current| !current.admits(session.id()))
+            .is_some_and(|current| !current.admits(&party.socket))
         {
             return Err(not_in_call());
         }
@@ -421,8 +580,9 @@ impl Chat {
         self.end_in_turn(&call.record.call_id, ending).await
     }
 
-    /// Ends a live call; the caller holds its turn. The parties are told `call_ended` (all but
-    /// the one who ended it) and, once the final record is stored, `call_logged`.
+    /// Ends a live call; the caller holds its turn. The parties' lines are given back, and the
+    /// parties are told `call_ended` (all but the one who ended it) and, once the final record
+    /// is stored, `call_logged`.
     async fn end_in_turn(&self, call_id: &str, ending: Ending<'_>) -> ChatResult<()> {
         // Gone: ended by whoever had the turn before us. (One marked `ending` but still here
         // was interrupted mid-way, and is finished now.)
@@ -437,6 +597,8 @@ impl Chat {
         };
         self.inner.calls.update(call_id, |c| c.ending = true);
         let stored = self.store_end(&call.record, at, ending).await;
+        // Free before anyone hears of the end: a party told `call_ended` may call again at once.
+        self.release_lines(call_id).await;
         self.inner.calls.remove(call_id);
         let (caller, callee) = (call.record.caller.as_str(), call.record.callee.as_str());
         for (to, from) in [(callee, caller), (caller, callee)] {
@@ -514,14 +676,28 @@ impl Chat {
     }
 
     /// Ends the calls a closing socket placed or answered, and calls ringing for a user whose
-    /// last socket closed.
+    /// last socket (on any node) closed; a call relayed by another node is handed to it.
     pub(super) async fn end_calls_of_session(&self, session: &Session, last: bool) {
-        let user = session.user();
-        let id = session.id();
+        let party = self.here(session);
+        let offline = last && !self.inner.hub.is_online(&party.user);
+        self.end_calls_of_socket(&party, offline).await;
+        for node in self.relaying_nodes_of(&party.user, None).await {
+            let request = Relayed::Closed {
+                party: party.clone(),
+                offline,
+            };
+            self.relay_quietly(&node, &request).await;
+        }
+    }
+
+    /// Ends the calls relayed here that `party`'s closed socket placed or answered, and, when
+    /// the user is `offline`, those ringing for them.
+    async fn end_calls_of_socket(&self, party: &Party, offline: bool) {
+        let user = party.user.as_str();
         let ending = self.inner.calls.matching(|c| {
-            c.caller_session == id
-                || c.callee_session == Some(id)
-                || (last && c.record.callee == user && c.record.status == CallStatus::Ringing)
+            c.caller_socket == party.socket
+                || c.callee_socket.as_ref() == Some(&party.socket)
+                || (offline && c.record.callee == user && c.record.status == CallStatus::Ringing)
         });
         for call in ending {
             if let Err(err) = self.end_live(&call, Ending::Closed(user)).await {
@@ -530,8 +706,44 @@ impl Chat {
         }
     }
 
+    /// The other nodes relaying `user`'s calls (with `peer`, when given); none when the store
+    /// cannot tell (logged).
+    async fn relaying_nodes_of(&self, user: &str, peer: Option<&str>) -> Vec<String> {
+        if self.inner.hub.alone() {
+            return Vec::new();
+        }
+        match self.store().call_lines_of(user).await {
+            Ok(lines) => {
+                let mut nodes: Vec<String> = lines
+                    .into_iter()
+                    .filter(|line| line.node != self.inner.hub.node_id())
+                    .filter(|line| peer.is_none_or(|peer| peer == line.peer))
+                    .map(|line| line.node)
+                    .collect();
+                nodes.sort();
+                nodes.dedup();
+                nodes
+            }
+            Err(err) => {
+                tracing::warn!(user, err = %err.chain(), "the lines of a user's calls unreadable");
+                Vec::new()
+            }
+        }
+    }
+
     /// Ends any live call between `remover` and the friend they just removed.
     pub(super) async fn end_calls_between(&self, remover: &str, removed: &str) {
+        self.end_calls_between_here(remover, removed).await;
+        for node in self.relaying_nodes_of(remover, Some(removed)).await {
+            let request = Relayed::Unfriended {
+                remover: remover.to_owned(),
+                removed: removed.to_owned(),
+            };
+            self.relay_quietly(&node, &request).await;
+        }
+    }
+
+    async fn end_calls_between_here(&self, remover: &str, removed: &str) {
         for call in self
             .inner
             .calls
@@ -545,6 +757,16 @@ impl Chat {
 
     /// Ends every live call `user` is a party of (their account is being erased).
     pub(super) async fn end_calls_of_user(&self, user: &str) {
+        self.end_calls_of_user_here(user).await;
+        for node in self.relaying_nodes_of(user, None).await {
+            let request = Relayed::Erased {
+                user: user.to_owned(),
+            };
+            self.relay_quietly(&node, &request).await;
+        }
+    }
+
+    async fn end_calls_of_user_here(&self, user: &str) {
         for call in self.inner.calls.matching(|c| c.involves(user)) {
             if let Err(err) = self.end_live(&call, Ending::By(user)).await {
                 tracing::warn!(?err, "ending a call of an erased account failed");
@@ -552,22 +774,115 @@ impl Chat {
         }
     }
 
-    /// Closes out calls a previous run left ringing or in progress. Their true end is unknown,
-    /// so they end at the last moment known: a ringing call as missed when it would have rung
-    /// out (`no_answer`; or now, if sooner, `disconnected`), an answered one as completed at its
-    /// answer time (`disconnected`: its sockets closed with the node).
+    /// Closes out the calls a node that is gone left ringing or in progress: this node's own
+    /// previous run, or another node that is no longer on the bus. Calls relayed by a node that
+    /// answers are left alone. Their true end is unknown, so they end at the last moment known:
+    /// a ringing call as missed when it would have rung out (`no_answer`; or now, if sooner,
+    /// `disconnected`), an answered one as completed at its answer time (`disconnected`: its
+    /// sockets closed with the node).
     pub(super) async fn close_out_unfinished_calls(&self) -> ChatResult<()> {
         let now = self.now();
+        let relays: HashMap<String, String> = self
+            .store()
+            .call_lines()
+            .await?
+            .into_iter()
+            .map(|line| (line.call_id, line.node))
+            .collect();
+        let mut gone: HashMap<String, bool> = HashMap::new();
+        let mut closed = HashSet::new();
         for call in self.store().unfinished_calls().await? {
+            if let Some(node) = relays.get(&call.call_id) {
+                if !self.is_gone(node, &mut gone).await {
+                    continue;
+                }
+            }
             let deadline = self.ring_deadline(&call);
             let (at, reason) = match call.answered_at {
                 Some(answered) => (answered, EndReason::Disconnected),
                 None if deadline <= now => (deadline, EndReason::NoAnswer),
                 None => (now, EndReason::Disconnected),
             };
-            let ended = CallLog::apply(&call, CallEvent::End(at, reason))
-                .map_err(|e| ChatError::Internal(e.to_string()))?;
-            self.store().update_call(&ended, call.status).await?;
+            self.close_out(&call, at, reason).await?;
+            closed.insert(call.call_id);
+        }
+        // Lines whose call ended but whose release was lost with their node.
+        for (call_id, node) in &relays {
+            if !closed.contains(call_id) && self.is_gone(node, &mut gone).await {
+                self.store().release_call_lines(call_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `node` is gone: asked over the bus once (answers kept in `known`). A node that
+    /// does not answer in time is not taken for gone: if it is, the nodes that knew it find out
+    /// within the node timeout.
+    async fn is_gone(&self, node: &str, known: &mut HashMap<String, bool>) -> bool {
+        if node == self.inner.hub.node_id() {
+            return false;
+        }
+        if let Some(gone) = known.get(node) {
+            return *gone;
+        }
+        let probe = relay::encode(&Relayed::Probe);
+        let gone = matches!(self.inner.hub.request(node, probe).await, Reached::Gone);
+        known.insert(node.to_owned(), gone);
+        gone
+    }
+
+    /// Ends the calls relayed by `nodes`, which fell silent: the parties still connected on
+    /// other nodes are told `call_ended` and `call_logged`. Every node that noticed tries; the
+    /// store lets one of them end each call.
+    async fn close_out_calls_of(&self, nodes: &[String]) {
+        let result = async {
+            let calls: HashSet<String> = self
+                .store()
+                .call_lines()
+                .await?
+                .into_iter()
+                .filter(|line| nodes.contains(&line.node))
+                .map(|line| line.call_id)
+                .collect();
+            let now = self.now();
+            for call_id in calls {
+                match self.store().get_call(&call_id).await? {
+                    Some(call) if !call.status.is_final() => {
+                        self.close_out(&call, now, EndReason::Disconnected).await?;
+                    }
+                    _ => self.store().release_call_lines(&call_id).await?,
+                }
+            }
+            Ok::<(), ChatError>(())
+        };
+        if let Err(err) = result.await {
+            tracing::warn!(
+                ?err,
+                ?nodes,
+                "the calls of nodes gone were not all closed out"
+            );
+        }
+    }
+
+    /// Ends `call`, relayed by a node that is gone, at `at` for `reason`: when this node's
+    /// update wins, the parties are told.
+    async fn close_out(&self, call: &CallRecord, at: i64, reason: EndReason) -> ChatResult<()> {
+        let ended = CallLog::apply(call, CallEvent::End(at, reason))
+            .map_err(|e| ChatError::Internal(e.to_string()))?;
+        let won = self.store().update_call(&ended, call.status).await?;
+        self.store().release_call_lines(&call.call_id).await?;
+        if won {
+            for (to, from) in [(&call.callee, &call.caller), (&call.caller, &call.callee)] {
+                self.inner.hub.push(
+                    to,
+                    &ServerEvent::CallEnded {
+                        from: from.clone(),
+                        call_id: call.call_id.clone(),
+                    },
+                    None,
+                );
+            }
+            self.log_call(&ended);
         }
         Ok(())
     }

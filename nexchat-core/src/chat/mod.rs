@@ -192,6 +192,7 @@ impl ChatBuilder {
         let chat = Chat {
             inner: Arc::new(inner),
         };
+        chat.listen_to_bus();
         chat.close_out_unfinished_calls().await?;
         chat.finish_erasures().await?;
         spawn_timer(Arc::downgrade(&chat.inner));

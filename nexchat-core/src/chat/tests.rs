@@ -28,8 +28,8 @@ use crate::protocol::{
 use crate::session::{Outbound, Session, SessionOutbox};
 use crate::store::memory::MemoryStore;
 use crate::store::{
-    CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-    SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
+    CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LineTaken, LinkStatus,
+    MessageStore, Page, SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
 };
 
 /// How long (on tokio's paused clock) a test waits for a step before it fails.
@@ -221,6 +221,18 @@ impl CallStore for GatedStore {
     }
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
         self.db.delete_calls_of(user).await
+    }
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        self.db.take_call_lines(call, node).await
+    }
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        self.db.release_call_lines(call_id).await
+    }
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        self.db.call_lines_of(user).await
+    }
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        self.db.call_lines().await
     }
 }
 

@@ -3,7 +3,7 @@
 use super::Fixture;
 use super::support::{T0, call, call_ids, create_users};
 use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason};
-use crate::store::{CallStore, StoreError};
+use crate::store::{CallLine, CallStore, LineTaken, StoreError};
 
 /// Calls round-trip whole; a second insert of an id is Conflict and changes nothing.
 pub async fn calls_insert_get_conflict<X: Fixture>(fixture: X) {
@@ -293,4 +293,104 @@ pub async fn calls_end_reason_round_trips<X: Fixture>(fixture: X) {
     listed.reverse();
     expected.push(without);
     assert_eq!(listed, expected, "call_history lists the reasons as stored");
+}
+
+/// `take_call_lines` takes both parties' lines, or none when the callee holds one (as callee
+/// or caller): it names the callee then. A caller may hold several lines; releasing a call
+/// frees its two.
+pub async fn call_lines_busy_callee<X: Fixture>(fixture: X) {
+    let store = fixture.store();
+    create_users(store, &["alice", "bob", "carol", "dave", "erin"]).await;
+    let take = |record: CallRecord, node: &'static str| async move {
+        store
+            .take_call_lines(&record, node)
+            .await
+            .expect("take_call_lines failed")
+    };
+    let lines_of = |user: &'static str| async move {
+        let mut lines = store
+            .call_lines_of(user)
+            .await
+            .expect("call_lines_of failed");
+        lines.sort_by(|a, b| a.call_id.cmp(&b.call_id));
+        lines
+    };
+    let first = call("c1", "alice", "bob", T0);
+    assert_eq!(take(first.clone(), "n1").await, LineTaken::Taken);
+    let [bobs, alices] = CallLine::of_call(&first, "n1");
+    assert_eq!((bobs.user.as_str(), bobs.peer.as_str()), ("bob", "alice"));
+    assert_eq!(lines_of("bob").await, vec![bobs.clone()]);
+    assert_eq!(lines_of("alice").await, vec![alices.clone()]);
+    assert_eq!(lines_of("carol").await, vec![]);
+
+    // Bob is called, alice is calling: both are busy; nothing is taken for the callers.
+    for (record, busy) in [
+        (call("c2", "carol", "bob", T0), "bob"),
+        (call("c3", "carol", "alice", T0), "alice"),
+        (call("c4", "bob", "alice", T0), "alice"),
+    ] {
+        assert_eq!(
+            take(record, "n2").await,
+            LineTaken::Busy(busy.to_owned()),
+            "{busy} holds a line"
+        );
+    }
+    assert_eq!(
+        lines_of("carol").await,
+        vec![],
+        "a refused take holds nothing"
+    );
+    assert_eq!(lines_of("bob").await, vec![bobs.clone()]);
+
+    // Alice may ring a second friend; the third is busy once called.
+    let second = call("c5", "alice", "carol", T0);
+    assert_eq!(take(second.clone(), "n1").await, LineTaken::Taken);
+    let [carols, alices_second] = CallLine::of_call(&second, "n1");
+    assert_eq!(lines_of("alice").await, vec![alices.clone(), alices_second]);
+    assert_eq!(
+        take(call("c6", "dave", "carol", T0), "n2").await,
+        LineTaken::Busy("carol".to_owned())
+    );
+    assert_eq!(
+        take(call("c7", "dave", "erin", T0), "n2").await,
+        LineTaken::Taken,
+        "another pair is not concerned"
+    );
+    let mut all = store.call_lines().await.expect("call_lines failed");
+    all.sort_by(|a, b| (&a.call_id, &a.user).cmp(&(&b.call_id, &b.user)));
+    let ids: Vec<(&str, &str)> = all
+        .iter()
+        .map(|l| (l.call_id.as_str(), l.user.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("c1", "alice"),
+            ("c1", "bob"),
+            ("c5", "alice"),
+            ("c5", "carol"),
+            ("c7", "dave"),
+            ("c7", "erin")
+        ]
+    );
+
+    store
+        .release_call_lines("c1")
+        .await
+        .expect("release_call_lines failed");
+    store
+        .release_call_lines("c1")
+        .await
+        .expect("releasing twice is no error");
+    assert_eq!(lines_of("bob").await, vec![]);
+    assert_eq!(
+        lines_of("carol").await,
+        vec![carols],
+        "another call's lines stay"
+    );
+    assert_eq!(
+        take(call("c8", "erin", "bob", T0), "n3").await,
+        LineTaken::Taken,
+        "released lines can be taken again"
+    );
 }

@@ -9,7 +9,7 @@ use super::support::{
 };
 use crate::protocol::{CallRecord, CallStatus, MessageStatus, StoredMessage};
 use crate::store::{
-    CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
+    CallStore, FriendStore, Inserted, LineTaken, LinkStatus, MessageStore, StoreError, UserStore,
 };
 
 /// Many tasks registering one name in different letter cases: exactly one succeeds.
@@ -390,4 +390,74 @@ pub async fn race_update_call<X: Fixture>(fixture: X) {
         Some(winners[0].0.clone()),
         "the stored call must be the winner's record"
     );
+}
+
+/// Two calls to one callee placed at the same moment, round after round: both takes are in
+/// flight together (a barrier lets them go at once), and since neither line is ever released,
+/// whatever the interleaving exactly one must win; the other is told the callee is busy and
+/// holds nothing.
+pub async fn race_take_call_lines<X: Fixture>(fixture: X) {
+    const ROUNDS: usize = 16;
+    let fixture = Arc::new(fixture);
+    let names: Vec<String> = (0..ROUNDS)
+        .flat_map(|r| [format!("callee{r}"), format!("one{r}"), format!("two{r}")])
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    create_users(fixture.store(), &refs).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(2 * ROUNDS));
+    let results = race(&fixture, 2 * ROUNDS, |fx, i| {
+        let barrier = Arc::clone(&barrier);
+        async move {
+            let round = i / 2;
+            let caller = if i % 2 == 0 { "one" } else { "two" };
+            let record = call(
+                &format!("c{i}"),
+                &format!("{caller}{round}"),
+                &format!("callee{round}"),
+                T0,
+            );
+            barrier.wait().await;
+            let taken = fx
+                .store()
+                .take_call_lines(&record, &format!("node{i}"))
+                .await
+                .expect("take_call_lines failed");
+            (record, taken)
+        }
+    })
+    .await;
+    for (round, pair) in results.chunks(2).enumerate() {
+        let callee = format!("callee{round}");
+        let winners: Vec<&CallRecord> = pair
+            .iter()
+            .filter(|(_, taken)| *taken == LineTaken::Taken)
+            .map(|(record, _)| record)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one call may take {callee}: {pair:?}"
+        );
+        let (loser, taken) = pair
+            .iter()
+            .find(|(_, taken)| *taken != LineTaken::Taken)
+            .expect("one loser");
+        assert_eq!(*taken, LineTaken::Busy(callee.clone()));
+        let lines = fixture
+            .store()
+            .call_lines_of(&callee)
+            .await
+            .expect("call_lines_of failed");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0].call_id, winners[0].call_id);
+        assert_eq!(
+            fixture
+                .store()
+                .call_lines_of(&loser.caller)
+                .await
+                .expect("call_lines_of failed"),
+            vec![],
+            "the losing caller holds nothing"
+        );
+    }
 }

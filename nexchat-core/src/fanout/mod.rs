@@ -12,7 +12,11 @@
 //! receiver gets from the store at their next connect.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::live_sessions::LiveSessions;
 use crate::node_sessions::NodeSessions;
@@ -83,6 +87,46 @@ pub(crate) trait FanOut: Send + Sync + fmt::Debug {
 
     /// Whether the other nodes can be reached now (always, for a node alone).
     fn connected(&self) -> bool;
+
+    /// Whether this node is the whole chat (no bus): every other node is gone.
+    fn alone(&self) -> bool;
+
+    /// Hands `request` to node `node` (for the chat there, see [`BusEvent::Request`]) and
+    /// waits for its answer.
+    fn request(
+        &self,
+        node: &str,
+        request: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Reached> + Send>>;
+
+    /// What the bus brings for the chat itself: requests from other nodes and nodes found
+    /// gone. `Some` once, for the one task that handles them; `None` for a node alone.
+    fn take_events(&self) -> Option<mpsc::Receiver<BusEvent>>;
+}
+
+/// What became of a request to another node.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+pub(crate) enum Reached {
+    /// The node answered this.
+    Answer(Vec<u8>),
+    /// No such node is on the bus: it stopped or was killed (or is not reachable from here).
+    Gone,
+    /// The node did not answer in time (busy, cut off, or the bus is down).
+    NoAnswer,
+}
+
+/// What the bus brings for the chat.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+pub(crate) enum BusEvent {
+    /// Another node asks this one something; the answer goes to `reply`.
+    Request {
+        body: Vec<u8>,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// These nodes fell silent past the node timeout: they are gone.
+    NodesGone(Vec<String>),
 }
 
 /// This node's side of the fan-out: its sockets and login sessions, where a push from any node
@@ -206,5 +250,18 @@ impl FanOut for InProcess {
 
     fn connected(&self) -> bool {
         true
+    }
+
+    fn alone(&self) -> bool {
+        true
+    }
+
+    fn request(&self, _: &str, _: Vec<u8>) -> Pin<Box<dyn Future<Output = Reached> + Send>> {
+        // Alone, any other node is one that ran before this one.
+        Box::pin(std::future::ready(Reached::Gone))
+    }
+
+    fn take_events(&self) -> Option<mpsc::Receiver<BusEvent>> {
+        None
     }
 }

@@ -16,6 +16,11 @@
 //! Every message on `PREFIX.bus` carries the moment it was queued in a header
 //! ([`crate::metrics`]'s `Nexchat-Sent-At`), so the receiving node can record the bus's lag.
 //!
+//! Calls are the one thing a node asks another directly: a call's state lives with the node
+//! that relays it, so a call frame that arrives elsewhere is sent there on
+//! `PREFIX.call.NODE` (request and reply), and a node found gone is reported to the chat, which
+//! ends the calls it relayed.
+//!
 //! A node that loses the bus keeps serving its own sockets; the client reconnects by itself and
 //! renews its subscriptions, and the next heartbeat brings the others' lists back. What was
 //! pushed meanwhile is not replayed: messages and ticks are in the store and arrive at the next
@@ -23,17 +28,19 @@
 
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{BusConfig, FanOut, Node};
+use super::{BusConfig, BusEvent, FanOut, Node, Reached};
 use crate::error::{ChatError, ChatResult};
 use crate::metrics::bus as metrics;
 use crate::session::SessionId;
@@ -44,6 +51,13 @@ const OUTBOX: usize = 8192;
 
 /// How long a node waits for another's list before asking again at the next heartbeat.
 const ROSTER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a node waits for another to answer a call frame it handed over.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Requests and news waiting for the chat; past this a request is refused (its sender hears
+/// nothing back and gives up after [`REQUEST_TIMEOUT`]).
+const EVENTS: usize = 1024;
 
 /// What nodes tell each other on `PREFIX.bus`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,6 +143,8 @@ struct Shared {
     prefix: String,
     /// Subject, payload, and when it was queued (ms since the Unix epoch).
     outbox: mpsc::Sender<(String, Bytes, u64)>,
+    /// Requests from other nodes and nodes found gone, for the chat.
+    events: mpsc::Sender<BusEvent>,
     state: Mutex<State>,
 }
 
@@ -136,6 +152,7 @@ struct Shared {
 #[derive(Debug)]
 pub(crate) struct Nats {
     shared: Arc<Shared>,
+    events: Mutex<Option<mpsc::Receiver<BusEvent>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -174,12 +191,17 @@ impl Nats {
             .subscribe(format!("{prefix}.roster.{id}"))
             .await
             .map_err(|e| failed("cannot subscribe", &e))?;
+        let requests = client
+            .subscribe(format!("{prefix}.call.{id}"))
+            .await
+            .map_err(|e| failed("cannot subscribe", &e))?;
         // The subscriptions are in place before the first push is published.
         client
             .flush()
             .await
             .map_err(|e| failed("cannot flush", &e))?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
+        let (chat_events, events_rx) = mpsc::channel(EVENTS);
         let shared = Arc::new(Shared {
             id,
             node,
@@ -187,6 +209,7 @@ impl Nats {
             bus,
             prefix,
             outbox,
+            events: chat_events,
             state: Mutex::new(State::default()),
         });
         tracing::info!(node = %shared.id, url = %config.url, "joined the bus");
@@ -194,13 +217,18 @@ impl Nats {
             tokio::spawn(publish(Arc::clone(&shared), outgoing)),
             tokio::spawn(listen(Arc::clone(&shared), events)),
             tokio::spawn(answer_rosters(Arc::clone(&shared), roster_requests)),
+            tokio::spawn(answer_requests(Arc::clone(&shared), requests)),
             tokio::spawn(heartbeat(
                 Arc::clone(&shared),
                 config.heartbeat_interval,
                 config.node_timeout,
             )),
         ];
-        Ok(Self { shared, tasks })
+        Ok(Self {
+            shared,
+            events: Mutex::new(Some(events_rx)),
+            tasks,
+        })
     }
 }
 
@@ -267,6 +295,37 @@ impl FanOut for Nats {
 
     fn connected(&self) -> bool {
         self.shared.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn alone(&self) -> bool {
+        false
+    }
+
+    fn request(
+        &self,
+        node: &str,
+        request: Vec<u8>,
+    ) -> Pin<Box<dyn Future<Output = Reached> + Send>> {
+        let client = self.shared.client.clone();
+        let subject = format!("{}.call.{node}", self.shared.prefix);
+        Box::pin(async move {
+            use async_nats::RequestErrorKind;
+            match tokio::time::timeout(REQUEST_TIMEOUT, client.request(subject, request.into()))
+                .await
+            {
+                Ok(Ok(answer)) => Reached::Answer(answer.payload.to_vec()),
+                Ok(Err(err)) if err.kind() == RequestErrorKind::NoResponders => Reached::Gone,
+                Ok(Err(err)) => {
+                    tracing::debug!(%err, "a request to another node failed");
+                    Reached::NoAnswer
+                }
+                Err(_) => Reached::NoAnswer,
+            }
+        })
+    }
+
+    fn take_events(&self) -> Option<mpsc::Receiver<BusEvent>> {
+        self.events.lock().take()
     }
 }
 
@@ -433,6 +492,33 @@ async fn answer_rosters(shared: Arc<Shared>, mut requests: async_nats::Subscribe
     }
 }
 
+/// Hands other nodes' requests to the chat, and its answers back.
+async fn answer_requests(shared: Arc<Shared>, mut requests: async_nats::Subscriber) {
+    while let Some(request) = requests.next().await {
+        let Some(reply_to) = request.reply else {
+            continue;
+        };
+        let (reply, answer) = oneshot::channel();
+        let event = BusEvent::Request {
+            body: request.payload.to_vec(),
+            reply,
+        };
+        if shared.events.try_send(event).is_err() {
+            tracing::warn!(node = %shared.id, "a request from another node was dropped: too many waiting");
+            continue;
+        }
+        // Answered in its own task: one request waiting for a call's turn holds up no other.
+        let client = shared.client.clone();
+        tokio::spawn(async move {
+            if let Ok(answer) = answer.await {
+                if let Err(err) = client.publish(reply_to, answer.into()).await {
+                    tracing::warn!(%err, "an answer to another node was not sent");
+                }
+            }
+        });
+    }
+}
+
 /// Asks `node` for its list and puts it in place of what this node knew.
 async fn fetch_roster(shared: Arc<Shared>, node: String) {
     let subject = format!("{}.roster.{node}", shared.prefix);
@@ -502,11 +588,14 @@ async fn heartbeat(shared: Arc<Shared>, interval: Duration, timeout: Duration) {
                 .map(|(id, _)| id.clone())
                 .collect();
             let mut gone = Vec::new();
-            for id in dead {
+            for id in &dead {
                 tracing::warn!(node = %shared.id, peer = %id, "a node fell silent: its users are offline");
-                if let Some(peer) = state.peers.remove(&id) {
+                if let Some(peer) = state.peers.remove(id) {
                     gone.extend(peer.users);
                 }
+            }
+            if !dead.is_empty() && shared.events.try_send(BusEvent::NodesGone(dead)).is_err() {
+                tracing::warn!(node = %shared.id, "the chat was not told of nodes gone: too many events waiting");
             }
             gone.retain(|user| !shared.node.sessions.is_online(user) && !state.elsewhere(user));
             gone.sort();

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use super::{MESSAGES_STORED, STORE_ERRORS, STORE_SECONDS};
 use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 use crate::store::{
-    CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-    SessionRecord, SessionStore, Store, StoreResult, UserRecord, UserStore,
+    CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LineTaken, LinkStatus,
+    MessageStore, Page, SessionRecord, SessionStore, Store, StoreResult, UserRecord, UserStore,
 };
 
 /// Forwards every call to the store it wraps, recording how long the call took
@@ -255,6 +255,18 @@ impl CallStore for MeteredStore {
     }
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
         timed("delete_calls_of", self.inner.delete_calls_of(user)).await
+    }
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        timed("take_call_lines", self.inner.take_call_lines(call, node)).await
+    }
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        timed("release_call_lines", self.inner.release_call_lines(call_id)).await
+    }
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        timed("call_lines_of", self.inner.call_lines_of(user)).await
+    }
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        timed("call_lines", self.inner.call_lines()).await
     }
 }
 

@@ -26,8 +26,9 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::{
-    CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-    SessionRecord, SessionStore, StoreError, StoreResult, UserRecord, UserStore,
+    CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LineTaken, LinkStatus,
+    MessageStore, Page, SessionRecord, SessionStore, StoreError, StoreResult, UserRecord,
+    UserStore,
 };
 use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 
@@ -55,6 +56,8 @@ struct State {
     /// The highest timestamp given to a message so far.
     last_timestamp: i64,
     calls: Log<CallRecord>,
+    /// Lines of live calls.
+    call_lines: Vec<CallLine>,
     sessions: HashMap<String, SessionRecord>,
 }
 
@@ -600,6 +603,37 @@ impl CallStore for MemoryStore {
             .calls
             .remove_where(|c| &c.call_id, |c| c.caller == user || c.callee == user);
         Ok(())
+    }
+
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        let mut state = self.state.lock();
+        if state.call_lines.iter().any(|line| line.user == call.callee) {
+            return Ok(LineTaken::Busy(call.callee.clone()));
+        }
+        state.call_lines.extend(CallLine::of_call(call, node));
+        Ok(LineTaken::Taken)
+    }
+
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        self.state
+            .lock()
+            .call_lines
+            .retain(|line| line.call_id != call_id);
+        Ok(())
+    }
+
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        let state = self.state.lock();
+        Ok(state
+            .call_lines
+            .iter()
+            .filter(|line| line.user == user)
+            .cloned()
+            .collect())
+    }
+
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        Ok(self.state.lock().call_lines.clone())
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `conversations` | `"owner\|withUser"` (escaped like pair keys, in that order) | `owner`, `withUser`, `lastSeq` and `lastId` (the pair's latest message), `unread` (messages to `owner` from `withUser` not seen; missing reads as 0) |
 //! | `counters` | `"messages"`, `"calls"` | `seq`, `timestamp` |
 //! | `sessions` | session id | `username`, `createdAt`, `lastSeenAt`, `expiresAt`, `userAgent` (one per open login session; deleted when it ends) |
+//! | `call_lines` | `callee:USER` or `caller:CALL:USER` | `user`, `peer`, `callId`, `node` (one per party of a live call, deleted when it ends; the callee's `_id`, one per user, makes a second call to them busy) |
 //!
 //! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
 //! BSON dates or booleans. The pair key of two users is both names lowercased, sorted, escaped
@@ -32,7 +33,7 @@
 //! ticks), `{receiver, status, seq}` (undelivered); `friend_requests {sender, receiver}` and
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
 //! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure); `sessions
-//! {username, createdAt}` (a user's sessions); `conversations {owner, lastSeq}` (a page of a
+//! {username, createdAt}` (a user's sessions); `call_lines {callId}` (releasing a call's lines) and `{user}` (a user's lines); `conversations {owner, lastSeq}` (a page of a
 //! user's list) and `{withUser}` (account erasure). Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
@@ -115,6 +116,8 @@ pub mod collections {
     pub const COUNTERS: &str = "counters";
     /// Open login sessions.
     pub const SESSIONS: &str = "sessions";
+    /// The lines of live calls, one document per user in a call (`_id` the user).
+    pub const CALL_LINES: &str = "call_lines";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
@@ -129,6 +132,7 @@ pub struct MongoStore {
     conversations: Collection<Document>,
     counters: Collection<Document>,
     sessions: Collection<Document>,
+    call_lines: Collection<Document>,
 }
 
 impl MongoStore {
@@ -158,6 +162,7 @@ impl MongoStore {
             conversations: db.collection(collections::CONVERSATIONS),
             counters: db.collection(collections::COUNTERS),
             sessions: db.collection(collections::SESSIONS),
+            call_lines: db.collection(collections::CALL_LINES),
             db,
         };
         store.create_indexes().await?;
@@ -230,6 +235,11 @@ impl MongoStore {
         self.sessions
             // A user's sessions (read backwards for newest first); expired ones of a user at login.
             .create_index(index(doc! { "username": 1, "createdAt": 1 }))
+            .await
+            .map_err(backend)?;
+        self.call_lines
+            // Releasing a call's lines; a user's lines.
+            .create_indexes([index(doc! { "callId": 1 }), index(doc! { "user": 1 })])
             .await
             .map_err(backend)?;
         Ok(())

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, EndReason};
-use nexchat_core::store::{CallStore, Page, StoreError, StoreResult};
+use nexchat_core::store::{CallLine, CallStore, LineTaken, Page, StoreError, StoreResult};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::paging::PairLog;
@@ -112,6 +112,74 @@ impl CallStore for SqliteStore {
     async fn delete_calls_of(&self, user: &str) -> StoreResult<()> {
         self.delete_rows_of(erasure::CALLS, user).await
     }
+
+    async fn take_call_lines(&self, call: &CallRecord, node: &str) -> StoreResult<LineTaken> {
+        let lines = CallLine::of_call(call, node);
+        let callee = call.callee.clone();
+        // The one writer runs this whole job before the next: the check and the inserts are
+        // one step for every node sharing the file.
+        self.write(move |conn, _| {
+            let busy = conn
+                .prepare_cached("SELECT 1 FROM call_lines WHERE user = ?1")?
+                .exists([&callee])?;
+            if busy {
+                return Ok(LineTaken::Busy(callee));
+            }
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO call_lines (user, peer, call_id, node) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for line in &lines {
+                insert.execute(params![line.user, line.peer, line.call_id, line.node])?;
+            }
+            Ok(LineTaken::Taken)
+        })
+        .await
+    }
+
+    async fn release_call_lines(&self, call_id: &str) -> StoreResult<()> {
+        let call_id = call_id.to_owned();
+        self.write(move |conn, _| {
+            conn.prepare_cached("DELETE FROM call_lines WHERE call_id = ?1")?
+                .execute([&call_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn call_lines_of(&self, user: &str) -> StoreResult<Vec<CallLine>> {
+        let user = user.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT user, peer, call_id, node FROM call_lines WHERE user = ?1",
+            )?;
+            let lines = stmt
+                .query_map([&user], decode_line)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(lines)
+        })
+        .await
+    }
+
+    async fn call_lines(&self) -> StoreResult<Vec<CallLine>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT user, peer, call_id, node FROM call_lines")?;
+            let lines = stmt
+                .query_map([], decode_line)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(lines)
+        })
+        .await
+    }
+}
+
+fn decode_line(row: &Row<'_>) -> rusqlite::Result<CallLine> {
+    Ok(CallLine {
+        user: row.get(0)?,
+        peer: row.get(1)?,
+        call_id: row.get(2)?,
+        node: row.get(3)?,
+    })
 }
 
 fn duration(call: &CallRecord) -> Result<i64, StoreError> {

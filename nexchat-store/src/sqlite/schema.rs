@@ -181,6 +181,19 @@ ALTER TABLE calls ADD COLUMN end_reason TEXT CHECK (end_reason IN
     ('hangup', 'declined', 'cancelled', 'no_answer', 'offline', 'busy', 'disconnected'));
 ";
 
+/// The line each party of a live call holds (see `CallStore::take_call_lines`): what makes a
+/// call to them busy on every node.
+const CALL_LINES: &str = "
+CREATE TABLE call_lines (
+    user TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    node TEXT NOT NULL,
+    PRIMARY KEY (user, call_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX call_lines_call ON call_lines (call_id);
+";
+
 const MIGRATIONS: &[&str] = &[
     V1,
     V2,
@@ -189,6 +202,7 @@ const MIGRATIONS: &[&str] = &[
     ACCOUNT_KEYS,
     CONVERSATIONS,
     CALL_END_REASON,
+    CALL_LINES,
 ];
 
 /// The schema version this code writes.
