@@ -60,6 +60,11 @@ impl Hub {
         self.node.sessions.queued_bytes(user)
     }
 
+    /// How many sessions are open on this node, and the bytes queued to them.
+    pub(crate) fn local_totals(&self) -> (usize, usize) {
+        self.node.sessions.totals()
+    }
+
     /// How many users are online, on any node.
     pub fn online_count(&self) -> usize {
         self.fanout.online_count()

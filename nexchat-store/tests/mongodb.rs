@@ -41,7 +41,6 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use nexchat_core::ClientInfo;
 use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
@@ -50,6 +49,7 @@ use nexchat_core::protocol::{CallStatus, MessageStatus, PublicKey, StoredMessage
 use nexchat_core::store::{
     CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
+use nexchat_core::transport::ClientInfo;
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::MongoStore;
 

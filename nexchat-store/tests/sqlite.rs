@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use nexchat_core::ClientInfo;
 use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
@@ -14,6 +13,7 @@ use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, Pu
 use nexchat_core::store::{
     CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
+use nexchat_core::transport::ClientInfo;
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::SqliteStore;
 use rusqlite::Connection;

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::{Caller, Chat};
+use super::Chat;
+use super::transport::Caller;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::conformance::support::{T0, user};
@@ -290,13 +291,13 @@ impl World {
             username: name.to_owned(),
             expires_at: None,
         });
-        self.chat.connect(&caller).await.unwrap()
+        self.chat.transport().connect(&caller).await.unwrap()
     }
 
     /// A greeted socket of `name`, its greeting already read.
     async fn online(&self, name: &str) -> (Session, SessionOutbox) {
         let (session, mut outbox) = self.connect(name).await;
-        self.chat.greet(&session).await.unwrap();
+        self.chat.transport().greet(&session).await.unwrap();
         let mut greeting = Vec::new();
         while greeting.last().map(kind) != Some("sync_done".to_owned()) {
             greeting.push(next(&mut outbox).await);
@@ -449,7 +450,7 @@ async fn pushes_wait_behind_the_greeting() {
         "a push must not reach a socket before its greeting"
     );
 
-    world.chat.greet(&alice).await.unwrap();
+    world.chat.transport().greet(&alice).await.unwrap();
     let frames = queued(&mut alice_out);
     assert_eq!(
         frames.iter().map(kind).collect::<Vec<_>>(),
@@ -637,7 +638,7 @@ async fn the_ring_timeout_waits_for_the_answer_in_progress() {
         .advance(world.chat.config().ring_timeout + Duration::from_secs(1));
     let sweeping = tokio::spawn({
         let chat = world.chat.clone();
-        async move { chat.sweep().await }
+        async move { chat.transport().sweep().await }
     });
     settle().await;
     assert!(
@@ -674,12 +675,12 @@ async fn an_unanswered_call_rings_out_on_the_chats_clock() {
     let timeout = world.chat.config().ring_timeout;
 
     world.clock.advance(timeout - Duration::from_millis(1));
-    world.chat.sweep().await;
+    world.chat.transport().sweep().await;
     let stored = world.store.get_call(&call_id).await.unwrap().unwrap();
     assert_eq!(stored.status, CallStatus::Ringing, "not yet rung out");
 
     world.clock.advance(Duration::from_millis(1));
-    world.chat.sweep().await;
+    world.chat.transport().sweep().await;
     let stored = world.store.get_call(&call_id).await.unwrap().unwrap();
     assert_eq!(stored.status, CallStatus::Missed);
     let rang = i64::try_from(timeout.as_millis()).unwrap();
