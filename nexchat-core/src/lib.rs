@@ -51,12 +51,11 @@ mod live_sessions;
 mod node_sessions;
 mod password;
 pub mod protocol;
-pub mod rate;
+mod rate;
 mod session;
 pub mod store;
 mod throttle;
 mod tickets;
-mod ticks;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -67,8 +66,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError, Limits};
 pub use error::{ChatError, ChatResult};
 pub use fanout::BusConfig;
-pub use friend_guard::{Exclusive, FriendGuard, Pass};
-pub use hub::Hub;
 pub use identity::{Identity, IdentityError, JwtIdentity, Principal};
 pub use kdf::KdfDecoy;
-pub use ticks::Ticks;

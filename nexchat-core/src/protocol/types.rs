@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Where a message is on its way: sent (stored) → delivered → seen. Ordered, so a status can
-/// only be replaced by a greater one (see [`crate::Ticks`]).
+/// only be replaced by a greater one (see [`crate::store::MessageStore::advance_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
