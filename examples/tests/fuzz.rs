@@ -179,7 +179,7 @@ proptest! {
         let world = world();
         world.runtime.block_on(async {
             let chat = world.chat.transport();
-            let caller = Caller::from(Principal { username: world.alice.clone(), expires_at: None });
+            let caller = Caller::from(Principal::new(world.alice.clone()));
             let (session, mut outbox) = chat.connect(&caller).await.expect("connect");
             chat.greet(&session).await.expect("greet");
             for frame in &frames {

@@ -527,10 +527,7 @@ struct NameIsToken;
 impl Identity for NameIsToken {
     async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
         if token.starts_with("app_") {
-            Ok(Principal {
-                username: token.to_owned(),
-                expires_at: None,
-            })
+            Ok(Principal::new(token))
         } else {
             Err(IdentityError::Unauthorized)
         }

@@ -92,10 +92,7 @@ impl Sockets {
 
     /// A greeted socket of `user`, its greeting already taken.
     pub async fn open(&self, user: &str) -> (Session, SessionOutbox) {
-        let caller = Caller::from(Principal {
-            username: user.to_owned(),
-            expires_at: None,
-        });
+        let caller = Caller::from(Principal::new(user));
         let (session, mut outbox) = self.transport.connect(&caller).await.expect("connect");
         self.transport.greet(&session).await.expect("greet");
         Self::drain(&mut outbox);
