@@ -28,9 +28,11 @@ pub fn store() -> (SqliteStore, TempDir) {
 pub fn user(name: &str) -> UserRecord {
     UserRecord {
         username: name.to_owned(),
-        password_hash: "$2b$04$benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbe".to_owned(),
-        public_key: r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#.to_owned(),
-        encrypted_private_key: "{}".to_owned(),
+        password_hash: Some(
+            "$2b$04$benchbenchbenchbenchbenchbenchbenchbenchbenchbenchbe".to_owned(),
+        ),
+        public_key: Some(r#"{"crv":"P-256","kty":"EC","x":"x","y":"y"}"#.to_owned()),
+        encrypted_private_key: Some("{}".to_owned()),
         created_at: 1_700_000_000_000,
         kdf: None,
     }
