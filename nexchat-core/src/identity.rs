@@ -180,6 +180,9 @@ impl JwtIdentity {
 
     /// Signs a token for `username` naming the login session `session`, with a fresh unique id;
     /// returns it with its expiry (ms).
+    ///
+    /// # Errors
+    /// [`ChatError::Internal`] when the token cannot be signed.
     pub fn issue(&self, username: &str, session: &str) -> ChatResult<(String, i64)> {
         let now = self.clock.now_ms();
         let expires_at = now.saturating_add(self.ttl_ms);

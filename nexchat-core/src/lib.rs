@@ -35,7 +35,11 @@
 //! Implement the traits of [`store`]; `store::memory::MemoryStore` (feature `memory`) is the
 //! reference to read, and the `conformance` feature's suite checks a backend.
 
-#![warn(missing_debug_implementations, unreachable_pub)]
+#![warn(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::missing_errors_doc
+)]
 
 mod call_log;
 mod chat;

@@ -325,6 +325,10 @@ impl Chat {
 
     /// Users whose name starts with `query` (case-insensitive), the caller left out,
     /// alphabetical, at most 20; `online` only for online friends.
+    ///
+    /// # Errors
+    /// [`ChatError::BadRequest`] for an empty query or one longer than any username; a store
+    /// failure.
     pub async fn search_users(&self, caller: &str, query: &str) -> ChatResult<UserSearchResponse> {
         if query.is_empty() {
             return Err(ChatError::bad_request("q must not be empty"));

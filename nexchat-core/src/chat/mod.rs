@@ -272,6 +272,9 @@ impl Chat {
     /// Who the token belongs to, with an account provisioned for a name an external
     /// [`Identity`] vouches for but nexchat has not seen yet. A token of nexchat's own whose
     /// login session ended is refused ([`Chat::caller`] also says which session it names).
+    ///
+    /// # Errors
+    /// As [`Chat::caller`].
     pub async fn authenticate(&self, token: &str) -> ChatResult<Principal> {
         self.caller(token).await.map(|caller| caller.principal)
     }
