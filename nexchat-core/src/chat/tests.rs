@@ -694,3 +694,68 @@ async fn an_unanswered_call_rings_out_on_the_chats_clock() {
         );
     }
 }
+
+/// The transport's accounting follows the sockets: sessions and online users as they open and
+/// close, and the bytes of a push from when it is queued until the writer takes it.
+#[tokio::test(start_paused = true)]
+async fn the_accounting_counts_sockets_and_queued_bytes() {
+    use super::transport::{Stats, UserStats};
+    let world = World::new(&["alice", "bob"], &[("alice", "bob")]).await;
+    let transport = world.chat.transport();
+    let zero = UserStats {
+        sessions: 0,
+        queued_bytes: 0,
+    };
+    assert_eq!(transport.user_stats("alice"), zero);
+    let (alice1, mut alice1_out) = world.online("alice").await;
+    let (alice2, mut alice2_out) = world.online("alice").await;
+    let (bob, mut bob_out) = world.online("bob").await;
+    // The others learn who came online; take those frames first.
+    settle().await;
+    for outbox in [&mut alice1_out, &mut alice2_out, &mut bob_out] {
+        queued(outbox);
+    }
+    assert_eq!(
+        transport.stats(),
+        Stats {
+            online_users: 2,
+            sessions: 3,
+            queued_bytes: 0
+        }
+    );
+    assert_eq!(transport.user_stats("alice").sessions, 2);
+
+    let typing = ClientEvent::Typing {
+        to: "alice".to_owned(),
+        is_typing: true,
+    };
+    world.chat.handle(&bob, typing).await.unwrap();
+    settle().await;
+    let frame = crate::protocol::ServerEvent::Typing {
+        from: "bob".to_owned(),
+        is_typing: true,
+    }
+    .encode();
+    let held = transport.user_stats("alice");
+    assert_eq!(
+        held,
+        UserStats {
+            sessions: 2,
+            queued_bytes: 2 * frame.len()
+        },
+        "one typing frame queued to each of alice's sockets"
+    );
+    assert_eq!(transport.stats().queued_bytes, held.queued_bytes);
+    assert_eq!(queued(&mut alice1_out).len(), 1);
+    assert_eq!(transport.user_stats("alice").queued_bytes, frame.len());
+    assert_eq!(queued(&mut alice2_out).len(), 1);
+    assert_eq!(transport.stats().queued_bytes, 0);
+
+    transport.disconnect(&alice1).await;
+    transport.disconnect(&alice2).await;
+    assert_eq!(transport.user_stats("alice"), zero);
+    let stats = transport.stats();
+    assert_eq!((stats.online_users, stats.sessions), (1, 1));
+    transport.disconnect(&bob).await;
+    assert_eq!(transport.stats().sessions, 0);
+}
