@@ -57,12 +57,9 @@ impl Identity for Sessions {
     async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
         let sessions = self.0.read().unwrap_or_else(|e| e.into_inner());
         let username = sessions.get(token).ok_or(IdentityError::Unauthorized)?;
-        Ok(Principal {
-            username: username.clone(),
-            // The app's sessions do not expire here; give a time (ms) to have nexchat close
-            // sockets when they do.
-            expires_at: None,
-        })
+        // The app's sessions do not expire here; `.expiring_at(ms)` has nexchat close the
+        // user's sockets when they do.
+        Ok(Principal::new(username.clone()))
     }
 }
 

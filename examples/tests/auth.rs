@@ -557,7 +557,7 @@ async fn an_open_socket_is_closed_with_4001_when_its_token_expires() {
     server
         .clock
         .advance(Duration::from_secs(10 * 3600) - Duration::from_secs(2));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     let later = server.login(&user.name, PASSWORD).await;
     ws.expect_silence().await;
     // The socket still works before expiry.
@@ -568,7 +568,7 @@ async fn an_open_socket_is_closed_with_4001_when_its_token_expires() {
     // A socket opened with a token issued later outlives the first one.
     let (mut later_ws, _) = server.connect(&later).await;
     server.clock.advance(Duration::from_secs(3));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     assert_eq!(ws.expect_close().await, 4001);
     later_ws.expect_silence().await;
 }

@@ -607,13 +607,13 @@ async fn a_call_ringing_45_seconds_unanswered_ends_missed() {
     let id = ring(&mut a, &bob, &mut b).await;
     let started_at = now(&server);
     server.clock.advance(Duration::from_millis(44_999));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     a.expect_silence().await;
     b.expect_silence().await;
     assert_eq!(stored(&mut a, &bob, &id).await["status"], "ringing");
 
     server.clock.advance(Duration::from_millis(1));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     ended(&mut a, &bob, &id).await;
     ended(&mut b, &alice, &id).await;
     let call = logged(&mut a, &id).await;
@@ -623,7 +623,7 @@ async fn a_call_ringing_45_seconds_unanswered_ends_missed() {
     );
     assert_eq!(logged(&mut b, &id).await, call);
     // Sweeping again changes nothing.
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     a.expect_silence().await;
     b.expect_silence().await;
     assert_eq!(stored(&mut b, &alice, &id).await, call);
@@ -667,7 +667,7 @@ async fn an_answered_call_is_not_ended_by_the_ring_timeout() {
     answer(&mut b, &alice, &id).await;
     a.expect("call_answer").await;
     server.clock.advance(Duration::from_secs(600));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     a.expect_silence().await;
     b.expect_silence().await;
     hang_up(&mut b, &alice, &id).await;

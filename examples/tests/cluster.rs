@@ -716,10 +716,7 @@ async fn busy_and_offline_are_decided_for_the_whole_cluster() {
     assert_eq!(ended["callId"], ringing.as_str());
     let call = logged(&mut winner, &ringing).await;
     assert_eq!(call["endReason"], "disconnected", "{call}");
-    common::wait_until("bob offline on node A", || {
-        !a.chat.hub().is_online(&bob.name)
-    })
-    .await;
+    common::wait_until("bob offline on node A", || !a.chat.is_online(&bob.name)).await;
     dave_a.send(offer(&bob)).await;
     let refused = next_of(&mut dave_a, &["call_started", "error"]).await;
     assert_eq!(refused["code"], "offline", "{refused}");

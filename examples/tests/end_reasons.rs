@@ -161,7 +161,7 @@ async fn no_answer_when_it_rings_out() {
     } = pair().await;
     let id = ring(&mut a, &bob, &mut b).await;
     server.clock.advance(Duration::from_secs(45));
-    server.chat.sweep().await;
+    server.chat.transport().sweep().await;
     assert_logged((&mut a, &alice), (&mut b, &bob), &id, "missed", "no_answer").await;
 }
 

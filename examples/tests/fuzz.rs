@@ -12,7 +12,8 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use nexchat_core::{Caller, Chat, ClientInfo, Outbound, Principal, SessionOutbox};
+use nexchat_core::transport::{Caller, ClientInfo, Outbound, SessionOutbox};
+use nexchat_core::{Chat, Principal};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -177,8 +178,8 @@ proptest! {
     ) {
         let world = world();
         world.runtime.block_on(async {
-            let chat = &world.chat;
-            let caller = Caller::from(Principal { username: world.alice.clone(), expires_at: None });
+            let chat = world.chat.transport();
+            let caller = Caller::from(Principal::new(world.alice.clone()));
             let (session, mut outbox) = chat.connect(&caller).await.expect("connect");
             chat.greet(&session).await.expect("greet");
             for frame in &frames {

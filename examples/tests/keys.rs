@@ -8,11 +8,11 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
-use nexchat_core::ClientInfo;
 use nexchat_core::ManualClock;
 use nexchat_core::protocol::PublicKey;
 use nexchat_core::protocol::rest::RegisterRequest;
 use nexchat_core::store::UserStore;
+use nexchat_core::transport::ClientInfo;
 use reqwest::Method;
 use serde_json::{Value, json};
 

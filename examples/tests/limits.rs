@@ -198,7 +198,7 @@ async fn the_11th_socket_of_a_user_is_refused_with_429() {
     let closed = sockets.pop().expect("a socket");
     closed.close().await;
     wait_until("the closed socket to leave", || {
-        server.chat.hub().session_count(&user.name) < 10
+        server.chat.transport().user_stats(&user.name).sessions < 10
     })
     .await;
     let (mut again, _) = server.connect(&user).await;

@@ -98,16 +98,16 @@ async fn a_never_reading_socket_is_closed_when_its_budget_fills_and_its_bytes_ar
     let bob = server.register("bob").await;
     server.befriend(&alice, &bob).await;
     let mut stalled = stalled_socket(&server, &alice).await;
-    let hub = server.chat.hub();
+    let accounting = server.chat.transport();
     wait_until("alice's socket is registered", || {
-        hub.session_count(&alice.name) == 1
+        accounting.user_stats(&alice.name).sessions == 1
     })
     .await;
     let (mut bob_ws, _) = server.connect(&bob).await;
     let body = ciphertext(40 * KIB);
     // Flood until the server gives up on alice; her queue never passes its budget meanwhile.
     let mut sent = 0;
-    while hub.session_count(&alice.name) == 1 {
+    while accounting.user_stats(&alice.name).sessions == 1 {
         // Past the budget, the WebSocket layer's buffer and the kernel's socket buffers (a few
         // MiB on loopback), alice must be closed long before 1000 messages of 40 KiB.
         assert!(sent < 1000, "alice's socket was never closed");
@@ -120,16 +120,16 @@ async fn a_never_reading_socket_is_closed_when_its_budget_fills_and_its_bytes_ar
         bob_ws.recv_until("message_sent").await;
         sent += 1;
         assert!(
-            hub.queued_bytes(&alice.name) <= budget,
+            accounting.user_stats(&alice.name).queued_bytes <= budget,
             "queued past the budget"
         );
         tokio::task::yield_now().await;
     }
     wait_until("alice's socket is gone", || {
-        hub.session_count(&alice.name) == 0
+        accounting.user_stats(&alice.name).sessions == 0
     })
     .await;
-    assert_eq!(hub.queued_bytes(&alice.name), 0);
+    assert_eq!(accounting.user_stats(&alice.name).queued_bytes, 0);
     // The TCP connection itself is closed: reading what the kernel buffered ends in EOF.
     let ended = tokio::time::timeout(WAIT, async {
         while let Some(message) = stalled.next().await {
@@ -174,20 +174,20 @@ async fn a_socket_asking_for_pages_without_reading_is_held_to_its_budget_and_los
             .await
             .expect("send");
     }
-    let hub = server.chat.hub();
+    let accounting = server.chat.transport();
     // The server stops reading alice's requests while her answers are unread: her queue rises
     // to a couple of pages and stays within the budget, and the socket stays open.
     wait_until("alice's answers are queued", || {
-        hub.queued_bytes(&alice.name) >= 64 * KIB
+        accounting.user_stats(&alice.name).queued_bytes >= 64 * KIB
     })
     .await;
     for _ in 0..50 {
-        let queued = hub.queued_bytes(&alice.name);
+        let queued = accounting.user_stats(&alice.name).queued_bytes;
         assert!(queued <= budget, "{queued} bytes queued, over the budget");
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        hub.session_count(&alice.name),
+        accounting.user_stats(&alice.name).sessions,
         1,
         "backpressure, not a close"
     );
@@ -221,11 +221,14 @@ async fn ten_never_reading_sockets_with_a_long_backlog_cost_a_page_each() {
     for _ in 0..10 {
         sockets.push(stalled_socket(&server, &alice).await);
     }
-    let hub = server.chat.hub();
-    wait_until("ten sockets", || hub.session_count(&alice.name) == 10).await;
+    let accounting = server.chat.transport();
+    wait_until("ten sockets", || {
+        accounting.user_stats(&alice.name).sessions == 10
+    })
+    .await;
     // Once the kernel's socket buffers are full, greeting pages wait in the queues.
     let deadline = tokio::time::Instant::now() + 6 * WAIT;
-    while hub.queued_bytes(&alice.name) < 10 * 8 * KIB {
+    while accounting.user_stats(&alice.name).queued_bytes < 10 * 8 * KIB {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no greeting page was ever queued"
@@ -234,7 +237,7 @@ async fn ten_never_reading_sockets_with_a_long_backlog_cost_a_page_each() {
     }
     // 500 messages of 8 KiB are 4 MiB per socket; each greeting waits with a page or two.
     for _ in 0..50 {
-        let queued = hub.queued_bytes(&alice.name);
+        let queued = accounting.user_stats(&alice.name).queued_bytes;
         assert!(
             queued <= 10 * budget / 2,
             "{queued} bytes queued for ten sockets: the greeting is not paged"
@@ -242,7 +245,7 @@ async fn ten_never_reading_sockets_with_a_long_backlog_cost_a_page_each() {
         tokio::task::yield_now().await;
     }
     assert_eq!(
-        hub.session_count(&alice.name),
+        accounting.user_stats(&alice.name).sessions,
         10,
         "slow greeting is not a close"
     );

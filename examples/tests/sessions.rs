@@ -512,7 +512,7 @@ async fn a_session_ended_through_another_node_is_closed_within_2_seconds() {
     assert_eq!(status, 204);
     assert_eq!(a.get("/friends/status", Some(&user.token)).await.0, 401);
     clock.advance(Duration::from_secs(1));
-    b.chat.sweep().await;
+    b.chat.transport().sweep().await;
     ws.send(ask_key(&user)).await;
     next_is_close(&mut ws, 4003).await;
     assert_eq!(b.get("/friends/status", Some(&user.token)).await.0, 401);
@@ -527,10 +527,7 @@ struct NameIsToken;
 impl Identity for NameIsToken {
     async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
         if token.starts_with("app_") {
-            Ok(Principal {
-                username: token.to_owned(),
-                expires_at: None,
-            })
+            Ok(Principal::new(token))
         } else {
             Err(IdentityError::Unauthorized)
         }

@@ -3,7 +3,8 @@
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use nexchat_core::{Caller, Chat, ChatError, Principal};
+use nexchat_core::transport::Caller;
+use nexchat_core::{Chat, ChatError, Principal};
 
 use crate::error::ApiError;
 

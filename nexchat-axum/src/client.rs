@@ -16,7 +16,8 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::header::USER_AGENT;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName};
-use nexchat_core::{Chat, ClientInfo};
+use nexchat_core::Chat;
+use nexchat_core::transport::ClientInfo;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -41,10 +42,10 @@ where
             .get(USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        Ok(Self(ClientInfo {
-            address: client_address(parts, &chat),
+        Ok(Self(ClientInfo::new(
+            client_address(parts, &chat),
             user_agent,
-        }))
+        )))
     }
 }
 

@@ -152,8 +152,16 @@
 //!
 //! Tokens travel in the `Authorization` header, not in cookies, so no credentials mode is
 //! needed (and none should be allowed).
+//!
+//! # Other servers
+//! This crate is the adapter for axum. One for another server drives the chat's sockets
+//! through [`nexchat_core::transport`], as this crate's `/ws` route does.
 
-#![warn(missing_debug_implementations, unreachable_pub)]
+#![warn(
+    missing_debug_implementations,
+    unreachable_pub,
+    clippy::missing_errors_doc
+)]
 
 mod auth;
 mod client;

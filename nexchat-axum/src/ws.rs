@@ -1,5 +1,6 @@
-//! `GET /ws?ticket=` (or `?token=`): one WebSocket session, a reader feeding [`Chat::handle_frame`] and a writer
-//! draining the session's outbox, with pings to find dead peers.
+//! `GET /ws?ticket=` (or `?token=`): one WebSocket session, a reader feeding
+//! [`Transport::handle_frame`] and a writer draining the session's outbox, with pings to find
+//! dead peers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
-use nexchat_core::{Caller, Chat, ChatError, CloseReason, Outbound, Session, SessionOutbox};
+use nexchat_core::transport::{Caller, CloseReason, Outbound, Session, SessionOutbox, Transport};
+use nexchat_core::{Chat, ChatError};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -43,8 +45,9 @@ pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Respo
     let query = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
         .map(|Query(query)| query)
         .unwrap_or_default();
+    let transport = chat.transport();
     let redeemed = match query.get("ticket") {
-        Some(ticket) => Some(chat.redeem_ticket(ticket).await),
+        Some(ticket) => Some(transport.redeem_ticket(ticket).await),
         None => None,
     };
     if !origin::allowed(&parts, &chat) {
@@ -69,7 +72,7 @@ pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Respo
         Ok(caller) => caller,
         Err(err) => return ApiError(err).into_response(),
     };
-    if !chat.can_connect(&caller.principal.username) {
+    if !transport.can_connect(&caller.principal.username) {
         return ApiError(ChatError::RateLimited {
             retry_after_secs: 1,
         })
@@ -94,15 +97,15 @@ pub(crate) async fn upgrade(State(chat): State<Chat>, request: Request) -> Respo
                 node = %chat.node_id(),
                 user = %caller.principal.username
             );
-            run(chat, caller, socket).instrument(span)
+            run(chat, transport, caller, socket).instrument(span)
         })
 }
 
-async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
+async fn run(chat: Chat, transport: Transport, caller: Caller, socket: WebSocket) {
     let (mut sink, stream) = socket.split();
     // Connecting and disconnecting are boxed for the same reason as a frame's handling below:
     // the socket's task holds room for its largest future for as long as the socket is open.
-    let (session, outbox) = match Box::pin(chat.connect(&caller)).await {
+    let (session, outbox) = match Box::pin(transport.connect(&caller)).await {
         Ok(pair) => pair,
         Err(err) => {
             let reason = match err {
@@ -121,8 +124,8 @@ async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
     let greet_then_read = async {
         // The greeting goes out while the writer drains it, a page at a time; frames are read
         // only after it. A greeting that failed has closed the session: wait for the writer.
-        if Box::pin(chat.greet(&session)).await.is_ok() {
-            read(&chat, &session, stream, &alive).await;
+        if Box::pin(transport.greet(&session)).await.is_ok() {
+            read(&transport, &session, stream, &alive).await;
         } else {
             std::future::pending::<()>().await;
         }
@@ -131,12 +134,12 @@ async fn run(chat: Chat, caller: Caller, socket: WebSocket) {
         () = greet_then_read => {}
         () = write(&chat, outbox, sink, &alive) => {}
     }
-    Box::pin(chat.disconnect(&session)).await;
+    Box::pin(transport.disconnect(&session)).await;
     tracing::debug!("socket closed");
 }
 
 async fn read(
-    chat: &Chat,
+    transport: &Transport,
     session: &Session,
     mut stream: SplitStream<WebSocket>,
     alive: &AtomicBool,
@@ -146,8 +149,10 @@ async fn read(
         match message {
             // Boxed: the future of a frame is large and lives only while the frame is handled,
             // so an idle socket's task carries no room for it.
-            Ok(Message::Text(text)) => Box::pin(chat.handle_frame(session, text.as_str())).await,
-            Ok(Message::Binary(bytes)) => chat.handle_binary_frame(session, bytes.len()),
+            Ok(Message::Text(text)) => {
+                Box::pin(transport.handle_frame(session, text.as_str())).await
+            }
+            Ok(Message::Binary(bytes)) => transport.handle_binary_frame(session, bytes.len()),
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
             Ok(Message::Close(_)) => {
                 // The peer is closing: let the writer flush the close frame the WebSocket

@@ -62,6 +62,10 @@ impl CallLog {
     /// assert_eq!(call.end_reason, Some(EndReason::Hangup));
     /// assert!(CallLog::apply(&call, CallEvent::End(70_000, EndReason::Hangup)).is_err());
     /// ```
+    ///
+    /// # Errors
+    /// [`InvalidTransition`] when the event does not apply in the call's status (an answer to
+    /// a call that is not ringing, anything after the end).
     pub fn apply(call: &CallRecord, event: CallEvent) -> Result<CallRecord, InvalidTransition> {
         let refuse = || InvalidTransition {
             status: call.status,

@@ -175,6 +175,15 @@ pub enum ConfigError {
 /// assert!(matches!(Config::new("short"), Err(ConfigError::SecretTooShort { bytes: 5, .. })));
 /// # Ok::<(), ConfigError>(())
 /// ```
+///
+/// Outside this crate a struct literal does not compile, not even one that starts from a
+/// built configuration:
+///
+/// ```compile_fail,E0639
+/// use nexchat_core::Config;
+/// let base = Config::new("a secret of at least 32 bytes, from your vault").unwrap();
+/// let config = Config { bcrypt_cost: 10, ..base };
+/// ```
 // Debug is written by hand below: the secret must never reach a log line.
 #[derive(Clone)]
 #[non_exhaustive]

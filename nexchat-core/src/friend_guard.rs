@@ -45,7 +45,7 @@ type PairKey = (String, String);
 /// ([`FriendGuard::forget`]), so the very next message is refused; an unfriend made through
 /// another node sharing the store takes effect here within `ttl`. See the module docs for how a
 /// relay and an unfriend on this node are kept in order.
-pub struct FriendGuard {
+pub(crate) struct FriendGuard {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
@@ -61,14 +61,14 @@ pub struct FriendGuard {
 /// Leave to relay between two friends: while it is held, they cannot stop being friends on this
 /// node. Hold it until the relay is stored and pushed, then drop it.
 #[derive(Debug)]
-pub struct Pass {
+pub(crate) struct Pass {
     _pair: OwnedRwLockReadGuard<()>,
 }
 
 /// Held by an unfriend over the removal of the link and [`FriendGuard::forget`]: no relay of
 /// the pair is between its check and its push meanwhile.
 #[derive(Debug)]
-pub struct Exclusive {
+pub(crate) struct Exclusive {
     _pair: OwnedRwLockWriteGuard<()>,
 }
 
@@ -90,7 +90,7 @@ fn pair(a: &str, b: &str) -> PairKey {
 
 impl FriendGuard {
     /// A guard over `store`'s friendships, remembering confirmed ones for `ttl` of `clock`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
         Self {
             store,
             clock,
@@ -113,19 +113,9 @@ impl FriendGuard {
         Arc::clone(self.pairs().entry(pair(a, b)).or_default())
     }
 
-    /// `Ok` when `a` and `b` are friends, [`ChatError::NotFriends`] (naming `b`) otherwise.
-    ///
-    /// A bare check: nothing keeps them friends after it returns. Relays use
-    /// [`FriendGuard::admit`].
-    ///
-    /// # Errors
-    /// [`ChatError::NotFriends`], or the store's failure.
-    pub async fn check(&self, a: &str, b: &str) -> ChatResult<()> {
-        self.check_noting_forgets(a, b).await.map(drop)
-    }
-
-    /// [`FriendGuard::check`], answering the forget counter as it was before the answer was
-    /// looked for.
+    /// `Ok` when `a` and `b` are friends, [`ChatError::NotFriends`] (naming `b`) otherwise,
+    /// answering the forget counter as it was before the answer was looked for. A bare check:
+    /// nothing keeps them friends after it returns ([`FriendGuard::admit`] does).
     async fn check_noting_forgets(&self, a: &str, b: &str) -> ChatResult<u64> {
         let key = pair(a, b);
         let now = self.clock.now_ms();
@@ -153,7 +143,7 @@ impl FriendGuard {
     ///
     /// # Errors
     /// [`ChatError::NotFriends`], or the store's failure.
-    pub async fn admit(&self, a: &str, b: &str) -> ChatResult<Pass> {
+    pub(crate) async fn admit(&self, a: &str, b: &str) -> ChatResult<Pass> {
         let forgets = self.check_noting_forgets(a, b).await?;
         let held = self.lock_of(a, b).read_owned().await;
         // An unfriend of this node finished between the answer and now: ask again, under the
@@ -167,14 +157,14 @@ impl FriendGuard {
     /// Waits until no relay between `a` and `b` is under way and holds off new ones until the
     /// returned guard is dropped. An unfriend holds it over the store's removal of the link and
     /// [`FriendGuard::forget`].
-    pub async fn exclusive(&self, a: &str, b: &str) -> Exclusive {
+    pub(crate) async fn exclusive(&self, a: &str, b: &str) -> Exclusive {
         Exclusive {
             _pair: self.lock_of(a, b).write_owned().await,
         }
     }
 
     /// Forgets a confirmed friendship (it just ended).
-    pub fn forget(&self, a: &str, b: &str) {
+    pub(crate) fn forget(&self, a: &str, b: &str) {
         let mut confirmed = self.confirmed();
         self.forgets.fetch_add(1, Ordering::SeqCst);
         confirmed.remove(&pair(a, b));
@@ -182,7 +172,7 @@ impl FriendGuard {
 
     /// Drops confirmations that expired and pair locks nobody holds, so the memory held follows
     /// active conversations.
-    pub fn prune(&self) {
+    pub(crate) fn prune(&self) {
         let now = self.clock.now_ms();
         self.confirmed().retain(|_, until| *until > now);
         // The map's own reference is the only one left when no relay or unfriend holds it.

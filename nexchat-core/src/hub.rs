@@ -16,7 +16,7 @@ use crate::session::{CloseReason, SessionHandle, SessionId};
 
 /// Open sessions and fan-out.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     node: Arc<Node>,
     fanout: Arc<dyn FanOut>,
 }
@@ -47,7 +47,7 @@ impl Hub {
     }
 
     /// Whether the user has at least one open session, on any node.
-    pub fn is_online(&self, user: &str) -> bool {
+    pub(crate) fn is_online(&self, user: &str) -> bool {
         self.fanout.is_online(user)
     }
 
@@ -67,23 +67,28 @@ impl Hub {
     }
 
     /// How many sessions `user` has open on this node.
-    pub fn session_count(&self, user: &str) -> usize {
+    pub(crate) fn session_count(&self, user: &str) -> usize {
         self.node.sessions.session_count(user)
     }
 
     /// Bytes queued to `user`'s sockets on this node and not yet taken by their writers: what
     /// the server holds for them, each socket within [`crate::Limits::outbox_bytes`].
-    pub fn queued_bytes(&self, user: &str) -> usize {
+    pub(crate) fn queued_bytes(&self, user: &str) -> usize {
         self.node.sessions.queued_bytes(user)
     }
 
+    /// How many sessions are open on this node, and the bytes queued to them.
+    pub(crate) fn local_totals(&self) -> (usize, usize) {
+        self.node.sessions.totals()
+    }
+
     /// How many users are online, on any node.
-    pub fn online_count(&self) -> usize {
+    pub(crate) fn online_count(&self) -> usize {
         self.fanout.online_count()
     }
 
     /// The online users (on any node) among `users`, in the given order.
-    pub fn online_among<'a>(&self, users: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    pub(crate) fn online_among<'a>(&self, users: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         users
             .into_iter()
             .filter(|u| self.fanout.is_online(u))
@@ -93,14 +98,14 @@ impl Hub {
 
     /// Pushes an event to every session of `user` on every node, except `except` (a session
     /// of this node).
-    pub fn push(&self, user: &str, event: &ServerEvent, except: Option<SessionId>) {
+    pub(crate) fn push(&self, user: &str, event: &ServerEvent, except: Option<SessionId>) {
         let frame: Arc<str> = event.encode().into();
         self.push_frame(user, &frame, except);
     }
 
     /// Pushes an already encoded frame to every session of `user` on every node, except
     /// `except`.
-    pub fn push_frame(&self, user: &str, frame: &Arc<str>, except: Option<SessionId>) {
+    pub(crate) fn push_frame(&self, user: &str, frame: &Arc<str>, except: Option<SessionId>) {
         self.fanout.push(user, frame, except);
     }
 
@@ -132,7 +137,7 @@ impl Hub {
     }
 
     /// Asks every session of this node to close (server shutdown).
-    pub fn close_all(&self, reason: &CloseReason) {
+    pub(crate) fn close_all(&self, reason: &CloseReason) {
         self.node.sessions.close_all(reason);
     }
 }

@@ -11,14 +11,40 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::error::{ChatError, ChatResult};
 
-/// An authenticated user.
+/// An authenticated user: [`Principal::new`], with [`Principal::expiring_at`] when the
+/// credentials expire.
+///
+/// ```
+/// use nexchat_core::Principal;
+/// let user = Principal::new("alice").expiring_at(1_700_000_000_000);
+/// assert_eq!((user.username.as_str(), user.expires_at), ("alice", Some(1_700_000_000_000)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Principal {
     /// The user's name: 3 to 32 characters of `A-Z a-z 0-9 _ . -` (the protocol's username
     /// rule). nexchat provisions an account for a name it has not seen yet.
     pub username: String,
     /// When the credentials expire (ms); an open socket is closed then. `None`: never.
     pub expires_at: Option<i64>,
+}
+
+impl Principal {
+    /// The user named `username`, whose credentials never expire.
+    pub fn new(username: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            expires_at: None,
+        }
+    }
+
+    /// The same user, with credentials that expire at `at_ms` (ms since the Unix epoch): an
+    /// open socket of theirs is closed with 4001 then.
+    #[must_use]
+    pub fn expiring_at(mut self, at_ms: i64) -> Self {
+        self.expires_at = Some(at_ms);
+        self
+    }
 }
 
 /// Why an [`Identity`] did not name a user.
@@ -79,7 +105,7 @@ impl From<IdentityError> for ChatError {
 /// impl Identity for AppSessions {
 ///     async fn identify(&self, token: &str) -> Result<Principal, IdentityError> {
 ///         let username = self.0.get(token).ok_or(IdentityError::Unauthorized)?;
-///         Ok(Principal { username: username.clone(), expires_at: None })
+///         Ok(Principal::new(username.clone()))
 ///     }
 /// }
 /// ```
@@ -154,6 +180,9 @@ impl JwtIdentity {
 
     /// Signs a token for `username` naming the login session `session`, with a fresh unique id;
     /// returns it with its expiry (ms).
+    ///
+    /// # Errors
+    /// [`ChatError::Internal`] when the token cannot be signed.
     pub fn issue(&self, username: &str, session: &str) -> ChatResult<(String, i64)> {
         let now = self.clock.now_ms();
         let expires_at = now.saturating_add(self.ttl_ms);

@@ -99,7 +99,7 @@ impl LiveSessions {
     }
 
     /// Marks `id` ended (kept until `expires_at`) and closes its sockets here with `reason`.
-    pub(crate) fn end(&self, id: &str, expires_at: i64, reason: &crate::CloseReason) {
+    pub(crate) fn end(&self, id: &str, expires_at: i64, reason: &crate::session::CloseReason) {
         let sockets = {
             let mut state = self.lock();
             let entry = state.sessions.entry(id.into()).or_insert_with(|| Entry {

@@ -74,6 +74,16 @@ impl NodeSessions {
         })
     }
 
+    /// How many sessions are open on this node, and the bytes queued to them.
+    pub(crate) fn totals(&self) -> (usize, usize) {
+        self.read()
+            .values()
+            .flatten()
+            .fold((0, 0), |(count, bytes), session| {
+                (count + 1, bytes + session.queued_bytes())
+            })
+    }
+
     /// How many users have a session on this node.
     pub(crate) fn online_count(&self) -> usize {
         self.read().len()

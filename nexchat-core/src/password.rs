@@ -75,15 +75,19 @@ impl Hasher {
         .map_err(|e| ChatError::Internal(format!("bcrypt: {e}")))
     }
 
-    /// Checks a password against a stored hash, off the async workers. An empty or malformed
-    /// hash never matches.
+    /// Checks a password against a stored hash, off the async workers. No hash (an account
+    /// without a password) or a malformed one never matches.
     ///
     /// # Errors
     /// [`ChatError::RateLimited`] when too many checks are waiting.
-    pub(crate) async fn verify(&self, password: &str, stored_hash: &str) -> ChatResult<bool> {
-        if stored_hash.is_empty() {
+    pub(crate) async fn verify(
+        &self,
+        password: &str,
+        stored_hash: Option<&str>,
+    ) -> ChatResult<bool> {
+        let Some(stored_hash) = stored_hash.filter(|h| !h.is_empty()) else {
             return Ok(false);
-        }
+        };
         let pre = prehash(password);
         let stored = stored_hash.to_owned();
         let slot = self.slot().await?;
@@ -119,18 +123,19 @@ mod tests {
         let a = "x".repeat(100);
         let b = format!("{}y", "x".repeat(99));
         let h = hasher.hash(&a, 4).await.unwrap();
-        assert!(hasher.verify(&a, &h).await.unwrap());
+        assert!(hasher.verify(&a, Some(&h)).await.unwrap());
         assert!(
-            !hasher.verify(&b, &h).await.unwrap(),
+            !hasher.verify(&b, Some(&h)).await.unwrap(),
             "bytes past 72 must matter"
         );
     }
 
     #[tokio::test]
-    async fn empty_hash_never_matches() {
+    async fn no_hash_never_matches() {
         let hasher = Hasher::new(1, 1);
-        assert!(!hasher.verify("anything", "").await.unwrap());
-        assert!(!hasher.verify("anything", "not-a-hash").await.unwrap());
+        assert!(!hasher.verify("anything", None).await.unwrap());
+        assert!(!hasher.verify("anything", Some("")).await.unwrap());
+        assert!(!hasher.verify("anything", Some("not-a-hash")).await.unwrap());
     }
 
     /// With every slot taken, `waiting` hashes wait and the next one is refused at once; when a

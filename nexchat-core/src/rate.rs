@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// Keyed token buckets with one capacity and refill rate.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     capacity: f64,
     per_ms: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -24,7 +24,7 @@ struct Bucket {
 
 impl RateLimiter {
     /// Buckets holding `capacity` tokens, refilled at `per_sec` tokens per second.
-    pub fn new(capacity: u32, per_sec: f64) -> Self {
+    pub(crate) fn new(capacity: u32, per_sec: f64) -> Self {
         Self {
             capacity: f64::from(capacity),
             per_ms: per_sec / 1000.0,
@@ -51,7 +51,7 @@ impl RateLimiter {
 
     /// Forgets every bucket that has refilled by `now_ms`: a full bucket is the same as none,
     /// so the map holds only keys active within the last refill time.
-    pub fn prune(&self, now_ms: i64) {
+    pub(crate) fn prune(&self, now_ms: i64) {
         let mut buckets = self.buckets.lock();
         buckets.retain(|_, b| {
             let elapsed = (now_ms - b.at_ms).max(0) as f64;
@@ -60,12 +60,13 @@ impl RateLimiter {
     }
 
     /// How many keys have a bucket (not full).
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.buckets.lock().len()
     }
 
     /// Takes one token; on failure returns the seconds until one is available.
-    pub fn take(&self, key: &str, now_ms: i64) -> Result<(), u64> {
+    pub(crate) fn take(&self, key: &str, now_ms: i64) -> Result<(), u64> {
         let per_ms = self.per_ms;
         self.with_bucket(key, now_ms, |b| {
             if b.tokens >= 1.0 {
@@ -78,7 +79,8 @@ impl RateLimiter {
     }
 
     /// Whether a token is available, without taking it; `Err` carries the seconds to wait.
-    pub fn check(&self, key: &str, now_ms: i64) -> Result<(), u64> {
+    #[cfg(test)]
+    fn check(&self, key: &str, now_ms: i64) -> Result<(), u64> {
         let per_ms = self.per_ms;
         self.with_bucket(key, now_ms, |b| {
             if b.tokens >= 1.0 {
@@ -90,7 +92,7 @@ impl RateLimiter {
     }
 
     /// Gives back a token taken for work that turned out to be free.
-    pub fn refund(&self, key: &str, now_ms: i64) {
+    pub(crate) fn refund(&self, key: &str, now_ms: i64) {
         let capacity = self.capacity;
         self.with_bucket(key, now_ms, |b| b.tokens = (b.tokens + 1.0).min(capacity));
     }

@@ -247,10 +247,12 @@ impl SessionHandle {
     }
 }
 
-/// One open socket of one user. The adapter gets it from [`crate::Chat::connect`], sends the
-/// greeting with [`crate::Chat::greet`] while its writer drains the [`SessionOutbox`], then
-/// feeds each incoming frame to [`crate::Chat::handle_frame`], and hands it back to
-/// [`crate::Chat::disconnect`] when the socket closes. Clones are the same socket.
+/// One open socket of one user. The adapter gets it from [`crate::transport::Transport::connect`],
+/// sends the greeting with [`crate::transport::Transport::greet`] while its writer drains the
+/// [`SessionOutbox`], then feeds each incoming frame to
+/// [`crate::transport::Transport::handle_frame`], and hands it back to
+/// [`crate::transport::Transport::disconnect`] when the socket closes. Clones are the same
+/// socket.
 #[derive(Debug, Clone)]
 pub struct Session {
     user: Arc<str>,

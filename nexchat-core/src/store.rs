@@ -138,12 +138,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct UserRecord {
     /// The name as registered (unique case-insensitively).
     pub username: String,
-    /// bcrypt hash; empty for users provisioned by an external identity (password login refused).
-    pub password_hash: String,
-    /// Public key JWK as canonical JSON text; empty until the user has one.
-    pub public_key: String,
-    /// Password-wrapped private key, JSON text stored unread; empty when none.
-    pub encrypted_private_key: String,
+    /// bcrypt hash; `None` for an account an app's own identity provisioned (password login
+    /// refused) and for an erased account's tombstone.
+    pub password_hash: Option<String>,
+    /// Public key JWK as canonical JSON text; `None` until the user publishes one.
+    pub public_key: Option<String>,
+    /// Password-wrapped private key, JSON text stored unread; `None` when there is none.
+    pub encrypted_private_key: Option<String>,
     /// Creation time (ms).
     pub created_at: i64,
     /// The client's key-derivation parameters (`kdf`), JSON text stored unread; `None` for

@@ -9,7 +9,7 @@
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, VecDeque};
 
-use crate::chat::Caller;
+use crate::chat::transport::Caller;
 
 /// How long a ticket may wait to be used (ms).
 pub(crate) const TICKET_TTL_MS: i64 = 30_000;

@@ -25,7 +25,8 @@ async fn the_applications_handle_sees_the_chats_writes() {
     use nexchat_core::protocol::PublicKey;
     use nexchat_core::protocol::rest::RegisterRequest;
     use nexchat_core::store::UserStore;
-    use nexchat_core::{Chat, ClientInfo, Config};
+    use nexchat_core::transport::ClientInfo;
+    use nexchat_core::{Chat, Config};
 
     let store = Arc::new(MemoryStore::new());
     let mut config =

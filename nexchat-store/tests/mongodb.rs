@@ -41,7 +41,6 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use mongodb::bson::{Document, doc};
-use nexchat_core::ClientInfo;
 use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
@@ -50,6 +49,7 @@ use nexchat_core::protocol::{CallStatus, MessageStatus, PublicKey, StoredMessage
 use nexchat_core::store::{
     CallStore, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
+use nexchat_core::transport::ClientInfo;
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::MongoStore;
 
@@ -282,7 +282,7 @@ async fn usernames_are_unique_in_any_case_and_searched_by_prefix() {
     store.set_public_key("Alice", r#"{"k":1}"#).await.unwrap();
     assert_eq!(
         store.find_user("alice").await.unwrap().unwrap().public_key,
-        r#"{"k":1}"#
+        Some(r#"{"k":1}"#.to_owned())
     );
     assert!(matches!(
         store.set_public_key("nobody", "{}").await,
@@ -1052,6 +1052,63 @@ fn previous_user_doc(name: &str, hash: &str) -> Document {
         "encryptedPrivateKey": r#"{"v":1}"#,
         "createdAt": T0,
     }
+}
+
+/// Accounts stored with `""` for "none" (as documents were written before the fields could be
+/// null) read as `None`, like the null the store writes now; a tombstone is written with nulls.
+#[tokio::test]
+async fn empty_strings_of_older_documents_read_as_none() {
+    let (store, _db) = fresh().await;
+    raw_insert(
+        &store,
+        "users",
+        doc! { "username": "Bot", "usernameLower": "bot", "password": "", "publicKey": "",
+        "encryptedPrivateKey": "", "createdAt": T0 },
+    )
+    .await;
+    raw_insert(
+        &store,
+        "users",
+        doc! { "username": "keyless", "usernameLower": "keyless", "password": "h",
+        "publicKey": "", "encryptedPrivateKey": "{}", "createdAt": T0 },
+    )
+    .await;
+    let bot = store.find_user("bot").await.unwrap().expect("bot");
+    assert_eq!(
+        (bot.password_hash, bot.public_key, bot.encrypted_private_key),
+        (None, None, None)
+    );
+    let keyless = store.find_user("KEYLESS").await.unwrap().expect("keyless");
+    assert_eq!(keyless.password_hash.as_deref(), Some("h"));
+    assert_eq!(keyless.public_key, None);
+    assert_eq!(keyless.encrypted_private_key.as_deref(), Some("{}"));
+
+    // What the store writes for none is null, not "".
+    let mut provisioned = user("provisioned");
+    provisioned.password_hash = None;
+    provisioned.encrypted_private_key = None;
+    store.create_user(&provisioned).await.unwrap();
+    assert!(store.mark_erasing("keyless").await.unwrap());
+    store.tombstone_user("keyless").await.unwrap();
+    let users = store.database().collection::<Document>("users");
+    for name in ["provisioned", "keyless"] {
+        let stored = users
+            .find_one(doc! { "usernameLower": name })
+            .await
+            .unwrap()
+            .expect("stored");
+        for field in ["password", "publicKey", "encryptedPrivateKey"] {
+            let value = stored.get(field);
+            assert!(
+                matches!(value, None | Some(mongodb::bson::Bson::Null)),
+                "{name}.{field} is {value:?}, not null"
+            );
+        }
+    }
+    assert_eq!(
+        store.find_user("provisioned").await.unwrap(),
+        Some(provisioned)
+    );
 }
 
 /// Documents the previous release wrote keep working: the v1 account logs in, its friends and

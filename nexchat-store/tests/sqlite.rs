@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use nexchat_core::ClientInfo;
 use nexchat_core::conformance::support::{T0, call, msg as message, user};
 use nexchat_core::protocol::rest::{
     AccountDeleteRequest, LoginRequest, PasswordChangeRequest, RegisterRequest,
@@ -14,6 +13,7 @@ use nexchat_core::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, Pu
 use nexchat_core::store::{
     CallStore, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, StoreError, UserStore,
 };
+use nexchat_core::transport::ClientInfo;
 use nexchat_core::{Chat, ChatError, Config};
 use nexchat_store::SqliteStore;
 use rusqlite::Connection;
@@ -218,6 +218,57 @@ async fn a_version_1_database_is_upgraded() {
         Inserted::New(m) => assert_eq!(m.timestamp, T0 + 2_000, "raised to the last stored"),
         other => panic!("expected a new message, got {other:?}"),
     }
+}
+
+/// Accounts stored with '' for "none" by earlier versions come out of the upgrade with NULL,
+/// read as `None`; what was there is kept, and the rebuilt table keeps its rules (unique names
+/// in any letter case, erasure).
+#[tokio::test]
+async fn empty_strings_of_older_accounts_become_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!(
+            "{V1_SCHEMA}
+             INSERT INTO users (username, password_hash, public_key, encrypted_private_key,
+                                created_at)
+                 VALUES ('Bot', '', '', '', 1700000000000),
+                        ('keyed', 'h2', '{{\"k\":1}}', '{{\"v\":1}}', 1700000000000);"
+        ))
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(schema_of(&path).0, SqliteStore::SCHEMA_VERSION);
+
+    let bot = store.find_user("bot").await.unwrap().expect("bot");
+    assert_eq!(
+        (bot.password_hash, bot.public_key, bot.encrypted_private_key),
+        (None, None, None)
+    );
+    let alice = store.find_user("alice").await.unwrap().expect("alice");
+    assert_eq!(alice.password_hash.as_deref(), Some("h"));
+    assert_eq!(alice.public_key, None, "'' was no key");
+    assert_eq!(alice.encrypted_private_key.as_deref(), Some("{}"));
+    let keyed = store.find_user("keyed").await.unwrap().expect("keyed");
+    assert_eq!(keyed.public_key.as_deref(), Some(r#"{"k":1}"#));
+    assert_eq!(keyed.encrypted_private_key.as_deref(), Some(r#"{"v":1}"#));
+
+    let conn = Connection::open(&path).unwrap();
+    let empty: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users
+             WHERE password_hash = '' OR public_key = '' OR encrypted_private_key = ''",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(empty, 0, "no '' is left");
+    assert!(matches!(
+        store.create_user(&user("BOT")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.mark_erasing("Bot").await.unwrap());
+    assert_eq!(store.erasing_users().await.unwrap(), ["Bot"]);
 }
 
 /// "Seen" without ids finds what is not seen yet from a floor per sender and receiver that

@@ -1,51 +1,80 @@
-//! The friendship check every relay passes through, against SQLite: a confirmed friendship
-//! answered from the guard's memory, a refusal (always asked of the store), and the store's own
-//! answer with memory disabled.
+//! The friendship check every relay passes through, against SQLite, measured as a `typing`
+//! frame handled through the [`Transport`]: to a friend (the check answered from the chat's
+//! memory), to a friend with that memory disabled (the store's answer), and to a user who is
+//! not a friend (refused, always asked of the store).
+//!
+//! [`Transport`]: nexchat_core::transport::Transport
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group};
-use nexchat_core::store::{Store, UserStore};
-use nexchat_core::{FriendGuard, SystemClock};
+use nexchat_core::store::UserStore;
+use nexchat_store::SqliteStore;
 
-use crate::fixtures::{befriend, runtime, store, user};
+use crate::fixtures::{Sockets, befriend, runtime, store, user};
+
+/// A chat over a store where alice and bob are friends and mallory is a stranger, each with
+/// one greeted socket; `cache` is how long a confirmed friendship is remembered.
+async fn world(store: SqliteStore, cache: Duration) -> Sockets {
+    befriend(&store, "alice", "bob").await;
+    store
+        .create_user(&user("mallory"))
+        .await
+        .expect("create user");
+    Sockets::start(store, |config| config.friend_cache_ttl = cache).await
+}
+
+fn typing_to(to: &str) -> String {
+    serde_json::json!({"type": "typing", "to": to, "isTyping": true}).to_string()
+}
 
 fn check(c: &mut Criterion) {
     let rt = runtime();
-    let (store, _dir) = store();
-    rt.block_on(async {
-        befriend(&store, "alice", "bob").await;
-        store
-            .create_user(&user("mallory"))
-            .await
-            .expect("create user");
-    });
-    let store = Arc::new(store) as Arc<dyn Store>;
-    let clock = Arc::new(SystemClock);
-    let guard = FriendGuard::new(Arc::clone(&store), clock.clone(), Duration::from_secs(2));
-    let uncached = FriendGuard::new(store, clock, Duration::ZERO);
+    let (cached_store, _dir) = store();
+    let (uncached_store, _dir2) = store();
+    let cached = rt.block_on(world(cached_store, Duration::from_secs(2)));
+    let uncached = rt.block_on(world(uncached_store, Duration::ZERO));
     let mut g = c.benchmark_group("friend_guard");
-    g.bench_function("friends", |b| {
-        b.to_async(&rt)
-            .iter(|| async { guard.check("alice", "bob").await.expect("friends") });
-    });
-    g.bench_function("friends_from_store", |b| {
-        b.to_async(&rt)
-            .iter(|| async { uncached.check("alice", "bob").await.expect("friends") });
-    });
-    g.bench_function("not_friends", |b| {
-        b.to_async(&rt)
-            .iter(|| async { guard.check("alice", "mallory").await.is_err() });
-    });
-    // Many sessions checking at once, as under load: 64 concurrent checks per iteration.
+    for (name, sockets, to, answer) in [
+        ("friends", &cached, "bob", "typing"),
+        ("friends_from_store", &uncached, "bob", "typing"),
+        ("not_friends", &cached, "mallory", "error"),
+    ] {
+        let frame = typing_to(to);
+        let (alice, mut alice_out) = rt.block_on(sockets.open("alice"));
+        let (_receiver, mut receiver_out) = rt.block_on(sockets.open(to));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    sockets.transport.handle_frame(&alice, &frame).await;
+                    let got = if answer == "error" {
+                        Sockets::drain(&mut alice_out)
+                    } else {
+                        Sockets::drain(&mut receiver_out)
+                    };
+                    assert_eq!(got, 1, "one {answer} per frame");
+                })
+            });
+        });
+    }
+    // Many sockets relaying at once, as under load: 64 concurrent frames per iteration, one
+    // from each of 64 sockets (a socket's own frames are handled one at a time).
+    let frame = typing_to("bob");
+    let mut senders = Vec::new();
+    for _ in 0..64 {
+        senders.push(rt.block_on(cached.open("alice")));
+    }
+    let (_bob, mut bob_out) = rt.block_on(cached.open("bob"));
     g.throughput(criterion::Throughput::Elements(64));
     g.bench_function("friends_x64_concurrent", |b| {
-        b.to_async(&rt).iter(|| async {
-            let checks = (0..64).map(|_| guard.check("alice", "bob"));
-            for r in futures::future::join_all(checks).await {
-                r.expect("friends");
-            }
+        b.iter(|| {
+            rt.block_on(async {
+                let relays = senders
+                    .iter()
+                    .map(|(session, _)| cached.transport.handle_frame(session, &frame));
+                futures::future::join_all(relays).await;
+                assert_eq!(Sockets::drain(&mut bob_out), 64);
+            })
         });
     });
     g.finish();

@@ -2,17 +2,17 @@
 //!
 //! - `protocol`: decoding a client frame ([`ClientEvent::decode`]) and encoding server events
 //!   ([`ServerEvent::encode`]).
-//! - `friend_guard`: the friendship check every relay passes ([`FriendGuard::check`]) on SQLite.
+//! - `friend_guard`: the friendship check every relay passes, on SQLite, as a `typing` frame
+//!   handled through the [`Transport`].
 //! - `sqlite`: storing a message (group-committed, durable) and reading a history page.
-//! - `hub`: fan-out of one event to every session of a user ([`Hub::push`]).
+//! - `hub`: fan-out of a `typing` frame to every session of its receiver.
 //!
 //! Run: `cargo bench -p nexchat-benches --bench hot_paths` (add `-- GROUP` to pick one group,
 //! `-- --quick` for a short pass).
 //!
 //! [`ClientEvent::decode`]: nexchat_core::protocol::ClientEvent::decode
 //! [`ServerEvent::encode`]: nexchat_core::protocol::ServerEvent::encode
-//! [`FriendGuard::check`]: nexchat_core::FriendGuard::check
-//! [`Hub::push`]: nexchat_core::Hub::push
+//! [`Transport`]: nexchat_core::transport::Transport
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 mod fixtures;

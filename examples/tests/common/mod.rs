@@ -407,8 +407,7 @@ impl TestServer {
         // as a single node does once the greeting is read.
         if !self.others.is_empty() {
             wait_until("the user online on every node", || {
-                self.nodes()
-                    .all(|node| node.chat.hub().is_online(&user.name))
+                self.nodes().all(|node| node.chat.is_online(&user.name))
             })
             .await;
         }

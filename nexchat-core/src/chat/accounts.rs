@@ -35,7 +35,7 @@ pub(crate) fn validate_username(name: &str) -> ChatResult<()> {
 
 /// An account an app's identity may act as: one without a password (its own, or provisioned).
 fn host_owned(user: UserRecord) -> ChatResult<String> {
-    if user.password_hash.is_empty() {
+    if user.password_hash.is_none() {
         return Ok(user.username);
     }
     tracing::warn!(
@@ -98,13 +98,14 @@ impl Chat {
         }
         let user = UserRecord {
             username: request.username,
-            password_hash: self
-                .inner
-                .hasher
-                .hash(&request.password, self.inner.config.bcrypt_cost)
-                .await?,
-            public_key: request.public_key.to_json(),
-            encrypted_private_key: backup,
+            password_hash: Some(
+                self.inner
+                    .hasher
+                    .hash(&request.password, self.inner.config.bcrypt_cost)
+                    .await?,
+            ),
+            public_key: Some(request.public_key.to_json()),
+            encrypted_private_key: Some(backup),
             created_at: self.now(),
             kdf,
         };
@@ -147,15 +148,19 @@ impl Chat {
         }
         let user = checked?;
         let (token, expires_at) = self.open_session(&user.username, client).await?;
-        let public_key = PublicKey::from_json(&user.public_key).map_err(|detail| {
+        // An account with a password registered with its key.
+        let public_key = stored_key(&user)?.ok_or_else(|| {
             ChatError::from(StoreError::Corrupt {
                 collection: "users".into(),
                 id: user.username.clone(),
-                detail: format!("publicKey: {detail}"),
+                detail: "publicKey: missing".into(),
             })
         })?;
-        let encrypted_private_key =
-            serde_json::from_str(&user.encrypted_private_key).unwrap_or(serde_json::Value::Null);
+        let encrypted_private_key = user
+            .encrypted_private_key
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or(serde_json::Value::Null);
         Ok(LoginResponse {
             token,
             username: user.username,
@@ -172,7 +177,7 @@ impl Chat {
                 if self
                     .inner
                     .hasher
-                    .verify(&request.password, &user.password_hash)
+                    .verify(&request.password, user.password_hash.as_deref())
                     .await? =>
             {
                 Ok(user)
@@ -181,7 +186,10 @@ impl Chat {
             None => {
                 // Spend the same time as a real check, so timing does not reveal who exists.
                 let dummy = self.dummy_hash().await?;
-                self.inner.hasher.verify(&request.password, dummy).await?;
+                self.inner
+                    .hasher
+                    .verify(&request.password, Some(dummy))
+                    .await?;
                 Err(ChatError::Unauthorized)
             }
         }
@@ -241,9 +249,9 @@ impl Chat {
         }
         let user = UserRecord {
             username: name.to_owned(),
-            password_hash: String::new(),
-            public_key: String::new(),
-            encrypted_private_key: String::new(),
+            password_hash: None,
+            public_key: None,
+            encrypted_private_key: None,
             created_at: self.now(),
             kdf: None,
         };
@@ -269,7 +277,7 @@ impl Chat {
     pub async fn provision_user(&self, username: &str) -> ChatResult<String> {
         validate_username(username)?;
         match self.passwordless_account(username).await? {
-            Some(user) if user.password_hash.is_empty() => Ok(user.username),
+            Some(user) if user.password_hash.is_none() => Ok(user.username),
             Some(user) => Err(ChatError::Conflict(format!(
                 "{} is a nexchat account with a password",
                 user.username
@@ -317,6 +325,10 @@ impl Chat {
 
     /// Users whose name starts with `query` (case-insensitive), the caller left out,
     /// alphabetical, at most 20; `online` only for online friends.
+    ///
+    /// # Errors
+    /// [`ChatError::BadRequest`] for an empty query or one longer than any username; a store
+    /// failure.
     pub async fn search_users(&self, caller: &str, query: &str) -> ChatResult<UserSearchResponse> {
         if query.is_empty() {
             return Err(ChatError::bad_request("q must not be empty"));
@@ -357,16 +369,21 @@ impl Chat {
             .find_user(name)
             .await?
             .ok_or(ChatError::UserNotFound)?;
-        if user.public_key.is_empty() {
-            return Ok((user.username, None));
-        }
-        let key = PublicKey::from_json(&user.public_key).map_err(|detail| {
-            ChatError::from(StoreError::Corrupt {
-                collection: "users".into(),
-                id: user.username.clone(),
-                detail: format!("publicKey: {detail}"),
-            })
-        })?;
-        Ok((user.username, Some(key)))
+        let key = stored_key(&user)?;
+        Ok((user.username, key))
     }
+}
+
+/// The user's public key as stored, `None` before they publish one.
+fn stored_key(user: &UserRecord) -> ChatResult<Option<PublicKey>> {
+    let Some(text) = user.public_key.as_deref() else {
+        return Ok(None);
+    };
+    PublicKey::from_json(text).map(Some).map_err(|detail| {
+        ChatError::from(StoreError::Corrupt {
+            collection: "users".into(),
+            id: user.username.clone(),
+            detail: format!("publicKey: {detail}"),
+        })
+    })
 }

@@ -78,6 +78,11 @@ impl Chat {
         let account = self
             .check_password_throttled(user, &request.current_password, client)
             .await?;
+        // The password just matched, so the account has a hash.
+        let current_hash = account
+            .password_hash
+            .clone()
+            .ok_or(ChatError::Unauthorized)?;
         let credentials = Credentials {
             password_hash: self
                 .inner
@@ -89,7 +94,7 @@ impl Chat {
         };
         let replaced = self
             .store()
-            .replace_credentials(&account.username, &account.password_hash, &credentials)
+            .replace_credentials(&account.username, &current_hash, &credentials)
             .await?;
         if !replaced {
             return Err(ChatError::Conflict(

@@ -8,6 +8,9 @@ use crate::store::LinkStatus;
 
 impl Chat {
     /// Friends and pending requests of `user`, sorted by name.
+    ///
+    /// # Errors
+    /// A store failure.
     pub async fn friends_status(&self, user: &str) -> ChatResult<FriendsStatus> {
         let mut status = FriendsStatus::default();
         for link in self.store().links_of(user).await? {
@@ -31,6 +34,11 @@ impl Chat {
     }
 
     /// `user` asks `receiver` to be friends; accepts at once when `receiver` had already asked.
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`] for an unknown `receiver`; [`ChatError::BadRequest`] for
+    /// oneself; [`ChatError::Conflict`] when already friends or a request is pending (or the
+    /// request changed meanwhile); a store failure.
     pub async fn friend_request(&self, user: &str, receiver: &str) -> ChatResult<FriendStatusBody> {
         let receiver = self.canonical(receiver).await?;
         if receiver == user {
@@ -70,6 +78,10 @@ impl Chat {
     }
 
     /// `user` accepts the pending request from `sender`.
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`] for an unknown `sender`; [`ChatError::NotFound`] when
+    /// there is no pending request from them; a store failure.
     pub async fn friend_accept(&self, user: &str, sender: &str) -> ChatResult<FriendStatusBody> {
         let sender = self.canonical(sender).await?;
         if !self
@@ -86,6 +98,10 @@ impl Chat {
     }
 
     /// `user` rejects the pending request from `sender`, who may ask again later.
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`] for an unknown `sender`; [`ChatError::NotFound`] when
+    /// there is no pending request from them; a store failure.
     pub async fn friend_reject(&self, user: &str, sender: &str) -> ChatResult<FriendStatusBody> {
         let sender = self.canonical(sender).await?;
         if !self
@@ -112,6 +128,10 @@ impl Chat {
     /// Once this returns, no message, typing or call offer between the two is accepted on this
     /// node: the removal and the friend guard's forget happen while no relay of the pair is
     /// between its check and its push, and relays after it are refused (see `FriendGuard`).
+    ///
+    /// # Errors
+    /// [`ChatError::UserNotFound`] for an unknown `target`; [`ChatError::NotFound`] when the
+    /// two are not friends and `user` has no pending request to `target`; a store failure.
     pub async fn friend_remove(&self, user: &str, target: &str) -> ChatResult<FriendStatusBody> {
         let target = self.canonical(target).await?;
         let store = self.store();

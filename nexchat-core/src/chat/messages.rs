@@ -44,7 +44,11 @@ impl Chat {
             .take(user, self.now())
             .map_err(|retry_after_secs| ChatError::RateLimited { retry_after_secs })?;
         let key = public_key.to_json();
-        let stored = self.store().find_user(user).await?.map(|u| u.public_key);
+        let stored = self
+            .store()
+            .find_user(user)
+            .await?
+            .and_then(|u| u.public_key);
         if stored.as_deref() == Some(key.as_str()) {
             return Ok(());
         }

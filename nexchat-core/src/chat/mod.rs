@@ -11,6 +11,7 @@ mod pipeline;
 mod sessions;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 mod typing;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -28,17 +29,17 @@ use crate::live_sessions::LiveSessions;
 use crate::password::Hasher;
 use crate::protocol::{ClientEvent, MessageStatus, ServerEvent};
 use crate::rate::RateLimiter;
-use crate::session::{CloseReason, Session, SessionOutbox};
+use crate::session::{CloseReason, Session};
 use crate::store::Store;
 use crate::throttle::Throttle;
 use crate::tickets::Tickets;
 
 use calls::ActiveCalls;
 pub(crate) use pipeline::WritePipeline;
-pub use sessions::{Caller, ClientInfo};
+use transport::ClientInfo;
 use typing::Typists;
 
-/// How often the timer runs [`Chat::sweep`] (ms).
+/// How often the timer runs [`transport::Transport::sweep`] (ms).
 const SWEEP_EVERY_MS: i64 = 1000;
 
 /// The chat server, independent of any transport. Cheap to clone.
@@ -215,7 +216,7 @@ async fn fan_out(config: &Config, node: &Arc<Node>) -> ChatResult<Arc<dyn FanOut
     }
 }
 
-/// Runs [`Chat::sweep`] every second for as long as the chat exists.
+/// Runs [`transport::Transport::sweep`] every second for as long as the chat exists.
 fn spawn_timer(chat: Weak<Inner>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(SWEEP_EVERY_MS as u64));
@@ -269,9 +270,11 @@ impl Chat {
         self.inner.hub.node_id()
     }
 
-    /// The registry of open sessions.
-    pub fn hub(&self) -> &Hub {
-        &self.inner.hub
+    /// Whether `user` (a canonical name) has a socket open on any node: what their friends see
+    /// as online. With a bus, other nodes' sockets count as soon as their node has announced
+    /// them.
+    pub fn is_online(&self, user: &str) -> bool {
+        self.inner.hub.is_online(user)
     }
 
     fn store(&self) -> &dyn Store {
@@ -285,236 +288,11 @@ impl Chat {
     /// Who the token belongs to, with an account provisioned for a name an external
     /// [`Identity`] vouches for but nexchat has not seen yet. A token of nexchat's own whose
     /// login session ended is refused ([`Chat::caller`] also says which session it names).
+    ///
+    /// # Errors
+    /// As [`Chat::caller`].
     pub async fn authenticate(&self, token: &str) -> ChatResult<Principal> {
         self.caller(token).await.map(|caller| caller.principal)
-    }
-
-    /// Whether `user` may open one more socket.
-    pub fn can_connect(&self, user: &str) -> bool {
-        self.inner.hub.session_count(user) < self.inner.config.limits.sockets_per_user
-    }
-
-    /// Opens a session for an authenticated user; friends learn the user came online when this
-    /// is their first socket. Pushes to it are held until [`Chat::greet`] has sent the greeting,
-    /// which the adapter runs next, before it reads the socket's first frame, while its writer
-    /// drains the outbox.
-    ///
-    /// The socket is attached to the caller's login session, so that ending the session closes
-    /// it.
-    ///
-    /// # Errors
-    /// [`ChatError::Unauthorized`] when the caller's login session has ended meanwhile;
-    /// [`ChatError::RateLimited`] when the user already has
-    /// [`Limits::sockets_per_user`](crate::Limits::sockets_per_user) sockets open.
-    pub async fn connect(&self, caller: &Caller) -> ChatResult<(Session, SessionOutbox)> {
-        let principal = &caller.principal;
-        let user = principal.username.as_str();
-        let (session, outbox) = Session::new(user, principal.expires_at, &self.inner.config.limits);
-        if let Some(login) = &caller.session {
-            if !self.inner.live_sessions.attach(login, session.handle()) {
-                return Err(ChatError::Unauthorized);
-            }
-        }
-        let first = self
-            .inner
-            .hub
-            .register(
-                user,
-                session.handle().clone(),
-                self.inner.config.limits.sockets_per_user,
-            )
-            .map_err(|_| {
-                self.inner.live_sessions.detach(session.id());
-                ChatError::RateLimited {
-                    retry_after_secs: 1,
-                }
-            })?;
-        if first {
-            match self.friends_of(user).await {
-                Ok(friends) => self.inner.hub.presence(user, true, &friends),
-                Err(err) => {
-                    self.disconnect(&session).await;
-                    return Err(err);
-                }
-            }
-        }
-        Ok((session, outbox))
-    }
-
-    /// Sends what the protocol sends first on a new socket: `online_users`, every message still
-    /// `sent` to the user (oldest first), then `sync_done`; then the pushes held meanwhile. The
-    /// offline messages come a page at a time, each page waiting for room in the socket's
-    /// budget, so a long backlog costs one page of memory per socket, not the whole backlog.
-    ///
-    /// # Errors
-    /// A store failure; the socket is then closed with 1011.
-    pub async fn greet(&self, session: &Session) -> ChatResult<()> {
-        let greeted = self.send_greeting(session).await;
-        match &greeted {
-            Ok(()) => session.release_held(),
-            Err(err) => {
-                tracing::error!(
-                    user = session.user(),
-                    ?err,
-                    "greeting failed; closing the socket"
-                );
-                session.close(CloseReason::SERVER_ERROR);
-            }
-        }
-        greeted
-    }
-
-    async fn send_greeting(&self, session: &Session) -> ChatResult<()> {
-        let user = session.user();
-        let friends = self.friends_of(user).await?;
-        let users = self
-            .inner
-            .hub
-            .online_among(friends.iter().map(String::as_str));
-        self.answer(session, &ServerEvent::OnlineUsers { users });
-        let per_page = self.inner.config.limits.messages_per_answer();
-        let mut after: Option<String> = None;
-        loop {
-            let slot = session.answer_slot().await;
-            let page = self
-                .store()
-                .undelivered(user, after.as_deref(), per_page)
-                .await?;
-            after = page.items.last().map(|m| m.id.clone());
-            let frames = page
-                .items
-                .into_iter()
-                .map(|message| ServerEvent::ReceiveMessage(message).encode().into())
-                .collect();
-            session.send_answer(frames, slot);
-            if !page.has_more || after.is_none() {
-                break;
-            }
-        }
-        self.answer(session, &ServerEvent::SyncDone {});
-        Ok(())
-    }
-
-    /// Closes out a session whose socket closed: ends its calls, tells the friends it was the
-    /// latest to report typing to that typing stopped and, when it was the user's last socket,
-    /// tells their friends they went offline.
-    pub async fn disconnect(&self, session: &Session) {
-        let user = session.user();
-        self.inner.live_sessions.detach(session.id());
-        let last = self.inner.hub.unregister(user, session.id());
-        self.end_calls_of_session(session, last).await;
-        let stopped = ServerEvent::Typing {
-            from: user.to_owned(),
-            is_typing: false,
-        };
-        for friend in self.inner.typists.close(user, session.id()) {
-            self.inner.hub.push(&friend, &stopped, None);
-        }
-        if last {
-            let friends = self.friends_of(user).await.unwrap_or_else(|err| {
-                tracing::warn!(?err, "presence not sent: friends unavailable");
-                Vec::new()
-            });
-            // Told even without the friends, so that the other nodes know the user left this one.
-            self.inner.hub.presence(user, false, &friends);
-        }
-    }
-
-    /// Handles one text frame from a session: decodes it, applies the limits, runs it, and
-    /// answers a refusal with an `error` event on that socket. A socket that draws too many
-    /// `too_large`/`rate_limited` refusals is closed with 1008.
-    ///
-    /// The frames of one session must be handed over one at a time, in the order they came.
-    /// A send or a tick returns once queued, before it is stored; its answer follows (see
-    /// [`Chat::handle`]).
-    pub async fn handle_frame(&self, session: &Session, text: &str) {
-        if !self.may_act(session) {
-            return;
-        }
-        let decoded = match self.frame_too_large(text.len()) {
-            // The refusal still names the message or call the frame was about.
-            Some(err) => Err((err, ClientEvent::reference_in(text))),
-            None => ClientEvent::decode(text)
-                .map_err(|err| (ChatError::BadRequest(err.message), err.reference)),
-        };
-        let outcome = match decoded {
-            Ok(event) => {
-                let reference = event.reference().map(str::to_owned);
-                self.handle(session, event)
-                    .await
-                    .map_err(|e| (e, reference))
-            }
-            Err(refusal) => {
-                session.writes().drained().await;
-                Err(refusal)
-            }
-        };
-        if let Err((err, reference)) = outcome {
-            self.refuse(session, &err, reference);
-        }
-    }
-
-    /// Answers a binary frame of `len` bytes: the protocol speaks JSON text only, so it is a
-    /// `bad_request`, or `too_large` past the frame limit like any other frame.
-    pub fn handle_binary_frame(&self, session: &Session, len: usize) {
-        if !self.may_act(session) {
-            return;
-        }
-        let err = self.frame_too_large(len).unwrap_or_else(|| {
-            ChatError::bad_request("binary frames are not part of the protocol: send JSON text")
-        });
-        self.refuse(session, &err, None);
-    }
-
-    /// Whether a frame from `session` may be acted on: not once the socket is being closed
-    /// (its login session ended, say), nor once its token has expired, which closes it with
-    /// 4001 here rather than at the timer's next run.
-    fn may_act(&self, session: &Session) -> bool {
-        if session.is_closing() {
-            return false;
-        }
-        if session.expires_at().is_some_and(|at| at <= self.now()) {
-            session.close(CloseReason::TOKEN_EXPIRED);
-            return false;
-        }
-        true
-    }
-
-    fn frame_too_large(&self, len: usize) -> Option<ChatError> {
-        let max = self.inner.config.limits.max_frame_bytes;
-        (len > max).then(|| {
-            ChatError::TooLarge(format!("frame of {len} bytes is over the {max} byte limit"))
-        })
-    }
-
-    /// A frame larger than the hard limit arrived: the socket is closed with 1008.
-    pub fn frame_over_hard_limit(&self, session: &Session) {
-        session.close(CloseReason::POLICY);
-    }
-
-    fn refuse(&self, session: &Session, err: &ChatError, reference: Option<String>) {
-        let limits = &self.inner.config.limits;
-        if let ChatError::Internal(detail) = err {
-            tracing::error!(user = session.user(), %detail, "event failed");
-        }
-        self.answer(
-            session,
-            &ServerEvent::Error {
-                code: err.code(),
-                message: err.to_string(),
-                reference,
-            },
-        );
-        if matches!(err, ChatError::TooLarge(_) | ChatError::RateLimited { .. }) {
-            let window = i64::try_from(limits.abuse_window.as_millis()).unwrap_or(i64::MAX);
-            if session.count_refusal(self.now(), limits.abuse_refusals, window) {
-                tracing::info!(
-                    user = session.user(),
-                    "closing a socket after repeated refusals"
-                );
-                session.close(CloseReason::POLICY);
-            }
-        }
     }
 
     /// Runs one decoded event for a session.
@@ -523,7 +301,7 @@ impl Chat {
     /// `pipeline`): their refusals come as `error` events on the socket, and their `Ok` here
     /// means only "queued". Sends are answered in the order they came. Any other event first
     /// waits until the writes before it are answered.
-    pub async fn handle(&self, session: &Session, event: ClientEvent) -> ChatResult<()> {
+    async fn handle(&self, session: &Session, event: ClientEvent) -> ChatResult<()> {
         if !matches!(
             event,
             ClientEvent::SendMessage { .. }
@@ -597,11 +375,8 @@ impl Chat {
         }
     }
 
-    /// Runs the timers against the chat's clock: ends calls that rang too long, closes sockets
-    /// whose token expired or whose login session ended on another node, and forgets expired
-    /// tickets, sessions and throttle entries. Called every second; tests call it after moving
-    /// the clock.
-    pub async fn sweep(&self) {
+    /// Runs the timers (see [`transport::Transport::sweep`]).
+    async fn sweep(&self) {
         let now = self.now();
         self.inner.hub.close_expired(now);
         self.inner.guard.prune();

@@ -8,9 +8,8 @@
 //! accounts are kept beside it); tickets work for them too, bound to the user and the token's
 //! expiry.
 
-use std::net::IpAddr;
-
 use super::Chat;
+use super::transport::Caller;
 use crate::error::{ChatError, ChatResult};
 use crate::identity::Principal;
 use crate::live_sessions::Known;
@@ -20,35 +19,6 @@ use crate::store::SessionRecord;
 
 /// Characters of a login's `User-Agent` kept with its session.
 const USER_AGENT_CHARS: usize = 200;
-
-/// Who made a request: the user, and the login session their token names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The user.
-    pub principal: Principal,
-    /// The nexchat login session of the token; `None` for an embedder's own identity.
-    pub session: Option<String>,
-}
-
-impl From<Principal> for Caller {
-    /// A caller without a nexchat login session (an embedder's own identity).
-    fn from(principal: Principal) -> Self {
-        Self {
-            principal,
-            session: None,
-        }
-    }
-}
-
-/// What the transport knows about where a request came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client's address (the socket's peer, or what a trusted proxy reports); `None` when
-    /// the transport cannot tell, and then the per-address limits do not apply.
-    pub address: Option<IpAddr>,
-    /// The request's `User-Agent` header, empty when absent.
-    pub user_agent: String,
-}
 
 impl Chat {
     fn session_ttl_ms(&self) -> i64 {
@@ -140,7 +110,7 @@ impl Chat {
     pub(super) async fn open_session(
         &self,
         username: &str,
-        client: &ClientInfo,
+        client: &super::ClientInfo,
     ) -> ChatResult<(String, i64)> {
         let now = self.now();
         if let Err(err) = self.store().delete_expired_sessions(username, now).await {
@@ -248,13 +218,8 @@ impl Chat {
         Ok(WsTicketResponse { ticket, expires_at })
     }
 
-    /// Uses up a ticket (whatever the answer, it never works again) and returns who it
-    /// opens a socket for.
-    ///
-    /// # Errors
-    /// [`ChatError::Unauthorized`] for a used, expired or unknown ticket, or one whose session
-    /// ended or whose token expired.
-    pub async fn redeem_ticket(&self, ticket: &str) -> ChatResult<Caller> {
+    /// Uses up a ticket (see [`super::Transport::redeem_ticket`]).
+    pub(super) async fn redeem_ticket(&self, ticket: &str) -> ChatResult<Caller> {
         let now = self.now();
         let caller = self
             .inner

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use super::{Caller, Chat};
+use super::Chat;
+use super::transport::Caller;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::conformance::support::{T0, user};
@@ -302,13 +303,13 @@ impl World {
             username: name.to_owned(),
             expires_at: None,
         });
-        self.chat.connect(&caller).await.unwrap()
+        self.chat.transport().connect(&caller).await.unwrap()
     }
 
     /// A greeted socket of `name`, its greeting already read.
     async fn online(&self, name: &str) -> (Session, SessionOutbox) {
         let (session, mut outbox) = self.connect(name).await;
-        self.chat.greet(&session).await.unwrap();
+        self.chat.transport().greet(&session).await.unwrap();
         let mut greeting = Vec::new();
         while greeting.last().map(kind) != Some("sync_done".to_owned()) {
             greeting.push(next(&mut outbox).await);
@@ -461,7 +462,7 @@ async fn pushes_wait_behind_the_greeting() {
         "a push must not reach a socket before its greeting"
     );
 
-    world.chat.greet(&alice).await.unwrap();
+    world.chat.transport().greet(&alice).await.unwrap();
     let frames = queued(&mut alice_out);
     assert_eq!(
         frames.iter().map(kind).collect::<Vec<_>>(),
@@ -649,7 +650,7 @@ async fn the_ring_timeout_waits_for_the_answer_in_progress() {
         .advance(world.chat.config().ring_timeout + Duration::from_secs(1));
     let sweeping = tokio::spawn({
         let chat = world.chat.clone();
-        async move { chat.sweep().await }
+        async move { chat.transport().sweep().await }
     });
     settle().await;
     assert!(
@@ -686,12 +687,12 @@ async fn an_unanswered_call_rings_out_on_the_chats_clock() {
     let timeout = world.chat.config().ring_timeout;
 
     world.clock.advance(timeout - Duration::from_millis(1));
-    world.chat.sweep().await;
+    world.chat.transport().sweep().await;
     let stored = world.store.get_call(&call_id).await.unwrap().unwrap();
     assert_eq!(stored.status, CallStatus::Ringing, "not yet rung out");
 
     world.clock.advance(Duration::from_millis(1));
-    world.chat.sweep().await;
+    world.chat.transport().sweep().await;
     let stored = world.store.get_call(&call_id).await.unwrap().unwrap();
     assert_eq!(stored.status, CallStatus::Missed);
     let rang = i64::try_from(timeout.as_millis()).unwrap();
@@ -704,4 +705,69 @@ async fn an_unanswered_call_rings_out_on_the_chats_clock() {
             "{frames:#?}"
         );
     }
+}
+
+/// The transport's accounting follows the sockets: sessions and online users as they open and
+/// close, and the bytes of a push from when it is queued until the writer takes it.
+#[tokio::test(start_paused = true)]
+async fn the_accounting_counts_sockets_and_queued_bytes() {
+    use super::transport::{Stats, UserStats};
+    let world = World::new(&["alice", "bob"], &[("alice", "bob")]).await;
+    let transport = world.chat.transport();
+    let zero = UserStats {
+        sessions: 0,
+        queued_bytes: 0,
+    };
+    assert_eq!(transport.user_stats("alice"), zero);
+    let (alice1, mut alice1_out) = world.online("alice").await;
+    let (alice2, mut alice2_out) = world.online("alice").await;
+    let (bob, mut bob_out) = world.online("bob").await;
+    // The others learn who came online; take those frames first.
+    settle().await;
+    for outbox in [&mut alice1_out, &mut alice2_out, &mut bob_out] {
+        queued(outbox);
+    }
+    assert_eq!(
+        transport.stats(),
+        Stats {
+            online_users: 2,
+            sessions: 3,
+            queued_bytes: 0
+        }
+    );
+    assert_eq!(transport.user_stats("alice").sessions, 2);
+
+    let typing = ClientEvent::Typing {
+        to: "alice".to_owned(),
+        is_typing: true,
+    };
+    world.chat.handle(&bob, typing).await.unwrap();
+    settle().await;
+    let frame = crate::protocol::ServerEvent::Typing {
+        from: "bob".to_owned(),
+        is_typing: true,
+    }
+    .encode();
+    let held = transport.user_stats("alice");
+    assert_eq!(
+        held,
+        UserStats {
+            sessions: 2,
+            queued_bytes: 2 * frame.len()
+        },
+        "one typing frame queued to each of alice's sockets"
+    );
+    assert_eq!(transport.stats().queued_bytes, held.queued_bytes);
+    assert_eq!(queued(&mut alice1_out).len(), 1);
+    assert_eq!(transport.user_stats("alice").queued_bytes, frame.len());
+    assert_eq!(queued(&mut alice2_out).len(), 1);
+    assert_eq!(transport.stats().queued_bytes, 0);
+
+    transport.disconnect(&alice1).await;
+    transport.disconnect(&alice2).await;
+    assert_eq!(transport.user_stats("alice"), zero);
+    let stats = transport.stats();
+    assert_eq!((stats.online_users, stats.sessions), (1, 1));
+    transport.disconnect(&bob).await;
+    assert_eq!(transport.stats().sessions, 0);
 }

@@ -45,7 +45,7 @@ pub async fn users_kdf_round_trips<X: Fixture>(fixture: X) {
 pub async fn users_replace_credentials_is_conditional<X: Fixture>(fixture: X) {
     let store = fixture.store();
     let mut alice = user("Alice");
-    alice.public_key = r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned();
+    alice.public_key = Some(r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned());
     store.create_user(&alice).await.expect("create_user failed");
     create_users(store, &["bob"]).await;
 
@@ -62,14 +62,18 @@ pub async fn users_replace_credentials_is_conditional<X: Fixture>(fixture: X) {
 
     let new = credentials("1", Some(KDF));
     let replaced = store
-        .replace_credentials("alice", &alice.password_hash, &new)
+        .replace_credentials(
+            "alice",
+            alice.password_hash.as_deref().expect("a hash"),
+            &new,
+        )
         .await
         .expect("replace_credentials failed");
     assert!(replaced, "the expected hash must let the change through");
     let expected = crate::store::UserRecord {
-        password_hash: new.password_hash.clone(),
+        password_hash: Some(new.password_hash.clone()),
         kdf: new.kdf.clone(),
-        encrypted_private_key: new.encrypted_private_key.clone(),
+        encrypted_private_key: Some(new.encrypted_private_key.clone()),
         ..alice.clone()
     };
     assert_eq!(
@@ -78,7 +82,11 @@ pub async fn users_replace_credentials_is_conditional<X: Fixture>(fixture: X) {
         "hash, kdf and backup must be replaced together; name, public key, time kept"
     );
     let again = store
-        .replace_credentials("Alice", &alice.password_hash, &credentials("2", None))
+        .replace_credentials(
+            "Alice",
+            alice.password_hash.as_deref().expect("a hash"),
+            &credentials("2", None),
+        )
         .await
         .expect("replace_credentials failed");
     assert!(!again, "the old hash no longer matches after a change");
@@ -118,7 +126,7 @@ pub async fn users_replace_credentials_is_conditional<X: Fixture>(fixture: X) {
 pub async fn race_replace_credentials<X: Fixture>(fixture: X) {
     let fixture = Arc::new(fixture);
     create_users(fixture.store(), &["alice"]).await;
-    let current = user("alice").password_hash;
+    let current = user("alice").password_hash.expect("a hash");
     let results = race(&fixture, 16, |fx, i| {
         let current = current.clone();
         async move {
@@ -147,14 +155,14 @@ pub async fn race_replace_credentials<X: Fixture>(fixture: X) {
     let winner = &winners[0].0;
     assert_eq!(
         (
-            &stored.password_hash,
+            stored.password_hash.as_deref(),
             &stored.kdf,
-            &stored.encrypted_private_key
+            stored.encrypted_private_key.as_deref()
         ),
         (
-            &winner.password_hash,
+            Some(winner.password_hash.as_str()),
             &winner.kdf,
-            &winner.encrypted_private_key
+            Some(winner.encrypted_private_key.as_str())
         ),
         "the stored credentials must be the winner's, all three together"
     );

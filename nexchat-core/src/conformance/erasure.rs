@@ -26,7 +26,7 @@ async fn assert_name_taken<S: UserStore>(store: &S, name: &str, when: &str) {
 pub async fn erasure_hides_the_account_and_keeps_the_name<X: Fixture>(fixture: X) {
     let store = fixture.store();
     let mut alice = user("Alice");
-    alice.public_key = r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned();
+    alice.public_key = Some(r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned());
     alice.kdf = Some(r#"{"alg":"argon2id"}"#.to_owned());
     store.create_user(&alice).await.expect("create_user failed");
     create_users(store, &["alfa", "bob"]).await;
@@ -78,7 +78,7 @@ pub async fn erasure_hides_the_account_and_keeps_the_name<X: Fixture>(fixture: X
         let replaced = store
             .replace_credentials(
                 "alice",
-                &alice.password_hash,
+                alice.password_hash.as_deref().expect("a hash"),
                 &Credentials {
                     password_hash: "$2b$12$revived".into(),
                     kdf: None,

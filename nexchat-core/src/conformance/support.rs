@@ -17,9 +17,9 @@ pub const T0: i64 = 1_700_000_000_000;
 pub fn user(name: &str) -> UserRecord {
     UserRecord {
         username: name.to_owned(),
-        password_hash: format!("$2b$12$hash-of-{name}"),
-        public_key: String::new(),
-        encrypted_private_key: format!(r#"{{"wrapped":"{name}"}}"#),
+        password_hash: Some(format!("$2b$12$hash-of-{name}")),
+        public_key: None,
+        encrypted_private_key: Some(format!(r#"{{"wrapped":"{name}"}}"#)),
         created_at: T0,
         kdf: None,
     }

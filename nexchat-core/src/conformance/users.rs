@@ -8,10 +8,12 @@ use crate::store::{StoreError, UserStore};
 pub async fn users_create_and_find<X: Fixture>(fixture: X) {
     let store = fixture.store();
     let mut alice = user("Alice");
-    alice.public_key = r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned();
+    alice.public_key = Some(r#"{"crv":"P-256","kty":"EC","x":"AAAA","y":"BBBB"}"#.to_owned());
     store.create_user(&alice).await.expect("create_user failed");
+    // An account an app's identity provisioned: no password, key or backup.
     let mut bot = user("bot_7.x-y");
-    bot.password_hash = String::new();
+    bot.password_hash = None;
+    bot.encrypted_private_key = None;
     store.create_user(&bot).await.expect("create_user failed");
 
     for name in ["Alice", "alice", "ALICE", "aLiCe"] {
@@ -27,7 +29,13 @@ pub async fn users_create_and_find<X: Fixture>(fixture: X) {
             .await
             .expect("find_user failed"),
         Some(bot),
-        "every field of a user (empty password hash too) must round-trip"
+        "every field of a user must round-trip, None as None"
+    );
+    let found = store.find_user("alice").await.expect("find_user failed");
+    assert_eq!(
+        found.and_then(|u| u.public_key),
+        alice.public_key,
+        "a public key must round-trip as Some"
     );
     assert_eq!(
         store.find_user("alic").await.expect("find_user failed"),
@@ -46,7 +54,7 @@ pub async fn users_unique_names_any_case<X: Fixture>(fixture: X) {
     store.create_user(&first).await.expect("create_user failed");
     for name in ["Alice", "alice", "ALICE"] {
         let mut second = user(name);
-        second.password_hash = "other".to_owned();
+        second.password_hash = Some("other".to_owned());
         let result = store.create_user(&second).await;
         assert!(
             matches!(result, Err(StoreError::Conflict(_))),
@@ -70,7 +78,7 @@ pub async fn users_set_public_key<X: Fixture>(fixture: X) {
         .await
         .expect("set_public_key failed");
     let mut expected = user("Alice");
-    expected.public_key = key.to_owned();
+    expected.public_key = Some(key.to_owned());
     assert_eq!(
         store.find_user("alice").await.expect("find_user failed"),
         Some(expected)
@@ -81,7 +89,7 @@ pub async fn users_set_public_key<X: Fixture>(fixture: X) {
         .await
         .expect("set_public_key failed");
     let found = store.find_user("Alice").await.expect("find_user failed");
-    assert_eq!(found.map(|u| u.public_key), Some(key2.to_owned()));
+    assert_eq!(found.and_then(|u| u.public_key), Some(key2.to_owned()));
     assert_eq!(
         store.find_user("bob").await.expect("find_user failed"),
         Some(user("bob")),

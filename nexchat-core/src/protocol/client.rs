@@ -140,6 +140,10 @@ pub struct DecodeError {
 
 impl ClientEvent {
     /// Decodes one text frame.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] for text that is not one of the protocol's client events, or breaks
+    /// a rule of its fields.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         serde_json::from_str(text).map_err(|err| {
             // Only the failure path pays for a second parse, to find what the frame referred to.

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Where a message is on its way: sent (stored) → delivered → seen. Ordered, so a status can
-/// only be replaced by a greater one (see [`crate::Ticks`]).
+/// only be replaced by a greater one (see [`crate::store::MessageStore::advance_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -252,6 +252,10 @@ pub struct PublicKey {
 
 impl PublicKey {
     /// Validates a JWK object.
+    ///
+    /// # Errors
+    /// What is wrong with it, for the client: not an object, a private key (`d`), another key
+    /// type or curve, a coordinate missing, empty or longer than 128 characters.
     pub fn from_jwk(value: &Value) -> Result<Self, String> {
         let obj = value.as_object().ok_or("publicKey must be a JWK object")?;
         if obj.contains_key("d") {
@@ -279,6 +283,9 @@ impl PublicKey {
     }
 
     /// Parses the canonical JSON text written by [`PublicKey::to_json`].
+    ///
+    /// # Errors
+    /// What is wrong: text that is not JSON, or a JWK [`PublicKey::from_jwk`] refuses.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         Self::from_jwk(&value)

@@ -206,7 +206,7 @@ impl UserStore for MemoryStore {
 
     async fn set_public_key(&self, username: &str, public_key: &str) -> StoreResult<()> {
         if let Some(user) = self.state.lock().live_user(username) {
-            public_key.clone_into(&mut user.public_key);
+            user.public_key = Some(public_key.to_owned());
         }
         Ok(())
     }
@@ -238,11 +238,10 @@ impl UserStore for MemoryStore {
     ) -> StoreResult<bool> {
         let mut state = self.state.lock();
         match state.live_user(username) {
-            Some(user) if user.password_hash == expected_hash => {
-                user.password_hash.clone_from(&credentials.password_hash);
+            Some(user) if user.password_hash.as_deref() == Some(expected_hash) => {
+                user.password_hash = Some(credentials.password_hash.clone());
                 user.kdf.clone_from(&credentials.kdf);
-                user.encrypted_private_key
-                    .clone_from(&credentials.encrypted_private_key);
+                user.encrypted_private_key = Some(credentials.encrypted_private_key.clone());
                 Ok(true)
             }
             _ => Ok(false),
@@ -276,9 +275,9 @@ impl UserStore for MemoryStore {
         if let Some(account) = account.filter(|a| a.erasure == Erasure::Marked) {
             account.erasure = Erasure::Tombstoned;
             let record = &mut account.record;
-            record.password_hash.clear();
-            record.public_key.clear();
-            record.encrypted_private_key.clear();
+            record.password_hash = None;
+            record.public_key = None;
+            record.encrypted_private_key = None;
             record.kdf = None;
         }
         Ok(())

@@ -59,6 +59,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A string field where missing, null and `""` all mean none (`""` is how documents
+    /// written before the field could be null say it).
+    pub(super) fn opt_text(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(self.opt_str(key)?.filter(|text| !text.is_empty()))
+    }
+
     /// A string field that may be missing or null.
     pub(super) fn opt_str(&self, key: &str) -> StoreResult<Option<String>> {
         match self.doc.get(key) {
@@ -111,9 +117,9 @@ pub(super) fn user_to_doc(user: &UserRecord) -> Document {
     doc! {
         "username": &user.username,
         "usernameLower": lower(&user.username),
-        "password": &user.password_hash,
-        "publicKey": &user.public_key,
-        "encryptedPrivateKey": &user.encrypted_private_key,
+        "password": user.password_hash.as_deref(),
+        "publicKey": user.public_key.as_deref(),
+        "encryptedPrivateKey": user.encrypted_private_key.as_deref(),
         "createdAt": user.created_at,
         "kdf": user.kdf.as_deref(),
     }
@@ -123,9 +129,9 @@ pub(super) fn user_from_doc(doc: &Document) -> StoreResult<UserRecord> {
     let r = Reader::new(collections::USERS, doc);
     Ok(UserRecord {
         username: r.str("username")?,
-        password_hash: r.str_or_empty("password")?,
-        public_key: r.str_or_empty("publicKey")?,
-        encrypted_private_key: r.str_or_empty("encryptedPrivateKey")?,
+        password_hash: r.opt_text("password")?,
+        public_key: r.opt_text("publicKey")?,
+        encrypted_private_key: r.opt_text("encryptedPrivateKey")?,
         created_at: r.opt_i64("createdAt")?.unwrap_or(0),
         kdf: r.opt_str("kdf")?,
     })

@@ -4,6 +4,9 @@
 //! its erasure, and `"done"` on the tombstone that keeps its name taken. Every read and update of
 //! an account filters on `erasure: null`, which matches a missing field too, so documents written
 //! before the field existed are live accounts.
+//!
+//! `password`, `publicKey` and `encryptedPrivateKey` are null when the account has none;
+//! documents written before that was so hold `""` instead, which reads as none too.
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -143,9 +146,9 @@ impl UserStore for MongoStore {
                 doc! { "usernameLower": lower(username), "erasure": ERASURE_PENDING },
                 doc! { "$set": {
                     "erasure": ERASURE_DONE,
-                    "password": "",
-                    "publicKey": "",
-                    "encryptedPrivateKey": "",
+                    "password": null,
+                    "publicKey": null,
+                    "encryptedPrivateKey": null,
                     "kdf": null,
                 } },
             )

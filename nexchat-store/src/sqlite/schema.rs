@@ -194,6 +194,32 @@ CREATE TABLE call_lines (
 CREATE INDEX call_lines_call ON call_lines (call_id);
 ";
 
+/// An account's password hash, public key and key backup are NULL when it has none (an account
+/// an app's identity provisioned, one that has not published a key yet, a tombstone), where
+/// earlier versions stored ''. SQLite cannot drop a column's NOT NULL, so `users` is rebuilt
+/// (same columns, same order, same indexes) and every '' becomes NULL on the way.
+const USER_OPTIONALS: &str = "
+CREATE TABLE users_optionals (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL COLLATE NOCASE,
+    password_hash TEXT,
+    public_key TEXT,
+    encrypted_private_key TEXT,
+    created_at INTEGER NOT NULL,
+    kdf TEXT,
+    erasure TEXT CHECK (erasure IN ('pending', 'done'))
+) STRICT;
+INSERT INTO users_optionals
+    (id, username, password_hash, public_key, encrypted_private_key, created_at, kdf, erasure)
+    SELECT id, username, nullif(password_hash, ''), nullif(public_key, ''),
+           nullif(encrypted_private_key, ''), created_at, kdf, erasure
+    FROM users;
+DROP TABLE users;
+ALTER TABLE users_optionals RENAME TO users;
+CREATE UNIQUE INDEX users_username ON users (username);
+CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
+";
+
 const MIGRATIONS: &[&str] = &[
     V1,
     V2,
@@ -203,6 +229,7 @@ const MIGRATIONS: &[&str] = &[
     CONVERSATIONS,
     CALL_END_REASON,
     CALL_LINES,
+    USER_OPTIONALS,
 ];
 
 /// The schema version this code writes.

@@ -94,8 +94,8 @@ impl UserStore for SqliteStore {
         let username = username.to_owned();
         self.write_statement(move |conn, _| {
             conn.prepare_cached(
-                "UPDATE users SET erasure = 'done', password_hash = '', public_key = '',
-                     encrypted_private_key = '', kdf = NULL
+                "UPDATE users SET erasure = 'done', password_hash = NULL, public_key = NULL,
+                     encrypted_private_key = NULL, kdf = NULL
                  WHERE username = ?1 AND erasure = 'pending'",
             )?
             .execute([username])?;
