@@ -63,12 +63,10 @@ ALL=(--workspace --all-features)
 step "build: every test binary, and the server binaries the browser suite starts"
 cargo test "${ALL[@]}" --no-run
 
-# The socket-level protocol suite's binaries that build their chat on the test store
-# (NEXCHAT_TEST_STORE): every integration test of the examples package but those that start
-# the server binary on a store they choose or test no store at all, named here.
-ON_TEST_STORE='package(nexchat-examples) & kind(test)
-  & !binary(durability) & !binary(hardening) & !binary(kdf_vectors) & !binary(mongodb_flags)
-  & !binary(operations) & !binary(cluster) & !binary(load_balancer)'
+# The binaries that build their chat on the test store (NEXCHAT_TEST_STORE): the socket-level
+# protocol suite (nexchat-axum/tests), and the two examples that mount nexchat in a host app.
+ON_TEST_STORE='(package(nexchat-axum) & kind(test))
+  | (package(nexchat-examples) & (binary(embedding) | binary(host_state)))'
 # The tests of several nodes: they share MongoDB between the nodes, so they run in that pass.
 SEVERAL_NODES='package(nexchat-examples) & (binary(cluster) | binary(load_balancer))'
 
@@ -82,7 +80,7 @@ rust_on_mongodb() {
   cargo test "${ALL[@]}" --doc
   step "Rust on MongoDB: the protocol suite on the test store, and the tests of several nodes"
   # NEXCHAT_TEST_NODES=3: the suites of several users spread them over three nodes linked by
-  # the bus (examples/tests/common's SPREAD_SUITES).
+  # the bus (nexchat-axum/tests/common's SPREAD_SUITES).
   NEXCHAT_TEST_STORE=mongodb NEXCHAT_TEST_NODES=3 cargo nextest run "${ALL[@]}" --no-fail-fast \
     -E "($ON_TEST_STORE) | ($SEVERAL_NODES)"
 }

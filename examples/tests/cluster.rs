@@ -9,6 +9,8 @@
 //! uses subjects of its own, so tests share one NATS server; the restart test runs a NATS
 //! server of its own (`nats-server` on `PATH`, or `$NATS_SERVER`).
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Read};

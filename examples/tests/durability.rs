@@ -2,6 +2,8 @@
 //! sender streams messages and restarted on the same SQLite file, delivers every message it had
 //! acknowledged with `message_sent`, in order. Its logs never hold a token.
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Read};

@@ -2,6 +2,8 @@
 //! the host app of `examples/custom_identity.rs`, whose own login lets its users chat without a
 //! nexchat account.
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 
 // The example itself, not a copy: what it shows is what is tested.

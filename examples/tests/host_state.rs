@@ -2,6 +2,8 @@
 //! HTTP and WebSockets: the app's handlers use nexchat's extractors with the app's state type,
 //! and nexchat's own routes keep working next to them.
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 
 // The example itself, not a copy: what it shows is what is tested.

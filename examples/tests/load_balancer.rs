@@ -9,6 +9,8 @@
 //! and nginx (the script installs Debian's when missing and run as root). Without them the
 //! tests fail: none is skipped.
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 mod process;
 

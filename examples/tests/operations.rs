@@ -2,6 +2,8 @@
 //! (`--metrics-addr`) move with the traffic, and every log line of a request or a socket names
 //! the node.
 
+// The protocol suite's harness (real sockets against the real router), shared with it.
+#[path = "../../nexchat-axum/tests/common/mod.rs"]
 mod common;
 mod process;
 

@@ -112,7 +112,7 @@ mod tests {
         );
     }
 
-    /// The methods are checked from outside, against the router (`examples/tests/openapi.rs`):
+    /// The methods are checked from outside, against the router (`nexchat-axum/tests/openapi.rs`):
     /// every documented one is answered, every other is 405.
     #[test]
     fn document_names_exactly_the_paths_of_the_table() {

@@ -531,7 +531,6 @@ async fn build_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir)
 
 /// The chat on the test store (MongoDB at `NEXCHAT_TEST_MONGODB_URI` when `NEXCHAT_TEST_STORE` is
 /// `mongodb`, else SQLite in `dir`), on `clock`, with `customize` applied to its builder.
-#[cfg(feature = "mongodb")]
 pub async fn build_chat_with(
     config: Config,
     clock: ManualClock,
@@ -551,23 +550,11 @@ pub async fn build_chat_with(
     sqlite_chat_with(config, clock, dir, customize).await
 }
 
-/// The chat on SQLite in `dir`, on `clock`, with `customize` applied to its builder.
-#[cfg(not(feature = "mongodb"))]
-pub async fn build_chat_with(
-    config: Config,
-    clock: ManualClock,
-    dir: &tempfile::TempDir,
-    customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
-) -> Chat {
-    sqlite_chat_with(config, clock, dir, customize).await
-}
-
 /// The test store (MongoDB when `NEXCHAT_TEST_MONGODB_URI` is set, else SQLite in `dir`), to
 /// share between several chats as between nodes.
 pub async fn shared_store(
     dir: &tempfile::TempDir,
 ) -> std::sync::Arc<dyn nexchat_core::store::Store> {
-    #[cfg(feature = "mongodb")]
     if let Ok(uri) = std::env::var("NEXCHAT_TEST_MONGODB_URI") {
         let db = format!("t{}", uuid::Uuid::new_v4().simple());
         let store = nexchat_store::MongoStore::connect(&uri, &db)

@@ -5,7 +5,7 @@
 //! `docs/schema/server-events.json` describes.
 //!
 //! The test command runs 256 cases; a longer run:
-//! `PROPTEST_CASES=20000 cargo test --release -p nexchat-examples --all-features --test fuzz`.
+//! `PROPTEST_CASES=20000 cargo test --release -p nexchat-axum --all-features --test fuzz`.
 
 mod common;
 
