@@ -107,6 +107,17 @@ impl NodeSessions {
         }
     }
 
+    /// Pushes a `presence` frame to every session of `user` on this node (see
+    /// [`SessionHandle::push_presence`]).
+    pub(crate) fn push_presence(&self, user: &str, frame: &Arc<str>) {
+        if let Some(sessions) = self.read().get(user) {
+            for session in sessions.iter() {
+                session.push_presence(frame);
+            }
+            crate::metrics::pushes_delivered(sessions.len() as u64);
+        }
+    }
+
     /// Closes every session whose token expired at or before `now_ms`.
     pub(crate) fn close_expired(&self, now_ms: i64) {
         for session in self.read().values().flatten() {

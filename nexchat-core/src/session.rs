@@ -154,7 +154,15 @@ struct Queued {
 struct Hold {
     /// False once released: pushes then skip the lock.
     active: AtomicBool,
-    frames: Mutex<Option<Vec<Arc<str>>>>,
+    frames: Mutex<Option<Vec<HeldFrame>>>,
+}
+
+/// A push held behind the greeting.
+#[derive(Debug)]
+struct HeldFrame {
+    frame: Arc<str>,
+    /// A `presence` event: the greeting's `online_users` supersedes it when read after it.
+    presence: bool,
 }
 
 impl Hold {
@@ -165,7 +173,7 @@ impl Hold {
         }
     }
 
-    fn frames(&self) -> MutexGuard<'_, Option<Vec<Arc<str>>>> {
+    fn frames(&self) -> MutexGuard<'_, Option<Vec<HeldFrame>>> {
         self.frames.lock()
     }
 }
@@ -184,6 +192,17 @@ pub(crate) struct SessionHandle {
 impl SessionHandle {
     /// Queues a pushed frame, behind the greeting while that is still being sent.
     pub(crate) fn push(&self, frame: &Arc<str>) {
+        self.push_held(frame, false);
+    }
+
+    /// Queues a `presence` frame like [`Self::push`]; held behind the greeting, it is dropped
+    /// if the greeting's list of who is online is read after it (see
+    /// [`Session::forget_held_presence`]).
+    pub(crate) fn push_presence(&self, frame: &Arc<str>) {
+        self.push_held(frame, true);
+    }
+
+    fn push_held(&self, frame: &Arc<str>, presence: bool) {
         if self.hold.active.load(Ordering::Acquire) {
             let mut held = self.hold.frames();
             if let Some(frames) = held.as_mut() {
@@ -194,7 +213,10 @@ impl SessionHandle {
                     );
                     self.close(CloseReason::TOO_SLOW);
                 } else {
-                    frames.push(Arc::clone(frame));
+                    frames.push(HeldFrame {
+                        frame: Arc::clone(frame),
+                        presence,
+                    });
                 }
                 return;
             }
@@ -351,10 +373,26 @@ impl Session {
         let hold = &self.handle.hold;
         // Enqueued under the lock, so a push racing with the release lands after them.
         let mut held = hold.frames();
-        for frame in held.take().unwrap_or_default() {
-            self.handle.enqueue_admitted(frame, None);
+        for held in held.take().unwrap_or_default() {
+            self.handle.enqueue_admitted(held.frame, None);
         }
         hold.active.store(false, Ordering::Release);
+    }
+
+    /// Drops the `presence` events held so far, before the greeting reads who is online: each
+    /// was pushed after its change was recorded, so that list already holds the change (or a
+    /// later one), and the socket would otherwise hear of it twice. Events pushed after this
+    /// call stay held and follow the greeting.
+    pub(crate) fn forget_held_presence(&self) {
+        let mut held = self.handle.hold.frames();
+        if let Some(frames) = held.as_mut() {
+            frames.retain(|held| {
+                if held.presence {
+                    self.handle.budget.release(held.frame.len());
+                }
+                !held.presence
+            });
+        }
     }
 
     /// Whether this socket is being closed: frames still read from it are not acted on.

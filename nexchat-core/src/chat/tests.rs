@@ -771,3 +771,38 @@ async fn the_accounting_counts_sockets_and_queued_bytes() {
     transport.disconnect(&bob).await;
     assert_eq!(transport.stats().sessions, 0);
 }
+
+/// A friend who comes online between a socket's connect and its greeting is announced once:
+/// in the greeting's `online_users`, not again by a `presence` event held behind it. A friend
+/// who comes online after the list is read still gets the event.
+#[tokio::test(start_paused = true)]
+async fn a_friend_online_before_the_greeting_is_announced_once() {
+    let world = World::new(
+        &["alice", "bob", "carol"],
+        &[("alice", "bob"), ("carol", "bob")],
+    )
+    .await;
+    let (bob, mut bob_out) = world.connect("bob").await;
+    // alice comes online while bob's socket is connected but not greeted: her presence event
+    // is held behind bob's greeting.
+    let _alice = world.online("alice").await;
+    world.chat.transport().greet(&bob).await.unwrap();
+    let mut frames = Vec::new();
+    while frames.last().map(kind) != Some("sync_done".to_owned()) {
+        frames.push(next(&mut bob_out).await);
+    }
+    assert_eq!(kind(&frames[0]), "online_users");
+    assert_eq!(frames[0]["users"], serde_json::json!(["alice"]));
+    let _carol = world.online("carol").await;
+    let after: Vec<Value> = queued(&mut bob_out);
+    assert_eq!(
+        after,
+        vec![serde_json::json!({"type": "presence", "username": "carol", "online": true})],
+        "alice was announced in the greeting and must not come again; carol came after it"
+    );
+    assert_eq!(
+        world.chat.transport().user_stats("bob").queued_bytes,
+        0,
+        "a dropped event's bytes leave the socket's budget"
+    );
+}

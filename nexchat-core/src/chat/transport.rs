@@ -231,6 +231,9 @@ impl Transport {
     async fn send_greeting(&self, session: &Session) -> ChatResult<()> {
         let chat = &self.chat;
         let user = session.user();
+        // Before the list is read: what it reads makes the presence events held until now
+        // redundant (a friend who came online meanwhile would otherwise be announced twice).
+        session.forget_held_presence();
         let friends = chat.friends_of(user).await?;
         let users = chat
             .inner

@@ -182,7 +182,7 @@ impl Node {
         .encode()
         .into();
         for friend in friends {
-            self.sessions.push_frame(friend, &frame, None);
+            self.sessions.push_presence(friend, &frame);
         }
     }
 
