@@ -128,8 +128,11 @@ struct Args {
     allowed_origins: Vec<String>,
 
     /// NATS server(s) linking this node to the others sharing its (MongoDB) store, e.g.
-    /// nats://127.0.0.1:4222: pushes, presence and session ends then reach every node.
-    #[cfg(feature = "nats")]
+    /// nats://127.0.0.1:4222: pushes, presence and session ends then reach every node (builds
+    /// with the `nats` feature only; any other build refuses to start with it) [default: none,
+    /// a node alone].
+    // Declared in every build, so that a URL given to a build without the bus is refused
+    // rather than ignored (a node that silently keeps its pushes to itself).
     #[arg(long, env = "NEXCHAT_NATS_URL")]
     nats: Option<String>,
 
@@ -335,18 +338,25 @@ async fn serve_metrics(listener: tokio::net::TcpListener, handle: PrometheusHand
     }
 }
 
-/// Refuses a MongoDB setting that this build would otherwise ignore.
+/// Refuses a MongoDB or NATS setting that this build would otherwise ignore.
 fn check_storage_flags(args: &Args) -> Result<(), String> {
     let given = args.mongodb.is_some() || args.mongodb_database.is_some();
-    if cfg!(feature = "mongodb") || !given {
-        return Ok(());
+    if given && !cfg!(feature = "mongodb") {
+        return Err(
+            "a MongoDB connection string was given (--mongodb or NEXCHAT_MONGODB_URI), but this \
+             build has no MongoDB support: build with `--features mongodb`, or leave it out to \
+             use SQLite"
+                .into(),
+        );
     }
-    Err(
-        "a MongoDB connection string was given (--mongodb or NEXCHAT_MONGODB_URI), but this \
-         build has no MongoDB support: build with `--features mongodb`, or leave it out to use \
-         SQLite"
-            .into(),
-    )
+    if args.nats.is_some() && !cfg!(feature = "nats") {
+        return Err(
+            "a NATS server was given (--nats or NEXCHAT_NATS_URL), but this build has no bus: \
+             build with `--features nats`, or leave it out to run a node alone"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(feature = "mongodb")]
