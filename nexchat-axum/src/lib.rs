@@ -69,6 +69,7 @@
 //! | `POST /auth/password` | replaces the password hash, `kdf` and key backup; ends every session of the user |
 //! | `DELETE /auth/account` | erases the account; the name stays reserved |
 //! | `GET /users?q=`, `GET /users/{name}/public-key` | user lookup |
+//! | `GET /conversations?limit=&before=` | the caller's conversation list: last message and unread count per user, newest first |
 //! | `GET /friends/status`, `POST /friends/{request,accept,reject,remove}` | friends |
 //! | `GET /client-config` | STUN/TURN servers for calls |
 //! | `GET /ws?ticket=` or `GET /ws?token=` | the WebSocket; the `Origin` is checked first (403) |
@@ -122,7 +123,7 @@
 //! }
 //! ```
 //!
-//! `examples/host_state.rs` is a whole app built this way.
+//! `examples/examples/host_state.rs` in the repository is a whole app built this way.
 //!
 //! # Client addresses
 //! The login and registration limits count per client address: the socket's peer, which axum
