@@ -3,7 +3,7 @@
 #
 #   client/test.sh                      # uses ../target/release/nexchat-server (built if missing)
 #   NEXCHAT_SERVER_BIN=/path/to/nexchat-server client/test.sh
-#   NEXCHAT_BROWSER_CONCURRENCY=1 client/test.sh   # one test file at a time (default 2)
+#   NEXCHAT_BROWSER_CONCURRENCY=3 client/test.sh   # three test files side by side (default 1)
 #
 # The host app that serves the client under /chat/ (nexchat-mounted) is taken from beside the
 # server binary, or from NEXCHAT_MOUNTED_BIN.
@@ -65,10 +65,11 @@ say "server: $NEXCHAT_SERVER_BIN"
 say "host app: $NEXCHAT_MOUNTED_BIN"
 say "browser: $(/usr/bin/chromium --version 2>/dev/null || echo unknown)"
 # Each test file starts its own server (free port, fresh database folder) and its own browser,
-# so files run side by side: NEXCHAT_BROWSER_CONCURRENCY at a time (default 2: with 3 on two cores, the 64 MiB Argon2id of three browsers at once overran a 60 s wait; they mostly wait
-# on the browser and the server). The longest files go first so the run does not end waiting on
-# one of them; every other file follows in name order.
-concurrency=${NEXCHAT_BROWSER_CONCURRENCY:-2}
+# so files can run side by side: NEXCHAT_BROWSER_CONCURRENCY at a time. The default is 1: on two
+# cores, three at once overran a registration's 60 s wait, and two at once let a late push
+# re-render the friend list under the keyboard test's walk. The longest files go first so the
+# run does not end waiting on one of them; every other file follows in name order.
+concurrency=${NEXCHAT_BROWSER_CONCURRENCY:-1}
 [[ "$concurrency" =~ ^[1-9][0-9]*$ ]] || die "NEXCHAT_BROWSER_CONCURRENCY must be a positive number, not '$concurrency'"
 longest=(tests/keyboard.test.js tests/a11y.test.js tests/devices.test.js tests/chat.test.js)
 files=("${longest[@]}")
