@@ -10,7 +10,8 @@
 # when missing and this runs as root), listening on a free port of 127.0.0.1, with its
 # configuration, pid, logs and temporary files in a fresh temporary folder: no root needed, no
 # file outside that folder touched. The configuration is the one docs/deploy.md explains; its
-# access log names the node that answered each request ($upstream_addr).
+# access log names the node that answered each request ($upstream_addr), and so does each
+# answer (header X-Upstream-Addr, for the tests only).
 #
 # Any failure exits non-zero with a message on stderr and prints only `unset ...; false` on
 # stdout, so an `eval` of the output fails too.
@@ -104,6 +105,10 @@ $upstreams    }
             proxy_send_timeout 120s;
             # Small frames, sent as they come.
             proxy_buffering off;
+            # Test only, not in docs/deploy.md (it would show clients the nodes' addresses):
+            # each answer names the node that gave it, so a test knows at once, without
+            # waiting for the access log, which nginx writes after the answer has gone out.
+            add_header X-Upstream-Addr \$upstream_addr always;
         }
     }
 }

@@ -164,6 +164,9 @@ impl Metrics {
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    /// (request, status, node) for each answer that named its node in `X-Upstream-Addr` (the
+    /// test nginx adds it), in the order received.
+    answered: std::sync::Mutex<Vec<(String, u16, String)>>,
 }
 
 impl Api {
@@ -172,6 +175,7 @@ impl Api {
         Self {
             base: addr.to_owned(),
             http: reqwest::Client::new(),
+            answered: Default::default(),
         }
     }
 
@@ -184,6 +188,7 @@ impl Api {
                 .local_address(local)
                 .build()
                 .expect("HTTP client"),
+            answered: Default::default(),
         }
     }
 
@@ -216,7 +221,7 @@ impl Api {
             request = request.header(*name, *value);
         }
         let response = request.send().await.expect("POST");
-        let status = response.status().as_u16();
+        let status = self.note(&format!("POST {path}"), &response);
         (status, response.json().await.unwrap_or_default())
     }
 
@@ -229,7 +234,25 @@ impl Api {
             .send()
             .await
             .expect("GET");
-        response.status().as_u16()
+        self.note(&format!("GET {path}"), &response)
+    }
+
+    /// The node (`host:port`) that answered each request so far through the test nginx, as
+    /// (request, status, node). Read from the answers themselves: nginx writes its access log
+    /// only after the answer has gone out.
+    pub fn answered(&self) -> Vec<(String, u16, String)> {
+        self.answered.lock().expect("answered").clone()
+    }
+
+    /// Records which node answered `request` when the answer says so; its status.
+    fn note(&self, request: &str, response: &reqwest::Response) -> u16 {
+        let status = response.status().as_u16();
+        let node = response.headers().get("x-upstream-addr");
+        if let Some(node) = node.and_then(|node| node.to_str().ok()) {
+            let entry = (request.to_owned(), status, node.to_owned());
+            self.answered.lock().expect("answered").push(entry);
+        }
+        status
     }
 
     /// Registers `name` (password "correct horse") and logs in.
