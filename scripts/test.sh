@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's heading says how long the command has run so far (minutes:seconds).
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/nexchat-test.XXXXXX")"
 echo "logs and service files: $LOGS"
