@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
-#   1. formatting, lints and unused dependencies (cargo-machete, installed when missing);
+#   1. formatting and unused dependencies (cargo-machete, installed when missing); the lints
+#      (clippy) start beside everything else, at a lower priority, in a target folder of their
+#      own (target/lints: a check shares no artifact with a build, and a second folder lets
+#      both run at once), filling the time the build and the tests leave the processors idle;
 #   2. one build of everything the suites run, with one feature set (`--workspace
 #      --all-features`), so each crate is compiled once and later steps only choose what runs
 #      (the browser suite uses the server binaries of this build);
@@ -27,9 +30,50 @@ step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*";
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/nexchat-test.XXXXXX")"
 echo "logs and service files: $LOGS"
 
-step "format and lints"
+# Runs the named function in the background, its output into "$LOGS/<name>.log", as a process
+# group of its own (job control on while it forks), so that `cleanup` stops it whole.
+declare -A PIDS=()
+start() {
+  step "$1: started, log $LOGS/$1.log"
+  set -m
+  "$1" </dev/null >"$LOGS/$1.log" 2>&1 &
+  PIDS[$1]=$!
+  set +m
+}
+
+# Waits for a step started with `start`: its last lines when it passed, its whole log when it
+# failed. Returns non-zero when it failed.
+finish() {
+  local log="$LOGS/$1.log" pid="${PIDS[$1]}"
+  unset "PIDS[$1]"
+  if wait "$pid"; then
+    step "$1: passed (last lines of $log)"
+    tail -n 12 "$log"
+  else
+    step "$1: FAILED; its log, $log:"
+    cat "$log"
+    return 1
+  fi
+}
+
+# On any exit: the steps still running in the background, and the services started below.
+SERVICES=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+  for pid in "${SERVICES[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [[ -z "${NEXCHAT_NATS_DIR:-}" ]] || rm -rf "$NEXCHAT_NATS_DIR"
+}
+trap cleanup EXIT
+
+step "format"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+lints() {
+  CARGO_TARGET_DIR="$PWD/target/lints" nice -n 10 \
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+}
+start lints
 
 step "unused dependencies"
 # A dependency no code uses fails the run, like a lint. Installed from crates.io when missing.
@@ -41,13 +85,13 @@ command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 
 step "MongoDB wire-protocol server for the MongoDB suites"
 eval "$(NEXCHAT_MONGO_LOG="$LOGS/nx-27017.log" scripts/mongo-test-server.sh)"
-trap 'kill "$NEXCHAT_MONGO_PID" 2>/dev/null || true' EXIT
+SERVICES+=("$NEXCHAT_MONGO_PID")
 [[ -n "${NEXCHAT_TEST_MONGODB_URI:-}" ]] || { echo "MongoDB test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_MONGODB_URI
 
 step "NATS server for the tests of several nodes"
 eval "$(scripts/nats-test-server.sh)"
-trap 'kill "$NEXCHAT_MONGO_PID" "$NEXCHAT_NATS_PID" 2>/dev/null || true; rm -rf "$NEXCHAT_NATS_DIR"' EXIT
+SERVICES+=("$NEXCHAT_NATS_PID")
 [[ -n "${NEXCHAT_TEST_NATS_URL:-}" ]] || { echo "NATS test server did not start" >&2; exit 1; }
 export NEXCHAT_TEST_NATS_URL
 
@@ -92,33 +136,12 @@ browser_suite() {
   NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
 }
 
-# Runs the named function in the background, its output into "$LOGS/<name>.log".
-declare -A PIDS=()
-start() {
-  step "$1: started, log $LOGS/$1.log"
-  "$1" >"$LOGS/$1.log" 2>&1 &
-  PIDS[$1]=$!
-}
-
-# Waits for a step started with `start`: its last lines when it passed, its whole log when it
-# failed. Returns non-zero when it failed.
-finish() {
-  local log="$LOGS/$1.log"
-  if wait "${PIDS[$1]}"; then
-    step "$1: passed (last lines of $log)"
-    tail -n 12 "$log"
-  else
-    step "$1: FAILED; its log, $log:"
-    cat "$log"
-    return 1
-  fi
-}
-
 start browser_suite
 start rust_on_mongodb
 failed=()
 finish rust_on_mongodb || failed+=(rust_on_mongodb)
 finish browser_suite || failed+=(browser_suite)
+finish lints || failed+=(lints)
 
 if ((${#failed[@]})); then
   step "FAILED: ${failed[*]} (logs in $LOGS)"
