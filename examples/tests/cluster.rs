@@ -773,8 +773,9 @@ async fn a_node_that_starts_mid_call_leaves_the_calls_of_live_nodes_alone() {
     assert_eq!(call["duration"], 3);
 }
 
-#[tokio::test]
-async fn when_the_node_relaying_a_call_dies_the_call_ends_for_the_other_party() {
+/// Node B, served in this test's process, and a node process to be killed, on one fresh MongoDB
+/// database and one bus.
+async fn node_and_node_to_kill() -> (TestServer, NodeProcess) {
     let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI").expect(
         "NEXCHAT_TEST_MONGODB_URI is not set: start the MongoDB test server with \
          eval \"$(scripts/mongo-test-server.sh)\" (scripts/test.sh does)",
@@ -797,27 +798,42 @@ async fn when_the_node_relaying_a_call_dies_the_call_ends_for_the_other_party() 
         |r| r,
     )
     .await;
-    let mut doomed = start_process(
+    let doomed = start_process(
         &prefix,
         &nats_url(),
         &["--mongodb", &uri, "--mongodb-database", &db],
     )
     .await;
+    (b, doomed)
+}
+
+/// A socket of `user` on `node` (a process), once that node knows `friend` is online.
+async fn connect_knowing(node: &NodeProcess, user: &User, friend: &User) -> Ws {
+    let url = format!("ws://{}/ws?token={}", node.addr, user.token);
+    let (stream, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("a socket on the node process");
+    let mut ws = Ws { stream };
+    // In the greeting, or right after.
+    let online = ws.recv_until("online_users").await;
+    let listed = online["users"]
+        .as_array()
+        .is_some_and(|users| users.contains(&json!(friend.name)));
+    if !listed {
+        let presence = ws.recv_until("presence").await;
+        assert_eq!(presence["username"], friend.name.as_str());
+    }
+    ws
+}
+
+#[tokio::test]
+async fn when_the_node_relaying_a_call_dies_the_call_ends_for_the_other_party() {
+    let (b, mut doomed) = node_and_node_to_kill().await;
     let alice = b.register("alice").await;
     let bob = b.register("bob").await;
     b.befriend(&alice, &bob).await;
     let mut bob_b = connect(&b, &bob).await;
-    let url = format!("ws://{}/ws?token={}", doomed.addr, alice.token);
-    let (stream, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("a socket on the node to be killed");
-    let mut alice_doomed = Ws { stream };
-    // Her node knows bob is online on node B (in her greeting, or right after).
-    let online = alice_doomed.recv_until("online_users").await;
-    if online["users"] != json!([bob.name]) {
-        let presence = alice_doomed.recv_until("presence").await;
-        assert_eq!(presence["username"], bob.name.as_str());
-    }
+    let mut alice_doomed = connect_knowing(&doomed, &alice, &bob).await;
     // Alice's call is relayed by the node she placed it on; bob answers on node B.
     let id = place_call(&mut alice_doomed, &bob).await;
     assert_eq!(bob_b.recv_until("call_offer").await["callId"], id.as_str());
@@ -847,6 +863,61 @@ async fn when_the_node_relaying_a_call_dies_the_call_ends_for_the_other_party() 
     let again = place_call(&mut carol_b, &bob).await;
     assert_eq!(
         bob_b.recv_until("call_offer").await["callId"],
+        again.as_str()
+    );
+}
+
+#[tokio::test]
+async fn when_the_node_holding_a_partys_socket_dies_the_call_relayed_elsewhere_ends() {
+    let (b, mut doomed) = node_and_node_to_kill().await;
+    let alice = b.register("alice").await;
+    let bob = b.register("bob").await;
+    let carol = b.register("carol").await;
+    let dave = b.register("dave").await;
+    b.befriend(&bob, &alice).await;
+    b.befriend(&carol, &dave).await;
+    let mut bob_b = connect(&b, &bob).await;
+    let mut carol_b = connect(&b, &carol).await;
+    let mut alice_doomed = connect_knowing(&doomed, &alice, &bob).await;
+    let _dave_doomed = connect_knowing(&doomed, &dave, &carol).await;
+
+    // Bob's call is relayed by node B, where he placed it; alice answers on the other node.
+    let answered = place_call(&mut bob_b, &alice).await;
+    assert_eq!(
+        alice_doomed.recv_until("call_offer").await["callId"],
+        answered.as_str()
+    );
+    alice_doomed
+        .send(
+            json!({"type": "call_answer", "to": bob.name, "answer": sdp("answer"),
+                     "callId": answered}),
+        )
+        .await;
+    assert_eq!(
+        bob_b.recv_until("call_answer").await["callId"],
+        answered.as_str()
+    );
+    // Carol's, relayed by node B too, rings for dave, whose only socket is on the other node.
+    let ringing = place_call(&mut carol_b, &dave).await;
+
+    doomed.child.kill().expect("SIGKILL");
+    // Node B finds the node gone (3 s) and ends both as if those sockets had closed.
+    let ended = bob_b.recv_until("call_ended").await;
+    assert_eq!(ended["callId"], answered.as_str());
+    assert_eq!(ended["from"], alice.name.as_str());
+    let call = logged(&mut bob_b, &answered).await;
+    assert_eq!(call["status"], "completed", "{call}");
+    assert_eq!(call["endReason"], "disconnected");
+    let ended = carol_b.recv_until("call_ended").await;
+    assert_eq!(ended["callId"], ringing.as_str());
+    let call = logged(&mut carol_b, &ringing).await;
+    assert_eq!(call["status"], "missed", "{call}");
+    assert_eq!(call["endReason"], "disconnected");
+    // Bob and carol are free: a call between them rings.
+    b.befriend(&bob, &carol).await;
+    let again = place_call(&mut bob_b, &carol).await;
+    assert_eq!(
+        carol_b.recv_until("call_offer").await["callId"],
         again.as_str()
     );
 }

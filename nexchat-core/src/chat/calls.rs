@@ -815,6 +815,29 @@ impl Chat {
         Ok(())
     }
 
+    /// Ends the calls relayed here that a socket on one of `nodes` (gone) placed or answered,
+    /// and those ringing for a callee who has no socket left on any node: nobody was there to
+    /// tell this node that those sockets closed.
+    async fn end_calls_of_sockets_on(&self, nodes: &[String]) {
+        let on_gone = |socket: &Socket| nodes.contains(&socket.node);
+        let ending = self.inner.calls.matching(|c| {
+            on_gone(&c.caller_socket)
+                || c.callee_socket.as_ref().is_some_and(on_gone)
+                || (c.record.status == CallStatus::Ringing
+                    && !self.inner.hub.is_online(&c.record.callee))
+        });
+        for call in ending {
+            let party = if on_gone(&call.caller_socket) {
+                &call.record.caller
+            } else {
+                &call.record.callee
+            };
+            if let Err(err) = self.end_live(&call, Ending::Closed(party)).await {
+                tracing::warn!(?err, "ending a call of a node gone failed");
+            }
+        }
+    }
+
     /// Whether `node` is gone: asked over the bus once (answers kept in `known`). A node that
     /// does not answer in time is not taken for gone: if it is, the nodes that knew it find out
     /// within the node timeout.
@@ -833,8 +856,10 @@ impl Chat {
 
     /// Ends the calls relayed by `nodes`, which fell silent: the parties still connected on
     /// other nodes are told `call_ended` and `call_logged`. Every node that noticed tries; the
-    /// store lets one of them end each call.
+    /// store lets one of them end each call. The calls this node relays lose what sockets they
+    /// had on those nodes, as if those had closed.
     async fn close_out_calls_of(&self, nodes: &[String]) {
+        self.end_calls_of_sockets_on(nodes).await;
         let result = async {
             let calls: HashSet<String> = self
                 .store()
