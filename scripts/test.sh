@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
-#   1. formatting and unused dependencies (cargo-machete, installed when missing); the lints
-#      (clippy) start beside everything else, at a lower priority, in a target folder of their
-#      own (target/lints: a check shares no artifact with a build, and a second folder lets
-#      both run at once), filling the time the build and the tests leave the processors idle;
+#   1. formatting, lints and unused dependencies (cargo-machete, installed when missing); the
+#      lints go first, in the build's own target folder: the build scripts and procedural macros
+#      they compile are the build's too (a check and a build share nothing else);
 #   2. one build of everything the suites run, with one feature set (`--workspace
 #      --all-features`), so each crate is compiled once and later steps only choose what runs
 #      (the browser suite uses the server binaries of this build);
@@ -66,14 +65,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "format"
+step "format and lints"
 cargo fmt --all -- --check
-
-lints() {
-  CARGO_TARGET_DIR="$PWD/target/lints" nice -n 10 \
-    cargo clippy --workspace --all-targets --all-features -- -D warnings
-}
-start lints
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "unused dependencies"
 # A dependency no code uses fails the run, like a lint. Installed from crates.io when missing.
@@ -141,7 +135,6 @@ start rust_on_mongodb
 failed=()
 finish rust_on_mongodb || failed+=(rust_on_mongodb)
 finish browser_suite || failed+=(browser_suite)
-finish lints || failed+=(lints)
 
 if ((${#failed[@]})); then
   step "FAILED: ${failed[*]} (logs in $LOGS)"
