@@ -281,6 +281,60 @@ async fn logout_on_one_node_closes_the_sessions_socket_on_another() {
     assert_eq!(b.get("/friends/status", Some(&alice.token)).await.0, 401);
 }
 
+/// A socket ticket of `user`'s session, from `node`.
+async fn ticket(node: &TestServer, user: &User) -> String {
+    let (status, body) = node
+        .post("/auth/ws-ticket", Some(&user.token), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["ticket"].as_str().expect("ticket").to_owned()
+}
+
+#[tokio::test]
+async fn a_ticket_from_one_node_opens_a_socket_on_another_once() {
+    let nodes = cluster(3).await;
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    a.befriend(&alice, &bob).await;
+    let mut bob_c = connect(c, &bob).await;
+
+    // Issued by A, used on B: the socket is alice's, and it works across the bus.
+    let issued = ticket(a, &alice).await;
+    let mut alice_b = b
+        .ws_query(&format!("/ws?ticket={issued}"), &[])
+        .await
+        .expect("the upgrade on B with A's ticket");
+    alice_b.recv_until("sync_done").await;
+    let online = bob_c.recv_until("presence").await;
+    assert_eq!(online["username"], alice.name.as_str());
+    let id = new_id();
+    alice_b.send(message(&bob.name, &id)).await;
+    assert_eq!(alice_b.recv_until("message_sent").await["id"], id.as_str());
+    assert_eq!(bob_c.recv_until("receive_message").await["id"], id.as_str());
+    // Used up: neither another node nor the issuer takes it again.
+    for node in [c, a, b] {
+        let again = node.ws_query(&format!("/ws?ticket={issued}"), &[]).await;
+        assert_eq!(again.err(), Some(401), "a used ticket on another try");
+    }
+    // A ticket used first on its issuer is used up for the others too.
+    let issued = ticket(a, &alice).await;
+    assert!(
+        a.ws_query(&format!("/ws?ticket={issued}"), &[])
+            .await
+            .is_ok()
+    );
+    let elsewhere = c.ws_query(&format!("/ws?ticket={issued}"), &[]).await;
+    assert_eq!(elsewhere.err(), Some(401));
+    // A ticket naming no node of the chat, or not naming a node at all, opens nothing.
+    let foreign = format!("{}.{}", "0".repeat(32), "1".repeat(64));
+    let bare = "1".repeat(64);
+    for forged in [foreign, bare, format!("{}.x", "*".repeat(32))] {
+        let refused = b.ws_query(&format!("/ws?ticket={forged}"), &[]).await;
+        assert_eq!(refused.err(), Some(401), "{forged}");
+    }
+}
+
 /// One `nexchat-server` process on MongoDB and the bus, killed when dropped.
 struct NodeProcess {
     child: Child,

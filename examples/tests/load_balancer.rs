@@ -120,7 +120,12 @@ async fn sockets(nodes: &[ServerProcess]) -> Vec<f64> {
 async fn connect_where(api: &Api, nodes: &[ServerProcess], user: &User) -> (Ws, usize) {
     let before = sockets(nodes).await;
     let ws = api.connect(user).await;
-    // Registered before the greeting was sent: the count has moved by now.
+    (ws, landed(nodes, &before).await)
+}
+
+/// The node whose socket count moved by one since `before`, the only one that moved.
+async fn landed(nodes: &[ServerProcess], before: &[f64]) -> usize {
+    // A socket is counted before its greeting is sent: the count has moved by now.
     let after = sockets(nodes).await;
     let landed: Vec<usize> = (0..nodes.len())
         .filter(|&i| after[i] == before[i] + 1.0)
@@ -130,7 +135,7 @@ async fn connect_where(api: &Api, nodes: &[ServerProcess], user: &User) -> (Ws, 
         1,
         "one node got the socket: {before:?} {after:?}"
     );
-    (ws, landed[0])
+    landed[0]
 }
 
 #[tokio::test]
@@ -217,6 +222,42 @@ async fn requests_and_sockets_spread_over_nodes_and_the_chat_works_as_one() {
         let status = api.get("/friends/status", &alice.token).await;
         assert_eq!(status, 401, "the token is refused by every node");
     }
+}
+
+#[tokio::test]
+async fn a_ticket_opens_the_socket_on_whichever_node_nginx_sends_the_upgrade_to() {
+    let nodes = nodes(3, &[]).await;
+    let nginx = Nginx::start(&nodes);
+    let api = Api::at(&nginx.addr);
+    let alice = api.register(&unique("alice")).await;
+    let bob = api.register(&unique("bob")).await;
+    api.befriend(&alice, &bob).await;
+    let (mut bob_ws, _) = connect_where(&api, &nodes, &bob).await;
+
+    // As the browser client connects: a ticket, then the upgrade, each where nginx sends it.
+    let mut crossed = 0;
+    let mut sockets_of_alice = Vec::new();
+    for _ in 0..3 {
+        let before = sockets(&nodes).await;
+        let ws = api.connect_with_ticket(&alice).await;
+        let (request, status, issuer) = api.answered().pop().expect("the ticket's answer");
+        assert_eq!((request.as_str(), status), ("POST /auth/ws-ticket", 200));
+        let node = landed(&nodes, &before).await;
+        crossed += usize::from(nodes[node].addr != issuer);
+        sockets_of_alice.push(ws);
+    }
+    assert!(
+        crossed > 0,
+        "no upgrade went to another node than its ticket's"
+    );
+    let online = bob_ws.recv_until("presence").await;
+    assert_eq!(online["username"], alice.name.as_str());
+    let id = new_id();
+    sockets_of_alice[0].send(message(&bob.name, &id)).await;
+    assert_eq!(
+        bob_ws.recv_until("receive_message").await["id"],
+        id.as_str()
+    );
 }
 
 /// A failed login (wrong password) through `api`, with extra headers: the status.

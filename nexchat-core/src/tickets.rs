@@ -1,15 +1,19 @@
 //! WebSocket tickets: short-lived, single-use stand-ins for a token in the `/ws` URL, so that a
 //! browser never puts its token where logs and consoles can see it.
 //!
-//! Kept in memory: a ticket lives 30 seconds and is used by the node that issued it (a client
-//! asks for one right before it connects). Memory is bounded: each login session (or each user
-//! of an embedder's own identity) holds at most [`PER_OWNER`] unused tickets, the oldest
-//! dropped first, and the node at most [`MAX_TICKETS`].
+//! Kept in the memory of the node that issued it, for 30 seconds (a client asks for one right
+//! before it connects). A ticket names that node (`NODE.RANDOM`): another node of the chat that
+//! gets it asks the issuer over the bus to use it up, so a ticket works wherever a load
+//! balancer sends the upgrade, and still only once. Memory is bounded: each login session (or
+//! each user of an embedder's own identity) holds at most [`PER_OWNER`] unused tickets, the
+//! oldest dropped first, and the node at most [`MAX_TICKETS`].
 
 use parking_lot::{Mutex, MutexGuard};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 
 use crate::chat::transport::Caller;
+use crate::identity::Principal;
 
 /// How long a ticket may wait to be used (ms).
 pub(crate) const TICKET_TTL_MS: i64 = 30_000;
@@ -46,12 +50,29 @@ impl State {
 }
 
 /// The unused tickets of this node.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tickets {
+    /// This node's id, the first part of each ticket it issues.
+    node: String,
     state: Mutex<State>,
 }
 
 impl Tickets {
+    /// No tickets yet, for the node named `node` (32 hex digits, see [`crate::Chat::node_id`]).
+    pub(crate) fn new(node: String) -> Self {
+        Self {
+            node,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The node that issued `ticket`, when the ticket is well formed.
+    pub(crate) fn issuer(ticket: &str) -> Option<&str> {
+        let (node, _) = ticket.split_once('.')?;
+        // Only a node id is put into a bus subject: no dots, wildcards or spaces get there.
+        (node.len() == 32 && node.bytes().all(|b| b.is_ascii_hexdigit())).then_some(node)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
@@ -80,7 +101,8 @@ impl Tickets {
         }
         // Two v4 UUIDs: 244 random bits from the operating system's generator.
         let ticket = format!(
-            "{}{}",
+            "{}.{}{}",
+            self.node,
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
@@ -123,6 +145,36 @@ impl Tickets {
             .collect();
         for ticket in expired {
             state.remove(&ticket);
+        }
+    }
+}
+
+/// Whom a ticket was issued to, as it crosses the bus from the issuing node to the node that
+/// got the upgrade.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct TicketHolder {
+    username: String,
+    expires_at: Option<i64>,
+    session: Option<String>,
+}
+
+impl From<Caller> for TicketHolder {
+    fn from(caller: Caller) -> Self {
+        Self {
+            username: caller.principal.username,
+            expires_at: caller.principal.expires_at,
+            session: caller.session,
+        }
+    }
+}
+
+impl From<TicketHolder> for Caller {
+    fn from(holder: TicketHolder) -> Self {
+        let mut principal = Principal::new(holder.username);
+        principal.expires_at = holder.expires_at;
+        Self {
+            principal,
+            session: holder.session,
         }
     }
 }

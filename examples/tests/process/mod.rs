@@ -296,7 +296,23 @@ impl Api {
 
     /// Opens a socket for `user` and reads its greeting up to `sync_done`.
     pub async fn connect(&self, user: &crate::common::User) -> crate::common::Ws {
-        let url = format!("ws://{}/ws?token={}", self.base, user.token);
+        self.open(&format!("token={}", user.token)).await
+    }
+
+    /// Opens a socket for `user` the way the browser client does, with a ticket asked for
+    /// right before (`POST /auth/ws-ticket`), and reads its greeting up to `sync_done`.
+    pub async fn connect_with_ticket(&self, user: &crate::common::User) -> crate::common::Ws {
+        let (status, body) = self
+            .post("/auth/ws-ticket", Some(&user.token), &serde_json::json!({}))
+            .await;
+        assert_eq!(status, 200, "ticket: {body}");
+        let ticket = body["ticket"].as_str().expect("ticket");
+        self.open(&format!("ticket={ticket}")).await
+    }
+
+    /// Opens `/ws?{query}` and reads its greeting up to `sync_done`.
+    async fn open(&self, query: &str) -> crate::common::Ws {
+        let url = format!("ws://{}/ws?{query}", self.base);
         let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket upgrade");

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Mutex as TurnLock;
 
+use super::bus::NodeRequest;
 use super::{Chat, fill_page, page_limit};
 use crate::call_log::{CallEvent, CallLog};
 use crate::error::{ChatError, ChatResult};
@@ -35,18 +36,18 @@ use crate::protocol::{CallKind, CallRecord, CallStatus, EndReason, ServerEvent};
 use crate::session::Session;
 use crate::store::{LineTaken, StoreError};
 
-use relay::Relayed;
+pub(in crate::chat) use relay::Relayed;
 
 /// One socket, on any node: the node's id and the socket's number there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Socket {
+pub(in crate::chat) struct Socket {
     node: String,
     id: u64,
 }
 
 /// A party of a call acting through one of their sockets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Party {
+pub(in crate::chat) struct Party {
     user: String,
     socket: Socket,
 }
@@ -363,7 +364,7 @@ impl Chat {
                 call_id,
                 answer,
             };
-            self.relay(&node, &request).await?.ok_or_else(not_ringing)?
+            self.relay(&node, request).await?.ok_or_else(not_ringing)?
         };
         // Sent by the answering socket's node, the one that can leave that socket out.
         self.inner.hub.push(
@@ -458,7 +459,7 @@ impl Chat {
                     call_id,
                     candidate,
                 };
-                return self.relay(&node, &request).await.map(drop);
+                return self.relay(&node, request).await.map(drop);
             }
         }
         self.ice_call(&party, &to, call_id.as_deref(), candidate)
@@ -515,7 +516,7 @@ impl Chat {
             if let Some((node, call_id)) = self.relaying_node(user, &to, call_id.as_deref()).await?
             {
                 let request = Relayed::End { party, to, call_id };
-                return self.relay(&node, &request).await.map(drop);
+                return self.relay(&node, request).await.map(drop);
             }
         }
         self.end_call(&party, &to, call_id.as_deref()).await
@@ -686,7 +687,7 @@ impl Chat {
                 party: party.clone(),
                 offline,
             };
-            self.relay_quietly(&node, &request).await;
+            self.relay_quietly(&node, request).await;
         }
     }
 
@@ -739,7 +740,7 @@ impl Chat {
                 remover: remover.to_owned(),
                 removed: removed.to_owned(),
             };
-            self.relay_quietly(&node, &request).await;
+            self.relay_quietly(&node, request).await;
         }
     }
 
@@ -762,7 +763,7 @@ impl Chat {
             let request = Relayed::Erased {
                 user: user.to_owned(),
             };
-            self.relay_quietly(&node, &request).await;
+            self.relay_quietly(&node, request).await;
         }
     }
 
@@ -848,8 +849,8 @@ impl Chat {
         if let Some(gone) = known.get(node) {
             return *gone;
         }
-        let probe = relay::encode(&Relayed::Probe);
-        let gone = matches!(self.inner.hub.request(node, probe).await, Reached::Gone);
+        let probe = NodeRequest::Call(Relayed::Probe);
+        let gone = matches!(self.ask(node, &probe).await, Reached::Gone);
         known.insert(node.to_owned(), gone);
         gone
     }
@@ -858,7 +859,7 @@ impl Chat {
     /// other nodes are told `call_ended` and `call_logged`. Every node that noticed tries; the
     /// store lets one of them end each call. The calls this node relays lose what sockets they
     /// had on those nodes, as if those had closed.
-    async fn close_out_calls_of(&self, nodes: &[String]) {
+    pub(super) async fn close_out_calls_of(&self, nodes: &[String]) {
         self.end_calls_of_sockets_on(nodes).await;
         let result = async {
             let calls: HashSet<String> = self

@@ -2,6 +2,7 @@
 //! open sessions and the clock, and every REST call and socket frame goes through it.
 
 mod accounts;
+mod bus;
 mod calls;
 mod conversations;
 mod credentials;
@@ -173,7 +174,7 @@ impl ChatBuilder {
             hasher: Hasher::new(limits.hashes_at_once, limits.hashes_waiting),
             throttle: Throttle::new(limits),
             live_sessions,
-            tickets: Tickets::default(),
+            tickets: Tickets::new(node.id.clone()),
             own_accounts: self.own_accounts.unwrap_or(self.identity.is_none()),
             custom_identity: self.identity,
             jwt,

@@ -9,13 +9,16 @@
 //! expiry.
 
 use super::Chat;
+use super::bus::NodeRequest;
 use super::transport::Caller;
 use crate::error::{ChatError, ChatResult};
+use crate::fanout::Reached;
 use crate::identity::Principal;
 use crate::live_sessions::Known;
 use crate::protocol::rest::{SessionInfo, SessionsResponse, WsTicketResponse};
 use crate::session::CloseReason;
 use crate::store::SessionRecord;
+use crate::tickets::{TicketHolder, Tickets};
 
 /// Characters of a login's `User-Agent` kept with its session.
 const USER_AGENT_CHARS: usize = 200;
@@ -218,14 +221,15 @@ impl Chat {
         Ok(WsTicketResponse { ticket, expires_at })
     }
 
-    /// Uses up a ticket (see [`super::Transport::redeem_ticket`]).
+    /// Uses up a ticket (see [`super::Transport::redeem_ticket`]), here or, for a ticket
+    /// another node issued, there.
     pub(super) async fn redeem_ticket(&self, ticket: &str) -> ChatResult<Caller> {
         let now = self.now();
-        let caller = self
-            .inner
-            .tickets
-            .take(ticket, now)
-            .ok_or(ChatError::Unauthorized)?;
+        let caller = match Tickets::issuer(ticket) {
+            Some(node) if node != self.node_id() => self.take_ticket_at(node, ticket).await,
+            _ => self.inner.tickets.take(ticket, now),
+        }
+        .ok_or(ChatError::Unauthorized)?;
         if caller.principal.expires_at.is_some_and(|at| at <= now) {
             return Err(ChatError::Unauthorized);
         }
@@ -235,6 +239,34 @@ impl Chat {
             self.touch(session).await;
         }
         Ok(caller)
+    }
+
+    /// Asks `node` to use up `ticket`, which it issued: whom it was issued to, if anyone (a node
+    /// gone or not answering in time has no ticket to give).
+    async fn take_ticket_at(&self, node: &str, ticket: &str) -> Option<Caller> {
+        let request = NodeRequest::TakeTicket {
+            ticket: ticket.to_owned(),
+        };
+        match self.ask(node, &request).await {
+            Reached::Answer(body) => serde_json::from_slice::<Option<TicketHolder>>(&body)
+                .inspect_err(|err| tracing::warn!(%err, node, "an unreadable ticket holder"))
+                .ok()
+                .flatten()
+                .map(Caller::from),
+            Reached::Gone | Reached::NoAnswer => None,
+        }
+    }
+
+    /// Uses up `ticket` for another node that got it in an upgrade: the encoded
+    /// `Option<TicketHolder>`.
+    pub(super) fn give_up_ticket(&self, ticket: &str) -> Vec<u8> {
+        let holder = self
+            .inner
+            .tickets
+            .take(ticket, self.now())
+            .map(TicketHolder::from);
+        // Plain strings and numbers: encoding cannot fail.
+        serde_json::to_vec(&holder).unwrap_or_default()
     }
 
     /// Re-checks, in one store query, the sessions holding sockets on this node that were not

@@ -1,18 +1,19 @@
 //! Call frames handed between nodes: a node that gets a frame about a call another node relays
-//! asks that node to run it (request and reply over the bus) and answers its socket with what
-//! came back.
+//! asks that node to run it (a request and its reply over the bus, [`crate::chat::bus`]) and
+//! answers its socket with what came back.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Chat, Party};
+use crate::chat::bus::NodeRequest;
 use crate::error::{ChatError, ChatResult};
-use crate::fanout::{BusEvent, Reached};
+use crate::fanout::Reached;
 
 /// What one node asks the node relaying a call.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub(super) enum Relayed {
+pub(in crate::chat) enum Relayed {
     /// `party`, the callee, answers call `call_id` from `to`.
     Answer {
         party: Party,
@@ -55,82 +56,46 @@ enum Reply {
     Failed,
 }
 
-/// A request as it crosses the bus.
-pub(super) fn encode(request: &Relayed) -> Vec<u8> {
-    // A request is plain strings and JSON values: encoding it cannot fail.
-    serde_json::to_vec(request).unwrap_or_default()
-}
-
 impl Chat {
-    /// Starts the task that runs other nodes' requests and closes out the calls of nodes found
-    /// gone (nothing for a node alone).
-    pub(in crate::chat) fn listen_to_bus(&self) {
-        let Some(mut events) = self.inner.hub.take_events() else {
-            return;
-        };
-        let chat = std::sync::Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                let Some(inner) = chat.upgrade() else { break };
-                let chat = Chat { inner };
-                // Each in a task of its own: a request waiting for a call's turn holds up no
-                // other.
-                match event {
-                    BusEvent::Request { body, reply } => {
-                        tokio::spawn(async move {
-                            let _ = reply.send(chat.run_relayed(&body).await);
-                        });
-                    }
-                    BusEvent::NodesGone(nodes) => {
-                        tokio::spawn(async move { chat.close_out_calls_of(&nodes).await });
-                    }
-                }
-            }
-        });
-    }
-
-    /// Runs a request from another node; the encoded [`Reply`].
-    async fn run_relayed(&self, body: &[u8]) -> Vec<u8> {
+    /// Runs a call request from another node; the encoded [`Reply`].
+    pub(in crate::chat) async fn run_relayed(&self, request: Relayed) -> Vec<u8> {
         let done = |call_id| Ok(Reply::Done { call_id });
-        let outcome = match serde_json::from_slice::<Relayed>(body) {
-            Err(err) => Err(ChatError::Internal(format!(
-                "unreadable call request: {err}"
-            ))),
-            Ok(Relayed::Answer {
+        let outcome = match request {
+            Relayed::Answer {
                 party,
                 to,
                 call_id,
                 answer,
-            }) => self
+            } => self
                 .answer_call(&party, &to, Some(&call_id), answer)
                 .await
                 .and_then(|id| done(Some(id))),
-            Ok(Relayed::Ice {
+            Relayed::Ice {
                 party,
                 to,
                 call_id,
                 candidate,
-            }) => self
+            } => self
                 .ice_call(&party, &to, Some(&call_id), candidate)
                 .await
                 .and_then(|()| done(None)),
-            Ok(Relayed::End { party, to, call_id }) => self
+            Relayed::End { party, to, call_id } => self
                 .end_call(&party, &to, Some(&call_id))
                 .await
                 .and_then(|()| done(None)),
-            Ok(Relayed::Closed { party, offline }) => {
+            Relayed::Closed { party, offline } => {
                 self.end_calls_of_socket(&party, offline).await;
                 done(None)
             }
-            Ok(Relayed::Unfriended { remover, removed }) => {
+            Relayed::Unfriended { remover, removed } => {
                 self.end_calls_between_here(&remover, &removed).await;
                 done(None)
             }
-            Ok(Relayed::Erased { user }) => {
+            Relayed::Erased { user } => {
                 self.end_calls_of_user_here(&user).await;
                 done(None)
             }
-            Ok(Relayed::Probe) => done(None),
+            Relayed::Probe => done(None),
         };
         let reply = match outcome {
             Ok(reply) => reply,
@@ -146,8 +111,8 @@ impl Chat {
     /// Hands `request` to `node`, the node relaying its call. `Ok(Some(id))` when it answered
     /// with a call id, `Ok(None)` when it is done or unreachable (then it is gone or cut off,
     /// and the call ends with its close-out), its refusal otherwise.
-    pub(super) async fn relay(&self, node: &str, request: &Relayed) -> ChatResult<Option<String>> {
-        match self.inner.hub.request(node, encode(request)).await {
+    pub(super) async fn relay(&self, node: &str, request: Relayed) -> ChatResult<Option<String>> {
+        match self.ask(node, &NodeRequest::Call(request)).await {
             Reached::Answer(body) => match serde_json::from_slice::<Reply>(&body) {
                 Ok(Reply::Done { call_id }) => Ok(call_id),
                 Ok(Reply::NotFound { message }) => Err(ChatError::NotFound(message)),
@@ -167,7 +132,7 @@ impl Chat {
 
     /// [`Chat::relay`] for news nobody answers to (a socket closed, a friend removed): a
     /// failure is logged.
-    pub(super) async fn relay_quietly(&self, node: &str, request: &Relayed) {
+    pub(super) async fn relay_quietly(&self, node: &str, request: Relayed) {
         if let Err(err) = self.relay(node, request).await {
             tracing::warn!(?err, node, "a call request to another node failed");
         }
