@@ -1,7 +1,7 @@
 //! The example server binary's HTTP hardening: cache policies (no stale scripts after an
 //! upgrade, no stored tokens), the content security and permissions policies, the HTML charset,
-//! a token secret too short to be safe refused at start, a busy address refused before any
-//! file is made, `--help`, and the OpenAPI document served at `/openapi.json`.
+//! a token secret too short to be safe refused at start (and one left out when the node is one
+//! of several), a busy address refused before any file is made, `--help`, and the OpenAPI document served at `/openapi.json`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -158,6 +158,32 @@ fn a_token_secret_shorter_than_32_bytes_is_refused_at_start() {
             "refused before opening anything"
         );
     }
+}
+
+#[cfg(feature = "nats")]
+#[test]
+fn the_nodes_of_a_chat_must_be_given_their_shared_token_secret() {
+    // A generated secret would be this node's alone: the other nodes would refuse its tokens.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = command(&dir)
+        .env_remove("NEXCHAT_JWT_SECRET")
+        .args(["--nats", "nats://127.0.0.1:4222"])
+        .output()
+        .expect("run nexchat-server");
+    assert!(
+        !output.status.success(),
+        "a node started without the secret"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--jwt-secret") && stderr.contains("NEXCHAT_JWT_SECRET"),
+        "the refusal names the flag: {stderr}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(files.is_empty(), "no secret generated: {files:?}");
 }
 
 #[test]

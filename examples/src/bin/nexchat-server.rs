@@ -51,9 +51,9 @@ struct Args {
     #[arg(long, requires = "mongodb")]
     mongodb_database: Option<String>,
 
-    /// Secret for signing tokens (HS256), at least 32 bytes. When absent, one is generated and
-    /// kept in a file beside the SQLite database (`<db>.secret`), so tokens survive a restart
-    /// [default: generated].
+    /// Secret for signing tokens (HS256), at least 32 bytes; required with --nats (every node
+    /// of a chat needs the same). When absent, one is generated and kept in a file beside the
+    /// SQLite database (`<db>.secret`), so tokens survive a restart [default: generated].
     #[arg(long, env = "NEXCHAT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
 
@@ -353,6 +353,14 @@ fn check_storage_flags(args: &Args) -> Result<(), String> {
         return Err(
             "a NATS server was given (--nats or NEXCHAT_NATS_URL), but this build has no bus: \
              build with `--features nats`, or leave it out to run a node alone"
+                .into(),
+        );
+    }
+    if args.nats.is_some() && args.jwt_secret.is_none() {
+        // A generated secret is this machine's own: another node's tokens would be refused.
+        return Err(
+            "the nodes of one chat (--nats) must share one token secret: give each the same \
+             --jwt-secret or NEXCHAT_JWT_SECRET (at least 32 bytes)"
                 .into(),
         );
     }
