@@ -319,9 +319,20 @@ export function messageByText(page, text) {
   return page.locator('#timeline li.msg', { has: page.locator('.text', { hasText: text }) });
 }
 
-export async function screenshot(page, file) {
-  // Toasts fade out by themselves; wait for them so they do not cover the picture.
+/**
+ * Dismisses the notices in the corner with their own Dismiss buttons (clicked without moving
+ * the focus) and waits until they are gone, rather than for the 5 s they stay by themselves.
+ */
+export async function dismissToasts(page) {
+  await page.evaluate(() => {
+    for (const close of document.querySelectorAll('#toasts .toast-close')) close.click();
+  });
   await page.locator('#toasts .toast').first().waitFor({ state: 'detached', timeout: 15_000 });
+}
+
+export async function screenshot(page, file) {
+  // No notice covers the picture.
+  await dismissToasts(page);
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const out = path.join(RESULTS_DIR, file);
   await page.screenshot({ path: out });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  assertNoProblems, friendButton, launchBrowser, openChat, openClient, register, RESULTS_DIR, send, settled, SLOW, startServer,
+  assertNoProblems, dismissToasts, friendButton, launchBrowser, openChat, openClient, register, RESULTS_DIR, send, settled, SLOW, startServer,
 } from './helpers.js';
 
 const SIZES = { laptop: { width: 1280, height: 800 }, phone: { width: 390, height: 844 } };
@@ -137,8 +137,8 @@ async function ringArea(page, box) {
  * dialog. Resolves to the names of the stops.
  */
 async function expectKeyboardReach(page, screen, options = {}) {
-  // A notice goes by itself after a few seconds: the walk waits for it, so the controls stay put.
-  await page.locator('#toasts .toast').first().waitFor({ state: 'detached', timeout: 15_000 });
+  // Notices go first, so that the controls stay put during the walk.
+  await dismissToasts(page);
   let names;
   // Both themes, reached the way a user's system reaches them: prefers-color-scheme.
   for (const colorScheme of ['dark', 'light']) {

@@ -150,6 +150,10 @@ export class SidebarView {
   }
 
   renderRequests(received, sent) {
+    // A re-render (another request, a presence) keeps a keyboard user's place: the same action
+    // for the same user has the focus again afterwards.
+    const focused = document.activeElement?.closest?.('button[data-action][data-user]');
+    const kept = focused && this.requestsList.contains(focused) ? focused.dataset : null;
     const total = received.length + sent.length;
     this.requestsSection.hidden = total === 0;
     this.requestsCount.textContent = received.length ? String(received.length) : '';
@@ -170,6 +174,9 @@ export class SidebarView {
         h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { action: 'cancel', user: name }, 'aria-label': `Cancel friend request to ${name}` }, 'Cancel')));
     }
     this.requestsList.replaceChildren(...items);
+    if (kept) {
+      this.requestsList.querySelector(`button[data-action="${kept.action}"][data-user="${CSS.escape(kept.user)}"]`)?.focus();
+    }
   }
 
   avatarWithDot(name, online) {
