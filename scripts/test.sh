@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every nexchat test suite, installing and starting what they need:
-#   1. formatting, lints and unused dependencies (cargo-machete, installed when missing); the
-#      lints go first, in the build's own target folder: the build scripts and procedural macros
-#      they compile are the build's too (a check and a build share nothing else);
-#   2. one build of everything the suites run, with one feature set (`--workspace
-#      --all-features`), so each crate is compiled once and later steps only choose what runs
-#      (the browser suite uses the server binaries of this build);
+#   1. formatting and unused dependencies (cargo-machete, installed when missing);
+#   2. one build of every target (`--workspace --all-targets --all-features`: one feature set), so
+#      each crate is compiled once and later steps only choose what runs (the browser suite uses
+#      the server binaries of this build); nexchat's own crates are compiled by clippy-driver,
+#      so the build is also the lint run (`cargo clippy --workspace --all-targets --all-features
+#      -- -D warnings`, without checking every dependency once more before building it);
 #   3. Rust with cargo-nextest (installed when missing; the test binaries side by side, each test
 #      in its own process; settings in .config/nextest.toml): unit and property tests, the
 #      storage conformance suite in memory, on SQLite and on MongoDB (a MongoDB wire-protocol
@@ -65,9 +65,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step "format and lints"
+step "format"
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "unused dependencies"
 # A dependency no code uses fails the run, like a lint. Installed from crates.io when missing.
@@ -99,8 +98,17 @@ command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] \
 # time, so nothing is compiled after the build step.
 ALL=(--workspace --all-features)
 
-step "build: every test binary, and the server binaries the browser suite starts"
-cargo test "${ALL[@]}" --no-run
+# The lints: clippy-driver compiles nexchat's crates as rustc would, after linting them with
+# warnings denied (what `cargo clippy` does, which passes its arguments the same way); the
+# dependencies are compiled by rustc. Exported for every cargo step below: the same compiler
+# for each, so none of them compiles anything again.
+RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)" \
+  || { echo "no clippy-driver: rustup component add clippy" >&2; exit 1; }
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+step "build and lints: every target, and the server binaries the browser suite starts"
+cargo test "${ALL[@]}" --all-targets --no-run
 
 # The binaries that build their chat on the test store (NEXCHAT_TEST_STORE): the socket-level
 # protocol suite (nexchat-axum/tests), and the two examples that mount nexchat in a host app.
