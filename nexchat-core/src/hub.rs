@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::fanout::{BusEvent, FanOut, Node, Reached};
+use crate::fanout::{BusCounts, BusEvent, FanOut, Node, Reached};
 use crate::node_sessions::TooManySessions;
 use crate::protocol::ServerEvent;
 use crate::session::{CloseReason, SessionHandle, SessionId};
@@ -118,6 +118,11 @@ impl Hub {
     /// Whether the other nodes can be reached now (always, for a node alone).
     pub(crate) fn bus_connected(&self) -> bool {
         self.fanout.connected()
+    }
+
+    /// How far this node is on the bus; `None` for a node alone.
+    pub(crate) fn bus_counts(&self) -> Option<BusCounts> {
+        self.fanout.bus_counts()
     }
 
     /// Closes every session of `user`, on every node, with 4003.

@@ -469,7 +469,9 @@ impl TestServer {
         headers: &[(&'static str, &str)],
     ) -> Result<Ws, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("ws://{}{}", self.node_for(path_and_query), path_and_query);
+        let addr = self.node_for(path_and_query);
+        self.settle_bus_at(addr).await;
+        let url = format!("ws://{addr}{path_and_query}");
         let mut request = url.into_client_request().expect("websocket request");
         for (name, value) in headers {
             request
@@ -483,6 +485,30 @@ impl TestServer {
             }
             Err(err) => panic!("websocket connect failed: {err}"),
         }
+    }
+
+    /// Over several nodes: waits until the node at `addr` has handled every bus message the
+    /// other nodes had sent, so that a socket opened there next gets no push of something that
+    /// happened before it (its greeting holds that already), as on one node.
+    async fn settle_bus_at(&self, addr: SocketAddr) {
+        if self.others.is_empty() {
+            return;
+        }
+        let Some(target) = self.nodes().find(|node| node.addr == addr) else {
+            return;
+        };
+        let counts = |node: &TestServer| node.chat.transport().bus_counts().expect("a bus");
+        let sent: Vec<(String, u64)> = self
+            .nodes()
+            .filter(|node| node.addr != addr)
+            .map(|node| (node.chat.node_id().to_owned(), counts(node).published))
+            .collect();
+        wait_until("the node to handle what the others sent", || {
+            let received = counts(target).received;
+            sent.iter()
+                .all(|(node, n)| received.get(node).copied().unwrap_or(0) >= *n)
+        })
+        .await;
     }
 
     /// An HTTP client whose requests come from `local` (any 127.x.y.z address works on

@@ -24,6 +24,7 @@ use crate::error::{ChatError, ChatResult};
 use crate::identity::Principal;
 use crate::protocol::{ClientEvent, ServerEvent};
 
+pub use crate::fanout::BusCounts;
 pub use crate::session::{CloseReason, Outbound, Session, SessionId, SessionOutbox};
 
 /// Who made a request: the user, and the login session their token names.
@@ -382,6 +383,13 @@ impl Transport {
             sessions,
             queued_bytes,
         }
+    }
+
+    /// How far this node is on the bus between nodes (see [`BusCounts`]); `None` for a node
+    /// alone. Tests of several nodes use it to wait until a node has handled what the others
+    /// sent before a moment; operators have the same figures as metrics.
+    pub fn bus_counts(&self) -> Option<BusCounts> {
+        self.chat.inner.hub.bus_counts()
     }
 
     /// The accounting of `user`'s sockets on this node (zeros for a user with none).

@@ -60,6 +60,22 @@ impl BusConfig {
     }
 }
 
+/// How far a node is on the bus: the messages it has put on it, and those it has taken from
+/// it and handled, by the node that sent them (its id, see [`crate::Chat::node_id`]).
+///
+/// Every node's messages reach every other node in the order they were put on the bus, so once
+/// node B's count for node A reaches what A's `published` was at some moment, B has handled
+/// everything A published until then (its pushes are in B's sockets' queues). A message the
+/// NATS client failed to publish is counted by its sender and never received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BusCounts {
+    /// Messages this node has queued for the bus since it started.
+    pub published: u64,
+    /// Messages received from each other node still on the bus, by node id.
+    pub received: std::collections::HashMap<String, u64>,
+}
+
 /// Delivers pushes to users wherever their sockets are, and knows who is online anywhere.
 ///
 /// Every method acts on this node's [`Node`] at once and on the other nodes as soon as the
@@ -90,6 +106,9 @@ pub(crate) trait FanOut: Send + Sync + fmt::Debug {
 
     /// Whether this node is the whole chat (no bus): every other node is gone.
     fn alone(&self) -> bool;
+
+    /// How far this node is on the bus; `None` for a node alone.
+    fn bus_counts(&self) -> Option<BusCounts>;
 
     /// Hands `request` to node `node` (for the chat there, see [`BusEvent::Request`]) and
     /// waits for its answer.
@@ -254,6 +273,10 @@ impl FanOut for InProcess {
 
     fn alone(&self) -> bool {
         true
+    }
+
+    fn bus_counts(&self) -> Option<BusCounts> {
+        None
     }
 
     fn request(&self, _: &str, _: Vec<u8>) -> Pin<Box<dyn Future<Output = Reached> + Send>> {

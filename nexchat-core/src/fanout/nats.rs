@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{BusConfig, BusEvent, FanOut, Node, Reached};
+use super::{BusConfig, BusCounts, BusEvent, FanOut, Node, Reached};
 use crate::error::{ChatError, ChatResult};
 use crate::metrics::bus as metrics;
 use crate::session::SessionId;
@@ -89,6 +89,19 @@ enum Wire {
     Heartbeat { node: String, seq: u64 },
 }
 
+impl Wire {
+    /// The node that sent it.
+    fn node(&self) -> &str {
+        match self {
+            Self::Push { node, .. }
+            | Self::EndUser { node, .. }
+            | Self::EndSession { node, .. }
+            | Self::Presence { node, .. }
+            | Self::Heartbeat { node, .. } => node,
+        }
+    }
+}
+
 /// A node's answer on `PREFIX.roster.NODE`: its users with sockets, as of change `seq`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Roster {
@@ -126,6 +139,8 @@ struct State {
     /// Presence changes this node has made.
     seq: u64,
     peers: HashMap<String, Peer>,
+    /// Messages taken from the bus and handled, by the node that sent them.
+    received: HashMap<String, u64>,
 }
 
 impl State {
@@ -143,6 +158,9 @@ struct Shared {
     prefix: String,
     /// Subject, payload, and when it was queued (ms since the Unix epoch).
     outbox: mpsc::Sender<(String, Bytes, u64)>,
+    /// Messages queued for the bus so far; held while one is queued, so that the count and
+    /// the order of the queue agree.
+    published: Mutex<u64>,
     /// Requests from other nodes and nodes found gone, for the chat.
     events: mpsc::Sender<BusEvent>,
     state: Mutex<State>,
@@ -209,6 +227,7 @@ impl Nats {
             bus,
             prefix,
             outbox,
+            published: Mutex::new(0),
             events: chat_events,
             state: Mutex::new(State::default()),
         });
@@ -301,6 +320,15 @@ impl FanOut for Nats {
         false
     }
 
+    fn bus_counts(&self) -> Option<BusCounts> {
+        let published = *self.shared.published.lock();
+        let received = self.shared.lock().received.clone();
+        Some(BusCounts {
+            published,
+            received,
+        })
+    }
+
     fn request(
         &self,
         node: &str,
@@ -338,11 +366,14 @@ impl Shared {
     fn send(&self, wire: &Wire) {
         match serde_json::to_vec(wire) {
             Ok(payload) => {
+                let mut published = self.published.lock();
                 if self
                     .outbox
                     .try_send((self.bus.clone(), payload.into(), metrics::now_ms()))
-                    .is_err()
+                    .is_ok()
                 {
+                    *published += 1;
+                } else {
                     metrics::dropped();
                     tracing::warn!(node = %self.id, "bus outbox full: a push to other nodes was dropped");
                 }
@@ -462,7 +493,14 @@ async fn listen(shared: Arc<Shared>, mut events: async_nats::Subscriber) {
             .and_then(|value| value.as_str().parse::<u64>().ok());
         metrics::received(sent_at);
         match serde_json::from_slice::<Wire>(&message.payload) {
-            Ok(wire) => shared.receive(wire),
+            Ok(wire) => {
+                let from = wire.node().to_owned();
+                shared.receive(wire);
+                // Counted once handled: its frames are in the sockets' queues by now.
+                if from != shared.id {
+                    *shared.lock().received.entry(from).or_default() += 1;
+                }
+            }
             Err(err) => tracing::warn!(%err, "unreadable bus message ignored"),
         }
     }
@@ -593,6 +631,7 @@ async fn heartbeat(shared: Arc<Shared>, interval: Duration, timeout: Duration) {
                 if let Some(peer) = state.peers.remove(id) {
                     gone.extend(peer.users);
                 }
+                state.received.remove(id);
             }
             if !dead.is_empty() && shared.events.try_send(BusEvent::NodesGone(dead)).is_err() {
                 tracing::warn!(node = %shared.id, "the chat was not told of nodes gone: too many events waiting");
