@@ -239,9 +239,7 @@ test('a 32-character name is cut with an ellipsis at 390 px, and the open chat s
   await phone.locator('#search-input').fill('MAX');
   const person = phone.locator(`#search-list li.person[data-user="${LONG}"]`);
   await person.waitFor();
-  const [personBox, personName, tag] = await Promise.all(
-    [person, person.locator('.person-name > span'), person.locator('.tag')].map((l) => l.boundingBox()),
-  );
+  const [personBox, personName, tag] = await boxes(phone, `#search-list li.person[data-user="${LONG}"]`, [null, '.person-name > span', '.tag']);
   within(personBox, viewport, 'search row');
   within(tag, personBox, 'friend tag');
   assert.ok(personName.x + personName.width <= tag.x, 'the name stops before the tag');
