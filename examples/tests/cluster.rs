@@ -400,34 +400,7 @@ async fn start_process(prefix: &str, nats: &str, store: &[&str]) -> NodeProcess 
 
 #[tokio::test]
 async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
-    let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI").expect(
-        "NEXCHAT_TEST_MONGODB_URI is not set: start the MongoDB test server with \
-         eval \"$(scripts/mongo-test-server.sh)\" (scripts/test.sh does)",
-    );
-    let prefix = unique("nexchat_test");
-    let db = format!("t{}", uuid::Uuid::new_v4().simple());
-    let store = nexchat_store::MongoStore::connect(&uri, &db)
-        .await
-        .expect("MongoDB test server");
-    let mut config = test_config();
-    config.bus = Some(bus(&prefix));
-    let chat = Chat::builder(config, store)
-        .build()
-        .await
-        .expect("node A joins the bus");
-    let a = TestServer::serve(
-        chat,
-        ManualClock::starting_now(),
-        tempfile::tempdir().expect("tempdir"),
-        |r| r,
-    )
-    .await;
-    let mut doomed = start_process(
-        &prefix,
-        &nats_url(),
-        &["--mongodb", &uri, "--mongodb-database", &db],
-    )
-    .await;
+    let (a, mut doomed) = node_and_node_to_kill().await;
 
     let alice = a.register("alice").await;
     let bob = a.register("bob").await;
@@ -827,8 +800,8 @@ async fn a_node_that_starts_mid_call_leaves_the_calls_of_live_nodes_alone() {
     assert_eq!(call["duration"], 3);
 }
 
-/// Node B, served in this test's process, and a node process to be killed, on one fresh MongoDB
-/// database and one bus.
+/// A node served in this test's process, and a node process to be killed, on one fresh
+/// MongoDB database and one bus.
 async fn node_and_node_to_kill() -> (TestServer, NodeProcess) {
     let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI").expect(
         "NEXCHAT_TEST_MONGODB_URI is not set: start the MongoDB test server with \
@@ -844,8 +817,8 @@ async fn node_and_node_to_kill() -> (TestServer, NodeProcess) {
     let chat = Chat::builder(config, store)
         .build()
         .await
-        .expect("node B joins the bus");
-    let b = TestServer::serve(
+        .expect("the node joins the bus");
+    let node = TestServer::serve(
         chat,
         ManualClock::starting_now(),
         tempfile::tempdir().expect("tempdir"),
@@ -858,7 +831,7 @@ async fn node_and_node_to_kill() -> (TestServer, NodeProcess) {
         &["--mongodb", &uri, "--mongodb-database", &db],
     )
     .await;
-    (b, doomed)
+    (node, doomed)
 }
 
 /// A socket of `user` on `node` (a process), once that node knows `friend` is online.
