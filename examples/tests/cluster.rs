@@ -399,7 +399,7 @@ async fn start_process(prefix: &str, nats: &str, store: &[&str]) -> NodeProcess 
 }
 
 #[tokio::test]
-async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
+async fn a_node_killed_mid_conversation_loses_no_acknowledged_message_and_its_users_go_offline() {
     let (a, mut doomed) = node_and_node_to_kill().await;
 
     let alice = a.register("alice").await;
@@ -416,9 +416,25 @@ async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
     assert_eq!(online["username"], alice.name.as_str());
     assert_eq!(online["online"], true);
 
+    // Mid-conversation: alice sends twenty messages and the node dies with some of them in
+    // flight, after acknowledging the first five.
+    let ids: Vec<String> = (0..20).map(|_| new_id()).collect();
+    for id in &ids {
+        alice_doomed.send(message(&bob.name, id)).await;
+    }
+    let mut acknowledged = Vec::new();
+    for _ in 0..5 {
+        let sent = alice_doomed.recv_until("message_sent").await;
+        acknowledged.push(sent["id"].as_str().expect("id").to_owned());
+    }
     doomed.child.kill().expect("SIGKILL");
-    // `expect` waits at most common::WAIT, 10 s: the protocol's bound.
-    let offline = bob_a.expect("presence").await;
+    // `recv` waits at most common::WAIT, 10 s: the protocol's bound.
+    let offline = loop {
+        let event = bob_a.recv().await;
+        if event["type"] == "presence" {
+            break event;
+        }
+    };
     assert_eq!(offline["username"], alice.name.as_str());
     assert_eq!(offline["online"], false);
     let (status, found) = a
@@ -426,6 +442,26 @@ async fn a_killed_nodes_users_are_offline_on_the_others_within_the_bound() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(found["users"][0]["online"], false, "{found}");
+    // Both come back on the surviving node: every acknowledged message is there, in order.
+    let _alice_a = connect(&a, &alice).await;
+    let (_, greeting) = a.connect(&bob).await;
+    let delivered: Vec<&str> = greeting
+        .iter()
+        .filter(|event| event["type"] == "receive_message")
+        .filter_map(|event| event["id"].as_str())
+        .collect();
+    let kept: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|id| delivered.contains(id))
+        .collect();
+    assert_eq!(
+        kept, delivered,
+        "the stored messages come in the order sent"
+    );
+    for id in &acknowledged {
+        assert!(delivered.contains(&id.as_str()), "acknowledged {id} lost");
+    }
 }
 
 /// A NATS server of one test's own (so that it can be restarted), killed when dropped.
