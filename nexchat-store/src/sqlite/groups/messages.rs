@@ -35,10 +35,12 @@ pub(super) const INSERT_RECEIPT: &str =
 pub(super) const ADVANCE_ALL: &str = "UPDATE group_receipts SET status = ?3
      WHERE member = ?2 AND status < ?3 AND group_id = ?1
      RETURNING message";
+/// The unary `+`s keep SQLite from ranging over the member's receipts by status, or the
+/// group's messages, instead of looking each listed id up.
 pub(super) const ADVANCE_IDS: &str = "UPDATE group_receipts SET status = ?3
-     WHERE member = ?2 AND status < ?3 AND message IN
+     WHERE member = ?2 AND +status < ?3 AND message IN
          (SELECT seq FROM group_messages
-          WHERE id IN (SELECT value FROM json_each(?4)) AND group_id = ?1)
+          WHERE id IN (SELECT value FROM json_each(?4)) AND +group_id = ?1)
      RETURNING message";
 pub(super) const IDS_OF: &str = "SELECT seq, id FROM group_messages
      WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq";
