@@ -5,7 +5,7 @@
 use nexchat_core::conformance::support::T0;
 use nexchat_core::protocol::{GroupMember, GroupMessage, GroupRole, MessageStatus};
 use nexchat_core::store::{
-    GroupInserted, GroupLimits, GroupRecord, GroupStore, Inserted, MessageStore,
+    GroupInserted, GroupLimits, GroupRecord, GroupStore, Inserted, MessageStore, StoreError,
 };
 use rusqlite::Connection;
 
@@ -304,4 +304,60 @@ async fn erasure_deletes_across_many_chunks() {
         "no receipt outlives its message"
     );
     assert_eq!(count(&path, "SELECT count(*) FROM group_receipts"), 15 * 3);
+}
+
+/// Rows damaged behind the store's back are `Corrupt` errors naming the row, not panics.
+#[tokio::test]
+async fn damaged_group_rows_are_corrupt_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = SqliteStore::open(&path).unwrap();
+    group_of(&store, &["bob"]).await;
+    insert(&store, &chat("m1", "alice", T0 + 10)).await;
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "UPDATE group_messages SET status = 7 WHERE id = 'm1';
+             UPDATE groups SET title = 'not json' WHERE id = 'g1';
+             UPDATE group_members SET role = 'owner' WHERE username = 'bob';",
+        )
+        .unwrap();
+    let corrupt = |err: StoreError, table: &str, id: &str, what: &str| match err {
+        StoreError::Corrupt {
+            collection,
+            id: got,
+            detail,
+        } => {
+            assert_eq!((collection.as_str(), got.as_str()), (table, id));
+            assert!(detail.contains(what), "{detail}");
+        }
+        other => panic!("expected a corrupt {table} row, got {other:?}"),
+    };
+    corrupt(
+        store.get_group_message("m1").await.unwrap_err(),
+        "group_messages",
+        "m1",
+        "status",
+    );
+    corrupt(
+        store
+            .group_history("g1", "bob", None, 10)
+            .await
+            .unwrap_err(),
+        "group_messages",
+        "m1",
+        "status",
+    );
+    corrupt(
+        store.group("g1").await.unwrap_err(),
+        "groups",
+        "g1",
+        "title",
+    );
+    corrupt(
+        store.members("g1").await.unwrap_err(),
+        "group_members",
+        "bob",
+        "role",
+    );
 }
