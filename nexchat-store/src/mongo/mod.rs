@@ -86,6 +86,8 @@
 mod calls;
 mod docs;
 mod friends;
+mod group_messages;
+mod groups;
 mod messages;
 mod paging;
 mod sessions;
@@ -118,6 +120,16 @@ pub mod collections {
     pub const SESSIONS: &str = "sessions";
     /// The lines of live calls, one document per user in a call (`_id` the user).
     pub const CALL_LINES: &str = "call_lines";
+    /// Groups, one document per group, with the counters that keep its limits.
+    pub const GROUPS: &str = "groups";
+    /// Group memberships, one document per member of a group.
+    pub const GROUP_MEMBERS: &str = "group_members";
+    /// How many groups each user is in, one document per user in any.
+    pub const GROUP_COUNTS: &str = "group_counts";
+    /// Group messages, each stored once.
+    pub const GROUP_MESSAGES: &str = "group_messages";
+    /// Group message receipts, one per message and member it was sent to.
+    pub const GROUP_RECEIPTS: &str = "group_receipts";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
@@ -133,6 +145,11 @@ pub struct MongoStore {
     counters: Collection<Document>,
     sessions: Collection<Document>,
     call_lines: Collection<Document>,
+    groups: Collection<Document>,
+    group_members: Collection<Document>,
+    group_counts: Collection<Document>,
+    group_messages: Collection<Document>,
+    group_receipts: Collection<Document>,
 }
 
 impl MongoStore {
@@ -163,6 +180,11 @@ impl MongoStore {
             counters: db.collection(collections::COUNTERS),
             sessions: db.collection(collections::SESSIONS),
             call_lines: db.collection(collections::CALL_LINES),
+            groups: db.collection(collections::GROUPS),
+            group_members: db.collection(collections::GROUP_MEMBERS),
+            group_counts: db.collection(collections::GROUP_COUNTS),
+            group_messages: db.collection(collections::GROUP_MESSAGES),
+            group_receipts: db.collection(collections::GROUP_RECEIPTS),
             db,
         };
         store.create_indexes().await?;
@@ -240,6 +262,40 @@ impl MongoStore {
         self.call_lines
             // Releasing a call's lines; a user's lines.
             .create_indexes([index(doc! { "callId": 1 }), index(doc! { "user": 1 })])
+            .await
+            .map_err(backend)?;
+        self.group_members
+            .create_indexes([
+                // A group's members, oldest membership first.
+                index(doc! { "group": 1, "joinedAt": 1, "seq": 1 }),
+                // A user's groups.
+                index(doc! { "user": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.group_messages
+            .create_indexes([
+                // A deleted group's messages.
+                index(doc! { "group": 1 }),
+                // An erased account's messages.
+                index(doc! { "sender": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.group_receipts
+            .create_indexes([
+                // A member's history in a group (newest first), ticks to move, list entries,
+                // and a removed member's receipts.
+                index(doc! { "member": 1, "group": 1, "seq": 1 }),
+                // A member's backlog across groups.
+                index(doc! { "member": 1, "status": 1, "seq": 1 }),
+                // A message's receipts in membership order; what holds it back.
+                index(doc! { "messageId": 1, "order": 1 }),
+                // A deleted group's receipts.
+                index(doc! { "group": 1 }),
+                // An erased account's messages' receipts.
+                index(doc! { "sender": 1 }),
+            ])
             .await
             .map_err(backend)?;
         Ok(())
