@@ -1,34 +1,19 @@
-//! Group messages (`group_messages`) and their receipts (`group_receipts`), for
-//! [`nexchat_core::store::GroupStore`] (whose membership half is in [`super::groups`]).
-//!
-//! A message is stored once, with a `seq` from the `group_messages` counter (storage order and
-//! a timestamp that never goes back, as for 1:1 messages); beside it one receipt per member it
-//! was sent to (`_id` the message id and the member, escaped and joined by `|`), carrying copies
-//! of what its queries filter and order on: `group`, `sender`, `kind` (`"chat"` or `"key"`),
-//! `seq`, and `order` (the membership order it was made in). Statuses are integers (`0` sent,
-//! `1` delivered, `2` seen) so that "below" is one `$lt`.
-//!
-//! Without transactions, membership and the receipts meet in this order: a removal deletes the
-//! membership first and the member's receipts after; an insert reads the members, writes the
-//! message and its receipts, then reads the members again and deletes the receipts of those no
-//! longer there (and the whole message when the group is gone). Whichever way the two
-//! interleave, a removed member keeps no receipt of a message stored once the removal returned.
+//! Storing group messages with their receipts, and moving receipts forward (see the module
+//! docs of [`super`] for the documents and the order of steps).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use futures::TryStreamExt;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, doc};
-use nexchat_core::protocol::{GroupMessage, MessageStatus, Receipt};
-use nexchat_core::store::{GroupInserted, GroupTicks, MessageRef, Page, StoreError, StoreResult};
+use nexchat_core::protocol::{GroupMessage, MessageStatus};
+use nexchat_core::store::{GroupInserted, GroupTicks, MessageRef, StoreError, StoreResult};
 
-use super::docs::Reader;
-use super::groups::key;
-use super::paging::limit_plus_one;
-use super::{MongoStore, backend, collections, is_duplicate_key};
+use super::{collect, key};
+use crate::mongo::docs::Reader;
+use crate::mongo::{MongoStore, backend, collections, is_duplicate_key};
 
 /// A status as stored: its rank.
-fn rank(status: MessageStatus) -> i64 {
+pub(super) fn rank(status: MessageStatus) -> i64 {
     match status {
         MessageStatus::Sent => 0,
         MessageStatus::Delivered => 1,
@@ -36,7 +21,7 @@ fn rank(status: MessageStatus) -> i64 {
     }
 }
 
-fn status_field(r: &Reader<'_>, field: &str) -> StoreResult<MessageStatus> {
+pub(super) fn status_field(r: &Reader<'_>, field: &str) -> StoreResult<MessageStatus> {
     match r.i64(field)? {
         0 => Ok(MessageStatus::Sent),
         1 => Ok(MessageStatus::Delivered),
@@ -60,7 +45,7 @@ fn message_doc(message: &GroupMessage, seq: i64) -> Document {
     }
 }
 
-fn message_from_doc(doc: &Document) -> StoreResult<GroupMessage> {
+pub(super) fn message_from_doc(doc: &Document) -> StoreResult<GroupMessage> {
     let r = Reader::new(collections::GROUP_MESSAGES, doc);
     Ok(GroupMessage {
         id: r.str("_id")?,
@@ -73,10 +58,6 @@ fn message_from_doc(doc: &Document) -> StoreResult<GroupMessage> {
         timestamp: r.i64("timestamp")?,
         status: status_field(&r, "status")?,
     })
-}
-
-async fn collect(cursor: mongodb::Cursor<Document>) -> StoreResult<Vec<Document>> {
-    cursor.try_collect().await.map_err(backend)
 }
 
 impl MongoStore {
@@ -186,9 +167,8 @@ impl MongoStore {
 
     /// The members of `group`, oldest membership first.
     async fn group_member_names(&self, group: &str) -> StoreResult<Vec<String>> {
-        use nexchat_core::store::GroupStore;
         Ok(self
-            .members(group)
+            .members_impl(group)
             .await?
             .into_iter()
             .map(|m| m.username)
@@ -205,43 +185,6 @@ impl MongoStore {
             .map_err(backend)?
             .map(|d| message_from_doc(&d))
             .transpose()
-    }
-
-    /// The messages of `ids`, in that order (those deleted meanwhile left out).
-    async fn group_messages_by_ids(&self, ids: &[String]) -> StoreResult<Vec<GroupMessage>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let found = collect(
-            self.group_messages
-                .find(doc! { "_id": { "$in": ids } })
-                .await
-                .map_err(backend)?,
-        )
-        .await?;
-        let mut by_id: HashMap<String, GroupMessage> = found
-            .iter()
-            .map(|d| message_from_doc(d).map(|m| (m.id.clone(), m)))
-            .collect::<StoreResult<_>>()?;
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
-    }
-
-    /// A page of receipts (one past the limit) as the page of their messages.
-    async fn page_of_receipts(
-        &self,
-        receipts: Vec<Document>,
-        limit: usize,
-    ) -> StoreResult<Page<GroupMessage>> {
-        let page = Page::from_one_more(receipts, limit);
-        let ids = page
-            .items
-            .iter()
-            .map(|d| Reader::new(collections::GROUP_RECEIPTS, d).str("messageId"))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page {
-            items: self.group_messages_by_ids(&ids).await?,
-            has_more: page.has_more,
-        })
     }
 
     pub(super) async fn advance_group_status_impl(
@@ -410,140 +353,5 @@ impl MongoStore {
             .await
             .map_err(backend)?;
         Ok(ids)
-    }
-
-    pub(super) async fn receipts_impl(&self, message_id: &str) -> StoreResult<Vec<Receipt>> {
-        let found = collect(
-            self.group_receipts
-                .find(doc! { "messageId": message_id })
-                .sort(doc! { "order": 1 })
-                .await
-                .map_err(backend)?,
-        )
-        .await?;
-        let mut receipts = Vec::with_capacity(found.len());
-        for d in &found {
-            let r = Reader::new(collections::GROUP_RECEIPTS, d);
-            let username = r.str("member")?;
-            if username != r.str("sender")? {
-                receipts.push(Receipt {
-                    username,
-                    status: status_field(&r, "status")?,
-                });
-            }
-        }
-        Ok(receipts)
-    }
-
-    pub(super) async fn group_history_impl(
-        &self,
-        group: &str,
-        member: &str,
-        before: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<GroupMessage>> {
-        let mut filter = doc! { "member": member, "group": group };
-        if let Some(before) = before {
-            let found = self
-                .group_receipts
-                .find_one(doc! { "_id": key(before, member), "group": group })
-                .projection(doc! { "seq": 1 })
-                .await
-                .map_err(backend)?
-                .ok_or_else(|| {
-                    StoreError::NotFound(format!("message {before} is not in {group} for {member}"))
-                })?;
-            let seq = Reader::new(collections::GROUP_RECEIPTS, &found).i64("seq")?;
-            filter.insert("seq", doc! { "$lt": seq });
-        }
-        let found = collect(
-            self.group_receipts
-                .find(filter)
-                .projection(doc! { "messageId": 1 })
-                .sort(doc! { "seq": -1 })
-                .limit(limit_plus_one(limit))
-                .await
-                .map_err(backend)?,
-        )
-        .await?;
-        self.page_of_receipts(found, limit).await
-    }
-
-    pub(super) async fn undelivered_group_messages_impl(
-        &self,
-        member: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<GroupMessage>> {
-        let mut filter = doc! { "member": member, "status": rank(MessageStatus::Sent) };
-        if let Some(after) = after {
-            let found = self
-                .group_messages
-                .find_one(doc! { "_id": after })
-                .projection(doc! { "seq": 1 })
-                .await
-                .map_err(backend)?;
-            // An unknown id starts from the beginning.
-            if let Some(found) = found {
-                let seq = Reader::new(collections::GROUP_MESSAGES, &found).i64("seq")?;
-                filter.insert("seq", doc! { "$gt": seq });
-            }
-        }
-        let found = collect(
-            self.group_receipts
-                .find(filter)
-                .projection(doc! { "messageId": 1 })
-                .sort(doc! { "seq": 1 })
-                .limit(limit_plus_one(limit))
-                .await
-                .map_err(backend)?,
-        )
-        .await?;
-        self.page_of_receipts(found, limit).await
-    }
-
-    /// `member`'s latest chat message in `group` and their unread count there.
-    pub(super) async fn entry_of(
-        &self,
-        group: &str,
-        member: &str,
-    ) -> StoreResult<(Option<GroupMessage>, u64)> {
-        let chat = doc! { "member": member, "group": group, "kind": "chat" };
-        let latest = self
-            .group_receipts
-            .find_one(chat.clone())
-            .projection(doc! { "messageId": 1 })
-            .sort(doc! { "seq": -1 })
-            .await
-            .map_err(backend)?;
-        let last_message = match latest {
-            Some(d) => {
-                let id = Reader::new(collections::GROUP_RECEIPTS, &d).str("messageId")?;
-                self.get_group_message_impl(&id).await?
-            }
-            None => None,
-        };
-        let mut unread = chat;
-        unread.insert("sender", doc! { "$ne": member });
-        unread.insert("status", doc! { "$lt": rank(MessageStatus::Seen) });
-        let unread = self
-            .group_receipts
-            .count_documents(unread)
-            .await
-            .map_err(backend)?;
-        Ok((last_message, unread))
-    }
-
-    pub(super) async fn delete_group_messages_of_impl(&self, user: &str) -> StoreResult<()> {
-        // Receipts first: a message without receipts is seen by nobody.
-        self.group_receipts
-            .delete_many(doc! { "sender": user })
-            .await
-            .map_err(backend)?;
-        self.group_messages
-            .delete_many(doc! { "sender": user })
-            .await
-            .map_err(backend)?;
-        Ok(())
     }
 }
