@@ -291,6 +291,7 @@ use std::future::Future;
 
 use crate::store::Store;
 
+pub mod blobs;
 mod calls;
 mod conversations;
 mod credentials;

@@ -41,6 +41,7 @@
     clippy::missing_errors_doc
 )]
 
+pub mod blobs;
 mod call_log;
 mod chat;
 mod clock;

@@ -51,3 +51,10 @@ async fn the_applications_handle_sees_the_chats_writes() {
     let found = store.find_user("alice").await.expect("find_user");
     assert_eq!(found.map(|u| u.username), Some("Alice".to_owned()));
 }
+
+/// The blob store in memory, through the blob checks.
+mod blobs {
+    nexchat_core::blob_conformance_tests!(async {
+        nexchat_core::blobs::memory::MemoryBlobStore::new()
+    });
+}

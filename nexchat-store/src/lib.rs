@@ -5,6 +5,9 @@
 //!   (group commit), so a message is acknowledged only once it is durable, yet a busy server pays
 //!   one fsync per batch rather than one per message.
 //!
+//! - [`FileBlobStore`]: the blobs of attachments as files in a directory (beside the SQLite
+//!   database), each written to a file of its own, synced, and only then published under its id.
+//!
 //! Every backend passes the storage conformance suite in `nexchat_core::conformance`.
 //!
 //! ```no_run
@@ -21,11 +24,13 @@
     unreachable_pub
 )]
 
+mod file_blobs;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use file_blobs::FileBlobStore;
 #[cfg(feature = "mongodb")]
 pub use mongo::MongoStore;
 #[cfg(feature = "sqlite")]
