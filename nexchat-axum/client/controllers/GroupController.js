@@ -272,9 +272,23 @@ export class GroupController {
         g.serverUnread = { count: 0, upTo: 0 };
       }
       g.joinedAt = this.groups.member(g.id, this.me)?.joinedAt ?? g.createdAt;
+      // A title or preview under a key this browser does not have yet (a new device, keys
+      // cleared): the key messages to us are in the group's history.
+      if (this.needsKeys(g) && !g.historyRequested) {
+        g.historyRequested = true;
+        this.requestHistory(g.id, 'initial');
+      }
     }
     this.renderAll();
     this.markSeen();
+  }
+
+  /** Something shown in this group waits for a key we do not have. */
+  needsKeys(g) {
+    if (g.sealedTitle && g.title == null) return true;
+    if (g.lastRaw) return true;
+    for (const m of g.messages.values()) if (m.waiting) return true;
+    return false;
   }
 
   lastOf(m) {
@@ -489,9 +503,9 @@ export class GroupController {
       const m = this.groups.message(newest.id);
       this.groups.noteLast(g.id, this.lastOf(m));
     }
-    // Messages still waiting for a key whose key message is older than this page: look further back.
-    const waiting = [...g.messages.values()].some((m) => m.waiting);
-    if (waiting && g.hasMore && !g.loadingHistory && g.keyPages < MAX_KEY_PAGES && g.oldestId) {
+    await this.openDetails(g);
+    // Messages (or the title) still waiting for a key whose key message is older than this page: look further back.
+    if (this.needsKeys(g) && g.hasMore && !g.loadingHistory && g.keyPages < MAX_KEY_PAGES && g.oldestId) {
       g.keyPages += 1;
       this.requestHistory(g.id, 'older', g.oldestId);
     }
