@@ -169,6 +169,7 @@ mod client;
 #[cfg(feature = "client")]
 pub mod demo_client;
 mod error;
+mod groups;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod origin;

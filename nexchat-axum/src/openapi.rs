@@ -1,10 +1,15 @@
 //! The OpenAPI 3.1 document of nexchat's routes, built from the same table as the router.
 
 use nexchat_core::protocol::rest::{
-    AccountDeleteRequest, AuthParams, ClientConfig, ConversationsResponse, ErrorBody,
-    FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody, FriendsStatus,
-    LoginRequest, LoginResponse, PasswordChangeRequest, PublicKeyBody, RegisterRequest,
-    RegisterResponse, SessionsResponse, TokenResponse, UserSearchResponse, WsTicketResponse,
+    AccountDeleteRequest, AuthParams, ClientConfig, ConversationsResponse, CreateGroupRequest,
+    ErrorBody, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
+    FriendsStatus, GroupDetailsBody, GroupMemberBody, GroupRoleBody, GroupSummary, GroupsResponse,
+    LoginRequest, LoginResponse, PasswordChangeRequest, PublicKeyBody, ReceiptsResponse,
+    RegisterRequest, RegisterResponse, SessionsResponse, TokenResponse, UserSearchResponse,
+    WsTicketResponse,
+};
+use nexchat_core::protocol::{
+    Group, GroupMember, GroupMessage, GroupRole, MessageStatus, Receipt, SealedField,
 };
 use utoipa::openapi::path::Paths;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -28,18 +33,32 @@ use crate::routes::ROUTES;
         AuthParams,
         ClientConfig,
         ConversationsResponse,
+        CreateGroupRequest,
         ErrorBody,
         FriendAnswerBody,
         FriendRemoveBody,
         FriendRequestBody,
         FriendStatusBody,
         FriendsStatus,
+        Group,
+        GroupDetailsBody,
+        GroupMember,
+        GroupMemberBody,
+        GroupMessage,
+        GroupRole,
+        GroupRoleBody,
+        GroupSummary,
+        GroupsResponse,
         LoginRequest,
         LoginResponse,
+        MessageStatus,
         PasswordChangeRequest,
         PublicKeyBody,
+        Receipt,
+        ReceiptsResponse,
         RegisterRequest,
         RegisterResponse,
+        SealedField,
         SessionsResponse,
         TokenResponse,
         UserSearchResponse,

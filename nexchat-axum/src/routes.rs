@@ -4,7 +4,7 @@
 use axum::routing::{MethodFilter, MethodRouter, on};
 use nexchat_core::Chat;
 
-use crate::{rest, sessions, ws};
+use crate::{groups, rest, sessions, ws};
 
 /// Which chats mount a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,14 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(POST "/friends/accept", Always, rest::friend_accept, rest::__path_friend_accept),
     route!(POST "/friends/reject", Always, rest::friend_reject, rest::__path_friend_reject),
     route!(POST "/friends/remove", Always, rest::friend_remove, rest::__path_friend_remove),
+    route!(POST "/groups", Always, groups::create, groups::__path_create),
+    route!(GET "/groups", Always, groups::list, groups::__path_list),
+    route!(GET "/groups/{id}", Always, groups::one, groups::__path_one),
+    route!(PUT "/groups/{id}/details", Always, groups::details, groups::__path_details),
+    route!(POST "/groups/{id}/members", Always, groups::add_member, groups::__path_add_member),
+    route!(DELETE "/groups/{id}/members/{name}", Always, groups::remove_member, groups::__path_remove_member),
+    route!(PUT "/groups/{id}/members/{name}/role", Always, groups::set_role, groups::__path_set_role),
+    route!(GET "/groups/{id}/messages/{message}/receipts", Always, groups::receipts, groups::__path_receipts),
     route!(GET "/client-config", Always, rest::client_config, rest::__path_client_config),
     route!(GET "/ws", Always, ws::upgrade, ws::__path_upgrade),
 ];

@@ -32,6 +32,8 @@ struct SlowFriendsStore {
     unfriended: Notify,
 }
 
+nexchat_core::forward_group_store!(SlowFriendsStore, inner);
+
 #[async_trait]
 impl FriendStore for SlowFriendsStore {
     async fn are_friends(&self, a: &str, b: &str) -> StoreResult<bool> {

@@ -99,6 +99,13 @@ pub struct Limits {
     /// bound on their memory whatever names and addresses are tried. When one is full, the key
     /// idle the longest is forgotten.
     pub throttle_keys: usize,
+    /// Members of one group, its admins included (256; `conflict` past it).
+    pub max_group_members: usize,
+    /// Groups one user is a member of (100; `conflict` past it).
+    pub max_groups_per_user: usize,
+    /// A group's sealed title: characters of base64 ciphertext (1,024; `too_large` past it). An
+    /// avatar may be as large as a message's ciphertext ([`Limits::max_ciphertext_bytes`]).
+    pub max_group_title_bytes: usize,
 }
 
 impl Limits {
@@ -143,6 +150,9 @@ impl Default for Limits {
             login_failures_per_address: 100,
             registrations_per_hour: 10,
             throttle_keys: 100_000,
+            max_group_members: 256,
+            max_groups_per_user: 100,
+            max_group_title_bytes: 1024,
         }
     }
 }

@@ -28,12 +28,15 @@
 //! ```
 //! use async_trait::async_trait;
 //! use nexchat_core::protocol::{
-//!     CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage,
+//!     CallRecord, CallStatus, Conversation, GroupMember, GroupMessage, GroupRole, MessageStatus,
+//!     Receipt, SealedField, StoredMessage,
 //! };
 //! use nexchat_core::store::memory::MemoryStore;
 //! use nexchat_core::store::{
-//!     CallLine, CallStore, Credentials, FriendLink, FriendStore, Inserted, LinkStatus, MessageStore, Page,
-//!     LineTaken, SessionRecord, SessionStore, StoreResult, UserRecord, UserStore,
+//!     CallLine, CallStore, Credentials, FriendLink, FriendStore, GroupEntry, GroupInserted,
+//!     GroupLimits, GroupRecord, GroupStore, GroupTicks, Inserted, Joined, LinkStatus,
+//!     MessageStore, Page, LineTaken, Removal, RoleSet, SessionRecord, SessionStore, StoreResult,
+//!     UserRecord, UserStore,
 //! };
 //!
 //! /// Your backend: a connection pool, a client... (here, the store it stands in for).
@@ -201,7 +204,69 @@
 //!     }
 //! }
 //!
-//! // The five traits make a `Store`. Every check, each on a fresh store (in a test file,
+//! #[async_trait]
+//! impl GroupStore for MyStore {
+//!     async fn create_group(&self, group: &GroupRecord, creator: &str, max_groups: usize)
+//!         -> StoreResult<bool> {
+//!         self.db.create_group(group, creator, max_groups).await
+//!     }
+//!     async fn group(&self, id: &str) -> StoreResult<Option<GroupRecord>> {
+//!         self.db.group(id).await
+//!     }
+//!     async fn members(&self, group: &str) -> StoreResult<Vec<GroupMember>> {
+//!         self.db.members(group).await
+//!     }
+//!     async fn groups_of(&self, user: &str) -> StoreResult<Vec<String>> {
+//!         self.db.groups_of(user).await
+//!     }
+//!     async fn add_member(&self, group: &str, member: &GroupMember, limits: GroupLimits)
+//!         -> StoreResult<Joined> {
+//!         // Both limits in the same step as the insert: racing adds must not pass them.
+//!         self.db.add_member(group, member, limits).await
+//!     }
+//!     async fn remove_member(&self, group: &str, user: &str) -> StoreResult<Option<Removal>> {
+//!         // The member's receipts go with them; promote or delete in the same step.
+//!         self.db.remove_member(group, user).await
+//!     }
+//!     async fn set_role(&self, group: &str, user: &str, role: GroupRole) -> StoreResult<RoleSet> {
+//!         self.db.set_role(group, user, role).await
+//!     }
+//!     async fn set_group_details(&self, group: &str, title: Option<&SealedField>,
+//!         avatar: Option<&SealedField>) -> StoreResult<bool> {
+//!         self.db.set_group_details(group, title, avatar).await
+//!     }
+//!     async fn insert_group_message(&self, message: &GroupMessage) -> StoreResult<GroupInserted> {
+//!         // Membership checked in the same step as the message and its receipts are written:
+//!         // once a removal has returned, no message stored after it reaches the removed member.
+//!         self.db.insert_group_message(message).await
+//!     }
+//!     async fn get_group_message(&self, id: &str) -> StoreResult<Option<GroupMessage>> {
+//!         self.db.get_group_message(id).await
+//!     }
+//!     async fn advance_group_status(&self, group: &str, member: &str, ids: Option<&[String]>,
+//!         to: MessageStatus) -> StoreResult<GroupTicks> {
+//!         self.db.advance_group_status(group, member, ids, to).await
+//!     }
+//!     async fn receipts(&self, message_id: &str) -> StoreResult<Vec<Receipt>> {
+//!         self.db.receipts(message_id).await
+//!     }
+//!     async fn group_history(&self, group: &str, member: &str, before: Option<&str>,
+//!         limit: usize) -> StoreResult<Page<GroupMessage>> {
+//!         self.db.group_history(group, member, before, limit).await
+//!     }
+//!     async fn undelivered_group_messages(&self, member: &str, after: Option<&str>,
+//!         limit: usize) -> StoreResult<Page<GroupMessage>> {
+//!         self.db.undelivered_group_messages(member, after, limit).await
+//!     }
+//!     async fn group_entries(&self, member: &str) -> StoreResult<Vec<GroupEntry>> {
+//!         self.db.group_entries(member).await
+//!     }
+//!     async fn delete_group_messages_of(&self, user: &str) -> StoreResult<()> {
+//!         self.db.delete_group_messages_of(user).await
+//!     }
+//! }
+//!
+//! // The six traits make a `Store`. Every check, each on a fresh store (in a test file,
 //! // `nexchat_core::conformance_tests!(fresh())` gives one test per check instead):
 //! let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
 //! runtime.block_on(nexchat_core::conformance::run_all(|| async { MyStore::default() }));
@@ -230,6 +295,7 @@ mod calls;
 mod conversations;
 mod credentials;
 mod erasure;
+mod groups;
 mod links;
 mod messages;
 mod races;
@@ -241,6 +307,7 @@ pub use calls::*;
 pub use conversations::*;
 pub use credentials::*;
 pub use erasure::*;
+pub use groups::*;
 pub use links::*;
 pub use messages::*;
 pub use races::*;
@@ -372,6 +439,21 @@ macro_rules! __conformance_checks {
             sessions_touch_moves_forward_only,
             sessions_delete_and_expire,
             race_delete_session,
+            groups_create_find_and_limit,
+            groups_add_member_keeps_the_limits,
+            groups_removal_promotes_and_deletes,
+            groups_roles_keep_an_admin,
+            groups_details_round_trip,
+            group_messages_reach_the_members_of_the_moment,
+            group_ticks_move_forward_and_settle,
+            group_history_is_what_the_member_was_sent,
+            group_undelivered_oldest_first_across_groups,
+            group_removal_takes_the_members_receipts,
+            group_entries_last_message_and_unread,
+            group_messages_of_an_erased_user_go,
+            race_add_member_to_a_full_group,
+            race_add_member_past_the_groups_limit,
+            race_group_messages_and_removal,
         }
     };
 }

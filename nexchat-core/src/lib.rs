@@ -73,3 +73,6 @@ pub use error::{ChatError, ChatResult};
 pub use fanout::BusConfig;
 pub use identity::{Identity, IdentityError, JwtIdentity, Principal};
 pub use kdf::KdfDecoy;
+
+#[doc(hidden)]
+pub use async_trait::async_trait as __async_trait;

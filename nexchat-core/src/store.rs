@@ -27,8 +27,14 @@ use async_trait::async_trait;
 
 use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 
+mod groups;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+
+pub use groups::{
+    GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined,
+    MessageRef, Removal, RoleSet,
+};
 
 /// A storage failure. Cheap to clone: a driver's error is kept behind an [`Arc`], with its
 /// whole chain of sources.
@@ -654,13 +660,16 @@ pub trait SessionStore: Send + Sync {
     async fn delete_expired_sessions(&self, username: &str, now: i64) -> StoreResult<u64>;
 }
 
-/// Everything the chat stores. Implemented for every type that implements the five parts.
+/// Everything the chat stores. Implemented for every type that implements the six parts.
 pub trait Store:
-    UserStore + FriendStore + MessageStore + CallStore + SessionStore + 'static
+    UserStore + FriendStore + MessageStore + CallStore + SessionStore + GroupStore + 'static
 {
 }
 
-impl<T: UserStore + FriendStore + MessageStore + CallStore + SessionStore + 'static> Store for T {}
+impl<T: UserStore + FriendStore + MessageStore + CallStore + SessionStore + GroupStore + 'static>
+    Store for T
+{
+}
 
 // The store an application hands the chat may be one it keeps a handle to: `Arc<S>` is a store
 // whenever `S` is, and forwards every method (the batch insert too, so a backend's own batching

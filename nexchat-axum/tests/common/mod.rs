@@ -54,6 +54,7 @@ pub const SPREAD_SUITES: &[&str] = &[
     "keys",
     "end_reasons",
     "users",
+    "groups",
 ];
 
 /// Tests of those suites that stay on one node, and why.

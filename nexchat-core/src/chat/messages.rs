@@ -11,7 +11,7 @@ use crate::protocol::{MessageStatus, PublicKey, ServerEvent, StoredMessage};
 use crate::session::Session;
 use crate::store::StoreError;
 
-fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
+pub(super) fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
     if value.len() > max {
         return Err(ChatError::TooLarge(format!(
             "{field} is over the {max} character limit"
@@ -29,7 +29,7 @@ fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
     Ok(())
 }
 
-fn validate_id(id: &str) -> ChatResult<()> {
+pub(super) fn validate_id(id: &str) -> ChatResult<()> {
     uuid::Uuid::parse_str(id)
         .map(drop)
         .map_err(|_| ChatError::bad_request("id must be a UUID"))

@@ -7,6 +7,7 @@ mod calls;
 mod conversations;
 mod credentials;
 mod friends;
+mod groups;
 mod messages;
 mod pipeline;
 mod sessions;
@@ -372,6 +373,43 @@ impl Chat {
             } => {
                 self.fetch_call_history(session, &with_user, before, limit)
                     .await
+            }
+            ClientEvent::SendGroupMessage {
+                group,
+                ciphertext,
+                iv,
+                key_id,
+                to,
+                id,
+            } => {
+                let send = groups::GroupSend {
+                    group,
+                    ciphertext,
+                    iv,
+                    key_id,
+                    to,
+                    id,
+                };
+                self.send_group_message(session, send).await
+            }
+            ClientEvent::GroupDelivered { group, ids } => {
+                self.group_tick(session, &group, ids, MessageStatus::Delivered)
+                    .await
+            }
+            ClientEvent::GroupSeen { group, ids } => {
+                self.group_tick(session, &group, ids, MessageStatus::Seen)
+                    .await
+            }
+            ClientEvent::FetchGroupHistory {
+                group,
+                before,
+                limit,
+            } => {
+                self.fetch_group_history(session, &group, before, limit)
+                    .await
+            }
+            ClientEvent::GroupTyping { group, is_typing } => {
+                self.group_typing(session, &group, is_typing).await
             }
         }
     }

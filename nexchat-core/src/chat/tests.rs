@@ -78,6 +78,8 @@ struct GatedStore {
     call_updates: Gate,
 }
 
+crate::forward_group_store!(GatedStore, db);
+
 #[async_trait]
 impl UserStore for GatedStore {
     async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {

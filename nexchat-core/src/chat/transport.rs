@@ -206,7 +206,7 @@ impl Transport {
         Ok((session, outbox))
     }
 
-    /// Sends what the protocol sends first on a new socket: `online_users`, every message still
+    /// Sends what the protocol sends first on a new socket: `online_users`, every message and group message still
     /// `sent` to the user (oldest first), then `sync_done`; then the pushes held meanwhile. The
     /// offline messages come a page at a time, each page waiting for room in the socket's
     /// budget, so a long backlog costs one page of memory per socket, not the whole backlog.
@@ -242,21 +242,41 @@ impl Transport {
             .online_among(friends.iter().map(String::as_str));
         chat.answer(session, &ServerEvent::OnlineUsers { users });
         let per_page = chat.inner.config.limits.messages_per_answer();
-        let mut after: Option<String> = None;
+        let store = chat.store();
+        let mut direct = Backlog::default();
+        let mut grouped = Backlog::default();
         loop {
             let slot = session.answer_slot().await;
-            let page = chat
-                .store()
-                .undelivered(user, after.as_deref(), per_page)
-                .await?;
-            after = page.items.last().map(|m| m.id.clone());
-            let frames = page
-                .items
-                .into_iter()
-                .map(|message| ServerEvent::ReceiveMessage(message).encode().into())
-                .collect();
+            let mut frames = Vec::with_capacity(per_page);
+            while frames.len() < per_page {
+                if direct.wants_more() {
+                    let page = store
+                        .undelivered(user, direct.after.as_deref(), per_page)
+                        .await?;
+                    direct.refill(page, |m| (m.id.clone(), m.timestamp));
+                }
+                if grouped.wants_more() {
+                    let page = store
+                        .undelivered_group_messages(user, grouped.after.as_deref(), per_page)
+                        .await?;
+                    grouped.refill(page, |m| (m.id.clone(), m.timestamp));
+                }
+                // The two backlogs merged by timestamp; of equal ones, the 1:1 message first.
+                let direct_first = match (direct.next_timestamp(), grouped.next_timestamp()) {
+                    (None, None) => break,
+                    (Some(a), Some(b)) => a <= b,
+                    (a, _) => a.is_some(),
+                };
+                let frame = if direct_first {
+                    direct.pop().map(ServerEvent::ReceiveMessage)
+                } else {
+                    grouped.pop().map(ServerEvent::ReceiveGroupMessage)
+                };
+                frames.extend(frame.map(|event| event.encode().into()));
+            }
+            let done = frames.len() < per_page;
             session.send_answer(frames, slot);
-            if !page.has_more || after.is_none() {
+            if done {
                 break;
             }
         }
@@ -399,5 +419,48 @@ impl Transport {
             sessions: hub.session_count(user),
             queued_bytes: hub.queued_bytes(user),
         }
+    }
+}
+
+/// One of the greeting's two backlogs (1:1 and group messages), read a page at a time.
+struct Backlog<T> {
+    /// Read and not yet sent, with their timestamps.
+    items: std::collections::VecDeque<(i64, T)>,
+    /// The id of the last item read: the next page starts after it.
+    after: Option<String>,
+    more: bool,
+}
+
+impl<T> Default for Backlog<T> {
+    fn default() -> Self {
+        Self {
+            items: std::collections::VecDeque::new(),
+            after: None,
+            more: true,
+        }
+    }
+}
+
+impl<T> Backlog<T> {
+    fn wants_more(&self) -> bool {
+        self.items.is_empty() && self.more
+    }
+
+    fn refill(&mut self, page: crate::store::Page<T>, key: impl Fn(&T) -> (String, i64)) {
+        for item in page.items {
+            let (id, timestamp) = key(&item);
+            self.after = Some(id);
+            self.items.push_back((timestamp, item));
+        }
+        // A page that read nothing cannot move the cursor: it is the end whatever it says.
+        self.more = page.has_more && !self.items.is_empty();
+    }
+
+    fn next_timestamp(&self) -> Option<i64> {
+        self.items.front().map(|(timestamp, _)| *timestamp)
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.items.pop_front().map(|(_, item)| item)
     }
 }

@@ -18,7 +18,7 @@ use crate::store::{
 /// it newly stored ([`MESSAGES_STORED`]). Every method is forwarded, the batch insert too, so a
 /// backend's own batching is kept.
 pub(crate) struct MeteredStore {
-    inner: Arc<dyn Store>,
+    pub(super) inner: Arc<dyn Store>,
 }
 
 impl std::fmt::Debug for MeteredStore {
@@ -34,7 +34,10 @@ impl MeteredStore {
 }
 
 /// Runs one store call and records it under `op`.
-async fn timed<T>(op: &'static str, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+pub(super) async fn timed<T>(
+    op: &'static str,
+    call: impl Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
     let start = Instant::now();
     let result = call.await;
     record(op, start, result.is_err());

@@ -126,6 +126,58 @@ pub enum ClientEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<i64>,
     },
+    /// Send an encrypted chat message, or a key message for one member, to a group.
+    SendGroupMessage {
+        /// The group.
+        group: String,
+        /// Base64 ciphertext.
+        ciphertext: String,
+        /// Base64 IV.
+        iv: String,
+        /// The sender key of a chat message; required without `to`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_id: Option<String>,
+        /// The one member a key message is for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// Client-chosen UUID, for idempotent retries.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+    /// Acknowledge receipt of group messages.
+    GroupDelivered {
+        /// The group.
+        group: String,
+        /// Which messages; all still-`sent` ones when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<String>>,
+    },
+    /// Mark group messages as seen.
+    GroupSeen {
+        /// The group.
+        group: String,
+        /// Which messages; all not yet seen when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ids: Option<Vec<String>>,
+    },
+    /// Page through a group's messages, newest first.
+    FetchGroupHistory {
+        /// The group.
+        group: String,
+        /// Only messages older than this message id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        /// Page size (default 50, at most 200).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<i64>,
+    },
+    /// Typing started or stopped in a group.
+    GroupTyping {
+        /// The group.
+        group: String,
+        /// Started (true) or stopped (false).
+        is_typing: bool,
+    },
 }
 
 /// Why a frame could not be decoded. Every case is answered with `bad_request`.
@@ -182,7 +234,7 @@ impl ClientEvent {
     /// The id this event refers to (message `id` or `callId`), echoed as `ref` in errors.
     pub fn reference(&self) -> Option<&str> {
         match self {
-            Self::SendMessage { id, .. } => id.as_deref(),
+            Self::SendMessage { id, .. } | Self::SendGroupMessage { id, .. } => id.as_deref(),
             Self::CallAnswer { call_id, .. }
             | Self::CallIce { call_id, .. }
             | Self::CallEnded { call_id, .. } => call_id.as_deref(),

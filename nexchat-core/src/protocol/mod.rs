@@ -9,6 +9,7 @@
 //! (feature `openapi`) makes the OpenAPI document of its routes.
 
 mod client;
+pub mod groups;
 #[cfg(feature = "openapi")]
 mod openapi;
 pub mod rest;
@@ -18,6 +19,9 @@ mod server;
 pub mod types;
 
 pub use client::{ClientEvent, DecodeError};
+pub use groups::{
+    Group, GroupChange, GroupChangeKind, GroupMember, GroupMessage, GroupRole, Receipt, SealedField,
+};
 pub use server::ServerEvent;
 pub use types::{
     CallKind, CallRecord, CallStatus, Conversation, EndReason, ErrorCode, MessageStatus, PublicKey,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::groups::{Group, GroupMessage, GroupRole, Receipt, SealedField};
 use super::types::{Conversation, ErrorCode, PublicKey};
 
 /// `POST /auth/register`.
@@ -255,4 +256,75 @@ pub struct WsTicketResponse {
     pub ticket: String,
     /// When the ticket expires unused (ms).
     pub expires_at: i64,
+}
+
+/// `POST /groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateGroupRequest {
+    /// The other members: friends of the caller, who becomes admin.
+    pub members: Vec<String>,
+    /// The sealed title.
+    #[serde(default)]
+    pub title: Option<SealedField>,
+    /// The sealed avatar.
+    #[serde(default)]
+    pub avatar: Option<SealedField>,
+}
+
+/// `PUT /groups/{id}/details`: both fields replaced (absent or `null` clears one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupDetailsBody {
+    /// The sealed title.
+    #[serde(default)]
+    pub title: Option<SealedField>,
+    /// The sealed avatar.
+    #[serde(default)]
+    pub avatar: Option<SealedField>,
+}
+
+/// `POST /groups/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupMemberBody {
+    /// Whom to add: a friend of the admin adding them.
+    pub username: String,
+}
+
+/// `PUT /groups/{id}/members/{name}/role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupRoleBody {
+    /// The member's new role.
+    pub role: GroupRole,
+}
+
+/// One entry of `GET /groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummary {
+    /// The group.
+    pub group: Group,
+    /// The latest chat message the caller may see, or `null`.
+    pub last_message: Option<GroupMessage>,
+    /// Chat messages from other members the caller has not seen.
+    pub unread: u64,
+}
+
+/// Answer to `GET /groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupsResponse {
+    /// The caller's groups, latest activity (last message, else membership) first.
+    pub groups: Vec<GroupSummary>,
+}
+
+/// Answer to `GET /groups/{id}/messages/{messageId}/receipts` ("message info").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReceiptsResponse {
+    /// Every member the message was sent to and still in the group, oldest membership first.
+    pub receipts: Vec<Receipt>,
 }

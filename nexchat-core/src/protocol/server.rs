@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::groups::{Group, GroupChange, GroupMessage};
 use super::types::{CallRecord, ErrorCode, MessageStatus, PublicKey, StoredMessage};
 
 /// One WebSocket frame from the server, tagged by its `type`.
@@ -186,6 +187,73 @@ pub enum ServerEvent {
         calls: Vec<CallRecord>,
         /// Whether older calls exist.
         has_more: bool,
+    },
+    /// A group message for this user (or sent by this user from another socket).
+    ReceiveGroupMessage(GroupMessage),
+    /// The group message is stored (single tick).
+    GroupMessageSent {
+        /// The message id.
+        id: String,
+        /// Its group.
+        group: String,
+        /// Its stored timestamp.
+        timestamp: i64,
+    },
+    /// Every member these messages of ours were sent to has them now.
+    GroupDelivered {
+        /// The group.
+        group: String,
+        /// Ids that reached `delivered`.
+        ids: Vec<String>,
+    },
+    /// Every member these messages of ours were sent to has seen them now.
+    GroupSeen {
+        /// The group.
+        group: String,
+        /// Ids that reached `seen`.
+        ids: Vec<String>,
+    },
+    /// Another socket of this user moved group messages forward: these ids are now at
+    /// `status` for this user.
+    GroupReceiptSync {
+        /// The group.
+        group: String,
+        /// Ids whose status moved forward.
+        ids: Vec<String>,
+        /// Their status now.
+        status: MessageStatus,
+    },
+    /// A page of a group's messages, newest first.
+    GroupHistoryResponse {
+        /// The group.
+        group: String,
+        /// The messages.
+        messages: Vec<GroupMessage>,
+        /// Whether older messages exist.
+        has_more: bool,
+    },
+    /// A member started or stopped typing in a group.
+    GroupTyping {
+        /// The group.
+        group: String,
+        /// The member.
+        from: String,
+        /// Started (true) or stopped (false).
+        is_typing: bool,
+    },
+    /// A group changed; the group as it is now.
+    GroupChanged {
+        /// The group after the change.
+        group: Group,
+        /// What changed.
+        change: GroupChange,
+    },
+    /// This user is no longer a member of the group.
+    GroupRemoved {
+        /// The group.
+        group: String,
+        /// Who removed them (themselves when they left).
+        by: String,
     },
     /// A refused event.
     Error {

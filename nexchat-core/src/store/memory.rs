@@ -22,6 +22,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod groups;
+
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
@@ -59,6 +61,11 @@ struct State {
     /// Lines of live calls.
     call_lines: Vec<CallLine>,
     sessions: HashMap<String, SessionRecord>,
+    /// Groups by id (see `groups`).
+    groups: HashMap<String, groups::GroupState>,
+    group_messages: Log<groups::Stored>,
+    /// The highest timestamp given to a group message so far.
+    last_group_timestamp: i64,
 }
 
 #[derive(Debug)]
