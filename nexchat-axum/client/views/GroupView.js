@@ -417,7 +417,7 @@ export class GroupView {
       const actions = [];
       if (isAdmin && !isMe && !gone) {
         if (m.role === 'admin') {
-          actions.push(h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { memberAction: 'demote', user: m.username }, 'aria-label': `Remove admin role from ${m.username}` }, 'Dismiss as admin'));
+          actions.push(h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { memberAction: 'demote', user: m.username }, 'aria-label': `Dismiss as admin: ${m.username}` }, 'Dismiss as admin'));
         } else {
           actions.push(h('button', { type: 'button', className: 'btn btn-small btn-ghost', dataset: { memberAction: 'promote', user: m.username }, 'aria-label': `Make ${m.username} an admin` }, 'Make admin'));
         }
