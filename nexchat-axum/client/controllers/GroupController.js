@@ -763,8 +763,10 @@ export class GroupController {
     if (!id || !c || typeof c.kind !== 'string') return;
     const you = (name) => (this.auth.isMe(name) ? 'You' : name);
     const g = this.groups.group(id);
-    g.gone = false;
     const user = c.user;
+    // Added (again): a member from now on. A removal of us is told by `group_removed`.
+    if (c.kind === 'created' || (c.kind === 'member_added' && this.auth.isMe(user))) g.gone = false;
+    if (g.gone && !(c.kind === 'member_added' && this.auth.isMe(user))) return;
     let line = null;
     if (c.kind === 'created') line = `${you(c.by)} created the group`;
     else if (c.kind === 'member_added' && user) {
