@@ -756,25 +756,40 @@ export class GroupController {
     this.renderAll();
   }
 
+  /**
+   * A membership or details change. The server sends the group as it is after the change (its
+   * JSON Schema: `group` is the record); an id alone is read with `GET /groups/{id}`.
+   */
   async onChanged(ev) {
     await this.loadKeys();
-    const id = ev.group;
+    const record = ev.group && typeof ev.group === 'object' ? ev.group : null;
+    const id = record ? record.id : ev.group;
     const c = ev.change;
-    if (!id || !c || typeof c.kind !== 'string') return;
+    if (typeof id !== 'string' || !c || typeof c.kind !== 'string') return;
     const you = (name) => (this.auth.isMe(name) ? 'You' : name);
+    const them = (name) => (this.auth.isMe(name) ? 'you' : name);
     const g = this.groups.group(id);
     const user = c.user;
+    const addedMe = c.kind === 'member_added' && this.auth.isMe(user);
     // Added (again): a member from now on. A removal of us is told by `group_removed`.
-    if (c.kind === 'created' || (c.kind === 'member_added' && this.auth.isMe(user))) g.gone = false;
-    if (g.gone && !(c.kind === 'member_added' && this.auth.isMe(user))) return;
+    if (c.kind === 'created' || addedMe) g.gone = false;
+    if (g.gone) return;
+    const roleBefore = user ? this.groups.member(id, user)?.role : null;
+    if (record && Array.isArray(record.members)) {
+      this.groups.apply(record);
+      g.joinedAt = this.groups.member(id, this.me)?.joinedAt ?? g.createdAt;
+      await this.openDetails(g);
+    }
     let line = null;
     if (c.kind === 'created') line = `${you(c.by)} created the group`;
     else if (c.kind === 'member_added' && user) {
-      line = `${you(c.by)} added ${this.auth.isMe(user) ? 'you' : user}`;
-      if (!this.auth.isMe(user) && !this.groups.member(id, user)) g.members.push({ username: user, role: 'member', joinedAt: Date.now() });
-      if (!this.auth.isMe(user)) this.onMemberAdded(id, user, this.auth.isMe(c.by) && this.addedHere.delete(`${id}|${low(user)}`));
+      line = `${you(c.by)} added ${them(user)}`;
+      if (!addedMe) {
+        if (!this.groups.member(id, user)) g.members.push({ username: user, role: 'member', joinedAt: Date.now() });
+        this.onMemberAdded(id, user, this.auth.isMe(c.by) && this.addedHere.delete(`${id}|${low(user)}`));
+      }
     } else if ((c.kind === 'member_removed' || c.kind === 'member_left') && user) {
-      line = c.kind === 'member_left' ? `${you(user)} left` : `${you(c.by)} removed ${this.auth.isMe(user) ? 'you' : user}`;
+      line = c.kind === 'member_left' ? `${you(user)} left` : `${you(c.by)} removed ${them(user)}`;
       if (!this.auth.isMe(user)) {
         // Someone else is out: they keep our key, so the next message goes under a new one.
         this.groups.own.delete(id);
@@ -782,16 +797,10 @@ export class GroupController {
         this.clearTyping(id, user);
       }
     } else if (c.kind === 'role_changed' && user) {
-      const before = this.groups.member(id, user)?.role;
-      const fresh = await this.refreshGroup(id);
-      const after = fresh ? this.groups.member(id, user)?.role : null;
-      if (after && after !== before) {
-        line = after === 'admin'
-          ? `${you(c.by)} made ${this.auth.isMe(user) ? 'you' : user} an admin`
-          : `${you(c.by)} dismissed ${this.auth.isMe(user) ? 'you' : user} as admin`;
-      } else if (after) {
-        line = `${you(c.by)} changed the role of ${this.auth.isMe(user) ? 'you' : user}`;
-      }
+      if (!record) await this.refreshGroup(id);
+      const after = this.groups.member(id, user)?.role;
+      if (after === 'admin' && roleBefore !== 'admin') line = `${you(c.by)} made ${them(user)} an admin`;
+      else if (after === 'member' && roleBefore === 'admin') line = `${you(c.by)} dismissed ${them(user)} as admin`;
     }
     if (line) {
       const s = this.groups.addSystem(id, line);
@@ -801,7 +810,7 @@ export class GroupController {
       const s = this.groups.addSystem(id, `${this.auth.isMe(c.promoted) ? 'You are' : `${c.promoted} is`} now an admin`);
       s.change = 'promoted';
     }
-    if (c.kind !== 'role_changed') await this.refreshGroup(id);
+    if (!record && c.kind !== 'role_changed') await this.refreshGroup(id);
     this.renderAll();
   }
 
