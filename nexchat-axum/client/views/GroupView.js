@@ -339,7 +339,7 @@ export class GroupView {
   }
 
   systemNode(line) {
-    return h('li', { className: 'system-line', role: 'note', dataset: { system: line.change ?? '' } }, h('span', { text: line.text }));
+    return h('li', { className: 'system-line', dataset: { system: line.change ?? '' } }, h('span', { text: line.text }));
   }
 
   messageNode(m, showName) {
