@@ -130,7 +130,8 @@ export class GroupModel {
     }
     if (statusRank(msg.status) > statusRank(old.status) || (old.status === 'failed' && msg.status !== 'pending')) old.status = msg.status;
     if (msg.timestamp && old.status !== 'pending' && old.status !== 'failed') old.timestamp = msg.timestamp;
-    if (msg.seenByMe) old.seenByMe = true;
+    // Whether we saw it is set by what we sent (group_seen) or heard (group_receipt_sync), not by
+    // the copy a history page brings.
     if (old.text == null && msg.text != null) {
       old.text = msg.text;
       old.decryptFailed = false;
