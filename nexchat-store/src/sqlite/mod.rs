@@ -17,6 +17,7 @@ mod calls;
 mod checkpoint;
 mod erasure;
 mod friends;
+mod groups;
 mod messages;
 mod paging;
 mod readers;

@@ -220,6 +220,63 @@ CREATE UNIQUE INDEX users_username ON users (username);
 CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
 ";
 
+/// Groups (version 10): each group, its members, each group message once, and a receipt per
+/// member a message was sent to, holding that member's status of it (0 `sent`, 1 `delivered`,
+/// 2 `seen`: integers, so "not yet at" is a range). Receipts name their message by its `seq`
+/// (storage order) and carry the group, so every read of a member's messages is one range of
+/// one receipts index joined to `group_messages` by rowid:
+/// - `group_receipts_inbox` (member, status, message): the backlog (`sent`, oldest first across
+///   groups), the unread counts, and moving a member's ticks without ids.
+/// - `group_receipts_history` (group, member, message): a member's history of a group, newest
+///   first, and everything of a group or a member in it when it goes.
+///
+/// `group_members.seq` numbers the memberships of a group in the order they were added, so of
+/// equal `joined_at` the first added comes first. Only new tables: a database of an earlier
+/// version has no groups to carry over.
+const GROUPS: &str = "
+CREATE TABLE groups (
+    id TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    title TEXT,
+    avatar TEXT
+) STRICT, WITHOUT ROWID;
+CREATE TABLE group_members (
+    group_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    joined_at INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (group_id, username)
+) STRICT, WITHOUT ROWID;
+-- groups_of, the groups limit and the list of a member's groups.
+CREATE INDEX group_members_user ON group_members (username);
+-- members oldest first, and who is promoted when the last admin leaves.
+CREATE INDEX group_members_order ON group_members (group_id, joined_at, seq);
+CREATE TABLE group_messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    group_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    to_user TEXT,
+    key_id TEXT,
+    ciphertext TEXT NOT NULL,
+    iv TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    status INTEGER NOT NULL
+) STRICT;
+-- deleting a group with its messages (some may have no receipt left).
+CREATE INDEX group_messages_group ON group_messages (group_id);
+CREATE TABLE group_receipts (
+    message INTEGER NOT NULL,
+    group_id TEXT NOT NULL,
+    member TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    PRIMARY KEY (message, member)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_receipts_inbox ON group_receipts (member, status, message);
+CREATE INDEX group_receipts_history ON group_receipts (group_id, member, message);
+";
+
 const MIGRATIONS: &[&str] = &[
     V1,
     V2,
@@ -230,6 +287,7 @@ const MIGRATIONS: &[&str] = &[
     CALL_END_REASON,
     CALL_LINES,
     USER_OPTIONALS,
+    GROUPS,
 ];
 
 /// The schema version this code writes.
@@ -331,6 +389,13 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
 }
 
 fn migrate_inner(conn: &mut Connection) -> Result<(), Error> {
+    migrate_to(conn, VERSION)
+}
+
+/// Runs the migrations up to `target` (a database of an earlier version, for the tests of the
+/// upgrades from it; [`VERSION`] otherwise).
+pub(crate) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), Error> {
+    let target = target.min(VERSION);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     if !(0..=VERSION).contains(&version) {
@@ -340,12 +405,13 @@ fn migrate_inner(conn: &mut Connection) -> Result<(), Error> {
         .into());
     }
     let done = usize::try_from(version).unwrap_or(MIGRATIONS.len());
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+    let upto = usize::try_from(target).unwrap_or(MIGRATIONS.len());
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(upto).skip(done) {
         tracing::info!(version = i + 1, "applying SQLite schema migration");
         tx.execute_batch(sql)?;
     }
-    if version < VERSION {
-        tx.pragma_update(None, "user_version", VERSION)?;
+    if version < target {
+        tx.pragma_update(None, "user_version", target)?;
     }
     tx.commit()?;
     Ok(())

@@ -51,11 +51,14 @@ pub(crate) enum Isolation {
 pub(crate) struct WriterState {
     /// The timestamp of the last stored message: no new message gets an earlier one.
     pub(crate) last_timestamp: i64,
+    /// The same for group messages, which keep an order of their own.
+    pub(crate) last_group_timestamp: i64,
 }
 
 impl WriterState {
     /// Reads the state back from the database. The last message in storage order has the
-    /// greatest timestamp (the writer keeps it so), which avoids a scan of the whole table.
+    /// greatest timestamp (the writer keeps it so), which avoids a scan of the whole table; the
+    /// same holds for group messages.
     pub(crate) fn load(conn: &Connection) -> StoreResult<Self> {
         let last: Option<i64> = conn
             .query_row(
@@ -64,8 +67,17 @@ impl WriterState {
                 |row| row.get(0),
             )
             .map_err(|e| StoreError::backend("sqlite: reading last timestamp", e))?;
+        let last_group: Option<i64> = conn
+            .query_row(
+                "SELECT max(timestamp) FROM
+                     (SELECT timestamp FROM group_messages ORDER BY seq DESC LIMIT 1)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| StoreError::backend("sqlite: reading last group timestamp", e))?;
         Ok(Self {
             last_timestamp: last.unwrap_or(i64::MIN),
+            last_group_timestamp: last_group.unwrap_or(i64::MIN),
         })
     }
 }
