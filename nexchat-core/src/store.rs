@@ -32,8 +32,8 @@ mod groups;
 pub mod memory;
 
 pub use groups::{
-    GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined,
-    MessageRef, Removal, RoleSet,
+    GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined, Removal,
+    RoleSet, Settled,
 };
 
 /// A storage failure. Cheap to clone: a driver's error is kept behind an [`Arc`], with its

@@ -7,7 +7,7 @@ use super::Fixture;
 use super::support::{T0, race};
 use crate::protocol::{GroupMember, GroupMessage, GroupRole, MessageStatus, Receipt, SealedField};
 use crate::store::{
-    GroupInserted, GroupLimits, GroupRecord, GroupStore, Joined, MessageRef, Removal, RoleSet,
+    GroupInserted, GroupLimits, GroupRecord, GroupStore, Joined, Removal, RoleSet, Settled,
     StoreError,
 };
 
@@ -493,9 +493,10 @@ pub async fn group_ticks_move_forward_and_settle<X: Fixture>(fixture: X) {
     assert_eq!(moved, ["m1", "m2", "m3"]);
     assert_eq!(
         ticks.settled,
-        [MessageRef {
+        [Settled {
             id: "m1".into(),
-            sender: "alice".into()
+            sender: "alice".into(),
+            status: MessageStatus::Delivered,
         }],
         "m1 had every other receipt delivered; m2 waits for bob, m3 for alice"
     );
@@ -508,19 +509,33 @@ pub async fn group_ticks_move_forward_and_settle<X: Fixture>(fixture: X) {
         .advance_group_status("g1", "bob", None, MessageStatus::Seen)
         .await
         .expect("advance");
-    let mut settled: Vec<_> = ticks.settled.iter().map(|r| r.id.as_str()).collect();
+    let mut settled: Vec<_> = ticks
+        .settled
+        .iter()
+        .map(|r| (r.id.as_str(), r.status))
+        .collect();
     settled.sort();
-    assert!(
-        settled.is_empty(),
-        "carol has seen nothing yet: {settled:?}"
+    assert_eq!(
+        settled,
+        [("m2", MessageStatus::Delivered)],
+        "bob went straight to seen on m2, past carol's delivered: m2 is delivered to all; \
+         carol has seen nothing yet"
     );
     let ticks = store
         .advance_group_status("g1", "carol", None, MessageStatus::Seen)
         .await
         .expect("advance");
-    let mut settled: Vec<_> = ticks.settled.iter().map(|r| r.id.as_str()).collect();
+    let mut settled: Vec<_> = ticks
+        .settled
+        .iter()
+        .map(|r| (r.id.as_str(), r.status))
+        .collect();
     settled.sort();
-    assert_eq!(settled, ["m1", "m2"], "m3 waits for alice");
+    assert_eq!(
+        settled,
+        [("m1", MessageStatus::Seen), ("m2", MessageStatus::Seen)],
+        "m3 waits for alice"
+    );
     let m1 = store
         .get_group_message("m1")
         .await
@@ -643,6 +658,14 @@ pub async fn group_undelivered_oldest_first_across_groups<X: Fixture>(fixture: X
         ids(&left.items),
         ["m4"],
         "`after` may name a message no longer sent"
+    );
+    let unknown = store
+        .undelivered_group_messages("bob", Some("nope"), 10)
+        .await
+        .expect("undelivered");
+    assert!(
+        unknown.items.is_empty() && !unknown.has_more,
+        "an unknown `after` gives an empty page"
     );
     let alices = store
         .undelivered_group_messages("alice", None, 10)

@@ -96,13 +96,15 @@ pub enum GroupInserted {
     NotMember(String),
 }
 
-/// A stored group message named with its sender.
+/// A group message whose own status moved forward, named with its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageRef {
+pub struct Settled {
     /// The message id.
     pub id: String,
     /// Its sender.
     pub sender: String,
+    /// Its status now: the lowest of its receipts but the sender's.
+    pub status: MessageStatus,
 }
 
 /// What [`GroupStore::advance_group_status`] moved.
@@ -110,9 +112,10 @@ pub struct MessageRef {
 pub struct GroupTicks {
     /// The member's receipts that moved forward, by message id.
     pub moved: Vec<String>,
-    /// Messages whose own status reached the new status with this step (every other receipt
-    /// was there already).
-    pub settled: Vec<MessageRef>,
+    /// Messages whose own status moved forward with this step (every other receipt was at
+    /// least there already): to the new status, or to `delivered` when this member went
+    /// straight to `seen` past another at `delivered`.
+    pub settled: Vec<Settled>,
 }
 
 /// One group of a member with what their list shows of it.
@@ -250,8 +253,9 @@ pub trait GroupStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<Page<GroupMessage>>;
     /// The group messages, in every group, whose receipt for `member` is still `sent`, oldest
-    /// first (storage order), at most `limit`, after the message `after` (which need not still
-    /// be `sent`; an unknown id starts from the beginning).
+    /// first (storage order), at most `limit`, strictly after (in storage order) the group
+    /// message `after` whatever its status now; an `after` that is not a stored group message
+    /// gives an empty page.
     ///
     /// # Errors
     /// [`super::StoreError::Backend`] when the database fails; [`super::StoreError::Corrupt`]

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use super::{Log, MemoryStore, State};
 use crate::protocol::{GroupMember, GroupMessage, GroupRole, MessageStatus, Receipt, SealedField};
 use crate::store::{
-    GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined,
-    MessageRef, Page, Removal, RoleSet, StoreError, StoreResult,
+    GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined, Page,
+    Removal, RoleSet, Settled, StoreError, StoreResult,
 };
 
 #[derive(Debug)]
@@ -73,9 +73,13 @@ fn page_after(
     after: Option<&str>,
     limit: usize,
 ) -> Page<GroupMessage> {
-    let start = after
-        .and_then(|id| log.seq_of.get(id).copied())
-        .map_or(0, |seq| seq + 1);
+    let start = match after {
+        None => 0,
+        Some(id) => match log.seq_of.get(id) {
+            Some(seq) => seq + 1,
+            None => return Page::from_one_more(Vec::new(), limit),
+        },
+    };
     let items = log
         .by_seq
         .range(start..)
@@ -305,10 +309,11 @@ impl GroupStore for MemoryStore {
             }
             *status = to;
             ticks.moved.push(stored.message.id.clone());
-            if stored.settle() && stored.message.status == to {
-                ticks.settled.push(MessageRef {
+            if stored.settle() {
+                ticks.settled.push(Settled {
                     id: stored.message.id.clone(),
                     sender: stored.message.sender.clone(),
+                    status: stored.message.status,
                 });
             }
         }

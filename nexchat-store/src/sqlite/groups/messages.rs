@@ -3,7 +3,7 @@
 //! Statuses are stored as integers (see [`code`]) so "below a status" is a range.
 
 use nexchat_core::protocol::{GroupMessage, MessageStatus, Receipt};
-use nexchat_core::store::{GroupEntry, GroupInserted, GroupTicks, MessageRef, Page, StoreError};
+use nexchat_core::store::{GroupEntry, GroupInserted, GroupTicks, Page, Settled, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::sqlite::rows::{Fields, collect};
@@ -224,11 +224,7 @@ pub(super) fn advance(
     if moved.is_empty() {
         return Ok(GroupTicks::default());
     }
-    let settled = settle(conn, &moved)?
-        .into_iter()
-        .filter(|(_, status)| *status == code(to))
-        .map(|(message, _)| message)
-        .collect();
+    let settled = settle(conn, &moved)?;
     let moved = conn
         .prepare_cached(IDS_OF)?
         .query_map([serde_json::to_string(&moved).map_err(encoding)?], |row| {
@@ -239,27 +235,27 @@ pub(super) fn advance(
 }
 
 /// Raises the messages (by `seq`) to the lowest status of their other receipts; the ones that
-/// moved, in storage order, with their new status code.
-pub(super) fn settle(conn: &Connection, seqs: &[i64]) -> Result<Vec<(MessageRef, i64)>, Error> {
+/// moved, in storage order, with their new status.
+pub(super) fn settle(conn: &Connection, seqs: &[i64]) -> Result<Vec<Settled>, Error> {
     if seqs.is_empty() {
         return Ok(Vec::new());
     }
     let seqs = serde_json::to_string(seqs).map_err(encoding)?;
     let mut stmt = conn.prepare_cached(SETTLE)?;
     let mut rows = stmt.query([seqs])?;
-    let mut settled: Vec<(i64, MessageRef, i64)> = Vec::new();
+    let mut settled: Vec<(i64, Settled)> = Vec::new();
     while let Some(row) = rows.next()? {
-        let reference = MessageRef {
-            id: row.get(1)?,
+        let id: String = row.get(1)?;
+        let f = Fields::with_id(row, "group_messages", id.clone());
+        let message = Settled {
+            id,
             sender: row.get(2)?,
+            status: decode_status(&f, 3)?,
         };
-        settled.push((row.get(0)?, reference, row.get(3)?));
+        settled.push((row.get(0)?, message));
     }
-    settled.sort_unstable_by_key(|(seq, _, _)| *seq);
-    Ok(settled
-        .into_iter()
-        .map(|(_, r, status)| (r, status))
-        .collect())
+    settled.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(settled.into_iter().map(|(_, message)| message).collect())
 }
 
 fn encoding(err: serde_json::Error) -> Error {
@@ -308,7 +304,7 @@ pub(super) fn history(
     Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
 }
 
-/// After `after` in storage order (from the start when it is no group message).
+/// After `after` in storage order (an empty page when it is no group message).
 pub(super) fn undelivered(
     conn: &Connection,
     member: &str,
@@ -317,11 +313,14 @@ pub(super) fn undelivered(
 ) -> Result<Page<GroupMessage>, Error> {
     let after_seq: i64 = match after {
         None => 0,
-        Some(id) => conn
+        Some(id) => match conn
             .prepare_cached(SEQ_OF)?
             .query_row([id], |row| row.get(0))
             .optional()?
-            .unwrap_or(0),
+        {
+            Some(seq) => seq,
+            None => return Ok(Page::from_one_more(Vec::new(), limit)),
+        },
     };
     let mut stmt = conn.prepare_cached(BACKLOG)?;
     let rows = stmt.query(params![
