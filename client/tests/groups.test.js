@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   assertNoProblems, axeViolations, befriend, friendButton, launchBrowser, login, openClient, register, screenshot,
-  SLOW, startServer,
+  SLOW, startServer, waitOnline,
 } from './helpers.js';
 
 const ALICE = 'alice';
@@ -24,6 +24,8 @@ const T = {
   before: 'Bob before the removal: pumice-6606',
   after: 'Bob after Carol was removed: obsidian-7707',
   phone: 'Sent from a phone: flint-8808',
+  away1: 'While Bob looks elsewhere: jade-9901',
+  away2: 'And one more for Bob: onyx-9902',
 };
 
 let server;
@@ -315,6 +317,32 @@ test('a member leaves, and the others see it', { timeout: 2 * SLOW }, async () =
   assert.deepEqual(await axeViolations(alice), [], 'the open group passes axe');
   await screenshot(alice, 'group.png');
   assertNoProblems(alice, bob, dave);
+});
+
+test('after a reload the list shows the unread count and the preview, opened with the keys the browser kept', { timeout: 3 * SLOW }, async () => {
+  // Bob looks at his 1:1 chat while Alice writes twice.
+  await friendButton(bob, ALICE).click();
+  await bob.locator(`#chat[data-peer="${ALICE}"]`).waitFor();
+  await sendToGroup(alice, T.away1);
+  await sendToGroup(alice, T.away2);
+  await groupMessage(alice, T.away2).and(alice.locator('[data-status="delivered"]')).waitFor({ timeout: SLOW });
+  await groupButton(bob).locator('.unread-badge', { hasText: '2' }).waitFor();
+  const sentBefore = bob.traffic.length;
+  await bob.reload();
+  await waitOnline(bob);
+  // Delivered already, so not in the greeting: the count is the server's (GET /groups), and the
+  // preview opens with the sender key kept in IndexedDB, without fetching any history.
+  await groupButton(bob).locator('.unread-badge', { hasText: '2' }).waitFor({ timeout: SLOW });
+  await groupButton(bob).locator('.sub', { hasText: T.away2 }).waitFor();
+  await groupButton(bob).locator('.group-title', { hasText: TITLE }).waitFor();
+  const fetched = bob.traffic.slice(sentBefore).filter((e) => e.kind === 'frame' && e.body.includes('"fetch_group_history"'));
+  assert.equal(fetched.length, 0, 'no history was needed to open the title and preview');
+  await openGroup(bob);
+  await groupMessage(bob, T.away2).waitFor();
+  await groupButton(bob).locator('.unread-badge').waitFor({ state: 'detached' });
+  await groupMessage(alice, T.away2).and(alice.locator('[data-status="seen"]')).waitFor({ timeout: SLOW });
+  await groupMessage(alice, T.away1).and(alice.locator('[data-status="seen"]')).waitFor({ timeout: SLOW });
+  assertNoProblems(alice, bob);
 });
 
 test('on a phone-sized screen the group list, then the group', { timeout: 3 * SLOW }, async () => {
