@@ -31,6 +31,11 @@ const TYPES: &[&str] = &[
     "call_ice",
     "call_ended",
     "fetch_call_history",
+    "send_group_message",
+    "group_delivered",
+    "group_seen",
+    "fetch_group_history",
+    "group_typing",
 ];
 
 /// Field names the protocol uses, so random objects hit real fields with wrong values.
@@ -51,6 +56,8 @@ const FIELDS: &[&str] = &[
     "answer",
     "callId",
     "candidate",
+    "group",
+    "keyId",
 ];
 
 struct World {

@@ -896,3 +896,84 @@ async fn an_erased_account_leaves_its_groups_and_its_messages_go() {
             .all(|m| m["id"] != gone.as_str())
     );
 }
+
+#[tokio::test]
+async fn an_admin_reseals_the_title_and_avatar_and_every_member_sees_who_did() {
+    let server = TestServer::start().await;
+    let (alice, bob, _, dave) = alice_and_friends(&server).await;
+    let id = create(&server, &alice, &[&bob]).await;
+    let (mut b, _) = server.connect(&bob).await;
+    changed(&mut b).await;
+    let body = json!({"title": sealed("k7"), "avatar": sealed("k7")});
+    let (status, group) = request(
+        &server,
+        Method::PUT,
+        &format!("/groups/{id}/details"),
+        &alice,
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{group}");
+    let event = b.recv_until("group_changed").await;
+    assert_eq!(
+        (
+            event["change"]["kind"].as_str(),
+            event["change"]["by"].as_str()
+        ),
+        (Some("details_changed"), Some(alice.name.as_str()))
+    );
+    for field in ["title", "avatar"] {
+        assert_eq!(event["group"][field]["keyId"], "k7", "{event}");
+        assert_eq!(event["group"][field]["by"], alice.name.as_str());
+    }
+    // `by` is the server's to say: a client cannot pass its field off as another member's.
+    let forged = json!({"title": {"ciphertext": "c2VhbGVk", "iv": "AAAAAAAAAAAAAAAA", "keyId": "k8", "by": bob.name}});
+    let (_, group) = request(
+        &server,
+        Method::PUT,
+        &format!("/groups/{id}/details"),
+        &alice,
+        Some(forged),
+    )
+    .await;
+    assert_eq!(
+        (group["title"]["by"].as_str(), &group["avatar"]),
+        (Some(alice.name.as_str()), &Value::Null)
+    );
+    let (status, _) = request(
+        &server,
+        Method::PUT,
+        &format!("/groups/{id}/details"),
+        &dave,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 404, "a stranger is told nothing, not forbidden");
+}
+
+#[tokio::test]
+async fn group_sends_share_the_message_rate_and_a_resend_past_it_is_free() {
+    let mut config = test_config();
+    config.limits.message_burst = 3;
+    config.limits.messages_per_sec = 0.001;
+    let server = TestServer::start_with(config).await;
+    let (alice, bob, _, _) = alice_and_friends(&server).await;
+    let id = create(&server, &alice, &[&bob]).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let first = send(&mut a, &id).await;
+    send(&mut a, &id).await;
+    let one = new_id();
+    a.send(message(&bob.name, &one)).await;
+    a.recv_until("message_sent").await;
+    let refused = new_id();
+    a.send(group_message(&id, &refused)).await;
+    let error = a.expect_error("rate_limited").await;
+    assert_eq!(error["ref"], refused.as_str());
+    a.send(group_message(&id, &first)).await;
+    let again = a.expect("group_message_sent").await;
+    assert_eq!(
+        again["id"],
+        first.as_str(),
+        "a resend of a stored message costs nothing"
+    );
+}

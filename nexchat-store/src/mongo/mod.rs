@@ -19,9 +19,14 @@
 //! | `friend_requests` | the pair key (`"alice\|bob"`) | `sender`, `receiver`, `status` |
 //! | `calls` | call id | `caller`, `callee`, `type`, `status`, `startedAt`, `answeredAt`, `endedAt`, `duration`, `endReason` (once ended; missing in calls ended before it existed), `seq`, `pair` |
 //! | `conversations` | `"owner\|withUser"` (escaped like pair keys, in that order) | `owner`, `withUser`, `lastSeq` and `lastId` (the pair's latest message), `unread` (messages to `owner` from `withUser` not seen; missing reads as 0) |
-//! | `counters` | `"messages"`, `"calls"` | `seq`, `timestamp` |
+//! | `counters` | `"messages"`, `"calls"`, `"group_messages"` | `seq`, `timestamp` |
 //! | `sessions` | session id | `username`, `createdAt`, `lastSeenAt`, `expiresAt`, `userAgent` (one per open login session; deleted when it ends) |
 //! | `call_lines` | `callee:USER` or `caller:CALL:USER` | `user`, `peer`, `callId`, `node` (one per party of a live call, deleted when it ends; the callee's `_id`, one per user, makes a second call to them busy) |
+//! | `groups` | group id | `createdAt`, `title` and `avatar` (null or `{ciphertext, iv, keyId, by}`), and the counters `size` (seats taken), `admins`, `nextSeq` (order of memberships) |
+//! | `group_members` | `"group\|user"` (escaped like pair keys, case kept) | `group`, `user`, `role` (`"admin"`, `"member"`), `joinedAt`, `seq` |
+//! | `group_counts` | username | `groups` (how many groups the user is in; deleted at 0) |
+//! | `group_messages` | message id | `group`, `sender`, `to` and `keyId` (null when absent), `ciphertext`, `iv`, `timestamp`, `status` (0 sent, 1 delivered, 2 seen), `seq` |
+//! | `group_receipts` | `"messageId\|member"` | `messageId`, `group`, `member`, `sender`, `kind` (`"chat"`, `"key"`), `status` (as in `group_messages`), `seq`, `order` (membership order at sending), and `deliveredOp`/`seenOp` |
 //!
 //! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
 //! BSON dates or booleans. The pair key of two users is both names lowercased, sorted, escaped
@@ -34,7 +39,11 @@
 //! `{receiver, status}`; `calls {pair, seq}` (history), `{caller, callee, startedAt}` (the
 //! seed's), `{status}` (unfinished calls) and `{callee}` (account erasure); `sessions
 //! {username, createdAt}` (a user's sessions); `call_lines {callId}` (releasing a call's lines) and `{user}` (a user's lines); `conversations {owner, lastSeq}` (a page of a
-//! user's list) and `{withUser}` (account erasure). Message and call ids are the unique `_id`.
+//! user's list) and `{withUser}` (account erasure); `group_members {group, joinedAt, seq}` (a
+//! group's members in order) and `{user}` (a user's groups); `group_messages {group}` (a deleted
+//! group) and `{sender}` (account erasure); `group_receipts {member, group, seq}` (a member's
+//! history, ticks, list entry, removal), `{member, status, seq}` (backlog), `{messageId, order}`
+//! (a message's receipts), `{group}` and `{sender}`. Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
 //! Every write another node could race is one single-document conditional operation:
@@ -50,6 +59,9 @@
 //!   most once, so that field is written at most once); they are read back by it only when the
 //!   update modified fewer messages than it aimed at (a racing call took some).
 //! - Call state changes are updates filtered on the expected `status`.
+//! - Groups keep their limits with counters taken by conditional `$inc` before the membership
+//!   document they guard is written, and a group message's receipts are checked against the
+//!   members again after they are written; see the module `groups` for the order of steps.
 //! - A conversation entry's latest message moves with an upsert filtered on `lastSeq` being
 //!   lower than the new message's `seq` (when it is not, the upsert meets the unique `_id` and
 //!   changes nothing), so entries only move forward whatever order racing inserts land in.
@@ -86,6 +98,7 @@
 mod calls;
 mod docs;
 mod friends;
+mod groups;
 mod messages;
 mod paging;
 mod sessions;
@@ -118,6 +131,16 @@ pub mod collections {
     pub const SESSIONS: &str = "sessions";
     /// The lines of live calls, one document per user in a call (`_id` the user).
     pub const CALL_LINES: &str = "call_lines";
+    /// Groups, one document per group, with the counters that keep its limits.
+    pub const GROUPS: &str = "groups";
+    /// Group memberships, one document per member of a group.
+    pub const GROUP_MEMBERS: &str = "group_members";
+    /// How many groups each user is in, one document per user in any.
+    pub const GROUP_COUNTS: &str = "group_counts";
+    /// Group messages, each stored once.
+    pub const GROUP_MESSAGES: &str = "group_messages";
+    /// Group message receipts, one per message and member it was sent to.
+    pub const GROUP_RECEIPTS: &str = "group_receipts";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
@@ -133,6 +156,11 @@ pub struct MongoStore {
     counters: Collection<Document>,
     sessions: Collection<Document>,
     call_lines: Collection<Document>,
+    groups: Collection<Document>,
+    group_members: Collection<Document>,
+    group_counts: Collection<Document>,
+    group_messages: Collection<Document>,
+    group_receipts: Collection<Document>,
 }
 
 impl MongoStore {
@@ -163,6 +191,11 @@ impl MongoStore {
             counters: db.collection(collections::COUNTERS),
             sessions: db.collection(collections::SESSIONS),
             call_lines: db.collection(collections::CALL_LINES),
+            groups: db.collection(collections::GROUPS),
+            group_members: db.collection(collections::GROUP_MEMBERS),
+            group_counts: db.collection(collections::GROUP_COUNTS),
+            group_messages: db.collection(collections::GROUP_MESSAGES),
+            group_receipts: db.collection(collections::GROUP_RECEIPTS),
             db,
         };
         store.create_indexes().await?;
@@ -240,6 +273,40 @@ impl MongoStore {
         self.call_lines
             // Releasing a call's lines; a user's lines.
             .create_indexes([index(doc! { "callId": 1 }), index(doc! { "user": 1 })])
+            .await
+            .map_err(backend)?;
+        self.group_members
+            .create_indexes([
+                // A group's members, oldest membership first.
+                index(doc! { "group": 1, "joinedAt": 1, "seq": 1 }),
+                // A user's groups.
+                index(doc! { "user": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.group_messages
+            .create_indexes([
+                // A deleted group's messages.
+                index(doc! { "group": 1 }),
+                // An erased account's messages.
+                index(doc! { "sender": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.group_receipts
+            .create_indexes([
+                // A member's history in a group (newest first), ticks to move, list entries,
+                // and a removed member's receipts.
+                index(doc! { "member": 1, "group": 1, "seq": 1 }),
+                // A member's backlog across groups.
+                index(doc! { "member": 1, "status": 1, "seq": 1 }),
+                // A message's receipts in membership order; what holds it back.
+                index(doc! { "messageId": 1, "order": 1 }),
+                // A deleted group's receipts.
+                index(doc! { "group": 1 }),
+                // An erased account's messages' receipts.
+                index(doc! { "sender": 1 }),
+            ])
             .await
             .map_err(backend)?;
         Ok(())
