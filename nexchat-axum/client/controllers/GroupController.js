@@ -795,6 +795,9 @@ export class GroupController {
         this.groups.own.delete(id);
         g.members = g.members.filter((m) => low(m.username) !== low(user));
         this.clearTyping(id, user);
+        // Our messages they held back may have moved on with the removal, which is not pushed:
+        // the open group reads its newest page again for the ticks.
+        if (this.groups.active === id && g.historyLoaded) this.requestHistory(id, 'refresh');
       }
     } else if (c.kind === 'role_changed' && user) {
       if (!record) await this.refreshGroup(id);
