@@ -233,11 +233,16 @@ test('an admin makes a member admin', { timeout: 2 * SLOW }, async () => {
 });
 
 test('a removed member keeps every key it had and still cannot read what is sent after', { timeout: 4 * SLOW }, async () => {
+  // Carol looks elsewhere: she gets Bob's message but does not see it.
+  await friendButton(carol, ALICE).click();
+  await carol.locator(`#chat[data-peer="${ALICE}"]`).waitFor();
   await sendToGroup(bob, T.before);
-  await groupMessage(carol, T.before).waitFor();
-  const beforeId = await groupMessage(carol, T.before).getAttribute('data-id');
+  await groupButton(carol).locator('.sub', { hasText: T.before }).waitFor();
+  const beforeId = await groupMessage(bob, T.before).getAttribute('data-id');
   const pushedBefore = framesOf(carol, 'receive_group_message').find((m) => m.id === beforeId);
   assert.ok(pushedBefore, 'Carol got the message from before the removal');
+  // Alice and Dave have the group open: only Carol holds the tick back.
+  await groupMessage(bob, T.before).and(bob.locator('[data-status="delivered"]')).waitFor({ timeout: SLOW });
 
   await openMembers(alice);
   await alice.getByRole('button', { name: `Remove ${CAROL} from the group` }).click();
@@ -247,6 +252,9 @@ test('a removed member keeps every key it had and still cannot read what is sent
   await closeMembers(alice);
   await systemLine(alice, `You removed ${CAROL}`).waitFor();
   await systemLine(bob, `${ALICE} removed ${CAROL}`).waitFor();
+  // With Carol gone, everyone it was sent to has seen it: the tick moves (read again, not pushed).
+  await groupMessage(bob, T.before).and(bob.locator('[data-status="seen"]')).waitFor({ timeout: SLOW });
+  await openGroup(carol);
   await carol.locator('#group-readonly:not([hidden])', { hasText: 'removed you' }).waitFor();
   await carol.locator('#group-composer').waitFor({ state: 'hidden' });
 
