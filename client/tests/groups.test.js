@@ -87,6 +87,72 @@ after(async () => {
   await server?.stop();
 });
 
+test('group crypto: every AAD binds its group, names, key and id; keys stay inside WebCrypto', { timeout: SLOW }, async () => {
+  const r = await alice.evaluate(async () => {
+    const gc = await import(new URL('groupCrypto.js', document.baseURI));
+    const c = await import(new URL('crypto.js', document.baseURI));
+    const opens = async (fn) => { try { return await fn(); } catch { return false; } };
+    const out = {};
+    const k = await gc.newSenderKey();
+    out.keyId = k.keyId;
+    out.extractable = k.key.extractable;
+    const at = { group: 'g-1', sender: 'Alice', keyId: k.keyId, id: 'm-1' };
+    const sealed = await gc.encryptGroupMessage(k.key, 'hello group', at);
+    out.iv = atob(sealed.iv).length;
+    out.same = await opens(() => gc.decryptGroupMessage(k.key, { ...at, sender: 'ALICE', ...sealed }));
+    out.moved = {};
+    for (const [field, value] of [['group', 'g-2'], ['sender', 'bob'], ['keyId', crypto.randomUUID()], ['id', 'm-2']]) {
+      out.moved[field] = await opens(() => gc.decryptGroupMessage(k.key, { ...at, [field]: value, ...sealed }));
+    }
+    const other = await gc.newSenderKey();
+    out.otherKey = await opens(() => gc.decryptGroupMessage(other.key, { ...at, ...sealed }));
+    // A key message under the pairwise key of two users, opened by the other one.
+    const a = await c.generateIdentity();
+    const b = await c.generateIdentity();
+    const ia = await c.importIdentity(a.jwk);
+    const ib = await c.importIdentity(b.jwk);
+    const ab = await c.deriveMessageKey(ia.privateKey, 'Alice', 'bob', b.publicJwk);
+    const ba = await c.deriveMessageKey(ib.privateKey, 'bob', 'Alice', a.publicJwk);
+    const km = { group: 'g-1', id: 'k-1', sender: 'Alice', to: 'Bob' };
+    const keyMsg = await gc.encryptKeyMessage(ab, k, km);
+    const got = await gc.decryptKeyMessage(ba, { ...km, ...keyMsg });
+    out.keyMessage = got.keyId === k.keyId && got.raw.length === 32 && got.raw.every((v, i) => v === k.raw[i]);
+    out.keyMessageTo = await opens(() => gc.decryptKeyMessage(ba, { ...km, to: 'carol', ...keyMsg }));
+    out.keyMessageGroup = await opens(() => gc.decryptKeyMessage(ba, { ...km, group: 'g-2', ...keyMsg }));
+    const received = await gc.importSenderKey(got.raw);
+    out.receivedOpens = await opens(() => gc.decryptGroupMessage(received, { ...at, ...sealed }));
+    out.receivedExtractable = received.extractable;
+    out.shortKey = await opens(() => gc.importSenderKey(new Uint8Array(16)));
+    // A sealed title names who sealed it and under which key.
+    const title = await gc.sealField('title', k.key, k.keyId, 'Weekend hike', { group: 'g-1', by: 'Alice' });
+    out.title = await opens(() => gc.openField('title', k.key, { ...title, by: 'alice' }, 'g-1'));
+    out.titleBy = await opens(() => gc.openField('title', k.key, { ...title, by: 'bob' }, 'g-1'));
+    out.titleGroup = await opens(() => gc.openField('title', k.key, { ...title, by: 'alice' }, 'g-2'));
+    out.titleAsAvatar = await opens(() => gc.openField('avatar', k.key, { ...title, by: 'alice' }, 'g-1'));
+    out.aad = new TextDecoder().decode(gc.groupMessageAad(at));
+    out.keyAad = new TextDecoder().decode(gc.groupKeyAad(km));
+    out.titleAad = new TextDecoder().decode(gc.sealedFieldAad('title', { group: 'g-1', by: 'Alice', keyId: 'x' }));
+    return out;
+  });
+  assert.match(r.keyId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(r.extractable, false);
+  assert.equal(r.iv, 12);
+  assert.equal(r.same, 'hello group', 'names are lowercased, so the spelling does not matter');
+  assert.deepEqual(r.moved, { group: false, sender: false, keyId: false, id: false });
+  assert.equal(r.otherKey, false);
+  assert.equal(r.keyMessage, true);
+  assert.equal(r.keyMessageTo, false);
+  assert.equal(r.keyMessageGroup, false);
+  assert.equal(r.receivedOpens, 'hello group');
+  assert.equal(r.receivedExtractable, false);
+  assert.equal(r.shortKey, false);
+  assert.equal(r.title, 'Weekend hike');
+  assert.deepEqual([r.titleBy, r.titleGroup, r.titleAsAvatar], [false, false, false]);
+  assert.equal(r.aad, `nexchat-v1|group-message|g-1|alice|${r.keyId}|m-1`);
+  assert.equal(r.keyAad, 'nexchat-v1|group-key|g-1|k-1|alice|bob');
+  assert.equal(r.titleAad, 'nexchat-v1|group-title|g-1|alice|x');
+});
+
 test('four users register; Alice befriends the other three', { timeout: 8 * SLOW }, async () => {
   await register(alice, ALICE);
   await register(bob, BOB);
@@ -360,7 +426,11 @@ test('on a phone-sized screen the group list, then the group', { timeout: 3 * SL
   const phone = await openClient(browser, server.url, { viewport: { width: 390, height: 844 } });
   await login(phone, BOB);
   await groupButton(phone).locator('.group-title', { hasText: TITLE }).waitFor({ timeout: SLOW });
-  await openGroup(phone);
+  // By keyboard: Enter on the group opens it with the focus in the composer.
+  await groupButton(phone).focus();
+  await phone.keyboard.press('Enter');
+  await phone.locator(`#group-chat[data-group="${gid}"]`).waitFor();
+  assert.equal(await phone.evaluate(() => document.activeElement?.id), 'group-composer-input');
   assert.equal(await phone.locator('#sidebar').isVisible(), false, 'the list makes room for the group');
   // History from the server opens with the keys from the key messages it holds.
   await groupMessage(phone, T.after).waitFor({ timeout: SLOW });
@@ -377,8 +447,11 @@ test('on a phone-sized screen the group list, then the group', { timeout: 3 * SL
   assert.ok(actions.x >= 0 && actions.x + actions.width <= 390, 'the member list fits the screen');
   await closeMembers(phone);
   await screenshot(phone, 'group-phone.png');
-  await phone.getByRole('button', { name: 'Back to chats' }).last().click();
+  // Escape goes back to the list, as in a 1:1 chat.
+  await phone.locator('#group-messages').focus();
+  await phone.keyboard.press('Escape');
   await groupButton(phone).waitFor();
+  assert.equal(await phone.locator('#group-chat').isVisible(), false);
   assertNoProblems(phone);
   await phone.context().close();
 });
