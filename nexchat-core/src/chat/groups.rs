@@ -271,7 +271,12 @@ impl Chat {
                 |m| m.timestamp,
             )
         };
-        groups.sort_by_key(|g| std::cmp::Reverse(activity(g)));
+        // Of equal times, by id: an order that does not change from one answer to the next.
+        groups.sort_by(|a, b| {
+            activity(b)
+                .cmp(&activity(a))
+                .then_with(|| a.group.id.cmp(&b.group.id))
+        });
         Ok(GroupsResponse { groups })
     }
 

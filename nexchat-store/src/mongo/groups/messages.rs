@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, doc};
 use nexchat_core::protocol::{GroupMessage, MessageStatus};
-use nexchat_core::store::{GroupInserted, GroupTicks, MessageRef, StoreError, StoreResult};
+use nexchat_core::store::{GroupInserted, GroupTicks, Settled, StoreError, StoreResult};
 
 use super::{collect, key};
 use crate::mongo::docs::Reader;
@@ -256,40 +256,62 @@ impl MongoStore {
                 .collect();
             candidates.retain(|(id, _, _)| ours.contains(id));
         }
-        // 4. Each moved message whose every other receipt is there too reaches `to`; reported
-        // by the one call whose update moved it.
+        // 4. Each moved message rises to the lowest of its other receipts: `to` when every one
+        // is there too, else `delivered` when this member went straight to `seen` past another
+        // at `delivered`. Reported by the one call whose conditional update raised it.
         for (_, id, sender) in candidates {
-            let settles = sender != member
-                && self
-                    .group_receipts
-                    .find_one(doc! {
-                        "messageId": &id,
-                        "member": { "$ne": &sender },
-                        "status": { "$lt": below },
-                    })
-                    .projection(doc! { "_id": 1 })
-                    .await
-                    .map_err(backend)?
-                    .is_none();
-            if settles {
-                let raised = self
-                    .group_messages
-                    .update_one(
-                        doc! { "_id": &id, "status": { "$lt": below } },
-                        doc! { "$set": { "status": below } },
-                    )
-                    .await
-                    .map_err(backend)?;
-                if raised.modified_count == 1 {
-                    ticks.settled.push(MessageRef {
-                        id: id.clone(),
-                        sender,
-                    });
+            let reachable: &[MessageStatus] = match to {
+                MessageStatus::Seen => &[MessageStatus::Seen, MessageStatus::Delivered],
+                _ => &[to],
+            };
+            if sender != member {
+                for &status in reachable {
+                    if self.raise_if_all_reached(&id, &sender, status).await? {
+                        ticks.settled.push(Settled {
+                            id: id.clone(),
+                            sender: sender.clone(),
+                            status,
+                        });
+                        break;
+                    }
                 }
             }
             ticks.moved.push(id);
         }
         Ok(ticks)
+    }
+
+    /// Raises message `id` to `status` when no receipt but its sender's is below it; true when
+    /// this call's conditional update raised it.
+    async fn raise_if_all_reached(
+        &self,
+        id: &str,
+        sender: &str,
+        status: MessageStatus,
+    ) -> StoreResult<bool> {
+        let rank = rank(status);
+        let lagging = self
+            .group_receipts
+            .find_one(doc! {
+                "messageId": id,
+                "member": { "$ne": sender },
+                "status": { "$lt": rank },
+            })
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(backend)?;
+        if lagging.is_some() {
+            return Ok(false);
+        }
+        let raised = self
+            .group_messages
+            .update_one(
+                doc! { "_id": id, "status": { "$lt": rank } },
+                doc! { "$set": { "status": rank } },
+            )
+            .await
+            .map_err(backend)?;
+        Ok(raised.modified_count == 1)
     }
 
     /// Raises a message's status to the lowest of its receipts other than the sender's (when

@@ -122,11 +122,12 @@ impl MongoStore {
                 .projection(doc! { "seq": 1 })
                 .await
                 .map_err(backend)?;
-            // An unknown id starts from the beginning.
-            if let Some(found) = found {
-                let seq = Reader::new(collections::GROUP_MESSAGES, &found).i64("seq")?;
-                filter.insert("seq", doc! { "$gt": seq });
-            }
+            // An unknown id gives an empty page, as for 1:1 messages.
+            let Some(found) = found else {
+                return Ok(Page::from_one_more(Vec::new(), limit));
+            };
+            let seq = Reader::new(collections::GROUP_MESSAGES, &found).i64("seq")?;
+            filter.insert("seq", doc! { "$gt": seq });
         }
         let found = collect(
             self.group_receipts
