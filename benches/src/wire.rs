@@ -31,6 +31,33 @@ pub struct MessageDelivered<'a, S: AsRef<str> + Serialize> {
     pub ids: &'a [S],
 }
 
+/// `send_group_message` (client → server): a chat message to every member of a group.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "send_group_message")]
+pub struct SendGroupMessage<'a> {
+    /// The group id.
+    pub group: &'a str,
+    /// Standard base64 of the ciphertext.
+    pub ciphertext: &'a str,
+    /// Standard base64 of the IV (16 characters).
+    pub iv: &'a str,
+    /// The sender key the ciphertext is under (required for a chat message).
+    #[serde(rename = "keyId")]
+    pub key_id: &'a str,
+    /// The client-chosen message id (a UUID).
+    pub id: &'a str,
+}
+
+/// `group_delivered` (client → server): a member's double tick for group messages.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename = "group_delivered")]
+pub struct GroupDelivered<'a, S: AsRef<str> + Serialize> {
+    /// The group id.
+    pub group: &'a str,
+    /// The ids being acknowledged.
+    pub ids: &'a [S],
+}
+
 /// Any server → client event, with only the fields the load generator looks at.
 ///
 /// `receive_message` is read both flat (`{type, id, sender, ...}`) and with the stored message
@@ -40,10 +67,10 @@ pub struct Incoming<'a> {
     /// The event's `type`.
     #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
-    /// `id` of `message_sent` / `receive_message`.
+    /// `id` of `message_sent` / `receive_message` (and their group forms).
     #[serde(borrow, default)]
     pub id: Option<Cow<'a, str>>,
-    /// `sender` of `receive_message`.
+    /// `sender` of `receive_message` / `receive_group_message`.
     #[serde(borrow, default)]
     pub sender: Option<Cow<'a, str>>,
     /// `code` of `error`.
@@ -52,7 +79,7 @@ pub struct Incoming<'a> {
     /// `ref` of `error`: the id the refusal is about.
     #[serde(rename = "ref", borrow, default)]
     pub reference: Option<Cow<'a, str>>,
-    /// `ids` of `message_delivered` / `message_seen`, only counted.
+    /// `ids` of `message_delivered` / `message_seen` / `group_delivered`, only counted.
     #[serde(default)]
     pub ids: Option<Vec<serde::de::IgnoredAny>>,
     /// A stored message nested in the event (when the server nests it), or the text of `error`.
@@ -153,6 +180,39 @@ mod tests {
         assert_eq!(
             d,
             r#"{"type":"message_delivered","to":"alice","ids":["a","b"]}"#
+        );
+    }
+
+    #[test]
+    fn encodes_group_events_as_the_protocol_says() {
+        let s = serde_json::to_string(&SendGroupMessage {
+            group: "g1",
+            ciphertext: "AA==",
+            iv: "x",
+            key_id: "k1",
+            id: "i",
+        })
+        .expect("serializes");
+        assert_eq!(
+            s,
+            r#"{"type":"send_group_message","group":"g1","ciphertext":"AA==","iv":"x","keyId":"k1","id":"i"}"#
+        );
+        let d = serde_json::to_string(&GroupDelivered {
+            group: "g1",
+            ids: &["a", "b"],
+        })
+        .expect("serializes");
+        assert_eq!(
+            d,
+            r#"{"type":"group_delivered","group":"g1","ids":["a","b"]}"#
+        );
+        let r: Incoming<'_> = serde_json::from_str(
+            r#"{"type":"receive_group_message","id":"m1","group":"g1","sender":"a","keyId":"k1","ciphertext":"AA==","iv":"x","timestamp":1,"status":"sent"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (r.kind.as_ref(), r.message_id(), r.message_sender()),
+            ("receive_group_message", Some("m1"), Some("a"))
         );
     }
 

@@ -3,12 +3,13 @@
 //!
 //! ```text
 //! nexchat-load [--url http://127.0.0.1:8080] [--target nexchat|bare] [--server-pid PID] messages ...
+//! nexchat-load [...] group --members 256 --senders 1 --rate 50
 //! nexchat-load [...] connections --conns 10000 --source-ips 4
 //! ```
 //! See `benches/README.md` for the server flags and limits to set first.
 
 use clap::{Parser, Subcommand};
-use nexchat_benches::load::{Common, connections, hostile, messages};
+use nexchat_benches::load::{Common, connections, group, hostile, messages};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Friend pairs send each other messages; reports msg/s and latency.
     Messages(messages::MessagesArgs),
+    /// One group, all members online, some sending into it; reports fan-out msg/s and latency.
+    Group(group::GroupArgs),
     /// Open N idle connections and hold them; reports memory per connection.
     Connections(connections::ConnectionsArgs),
     /// Clients that try to exhaust the server (never-reading sockets, floods, junk, slowloris).
@@ -53,6 +56,9 @@ fn main() {
     let result = rt.block_on(async {
         match &cli.command {
             Command::Messages(args) => messages::run(&cli.common, args)
+                .await
+                .map(|r| (r.table(), serde_json::to_string(&r))),
+            Command::Group(args) => group::run(&cli.common, args)
                 .await
                 .map(|r| (r.table(), serde_json::to_string(&r))),
             Command::Connections(args) => connections::run(&cli.common, args)

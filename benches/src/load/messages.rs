@@ -297,7 +297,7 @@ pub async fn run(common: &Common, args: &MessagesArgs) -> Result<MessagesReport,
     })
 }
 
-fn set_phase(shared: &Shared, tx: &watch::Sender<u8>, p: u8, quiet: bool) {
+pub(super) fn set_phase(shared: &Shared, tx: &watch::Sender<u8>, p: u8, quiet: bool) {
     shared.phase.store(p, Relaxed);
     let _ = tx.send(p);
     if !quiet {
@@ -423,7 +423,7 @@ async fn connection(
     }
 }
 
-async fn write_all(ws: &mut Ws, out: &mut Vec<String>) -> bool {
+pub(super) async fn write_all(ws: &mut Ws, out: &mut Vec<String>) -> bool {
     for frame in out.drain(..) {
         if ws.feed(Message::text(frame)).await.is_err() {
             return false;

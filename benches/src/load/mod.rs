@@ -1,11 +1,13 @@
 //! The engine of `nexchat-load`: drives a running server over real WebSockets as many users.
 //!
-//! Two workloads:
+//! The workloads:
 //! - [`messages::run`]: users in friend pairs send each other messages at a fixed total rate, or
 //!   as fast as acknowledgements allow (a window of in-flight messages per connection), and the
 //!   run reports throughput and latency (see [`report::MessagesReport`]).
 //! - [`connections::run`]: opens N idle connections, holds them, and reports the server's memory
 //!   per connection (see [`report::ConnectionsReport`]).
+//! - [`group::run`]: one group of many members, all online, a few sending into it; reports
+//!   fan-out throughput (deliveries at members) and latency (see [`report::GroupReport`]).
 //! - [`hostile::run`]: clients that try to make the server hold memory or connections (sockets
 //!   that never read, floods, junk frames, half-sent request heads), for soak runs.
 //!
@@ -16,6 +18,7 @@
 
 pub mod conn;
 pub mod connections;
+pub mod group;
 pub mod hostile;
 pub mod messages;
 pub mod monitor;

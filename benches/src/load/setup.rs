@@ -1,4 +1,4 @@
-//! REST setup against a nexchat server: register, log in, pair as friends.
+//! REST setup against a nexchat server: register, log in, pair as friends, make a group.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,6 +149,32 @@ pub async fn befriend(
         .buffered(concurrency.max(1))
         .collect()
         .await
+}
+
+/// Creates a group of the caller (`token`, who becomes its admin) and `members` (each a friend
+/// of the caller) with one `POST /groups`; returns the group's id.
+pub async fn create_group(
+    http: &reqwest::Client,
+    ep: &Endpoint,
+    token: &str,
+    members: &[String],
+    errors: &Arc<Errors>,
+) -> Result<String, String> {
+    let answer = post(
+        http,
+        &format!("{}/groups", ep.base),
+        token,
+        json!({ "members": members }),
+    )
+    .await
+    .inspect_err(|kind| errors.add(format!("setup:groups {kind}")))?;
+    match answer.get("id").and_then(|v| v.as_str()) {
+        Some(id) => Ok(id.to_owned()),
+        None => {
+            errors.add("setup:groups answer without id");
+            Err("POST /groups answered without an id".to_owned())
+        }
+    }
 }
 
 async fn post(

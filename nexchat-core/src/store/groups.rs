@@ -280,122 +280,52 @@ pub trait GroupStore: Send + Sync {
     async fn delete_group_messages_of(&self, user: &str) -> StoreResult<()>;
 }
 
-#[async_trait]
-impl<S: GroupStore + ?Sized> GroupStore for Arc<S> {
-    async fn create_group(
-        &self,
-        group: &GroupRecord,
-        creator: &str,
-        max_groups: usize,
-    ) -> StoreResult<bool> {
-        (**self).create_group(group, creator, max_groups).await
-    }
-    async fn group(&self, id: &str) -> StoreResult<Option<GroupRecord>> {
-        (**self).group(id).await
-    }
-    async fn members(&self, group: &str) -> StoreResult<Vec<GroupMember>> {
-        (**self).members(group).await
-    }
-    async fn groups_of(&self, user: &str) -> StoreResult<Vec<String>> {
-        (**self).groups_of(user).await
-    }
-    async fn add_member(
-        &self,
-        group: &str,
-        member: &GroupMember,
-        limits: GroupLimits,
-    ) -> StoreResult<Joined> {
-        (**self).add_member(group, member, limits).await
-    }
-    async fn remove_member(&self, group: &str, user: &str) -> StoreResult<Option<Removal>> {
-        (**self).remove_member(group, user).await
-    }
-    async fn set_role(&self, group: &str, user: &str, role: GroupRole) -> StoreResult<RoleSet> {
-        (**self).set_role(group, user, role).await
-    }
-    async fn set_group_details(
-        &self,
-        group: &str,
-        title: Option<&SealedField>,
-        avatar: Option<&SealedField>,
-    ) -> StoreResult<bool> {
-        (**self).set_group_details(group, title, avatar).await
-    }
-    async fn insert_group_message(&self, message: &GroupMessage) -> StoreResult<GroupInserted> {
-        (**self).insert_group_message(message).await
-    }
-    async fn get_group_message(&self, id: &str) -> StoreResult<Option<GroupMessage>> {
-        (**self).get_group_message(id).await
-    }
-    async fn advance_group_status(
-        &self,
-        group: &str,
-        member: &str,
-        ids: Option<&[String]>,
-        to: MessageStatus,
-    ) -> StoreResult<GroupTicks> {
-        (**self).advance_group_status(group, member, ids, to).await
-    }
-    async fn receipts(&self, message_id: &str) -> StoreResult<Vec<Receipt>> {
-        (**self).receipts(message_id).await
-    }
-    async fn group_history(
-        &self,
-        group: &str,
-        member: &str,
-        before: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<GroupMessage>> {
-        (**self).group_history(group, member, before, limit).await
-    }
-    async fn undelivered_group_messages(
-        &self,
-        member: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Page<GroupMessage>> {
-        (**self)
-            .undelivered_group_messages(member, after, limit)
-            .await
-    }
-    async fn group_entries(&self, member: &str) -> StoreResult<Vec<GroupEntry>> {
-        (**self).group_entries(member).await
-    }
-    async fn delete_group_messages_of(&self, user: &str) -> StoreResult<()> {
-        (**self).delete_group_messages_of(user).await
-    }
-}
-
-/// Implements [`GroupStore`] for a wrapper store (`$ty`) by handing every call to its field
-/// `$field`: for test stores that intercept some other trait and pass groups through.
+/// Implements [`GroupStore`] by handing every call to another store: `(Wrapper, field)` for a
+/// test store that intercepts some other trait and passes groups through to its field, or
+/// `(@impl [generics] Type, this => expression)` with the store `this` (`&self`) leads to.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! forward_group_store {
     ($ty:ty, $field:ident) => {
+        $crate::forward_group_store!(@impl [] $ty, store => &store.$field);
+    };
+    (@impl [$($generics:tt)*] $ty:ty, $this:ident => $inner:expr) => {
         #[$crate::__async_trait]
-        impl $crate::store::GroupStore for $ty {
+        impl<$($generics)*> $crate::store::GroupStore for $ty {
             async fn create_group(
                 &self,
                 group: &$crate::store::GroupRecord,
                 creator: &str,
                 max_groups: usize,
             ) -> $crate::store::StoreResult<bool> {
-                self.$field.create_group(group, creator, max_groups).await
+                {
+                    let $this = self;
+                    $inner
+                }.create_group(group, creator, max_groups).await
             }
             async fn group(
                 &self,
                 id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::GroupRecord>> {
-                self.$field.group(id).await
+                {
+                    let $this = self;
+                    $inner
+                }.group(id).await
             }
             async fn members(
                 &self,
                 group: &str,
             ) -> $crate::store::StoreResult<Vec<$crate::protocol::GroupMember>> {
-                self.$field.members(group).await
+                {
+                    let $this = self;
+                    $inner
+                }.members(group).await
             }
             async fn groups_of(&self, user: &str) -> $crate::store::StoreResult<Vec<String>> {
-                self.$field.groups_of(user).await
+                {
+                    let $this = self;
+                    $inner
+                }.groups_of(user).await
             }
             async fn add_member(
                 &self,
@@ -403,14 +333,20 @@ macro_rules! forward_group_store {
                 member: &$crate::protocol::GroupMember,
                 limits: $crate::store::GroupLimits,
             ) -> $crate::store::StoreResult<$crate::store::Joined> {
-                self.$field.add_member(group, member, limits).await
+                {
+                    let $this = self;
+                    $inner
+                }.add_member(group, member, limits).await
             }
             async fn remove_member(
                 &self,
                 group: &str,
                 user: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::Removal>> {
-                self.$field.remove_member(group, user).await
+                {
+                    let $this = self;
+                    $inner
+                }.remove_member(group, user).await
             }
             async fn set_role(
                 &self,
@@ -418,7 +354,10 @@ macro_rules! forward_group_store {
                 user: &str,
                 role: $crate::protocol::GroupRole,
             ) -> $crate::store::StoreResult<$crate::store::RoleSet> {
-                self.$field.set_role(group, user, role).await
+                {
+                    let $this = self;
+                    $inner
+                }.set_role(group, user, role).await
             }
             async fn set_group_details(
                 &self,
@@ -426,19 +365,28 @@ macro_rules! forward_group_store {
                 title: Option<&$crate::protocol::SealedField>,
                 avatar: Option<&$crate::protocol::SealedField>,
             ) -> $crate::store::StoreResult<bool> {
-                self.$field.set_group_details(group, title, avatar).await
+                {
+                    let $this = self;
+                    $inner
+                }.set_group_details(group, title, avatar).await
             }
             async fn insert_group_message(
                 &self,
                 message: &$crate::protocol::GroupMessage,
             ) -> $crate::store::StoreResult<$crate::store::GroupInserted> {
-                self.$field.insert_group_message(message).await
+                {
+                    let $this = self;
+                    $inner
+                }.insert_group_message(message).await
             }
             async fn get_group_message(
                 &self,
                 id: &str,
             ) -> $crate::store::StoreResult<Option<$crate::protocol::GroupMessage>> {
-                self.$field.get_group_message(id).await
+                {
+                    let $this = self;
+                    $inner
+                }.get_group_message(id).await
             }
             async fn advance_group_status(
                 &self,
@@ -447,7 +395,10 @@ macro_rules! forward_group_store {
                 ids: Option<&[String]>,
                 to: $crate::protocol::MessageStatus,
             ) -> $crate::store::StoreResult<$crate::store::GroupTicks> {
-                self.$field
+                {
+                    let $this = self;
+                    $inner
+                }
                     .advance_group_status(group, member, ids, to)
                     .await
             }
@@ -455,7 +406,10 @@ macro_rules! forward_group_store {
                 &self,
                 message_id: &str,
             ) -> $crate::store::StoreResult<Vec<$crate::protocol::Receipt>> {
-                self.$field.receipts(message_id).await
+                {
+                    let $this = self;
+                    $inner
+                }.receipts(message_id).await
             }
             async fn group_history(
                 &self,
@@ -465,7 +419,10 @@ macro_rules! forward_group_store {
                 limit: usize,
             ) -> $crate::store::StoreResult<$crate::store::Page<$crate::protocol::GroupMessage>>
             {
-                self.$field
+                {
+                    let $this = self;
+                    $inner
+                }
                     .group_history(group, member, before, limit)
                     .await
             }
@@ -476,7 +433,10 @@ macro_rules! forward_group_store {
                 limit: usize,
             ) -> $crate::store::StoreResult<$crate::store::Page<$crate::protocol::GroupMessage>>
             {
-                self.$field
+                {
+                    let $this = self;
+                    $inner
+                }
                     .undelivered_group_messages(member, after, limit)
                     .await
             }
@@ -484,11 +444,20 @@ macro_rules! forward_group_store {
                 &self,
                 member: &str,
             ) -> $crate::store::StoreResult<Vec<$crate::store::GroupEntry>> {
-                self.$field.group_entries(member).await
+                {
+                    let $this = self;
+                    $inner
+                }.group_entries(member).await
             }
             async fn delete_group_messages_of(&self, user: &str) -> $crate::store::StoreResult<()> {
-                self.$field.delete_group_messages_of(user).await
+                {
+                    let $this = self;
+                    $inner
+                }.delete_group_messages_of(user).await
             }
         }
     };
 }
+
+// `Arc<S>` hands every call to the store it holds.
+forward_group_store!(@impl [S: GroupStore + ?Sized] Arc<S>, store => &**store);
