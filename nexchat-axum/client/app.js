@@ -4,9 +4,11 @@ import { UserModel } from './models/UserModel.js';
 import { ChatModel } from './models/ChatModel.js';
 import { CallModel } from './models/CallModel.js';
 import { ConnectionModel } from './models/ConnectionModel.js';
+import { GroupModel } from './models/GroupModel.js';
 import { AuthView } from './views/AuthView.js';
 import { SidebarView } from './views/SidebarView.js';
 import { ChatView } from './views/ChatView.js';
+import { GroupView } from './views/GroupView.js';
 import { CallView } from './views/CallView.js';
 import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
@@ -19,6 +21,7 @@ import { ApiClient } from './net/ApiClient.js';
 import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
 import { ChatController } from './controllers/ChatController.js';
+import { GroupController } from './controllers/GroupController.js';
 import { CallController } from './controllers/CallController.js';
 import { ConversationController } from './controllers/ConversationController.js';
 import { AuthController } from './controllers/AuthController.js';
@@ -32,11 +35,13 @@ const users = new UserModel();
 const chat = new ChatModel();
 const call = new CallModel();
 const conn = new ConnectionModel();
+const groupModel = new GroupModel();
 
 const views = {
   auth: new AuthView(),
   sidebar: new SidebarView(),
   chat: new ChatView(),
+  group: new GroupView(),
   call: new CallView(),
   toast: new ToastView(),
   dialog: new DialogView(),
@@ -49,11 +54,16 @@ const api = new ApiClient(() => auth.token);
 const socket = new SocketController({ api, auth, conn, views });
 const friends = new FriendController({ api, auth, users, chat, views });
 const chats = new ChatController({ api, auth, users, chat, views, socket, friends });
+const groups = new GroupController({
+  api, auth, users, groups: groupModel, views, socket, chats, friends,
+});
+chats.onOpen = () => groups.close(true);
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
 const conversations = new ConversationController({
   api, auth, users, chat, chats, friends,
 });
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
+authCtl.groups = groups;
 new SettingsController({ api, auth, views, socket, authCtl });
 
 const alerts = new AlertController({ prefs: new PrefsModel(), views, chats });
@@ -66,9 +76,11 @@ chats.onCall = (withVideo) => calls.start(withVideo);
 socket.register(friends.events());
 socket.register(chats.events());
 socket.register(calls.events());
+socket.register(groups.events());
 socket.onLifecycle('synced', () => {
   chats.onSynced();
   conversations.load();
+  groups.onSynced();
 });
 
 if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {

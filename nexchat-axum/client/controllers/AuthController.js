@@ -220,6 +220,7 @@ export class AuthController {
 
   onSocketGone() {
     this.chats.onDisconnected();
+    this.groups?.onDisconnected();
     this.calls.onDisconnected();
     this.friends.onDisconnected();
   }
@@ -247,6 +248,9 @@ export class AuthController {
     this.socket.disconnect();
     this.friends.stop();
     this.chats.reset();
+    // The group sender keys of this account go with its session; key messages bring them back.
+    const keysOf = this.groups?.reset() ?? this.auth.username;
+    if (keysOf) LocalStore.clearSenderKeys(keysOf);
     this.auth.clear();
     this.users.reset();
     this.views.settings.close();

@@ -185,6 +185,7 @@ export class ChatController {
   // --- opening and closing chats --------------------------------------------------------
 
   open(peer) {
+    this.onOpen?.();
     const name = this.users.friendName(peer) ?? peer;
     const changed = this.chat.active !== name;
     this.stopTyping();

@@ -90,4 +90,21 @@ export class ApiClient {
   acceptFriend(sender) { return this.request('POST', 'friends/accept', { sender }); }
   rejectFriend(sender) { return this.request('POST', 'friends/reject', { sender }); }
   removeFriend(target) { return this.request('POST', 'friends/remove', { target }); }
+
+  // Groups (version 1.2): every answer about a group we are not in is 404.
+  /** {groups: [{group, lastMessage, unread}]} */
+  groups() { return this.request('GET', 'groups'); }
+  group(id) { return this.request('GET', `groups/${encodeURIComponent(id)}`); }
+  /** members: the other members' names; the creator is added as admin. */
+  createGroup(members) { return this.request('POST', 'groups', { members }); }
+  /** title, avatar: each null or a sealed field {ciphertext, iv, keyId}. */
+  setGroupDetails(id, title, avatar) { return this.request('PUT', `groups/${encodeURIComponent(id)}/details`, { title, avatar }); }
+  addGroupMember(id, username) { return this.request('POST', `groups/${encodeURIComponent(id)}/members`, { username }); }
+  /** Removes a member; our own name is leaving. */
+  removeGroupMember(id, username) { return this.request('DELETE', `groups/${encodeURIComponent(id)}/members/${encodeURIComponent(username)}`); }
+  setGroupRole(id, username, role) { return this.request('PUT', `groups/${encodeURIComponent(id)}/members/${encodeURIComponent(username)}/role`, { role }); }
+  /** {receipts: [{username, status}]}: only for the sender of the message. */
+  groupReceipts(id, messageId) {
+    return this.request('GET', `groups/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/receipts`);
+  }
 }

@@ -1,6 +1,7 @@
 // What the browser keeps between page loads: the signed-in session (token and the
-// non-extractable private key, in IndexedDB, which can hold a CryptoKey without exporting it)
-// and the friends' public keys we have seen (to notice a key that changed while we were away).
+// non-extractable private key, in IndexedDB, which can hold a CryptoKey without exporting it),
+// the group sender keys this account was given (non-extractable CryptoKeys, beside the private
+// key), and the friends' public keys we have seen (to notice a key that changed while we were away).
 
 const DB_NAME = 'nexchat';
 const STORE = 'kv';
@@ -29,6 +30,8 @@ async function withStore(mode, fn) {
   }
 }
 
+const senderKeyPrefix = (me) => `senderkey|${me.toLowerCase()}|`;
+
 export const LocalStore = {
   async saveSession(session) {
     try { await withStore('readwrite', (s) => s.put(session, 'session')); } catch { /* private mode: no persistence */ }
@@ -52,6 +55,37 @@ export const LocalStore = {
         };
         return req;
       });
+    } catch { /* nothing stored */ }
+  },
+
+  /**
+   * Keeps a sender key of a group member, as a non-extractable CryptoKey: one record per
+   * account, group, sender and keyId, so two keys arriving at once never overwrite each other.
+   */
+  async saveSenderKey(me, { group, sender, keyId, key }) {
+    const id = `${senderKeyPrefix(me)}${group}|${sender.toLowerCase()}|${keyId}`;
+    try {
+      await withStore('readwrite', (s) => s.put({
+        group, sender: sender.toLowerCase(), keyId, key, at: Date.now(),
+      }, id));
+    } catch { /* private mode: this page only */ }
+  },
+
+  /** Every sender key this account was given on this browser: [{group, sender, keyId, key}]. */
+  async loadSenderKeys(me) {
+    const prefix = senderKeyPrefix(me);
+    try {
+      return (await withStore('readonly', (s) => s.getAll(IDBKeyRange.bound(prefix, `${prefix}\uffff`)))) ?? [];
+    } catch {
+      return [];
+    }
+  },
+
+  /** Forgets the sender keys of `me` (at sign-out). */
+  async clearSenderKeys(me) {
+    const prefix = senderKeyPrefix(me);
+    try {
+      await withStore('readwrite', (s) => s.delete(IDBKeyRange.bound(prefix, `${prefix}\uffff`)));
     } catch { /* nothing stored */ }
   },
 

@@ -18,6 +18,7 @@ export class SidebarView {
     this.meAvatar = $('me-avatar');
     this.conn = $('connection-state');
     this.chatConn = $('chat-connection');
+    this.groupConn = $('group-connection');
     this.logoutBtn = $('logout-btn');
     this.searchForm = $('search-form');
     this.searchInput = $('search-input');
@@ -42,14 +43,14 @@ export class SidebarView {
    */
   renderConnection({ state, retryAt }) {
     clearInterval(this.countdown);
-    for (const el of [this.conn, this.chatConn]) el.dataset.state = state;
+    for (const el of [this.conn, this.chatConn, this.groupConn]) el.dataset.state = state;
     const paint = () => {
       let text = CONNECTION_TEXT[state] ?? state;
       if (state === 'reconnecting' && retryAt) {
         const s = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
         text = s > 0 ? `Offline · retrying in ${s}s` : 'Reconnecting…';
       }
-      for (const el of [this.conn, this.chatConn]) el.textContent = text;
+      for (const el of [this.conn, this.chatConn, this.groupConn]) el.textContent = text;
     };
     paint();
     if (state === 'reconnecting' && retryAt) this.countdown = setInterval(paint, 1000);
