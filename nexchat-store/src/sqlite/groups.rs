@@ -8,7 +8,10 @@
 //!
 //! Indexes: every query is a key lookup or one range of an index (`tests.rs` holds each to its
 //! plan), but for account erasure, which like that of direct messages scans the table in
-//! ranges of `seq` rather than keep an index by sender that every message would pay for.
+//! ranges of `seq` rather than keep an index by sender that every message would pay for. No
+//! index is keyed by member (each would cost a page per receipt at every commit): a member's
+//! messages are the group's, read in storage order from a bound in the membership row, each
+//! with its receipt looked up by primary key (see `schema::GROUPS`).
 
 mod members;
 mod messages;

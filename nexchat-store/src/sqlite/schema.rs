@@ -223,16 +223,27 @@ CREATE INDEX users_erasure_pending ON users (erasure) WHERE erasure = 'pending';
 /// Groups (version 10): each group, its members, each group message once, and a receipt per
 /// member a message was sent to, holding that member's status of it (0 `sent`, 1 `delivered`,
 /// 2 `seen`: integers, so "not yet at" is a range). Receipts name their message by its `seq`
-/// (storage order) and carry the group, so every read of a member's messages is one range of
-/// one receipts index joined to `group_messages` by rowid:
-/// - `group_receipts_inbox` (member, status, message): the backlog (`sent`, oldest first across
-///   groups), the unread counts, and moving a member's ticks without ids.
-/// - `group_receipts_history` (group, member, message): a member's history of a group, newest
-///   first, and everything of a group or a member in it when it goes.
+/// (storage order) and are keyed by it, so the 256 receipts of a message to a full group are
+/// one run of a few pages at the end of `group_receipts`.
 ///
-/// `group_members.seq` numbers the memberships of a group in the order they were added, so of
-/// equal `joined_at` the first added comes first. Only new tables: a database of an earlier
-/// version has no groups to carry over.
+/// No index is keyed by member: one would put each of a message's receipts on a page of its
+/// own, and every commit would write all of them (about 2 MB per message to a group of 256).
+/// A member's messages are instead read through the group's: `group_messages_group`
+/// (group, seq) newest or oldest first, each joined to its receipt by primary key, from a
+/// bound kept in the membership row. `group_members`, a few pages per group, holds per member:
+/// - `first_message`: the `seq` of the member's first receipt in the group (NULL before it),
+///   so that history, the latest message and a removal stop there.
+/// - `sent_from`: at or below every receipt of the member in the group still `sent` (NULL when
+///   none is): where the backlog and "delivered" without ids start.
+/// - `unseen_from`: the same for receipts not `seen`: where "seen" without ids and a removal
+///   start.
+/// - `unread`: how many chat messages from others the member has not seen.
+///
+/// Each message rewrites its group's membership rows (the same few pages every time); a tick
+/// raises a floor past receipts it moved, and only its member's row. `group_members.seq`
+/// numbers the memberships of a group in the order they were added, so of equal `joined_at`
+/// the first added comes first. Only new tables: a database of an earlier version has no
+/// groups to carry over.
 const GROUPS: &str = "
 CREATE TABLE groups (
     id TEXT PRIMARY KEY,
@@ -246,6 +257,10 @@ CREATE TABLE group_members (
     role TEXT NOT NULL,
     joined_at INTEGER NOT NULL,
     seq INTEGER NOT NULL,
+    first_message INTEGER,
+    sent_from INTEGER,
+    unseen_from INTEGER,
+    unread INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (group_id, username)
 ) STRICT, WITHOUT ROWID;
 -- groups_of, the groups limit and the list of a member's groups.
@@ -264,17 +279,15 @@ CREATE TABLE group_messages (
     timestamp INTEGER NOT NULL,
     status INTEGER NOT NULL
 ) STRICT;
--- deleting a group with its messages (some may have no receipt left).
+-- a group's messages in storage order (the rowid ends every index): every read of a member's
+-- messages, and deleting a group with them.
 CREATE INDEX group_messages_group ON group_messages (group_id);
 CREATE TABLE group_receipts (
     message INTEGER NOT NULL,
-    group_id TEXT NOT NULL,
     member TEXT NOT NULL,
     status INTEGER NOT NULL,
     PRIMARY KEY (message, member)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX group_receipts_inbox ON group_receipts (member, status, message);
-CREATE INDEX group_receipts_history ON group_receipts (group_id, member, message);
 ";
 
 const MIGRATIONS: &[&str] = &[

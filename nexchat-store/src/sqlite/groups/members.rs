@@ -30,16 +30,22 @@ pub(super) const SET_ROLE: &str =
 pub(super) const DELETE_MEMBER: &str =
     "DELETE FROM group_members WHERE group_id = ?1 AND username = ?2";
 /// The removed member's receipts that may hold their message's status back (a `seen` one
-/// holds nothing back).
-pub(super) const HOLDING_BACK: &str = "SELECT message FROM group_receipts
-     WHERE member = ?2 AND status < 2 AND group_id = ?1";
-pub(super) const DELETE_MEMBER_RECEIPTS: &str =
-    "DELETE FROM group_receipts WHERE group_id = ?1 AND member = ?2";
+/// holds nothing back): the group's messages from the member's `unseen_from` on.
+pub(super) const HOLDING_BACK: &str = "SELECT r.message FROM group_messages m
+     JOIN group_receipts r ON r.message = m.seq AND r.member = ?2
+     WHERE m.group_id = ?1 AND r.status < 2
+       AND m.seq >= (SELECT unseen_from FROM group_members WHERE group_id = ?1 AND username = ?2)";
+/// The group's messages from the member's first receipt on (run before the membership goes).
+pub(super) const DELETE_MEMBER_RECEIPTS: &str = "DELETE FROM group_receipts
+     WHERE member = ?2 AND message IN (SELECT seq FROM group_messages WHERE group_id = ?1
+       AND seq >= (SELECT first_message FROM group_members
+                   WHERE group_id = ?1 AND username = ?2))";
 pub(super) const PROMOTE: &str = "UPDATE group_members SET role = 'admin'
      WHERE group_id = ?1 AND username =
          (SELECT username FROM group_members WHERE group_id = ?1 ORDER BY joined_at, seq LIMIT 1)
      RETURNING username";
-pub(super) const DELETE_GROUP_RECEIPTS: &str = "DELETE FROM group_receipts WHERE group_id = ?1";
+pub(super) const DELETE_GROUP_RECEIPTS: &str = "DELETE FROM group_receipts
+     WHERE message IN (SELECT seq FROM group_messages WHERE group_id = ?1)";
 pub(super) const DELETE_GROUP_MESSAGES: &str = "DELETE FROM group_messages WHERE group_id = ?1";
 pub(super) const DELETE_GROUP: &str = "DELETE FROM groups WHERE id = ?1";
 pub(super) const SET_DETAILS: &str = "UPDATE groups SET title = ?2, avatar = ?3 WHERE id = ?1";
@@ -138,9 +144,10 @@ pub(super) fn remove_member(
         .prepare_cached(HOLDING_BACK)?
         .query_map(params![group, user], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    conn.prepare_cached(DELETE_MEMBER)?
-        .execute(params![group, user])?;
+    // The receipts first: the membership row bounds them.
     conn.prepare_cached(DELETE_MEMBER_RECEIPTS)?
+        .execute(params![group, user])?;
+    conn.prepare_cached(DELETE_MEMBER)?
         .execute(params![group, user])?;
     if count(conn, MEMBERS_COUNT, params![group])? == 0 {
         for sql in [DELETE_GROUP_RECEIPTS, DELETE_GROUP_MESSAGES, DELETE_GROUP] {

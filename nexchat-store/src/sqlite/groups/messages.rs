@@ -31,9 +31,30 @@ pub(super) const INSERT: &str = "INSERT INTO group_messages
 pub(super) const RECIPIENTS: &str =
     "SELECT username FROM group_members WHERE group_id = ?1 ORDER BY joined_at, seq";
 pub(super) const INSERT_RECEIPT: &str =
-    "INSERT INTO group_receipts (message, group_id, member, status) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO group_receipts (message, member, status) VALUES (?1, ?2, ?3)";
+/// After a chat message `?2` from `?3`: every member has a receipt of it, each other member
+/// one at `sent` and one more unread message. One range of the primary key: the group's rows,
+/// the same few pages for every message.
+pub(super) const MARK_CHAT: &str = "UPDATE group_members SET
+         first_message = coalesce(first_message, ?2),
+         sent_from = iif(username = ?3, sent_from, coalesce(sent_from, ?2)),
+         unseen_from = iif(username = ?3, unseen_from, coalesce(unseen_from, ?2)),
+         unread = unread + (username <> ?3)
+     WHERE group_id = ?1";
+/// After a key message `?2` to `?3`: their receipt of it, at `sent`.
+pub(super) const MARK_KEY: &str = "UPDATE group_members SET
+         first_message = coalesce(first_message, ?2),
+         sent_from = coalesce(sent_from, ?2),
+         unseen_from = coalesce(unseen_from, ?2)
+     WHERE group_id = ?1 AND username = ?3";
+/// A member's bounds in a group (no row: not a member, so no receipts).
+pub(super) const BOUNDS: &str = "SELECT sent_from, unseen_from FROM group_members
+     WHERE group_id = ?1 AND username = ?2";
+/// The member's receipts below `?3` of the group's messages from `?4` (the member's floor for
+/// them) on.
 pub(super) const ADVANCE_ALL: &str = "UPDATE group_receipts SET status = ?3
-     WHERE member = ?2 AND status < ?3 AND group_id = ?1
+     WHERE member = ?2 AND status < ?3 AND message IN
+         (SELECT seq FROM group_messages WHERE group_id = ?1 AND seq >= ?4)
      RETURNING message";
 /// The unary `+`s keep SQLite from ranging over the member's receipts by status, or the
 /// group's messages, instead of looking each listed id up.
@@ -42,7 +63,16 @@ pub(super) const ADVANCE_IDS: &str = "UPDATE group_receipts SET status = ?3
          (SELECT seq FROM group_messages
           WHERE id IN (SELECT value FROM json_each(?4)) AND +group_id = ?1)
      RETURNING message";
-pub(super) const IDS_OF: &str = "SELECT seq, id FROM group_messages
+/// The member's first receipt below `?4` of the group's messages from `?3` on: where a floor
+/// moves to once receipts at it moved.
+pub(super) const NEXT_BELOW: &str = "SELECT m.seq FROM group_messages m
+     JOIN group_receipts r ON r.message = m.seq AND r.member = ?2
+     WHERE m.group_id = ?1 AND m.seq >= ?3 AND r.status < ?4
+     ORDER BY m.seq LIMIT 1";
+pub(super) const SET_BOUNDS: &str = "UPDATE group_members
+     SET sent_from = ?3, unseen_from = ?4, unread = unread - ?5
+     WHERE group_id = ?1 AND username = ?2";
+pub(super) const IDS_OF: &str = "SELECT seq, id, to_user IS NULL FROM group_messages
      WHERE seq IN (SELECT value FROM json_each(?1)) ORDER BY seq";
 /// Raises each listed message to the lowest status of its receipts but the sender's (never
 /// lowers it; no such receipt leaves it be).
@@ -57,42 +87,56 @@ pub(super) const SETTLE: &str = "UPDATE group_messages SET status =
 pub(super) const RECEIPTS: &str = "SELECT r.member, r.status
      FROM group_messages m
      JOIN group_receipts r ON r.message = m.seq
-     LEFT JOIN group_members g ON g.group_id = r.group_id AND g.username = r.member
+     LEFT JOIN group_members g ON g.group_id = m.group_id AND g.username = r.member
      WHERE m.id = ?1 AND r.member <> m.sender
      ORDER BY g.joined_at, g.seq";
 pub(super) const HISTORY_FROM: &str = "SELECT m.seq FROM group_messages m
      JOIN group_receipts r ON r.message = m.seq AND r.member = ?3
      WHERE m.id = ?1 AND m.group_id = ?2";
+/// The group's messages newest first, down to the member's first receipt, those the member
+/// has a receipt for.
 pub(super) const HISTORY: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM group_receipts r JOIN group_messages m ON m.seq = r.message
-     WHERE r.group_id = ?1 AND r.member = ?2 AND r.message < ?3
-     ORDER BY r.message DESC LIMIT ?4"
+    " FROM group_messages m JOIN group_receipts r ON r.message = m.seq AND r.member = ?2
+     WHERE m.group_id = ?1 AND m.seq < ?3
+       AND m.seq >= (SELECT first_message FROM group_members
+                     WHERE group_id = ?1 AND username = ?2)
+     ORDER BY m.seq DESC LIMIT ?4"
 );
 pub(super) const SEQ_OF: &str = "SELECT seq FROM group_messages WHERE id = ?1";
+/// The member's groups where some receipt may still be `sent`, with where to look from.
+pub(super) const BACKLOG_GROUPS: &str = "SELECT group_id, sent_from FROM group_members
+     WHERE username = ?1 AND sent_from IS NOT NULL";
+/// One group's part of the backlog: its messages from `?3` on with the member's receipt at
+/// `sent`, oldest first.
 pub(super) const BACKLOG: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM group_receipts r JOIN group_messages m ON m.seq = r.message
-     WHERE r.member = ?1 AND r.status = 0 AND r.message > ?2
-     ORDER BY r.message LIMIT ?3"
+    ", m.seq FROM group_messages m JOIN group_receipts r ON r.message = m.seq AND r.member = ?2
+     WHERE m.group_id = ?1 AND m.seq >= ?3 AND r.status = 0
+     ORDER BY m.seq LIMIT ?4"
 );
-pub(super) const MEMBERSHIPS: &str =
-    "SELECT group_id, joined_at FROM group_members WHERE username = ?1";
-/// The newest receipts of the member in the group first, skipping the few key messages.
+pub(super) const MEMBERSHIPS: &str = "SELECT group_id, joined_at, unread, first_message
+     FROM group_members WHERE username = ?1";
+/// The group's newest chat message the member has a receipt for, down to their first.
 pub(super) const LAST_CHAT: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM group_receipts r JOIN group_messages m ON m.seq = r.message
-     WHERE r.group_id = ?1 AND r.member = ?2 AND m.to_user IS NULL
-     ORDER BY r.message DESC LIMIT 1"
+    " FROM group_messages m JOIN group_receipts r ON r.message = m.seq AND r.member = ?2
+     WHERE m.group_id = ?1 AND m.seq >= ?3 AND m.to_user IS NULL
+     ORDER BY m.seq DESC LIMIT 1"
 );
-pub(super) const UNREAD: &str = "SELECT r.group_id, count(*)
-     FROM group_receipts r JOIN group_messages m ON m.seq = r.message
-     WHERE r.member = ?1 AND r.status < 2 AND m.sender <> ?1 AND m.to_user IS NULL
-     GROUP BY r.group_id";
 pub(super) const LAST_SEQ: &str = "SELECT coalesce(max(seq), 0) FROM group_messages";
+/// Per member, the chat messages of the range they have not seen (the sender's own receipt is
+/// `seen`). `CROSS JOIN` keeps the messages outside: the range's receipts of everyone's
+/// messages are many more rows than the user's messages.
+pub(super) const ERASE_UNREAD: &str = "SELECT m.group_id, r.member, count(*)
+     FROM group_messages m CROSS JOIN group_receipts r ON r.message = m.seq
+     WHERE m.seq > ?1 AND m.seq <= ?2 AND m.sender = ?3 AND m.to_user IS NULL AND r.status < 2
+     GROUP BY m.group_id, r.member";
+pub(super) const DROP_UNREAD: &str =
+    "UPDATE group_members SET unread = unread - ?3 WHERE group_id = ?1 AND username = ?2";
 pub(super) const ERASE_RECEIPTS: &str = "DELETE FROM group_receipts WHERE message IN
      (SELECT seq FROM group_messages WHERE seq > ?1 AND seq <= ?2 AND sender = ?3)";
 pub(super) const ERASE_MESSAGES: &str =
@@ -172,8 +216,17 @@ pub(super) fn insert(
     let seq = conn.last_insert_rowid();
     let mut stmt = conn.prepare_cached(INSERT_RECEIPT)?;
     for (member, status) in &receipts {
-        stmt.execute(params![seq, message.group, member, code(*status)])?;
+        stmt.execute(params![seq, member, code(*status)])?;
     }
+    match &message.to {
+        None => {
+            conn.prepare_cached(MARK_CHAT)?
+                .execute(params![message.group, seq, message.sender])?
+        }
+        Some(to) => conn
+            .prepare_cached(MARK_KEY)?
+            .execute(params![message.group, seq, to])?,
+    };
     // Raised only once the rows are in; if the batch fails to commit, the writer restores the
     // state it had before the batch.
     state.last_group_timestamp = message.timestamp;
@@ -192,7 +245,8 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<GroupMessage>, E
 }
 
 /// Moves the receipts (one statement, the only one that decides anything), then settles their
-/// messages. Both report only rows this job changed: the writer runs one job at a time.
+/// messages and moves the member's floors and unread count past them. All report only rows
+/// this job changed: the writer runs one job at a time.
 pub(super) fn advance(
     conn: &Connection,
     group: &str,
@@ -203,10 +257,22 @@ pub(super) fn advance(
     if to == MessageStatus::Sent || ids.is_some_and(<[String]>::is_empty) {
         return Ok(GroupTicks::default());
     }
+    let bounds: Option<(Option<i64>, Option<i64>)> = conn
+        .prepare_cached(BOUNDS)?
+        .query_row(params![group, member], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    // No membership, no receipts; no floor, no receipt below `to`.
+    let Some((sent_from, unseen_from)) = bounds else {
+        return Ok(GroupTicks::default());
+    };
+    let seen = to == MessageStatus::Seen;
+    let Some(floor) = (if seen { unseen_from } else { sent_from }) else {
+        return Ok(GroupTicks::default());
+    };
     let moved: Vec<i64> = match ids {
         None => conn
             .prepare_cached(ADVANCE_ALL)?
-            .query_map(params![group, member, code(to)], |row| row.get(0))?
+            .query_map(params![group, member, code(to), floor], |row| row.get(0))?
             .collect::<Result<_, _>>()?,
         Some(ids) => conn
             .prepare_cached(ADVANCE_IDS)?
@@ -225,12 +291,42 @@ pub(super) fn advance(
         return Ok(GroupTicks::default());
     }
     let settled = settle(conn, &moved)?;
-    let moved = conn
+    let mut chats: i64 = 0;
+    let moved: Vec<String> = conn
         .prepare_cached(IDS_OF)?
         .query_map([serde_json::to_string(&moved).map_err(encoding)?], |row| {
-            row.get::<_, String>(1)
+            Ok((row.get::<_, String>(1)?, row.get::<_, bool>(2)?))
         })?
+        .map(|row| {
+            row.map(|(id, chat)| {
+                chats += i64::from(chat);
+                id
+            })
+        })
         .collect::<Result<_, _>>()?;
+    // Each receipt moved was below `to`, and none was the sender's (`seen` from the start).
+    let unread = if seen { chats } else { 0 };
+    // Where a floor goes once receipts at or past it moved: the next receipt still below, found
+    // from it on; none when every receipt below `to` moved.
+    let next = |from: Option<i64>, below: MessageStatus| -> Result<Option<i64>, Error> {
+        match from {
+            Some(from) if ids.is_some() => Ok(conn
+                .prepare_cached(NEXT_BELOW)?
+                .query_row(params![group, member, from, code(below)], |row| row.get(0))
+                .optional()?),
+            _ => Ok(None),
+        }
+    };
+    let new_sent = next(sent_from, MessageStatus::Delivered)?;
+    let new_unseen = if seen {
+        next(unseen_from, MessageStatus::Seen)?
+    } else {
+        unseen_from
+    };
+    if (new_sent, new_unseen, unread) != (sent_from, unseen_from, 0) {
+        conn.prepare_cached(SET_BOUNDS)?
+            .execute(params![group, member, new_sent, new_unseen, unread])?;
+    }
     Ok(GroupTicks { moved, settled })
 }
 
@@ -304,7 +400,8 @@ pub(super) fn history(
     Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
 }
 
-/// After `after` in storage order (an empty page when it is no group message).
+/// After `after` in storage order (an empty page when it is no group message): the first
+/// `limit + 1` of each group where the member may have some, merged.
 pub(super) fn undelivered(
     conn: &Connection,
     member: &str,
@@ -322,37 +419,51 @@ pub(super) fn undelivered(
             None => return Ok(Page::from_one_more(Vec::new(), limit)),
         },
     };
-    let mut stmt = conn.prepare_cached(BACKLOG)?;
-    let rows = stmt.query(params![
-        member,
-        after_seq,
-        sql_limit(limit.saturating_add(1))
-    ])?;
-    Ok(Page::from_one_more(collect(rows, decode_message)?, limit))
-}
-
-/// The member's groups (an index range), the unread counts of all of them (one range of their
-/// receipts not seen yet), and each group's latest chat message (the end of one range each).
-pub(super) fn entries(conn: &Connection, member: &str) -> Result<Vec<GroupEntry>, Error> {
-    let memberships: Vec<(String, i64)> = conn
-        .prepare_cached(MEMBERSHIPS)?
+    let groups: Vec<(String, i64)> = conn
+        .prepare_cached(BACKLOG_GROUPS)?
         .query_map([member], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let unread: std::collections::HashMap<String, i64> = conn
-        .prepare_cached(UNREAD)?
-        .query_map([member], |row| Ok((row.get(0)?, row.get(1)?)))?
+    let wanted = limit.saturating_add(1);
+    let mut stmt = conn.prepare_cached(BACKLOG)?;
+    let mut found: Vec<(i64, GroupMessage)> = Vec::new();
+    for (group, sent_from) in groups {
+        let mut rows = stmt.query(params![
+            group,
+            member,
+            sent_from.max(after_seq.saturating_add(1)),
+            sql_limit(wanted)
+        ])?;
+        while let Some(row) = rows.next()? {
+            found.push((row.get(9)?, decode_message(row)?));
+        }
+    }
+    found.sort_unstable_by_key(|(seq, _)| *seq);
+    found.truncate(wanted);
+    let items = found.into_iter().map(|(_, message)| message).collect();
+    Ok(Page::from_one_more(items, limit))
+}
+
+/// The member's groups (an index range) with their unread counts, and each group's latest
+/// chat message (the first of the group's messages, newest first, with a receipt of theirs).
+pub(super) fn entries(conn: &Connection, member: &str) -> Result<Vec<GroupEntry>, Error> {
+    let memberships: Vec<(String, i64, i64, Option<i64>)> = conn
+        .prepare_cached(MEMBERSHIPS)?
+        .query_map([member], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     let mut last = conn.prepare_cached(LAST_CHAT)?;
     let mut entries = Vec::with_capacity(memberships.len());
-    for (group, joined_at) in memberships {
-        let last_message = last
-            .query_row([group.as_str(), member], |row| Ok(decode_message(row)))
-            .optional()?
-            .transpose()?;
+    for (group, joined_at, unread, first_message) in memberships {
+        let last_message = match first_message {
+            None => None,
+            Some(first) => last
+                .query_row(params![group, member, first], |row| Ok(decode_message(row)))
+                .optional()?
+                .transpose()?,
+        };
         entries.push(GroupEntry {
-            unread: unread
-                .get(&group)
-                .map_or(0, |n| u64::try_from(*n).unwrap_or(0)),
+            unread: u64::try_from(unread).unwrap_or(0),
             group,
             last_message,
             joined_at,
@@ -364,6 +475,16 @@ pub(super) fn entries(conn: &Connection, member: &str) -> Result<Vec<GroupEntry>
 /// Deletes `user`'s group messages with `seq` in `from..=to` (exclusive of `from`), receipts
 /// first.
 pub(super) fn erase_range(conn: &Connection, user: &str, from: i64, to: i64) -> Result<(), Error> {
+    let unread: Vec<(String, String, i64)> = conn
+        .prepare_cached(ERASE_UNREAD)?
+        .query_map(params![from, to, user], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut drop = conn.prepare_cached(DROP_UNREAD)?;
+    for (group, member, n) in unread {
+        drop.execute(params![group, member, n])?;
+    }
     conn.prepare_cached(ERASE_RECEIPTS)?
         .execute(params![from, to, user])?;
     conn.prepare_cached(ERASE_MESSAGES)?

@@ -12,43 +12,112 @@ use rusqlite::Connection;
 use super::{members as m, messages as g};
 use crate::sqlite::{SqliteStore, schema};
 
-/// Every group query, with (part of) the line of its plan that names the index it must use.
-const PLANS: &[(&str, &str)] = &[
-    (m::GROUP, "PRIMARY KEY"),
-    (m::GROUP_EXISTS, "PRIMARY KEY"),
-    (m::MEMBERS, "group_members_order"),
-    (m::GROUPS_OF, "group_members_user"),
-    (m::GROUPS_COUNT, "group_members_user"),
-    (m::MEMBERS_COUNT, "group_members_order"),
-    (m::ROLE_OF, "PRIMARY KEY"),
-    (m::ADD_MEMBER, "group_members_order"),
-    (m::ADMINS_COUNT, "PRIMARY KEY"),
-    (m::SET_ROLE, "PRIMARY KEY"),
-    (m::DELETE_MEMBER, "PRIMARY KEY"),
-    (m::HOLDING_BACK, "group_receipts_inbox"),
-    (m::DELETE_MEMBER_RECEIPTS, "group_receipts_history"),
-    (m::PROMOTE, "group_members_order"),
-    (m::DELETE_GROUP_RECEIPTS, "group_receipts_history"),
-    (m::DELETE_GROUP_MESSAGES, "group_messages_group"),
-    (m::DELETE_GROUP, "PRIMARY KEY"),
-    (m::SET_DETAILS, "PRIMARY KEY"),
-    (g::GET, "sqlite_autoindex_group_messages"),
-    (g::IS_MEMBER, "PRIMARY KEY"),
-    (g::RECIPIENTS, "group_members_order"),
-    (g::ADVANCE_ALL, "group_receipts_inbox"),
-    (g::ADVANCE_IDS, "PRIMARY KEY (message=? AND member=?)"),
-    (g::IDS_OF, "INTEGER PRIMARY KEY (rowid=?)"),
-    (g::SETTLE, "INTEGER PRIMARY KEY (rowid=?)"),
-    (g::RECEIPTS, "r USING PRIMARY KEY (message=?)"),
-    (g::HISTORY_FROM, "PRIMARY KEY (message=? AND member=?)"),
-    (g::HISTORY, "group_receipts_history"),
-    (g::SEQ_OF, "sqlite_autoindex_group_messages"),
-    (g::BACKLOG, "group_receipts_inbox"),
-    (g::MEMBERSHIPS, "group_members_user"),
-    (g::LAST_CHAT, "group_receipts_history"),
-    (g::UNREAD, "group_receipts_inbox"),
-    (g::ERASE_RECEIPTS, "INTEGER PRIMARY KEY"),
-    (g::ERASE_MESSAGES, "INTEGER PRIMARY KEY"),
+/// Every group query, with (parts of) the lines of its plan that name the indexes it must use:
+/// each read of a member's messages goes down its group's messages and looks each receipt up
+/// by primary key.
+const PLANS: &[(&str, &[&str])] = &[
+    (m::GROUP, &["PRIMARY KEY"]),
+    (m::GROUP_EXISTS, &["PRIMARY KEY"]),
+    (m::MEMBERS, &["group_members_order"]),
+    (m::GROUPS_OF, &["group_members_user"]),
+    (m::GROUPS_COUNT, &["group_members_user"]),
+    (m::MEMBERS_COUNT, &["group_members_order"]),
+    (m::ROLE_OF, &["PRIMARY KEY"]),
+    (m::ADD_MEMBER, &["group_members_order"]),
+    (m::ADMINS_COUNT, &["PRIMARY KEY"]),
+    (m::SET_ROLE, &["PRIMARY KEY"]),
+    (m::DELETE_MEMBER, &["PRIMARY KEY"]),
+    (
+        m::HOLDING_BACK,
+        &[
+            "group_messages_group (group_id=? AND rowid>?)",
+            "r USING PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (
+        m::DELETE_MEMBER_RECEIPTS,
+        &[
+            "group_messages_group (group_id=? AND rowid>?)",
+            "PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (m::PROMOTE, &["group_members_order"]),
+    (
+        m::DELETE_GROUP_RECEIPTS,
+        &[
+            "group_messages_group (group_id=?)",
+            "group_receipts USING PRIMARY KEY (message=?)",
+        ],
+    ),
+    (m::DELETE_GROUP_MESSAGES, &["group_messages_group"]),
+    (m::DELETE_GROUP, &["PRIMARY KEY"]),
+    (m::SET_DETAILS, &["PRIMARY KEY"]),
+    (g::GET, &["sqlite_autoindex_group_messages"]),
+    (g::IS_MEMBER, &["PRIMARY KEY"]),
+    (g::RECIPIENTS, &["group_members_order"]),
+    (
+        g::MARK_CHAT,
+        &["group_members USING PRIMARY KEY (group_id=?)"],
+    ),
+    (
+        g::MARK_KEY,
+        &["group_members USING PRIMARY KEY (group_id=? AND username=?)"],
+    ),
+    (g::BOUNDS, &["PRIMARY KEY (group_id=? AND username=?)"]),
+    (
+        g::ADVANCE_ALL,
+        &[
+            "group_messages_group (group_id=? AND rowid>?)",
+            "PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (g::ADVANCE_IDS, &["PRIMARY KEY (message=? AND member=?)"]),
+    (
+        g::NEXT_BELOW,
+        &[
+            "m USING COVERING INDEX group_messages_group (group_id=? AND rowid>?)",
+            "r USING PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (g::SET_BOUNDS, &["PRIMARY KEY (group_id=? AND username=?)"]),
+    (g::IDS_OF, &["INTEGER PRIMARY KEY (rowid=?)"]),
+    (g::SETTLE, &["INTEGER PRIMARY KEY (rowid=?)"]),
+    (g::RECEIPTS, &["r USING PRIMARY KEY (message=?)"]),
+    (g::HISTORY_FROM, &["PRIMARY KEY (message=? AND member=?)"]),
+    (
+        g::HISTORY,
+        &[
+            "m USING INDEX group_messages_group (group_id=? AND rowid>? AND rowid<?)",
+            "r USING PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (g::SEQ_OF, &["sqlite_autoindex_group_messages"]),
+    (g::BACKLOG_GROUPS, &["group_members_user (username=?)"]),
+    (
+        g::BACKLOG,
+        &[
+            "m USING INDEX group_messages_group (group_id=? AND rowid>?)",
+            "r USING PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (g::MEMBERSHIPS, &["group_members_user (username=?)"]),
+    (
+        g::LAST_CHAT,
+        &[
+            "m USING INDEX group_messages_group (group_id=? AND rowid>?)",
+            "r USING PRIMARY KEY (message=? AND member=?)",
+        ],
+    ),
+    (
+        g::ERASE_UNREAD,
+        &[
+            "m USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)",
+            "r USING PRIMARY KEY (message=?)",
+        ],
+    ),
+    (g::DROP_UNREAD, &["PRIMARY KEY (group_id=? AND username=?)"]),
+    (g::ERASE_RECEIPTS, &["INTEGER PRIMARY KEY"]),
+    (g::ERASE_MESSAGES, &["INTEGER PRIMARY KEY"]),
 ];
 
 fn migrated() -> Connection {
@@ -74,17 +143,27 @@ fn plan(conn: &Connection, sql: &str) -> Vec<String> {
 #[test]
 fn every_query_uses_its_index() {
     let conn = migrated();
-    for (sql, index) in PLANS {
+    for (sql, indexes) in PLANS {
         let lines = plan(&conn, sql);
-        assert!(
-            lines.iter().any(|line| line.contains(index)),
-            "{sql}\nshould use {index}: {lines:?}"
-        );
+        for index in *indexes {
+            assert!(
+                lines.iter().any(|line| line.contains(index)),
+                "{sql}\nshould use {index}: {lines:?}"
+            );
+        }
         assert!(
             !lines
                 .iter()
                 .any(|line| line.starts_with("SCAN ") && !line.starts_with("SCAN json_each")),
             "{sql}\nscans a table: {lines:?}"
+        );
+    }
+    // These stop after a few rows of the group's messages only if they read them in order.
+    for sql in [g::HISTORY, g::BACKLOG, g::LAST_CHAT, g::NEXT_BELOW] {
+        let lines = plan(&conn, sql);
+        assert!(
+            !lines.iter().any(|line| line.contains("TEMP B-TREE")),
+            "{sql}\nsorts: {lines:?}"
         );
     }
 }
@@ -359,5 +438,146 @@ async fn damaged_group_rows_are_corrupt_errors() {
         "group_members",
         "bob",
         "role",
+    );
+}
+
+/// What each membership row keeps, recomputed from the receipts: the number of rows where it
+/// is wrong.
+fn wrong_bounds(path: &std::path::Path) -> i64 {
+    count(
+        path,
+        "SELECT count(*) FROM group_members g WHERE
+             coalesce(g.first_message, -1) <> coalesce((SELECT min(r.message)
+                 FROM group_receipts r JOIN group_messages m ON m.seq = r.message
+                 WHERE m.group_id = g.group_id AND r.member = g.username), -1)
+             OR (SELECT min(r.message) FROM group_receipts r
+                 JOIN group_messages m ON m.seq = r.message
+                 WHERE m.group_id = g.group_id AND r.member = g.username AND r.status = 0)
+                 < coalesce(g.sent_from, 1e18)
+             OR (SELECT min(r.message) FROM group_receipts r
+                 JOIN group_messages m ON m.seq = r.message
+                 WHERE m.group_id = g.group_id AND r.member = g.username AND r.status < 2)
+                 < coalesce(g.unseen_from, 1e18)
+             OR g.unread <> (SELECT count(*) FROM group_receipts r
+                 JOIN group_messages m ON m.seq = r.message
+                 WHERE m.group_id = g.group_id AND r.member = g.username AND r.status < 2
+                   AND m.to_user IS NULL AND m.sender <> g.username)",
+    )
+}
+
+/// Ticks by id in any order, ticks without ids, key messages, a removal and an erasure: the
+/// floors stay at or below every receipt they bound, the unread counts exact, and the backlog
+/// is every `sent` receipt.
+#[tokio::test]
+async fn the_membership_bounds_follow_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = SqliteStore::open(&path).unwrap();
+    group_of(&store, &["bob", "carol", "dave"]).await;
+    let senders = ["alice", "bob", "carol"];
+    for i in 0..12 {
+        insert(&store, &chat(&format!("m{i}"), senders[i % 3], T0 + 10)).await;
+    }
+    let key = GroupMessage {
+        to: Some("dave".to_owned()),
+        ..chat("k1", "alice", T0 + 10)
+    };
+    insert(&store, &key).await;
+    assert_eq!(wrong_bounds(&path), 0);
+    let ids = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let tick = |member: &'static str, list: Option<Vec<String>>, to: MessageStatus| {
+        let store = &store;
+        async move {
+            store
+                .advance_group_status("g1", member, list.as_deref(), to)
+                .await
+                .unwrap()
+        }
+    };
+    // dave: the oldest last, one in the middle seen straight from sent.
+    tick("dave", Some(ids(&["m5", "m2"])), MessageStatus::Delivered).await;
+    tick("dave", Some(ids(&["m7"])), MessageStatus::Seen).await;
+    assert_eq!(wrong_bounds(&path), 0);
+    tick("dave", Some(ids(&["m0", "m1"])), MessageStatus::Delivered).await;
+    assert_eq!(wrong_bounds(&path), 0);
+    let backlog: Vec<String> = store
+        .undelivered_group_messages("dave", None, 100)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(backlog, ["m3", "m4", "m6", "m8", "m9", "m10", "m11", "k1"]);
+    // bob: everything delivered, then all seen but the newest, then the rest.
+    tick("bob", None, MessageStatus::Delivered).await;
+    tick(
+        "bob",
+        Some(ids(&["m0", "m2", "m3", "m5", "m6", "m8", "m9"])),
+        MessageStatus::Seen,
+    )
+    .await;
+    assert_eq!(wrong_bounds(&path), 0);
+    let unread = |member: &'static str| {
+        let store = &store;
+        async move { store.group_entries(member).await.unwrap()[0].unread }
+    };
+    assert_eq!(unread("bob").await, 1, "m11 from carol");
+    tick("bob", None, MessageStatus::Seen).await;
+    assert_eq!(unread("bob").await, 0);
+    assert_eq!(unread("dave").await, 11, "all 12 but m7");
+    // carol's messages go: dave's count with them.
+    store.remove_member("g1", "carol").await.unwrap();
+    assert_eq!(wrong_bounds(&path), 0);
+    store.delete_group_messages_of("carol").await.unwrap();
+    assert_eq!(wrong_bounds(&path), 0);
+    assert_eq!(unread("dave").await, 7, "carol's four went");
+    tick("dave", None, MessageStatus::Seen).await;
+    assert_eq!(wrong_bounds(&path), 0);
+    assert_eq!(unread("dave").await, 0);
+    assert!(
+        store
+            .undelivered_group_messages("dave", None, 100)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// A member added to a group with a history has none of it: their history, latest message and
+/// backlog stay empty until the next message, which is all of them.
+#[tokio::test]
+async fn a_newcomer_starts_at_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("chat.db")).unwrap();
+    group_of(&store, &["bob"]).await;
+    for i in 0..5 {
+        insert(&store, &chat(&format!("m{i}"), "alice", T0 + 10)).await;
+    }
+    let erin = GroupMember {
+        username: "erin".to_owned(),
+        role: GroupRole::Member,
+        joined_at: T0 + 20,
+    };
+    store.add_member("g1", &erin, ROOMY).await.unwrap();
+    let history = store.group_history("g1", "erin", None, 10).await.unwrap();
+    assert!(history.items.is_empty());
+    assert_eq!(
+        store.group_entries("erin").await.unwrap()[0].last_message,
+        None
+    );
+    let m5 = insert(&store, &chat("m5", "bob", T0 + 30)).await;
+    let history = store.group_history("g1", "erin", None, 10).await.unwrap();
+    assert_eq!(history.items, std::slice::from_ref(&m5));
+    let entry = &store.group_entries("erin").await.unwrap()[0];
+    assert_eq!((entry.last_message.as_ref(), entry.unread), (Some(&m5), 1));
+    assert_eq!(
+        store
+            .undelivered_group_messages("erin", None, 10)
+            .await
+            .unwrap()
+            .items,
+        [m5]
     );
 }
