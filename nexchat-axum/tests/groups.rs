@@ -977,3 +977,38 @@ async fn group_sends_share_the_message_rate_and_a_resend_past_it_is_free() {
         "a resend of a stored message costs nothing"
     );
 }
+
+#[tokio::test]
+async fn an_id_names_one_message_and_tells_a_stranger_nothing() {
+    let server = TestServer::start().await;
+    let (alice, bob, _, dave) = alice_and_friends(&server).await;
+    let first = create(&server, &alice, &[&bob]).await;
+    let second = create(&server, &alice, &[&bob]).await;
+    let (mut a, _) = server.connect(&alice).await;
+    let id = send(&mut a, &first).await;
+    // The same id into another group, or as a key message, is not a resend: refused.
+    a.send(group_message(&second, &id)).await;
+    let error = a.expect_error("bad_request").await;
+    assert_eq!(error["ref"], id.as_str());
+    a.send(key_message(&first, &bob.name, &id)).await;
+    a.expect_error("bad_request").await;
+    // Someone outside the group who holds the id learns nothing from it.
+    let (mut d, _) = server.connect(&dave).await;
+    d.send(group_message(&first, &id)).await;
+    d.expect_error("not_found").await;
+    let (mut b, _) = server.connect(&bob).await;
+    b.send(group_message(&first, &id)).await;
+    b.expect_error("bad_request").await;
+    let (_, list) = request(&server, Method::GET, "/groups", &bob, None).await;
+    let second_entry = list["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"]["id"] == second.as_str())
+        .expect("the second group");
+    assert_eq!(
+        second_entry["lastMessage"],
+        Value::Null,
+        "nothing reached the second group"
+    );
+}

@@ -533,7 +533,10 @@ impl Chat {
             // A resend of a stored message is acknowledged again, free; nothing new is stored
             // past the rate.
             return match self.store().get_group_message(&message.id).await? {
-                Some(existing) => self.acknowledge_group_resend(session, existing),
+                Some(existing) => {
+                    self.acknowledge_group_resend(session, existing, &message)
+                        .await
+                }
                 None => Err(ChatError::RateLimited { retry_after_secs }),
             };
         }
@@ -549,7 +552,8 @@ impl Chat {
                 self.inner.message_rate.refund(user, now);
                 match inserted? {
                     GroupInserted::Existing(existing) => {
-                        self.acknowledge_group_resend(session, existing)
+                        self.acknowledge_group_resend(session, existing, &message)
+                            .await
                     }
                     GroupInserted::NotMember(who) if who == user => Err(no_such_group()),
                     GroupInserted::NotMember(who) => Err(not_a_member(&who)),
@@ -559,12 +563,20 @@ impl Chat {
         }
     }
 
-    fn acknowledge_group_resend(
+    /// Answers a send whose id is stored already: the same message again (same sender, group
+    /// and `to`) is acknowledged again; anything else is refused, `not_found` for a sender who
+    /// is not a member of the group named, so an id tells nothing to whoever holds it.
+    async fn acknowledge_group_resend(
         &self,
         session: &Session,
         existing: GroupMessage,
+        sent: &GroupMessage,
     ) -> ChatResult<()> {
-        if existing.sender != session.user() {
+        let same = existing.sender == sent.sender
+            && existing.group == sent.group
+            && existing.to == sent.to;
+        if !same {
+            self.group_of_member(session.user(), &sent.group).await?;
             return Err(ChatError::bad_request("this message id is already in use"));
         }
         self.answer(
