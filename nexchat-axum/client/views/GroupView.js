@@ -412,6 +412,8 @@ export class GroupView {
     const focused = document.activeElement?.closest?.('button[data-member-action]')?.dataset;
     const kept = focused ? { action: focused.memberAction, user: focused.user } : null;
     this.membersTitle.textContent = `Members of ${name}`;
+    // The heading is cut at two lines; the whole title stays one hover away.
+    this.membersTitle.title = name;
     this.membersList.replaceChildren(...members.map((m) => {
       const isMe = m.username.toLowerCase() === me.toLowerCase();
       const actions = [];
