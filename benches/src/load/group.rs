@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::conn;
 use super::messages::{AckMode, set_phase, write_all};
 use super::monitor::Monitor;
+use super::pacing::{Paced, Schedule};
 use super::report::{GroupReport, Memory};
 use super::stats::{LocalLatencies, Shared, phase};
 use super::{Common, Endpoint, Errors, Target, raise_nofile_limit, setup};
@@ -410,13 +411,6 @@ async fn connection(
     }
 }
 
-/// Rate-mode schedule of one sender.
-struct Schedule {
-    start_us: f64,
-    interval_us: f64,
-    scheduled: u64,
-}
-
 /// The state of one member's socket while it runs.
 struct Member<'a> {
     shared: &'a Shared,
@@ -433,11 +427,31 @@ struct Member<'a> {
     rate: Option<Schedule>,
 }
 
-impl Member<'_> {
-    fn measuring(&self) -> bool {
-        self.shared.phase() == phase::MEASURE
+impl Paced for Member<'_> {
+    fn shared(&self) -> &Shared {
+        self.shared
     }
+    fn inflight(&self) -> usize {
+        self.inflight
+    }
+    fn window(&self) -> usize {
+        self.t.window
+    }
+    fn max_inflight(&self) -> usize {
+        self.t.max_inflight
+    }
+    fn schedule(&self) -> Option<Schedule> {
+        self.rate
+    }
+    fn set_schedule(&mut self, schedule: Schedule) {
+        self.rate = Some(schedule);
+    }
+    fn send(&mut self, lag_us: Option<u64>) {
+        Member::send(self, lag_us);
+    }
+}
 
+impl Member<'_> {
     /// Handles one read result; false when the socket is done.
     fn on_frame(
         &mut self,
@@ -557,60 +571,6 @@ impl Member<'_> {
             if let Some(lag) = lag_us {
                 self.lat.lag(self.shared, lag);
             }
-        }
-    }
-
-    /// Whether the run is in a sending phase now (read from the shared phase).
-    fn may_send(&self) -> bool {
-        matches!(self.shared.phase(), phase::WARMUP | phase::MEASURE)
-    }
-
-    fn fill_window(&mut self) {
-        if !self.may_send() {
-            return;
-        }
-        while self.inflight < self.t.window {
-            self.send(None);
-        }
-    }
-
-    /// Starts the schedule at a random point within the first interval; returns how far from
-    /// now the first send is.
-    fn start_rate(&mut self, per_sec: f64) -> Duration {
-        let interval_us = 1e6 / per_sec;
-        let offset_us = rand::random::<f64>() * interval_us;
-        let start_us = self.shared.clock.now_micros() as f64 + offset_us;
-        self.rate = Some(Schedule {
-            start_us,
-            interval_us,
-            scheduled: 0,
-        });
-        Duration::from_secs_f64(offset_us / 1e6)
-    }
-
-    /// Sends every message whose scheduled time has come.
-    fn send_due(&mut self) {
-        let now = self.shared.clock.now_micros() as f64;
-        let Some(s) = &self.rate else { return };
-        if now < s.start_us || !self.may_send() {
-            return;
-        }
-        let due = ((now - s.start_us) / s.interval_us).floor() as u64 + 1;
-        let (start_us, interval_us, mut n) = (s.start_us, s.interval_us, s.scheduled);
-        while n < due {
-            let planned = start_us + n as f64 * interval_us;
-            if self.inflight < self.t.max_inflight {
-                self.send(Some((now - planned).max(0.0) as u64));
-            } else {
-                self.shared.total.skipped.fetch_add(1, Relaxed);
-                if self.measuring() {
-                    self.shared.measured.skipped.fetch_add(1, Relaxed);
-                }
-            }
-            n += 1;
-        }
-        if let Some(s) = &mut self.rate {
-            s.scheduled = n;
         }
     }
 

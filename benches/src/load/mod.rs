@@ -22,6 +22,7 @@ pub mod group;
 pub mod hostile;
 pub mod messages;
 pub mod monitor;
+mod pacing;
 pub mod report;
 pub mod setup;
 pub mod stats;
