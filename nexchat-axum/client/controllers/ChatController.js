@@ -6,11 +6,10 @@ import {
   decryptMessage, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
 } from '../crypto.js';
 import { LocalStore } from '../net/LocalStore.js';
+import { TypingReport } from './TypingReport.js';
 import { TrustModel } from '../models/TrustModel.js';
 
 const SEND_TIMEOUT_MS = 12_000;
-const TYPING_IDLE_MS = 2_500;
-const TYPING_REFRESH_MS = 4_000;
 const TYPING_EXPIRE_MS = 7_000;
 const PAGE = 50;
 
@@ -25,8 +24,7 @@ export class ChatController {
     this.friends = friends;
     /** @type {Map<string, Promise<CryptoKey>>} */
     this.keyLoads = new Map();
-    this.typingIdle = null;
-    this.typingSentAt = 0;
+    this.typing = new TypingReport((to, isTyping) => this.socket.send({ type: 'typing', to, isTyping }));
     /** friend -> timer that clears a typing indicator nobody switched off */
     this.typingExpiry = new Map();
 
@@ -427,8 +425,7 @@ export class ChatController {
   /** The socket closed: nothing in flight will be acknowledged on it. */
   onDisconnected() {
     for (const [id] of this.chat.sendTimers) this.fail(id, { resend: true });
-    this.typingSentAt = 0;
-    this.chat.typingSentTo = null;
+    this.typing.forget();
     for (const name of [...this.users.typing]) this.users.setTyping(name, false);
     this.renderHeader();
   }
@@ -630,31 +627,11 @@ export class ChatController {
 
   onComposerInput(hasText) {
     const peer = this.chat.active;
-    if (!peer) return;
-    if (!hasText) {
-      this.stopTyping();
-      return;
-    }
-    const now = Date.now();
-    if (this.chat.typingSentTo !== peer || now - this.typingSentAt > TYPING_REFRESH_MS) {
-      if (this.chat.typingSentTo && this.chat.typingSentTo !== peer) this.stopTyping();
-      if (this.socket.send({ type: 'typing', to: peer, isTyping: true })) {
-        this.chat.typingSentTo = peer;
-        this.typingSentAt = now;
-      }
-    }
-    clearTimeout(this.typingIdle);
-    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+    if (peer) this.typing.input(peer, hasText);
   }
 
   stopTyping() {
-    clearTimeout(this.typingIdle);
-    this.typingIdle = null;
-    const to = this.chat.typingSentTo;
-    if (!to) return;
-    this.chat.typingSentTo = null;
-    this.typingSentAt = 0;
-    this.socket.send({ type: 'typing', to, isTyping: false });
+    this.typing.stop();
   }
 
   onTyping(ev) {
@@ -674,7 +651,7 @@ export class ChatController {
     for (const t of this.chat.sendTimers.values()) clearTimeout(t);
     for (const t of this.typingExpiry.values()) clearTimeout(t);
     this.typingExpiry.clear();
-    clearTimeout(this.typingIdle);
+    this.typing.forget();
     this.keyLoads.clear();
     this.chat.reset();
     this.views.chat.close();

@@ -15,12 +15,11 @@ import {
 } from '../groupCrypto.js';
 import { ApiError } from '../net/ApiClient.js';
 import { LocalStore } from '../net/LocalStore.js';
+import { TypingReport } from './TypingReport.js';
 import { GroupModel } from '../models/GroupModel.js';
 
 const SEND_TIMEOUT_MS = 12_000;
 const KEY_WAIT_MS = 20_000;
-const TYPING_IDLE_MS = 2_500;
-const TYPING_REFRESH_MS = 4_000;
 const TYPING_EXPIRE_MS = 7_000;
 const PAGE = 50;
 /** Older pages fetched on their own, only to find the keys that shown messages wait for. */
@@ -47,8 +46,9 @@ export class GroupController {
     this.addedHere = new Set();
     /** key message id -> {group, to} not yet acknowledged by the server */
     this.keyInFlight = new Map();
-    this.typingIdle = null;
-    this.typingSentAt = 0;
+    // A group left or gone is not told that typing stopped.
+    this.typing = new TypingReport((group, isTyping) => (isTyping || (this.groups.has(group) && !this.groups.group(group).gone))
+      && this.socket.send({ type: 'group_typing', group, isTyping }));
     this.loadSeq = 0;
 
     const v = views.group;
@@ -932,31 +932,11 @@ export class GroupController {
 
   onComposerInput(hasText) {
     const id = this.groups.active;
-    if (!id || this.groups.group(id).gone) return;
-    if (!hasText) {
-      this.stopTyping();
-      return;
-    }
-    const now = Date.now();
-    if (this.groups.typingSentTo !== id || now - this.typingSentAt > TYPING_REFRESH_MS) {
-      if (this.groups.typingSentTo && this.groups.typingSentTo !== id) this.stopTyping();
-      if (this.socket.send({ type: 'group_typing', group: id, isTyping: true })) {
-        this.groups.typingSentTo = id;
-        this.typingSentAt = now;
-      }
-    }
-    clearTimeout(this.typingIdle);
-    this.typingIdle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+    if (id && !this.groups.group(id).gone) this.typing.input(id, hasText);
   }
 
   stopTyping() {
-    clearTimeout(this.typingIdle);
-    this.typingIdle = null;
-    const to = this.groups.typingSentTo;
-    if (!to) return;
-    this.groups.typingSentTo = null;
-    this.typingSentAt = 0;
-    if (this.groups.has(to) && !this.groups.group(to).gone) this.socket.send({ type: 'group_typing', group: to, isTyping: false });
+    this.typing.stop();
   }
 
   onTyping(ev) {
@@ -1007,8 +987,7 @@ export class GroupController {
     // A key message the server never acknowledged may not have been stored: a new key next time.
     for (const { group } of this.keyInFlight.values()) this.groups.own.delete(group);
     this.keyInFlight.clear();
-    this.typingSentAt = 0;
-    this.groups.typingSentTo = null;
+    this.typing.forget();
     for (const g of this.groups.groups.values()) {
       for (const t of g.typing.values()) clearTimeout(t);
       g.typing.clear();
@@ -1020,7 +999,7 @@ export class GroupController {
     const me = this.keysFor;
     for (const t of this.groups.sendTimers.values()) clearTimeout(t);
     for (const g of this.groups.groups.values()) for (const t of g.typing.values()) clearTimeout(t);
-    clearTimeout(this.typingIdle);
+    this.typing.forget();
     this.groups.reset();
     this.keyInFlight.clear();
     this.addedHere.clear();

@@ -44,8 +44,6 @@ export class ChatModel {
     this.peerKeys = new Map();
     /** @type {Map<string, number>} pending message id -> timer id */
     this.sendTimers = new Map();
-    /** Typing we announced to the open chat. */
-    this.typingSentTo = null;
   }
 
   conv(peer) {

@@ -59,8 +59,6 @@ export class GroupModel {
     this.groupOfMessage = new Map();
     /** pending message id -> timer */
     this.sendTimers = new Map();
-    /** The group we announced typing to. */
-    this.typingSentTo = null;
   }
 
   static keyName(group, sender, keyId) {
