@@ -259,25 +259,24 @@ impl Chat {
             let Some(group) = self.load_group(&entry.group).await? else {
                 continue;
             };
-            groups.push(GroupSummary {
+            let activity = entry
+                .last_message
+                .as_ref()
+                .map_or(entry.joined_at, |m| m.timestamp);
+            let summary = GroupSummary {
                 group,
                 last_message: entry.last_message,
                 unread: entry.unread,
-            });
+            };
+            groups.push((activity, summary));
         }
-        let activity = |g: &GroupSummary| {
-            g.last_message.as_ref().map_or_else(
-                || g.group.member(user).map_or(0, |m| m.joined_at),
-                |m| m.timestamp,
-            )
-        };
         // Of equal times, by id: an order that does not change from one answer to the next.
-        groups.sort_by(|a, b| {
-            activity(b)
-                .cmp(&activity(a))
-                .then_with(|| a.group.id.cmp(&b.group.id))
+        groups.sort_by(|(a_time, a), (b_time, b)| {
+            b_time.cmp(a_time).then_with(|| a.group.id.cmp(&b.group.id))
         });
-        Ok(GroupsResponse { groups })
+        Ok(GroupsResponse {
+            groups: groups.into_iter().map(|(_, summary)| summary).collect(),
+        })
     }
 
     /// `GET /groups/{id}`.
