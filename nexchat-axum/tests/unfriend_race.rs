@@ -33,6 +33,7 @@ struct SlowFriendsStore {
 }
 
 nexchat_core::forward_group_store!(SlowFriendsStore, inner);
+nexchat_core::forward_attachment_store!(SlowFriendsStore, inner);
 
 #[async_trait]
 impl FriendStore for SlowFriendsStore {

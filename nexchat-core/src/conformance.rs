@@ -33,7 +33,7 @@
 //! };
 //! use nexchat_core::store::memory::MemoryStore;
 //! use nexchat_core::store::{
-//!     CallLine, CallStore, Credentials, FriendLink, FriendStore, GroupEntry, GroupInserted,
+//!     AttachmentRecord, AttachmentRef, AttachmentStore, Reserved, CallLine, CallStore, Credentials, FriendLink, FriendStore, GroupEntry, GroupInserted,
 //!     GroupLimits, GroupRecord, GroupStore, GroupTicks, Inserted, Joined, LinkStatus,
 //!     MessageStore, Page, LineTaken, Removal, RoleSet, SessionRecord, SessionStore, StoreResult,
 //!     UserRecord, UserStore,
@@ -266,7 +266,47 @@
 //!     }
 //! }
 //!
-//! // The six traits make a `Store`. Every check, each on a fresh store (in a test file,
+//! #[async_trait]
+//! impl AttachmentStore for MyStore {
+//!     async fn reserve_attachment(&self, record: &AttachmentRecord, quota: u64)
+//!         -> StoreResult<Reserved> {
+//!         // The quota check and the insert in one step: racing uploads must not pass it.
+//!         self.db.reserve_attachment(record, quota).await
+//!     }
+//!     async fn finish_attachment(&self, id: &str, size: u64) -> StoreResult<bool> {
+//!         self.db.finish_attachment(id, size).await
+//!     }
+//!     async fn attachment(&self, id: &str) -> StoreResult<Option<AttachmentRecord>> {
+//!         self.db.attachment(id).await
+//!     }
+//!     async fn reference_attachments(&self, owner: &str, ids: &[String],
+//!         reference: &AttachmentRef) -> StoreResult<bool> {
+//!         // All or nothing, and never on an attachment the collector has claimed.
+//!         self.db.reference_attachments(owner, ids, reference).await
+//!     }
+//!     async fn attachment_refs(&self, id: &str) -> StoreResult<Vec<AttachmentRef>> {
+//!         self.db.attachment_refs(id).await
+//!     }
+//!     async fn attachment_usage(&self, owner: &str) -> StoreResult<u64> {
+//!         self.db.attachment_usage(owner).await
+//!     }
+//!     async fn collectable_attachments(&self, created_before: i64, limit: usize)
+//!         -> StoreResult<Vec<String>> {
+//!         self.db.collectable_attachments(created_before, limit).await
+//!     }
+//!     async fn claim_attachment(&self, id: &str, created_before: i64) -> StoreResult<bool> {
+//!         // Only while no message names it, in one step with respect to references.
+//!         self.db.claim_attachment(id, created_before).await
+//!     }
+//!     async fn forget_attachment(&self, id: &str) -> StoreResult<()> {
+//!         self.db.forget_attachment(id).await
+//!     }
+//!     async fn attachments_of(&self, owner: &str) -> StoreResult<Vec<String>> {
+//!         self.db.attachments_of(owner).await
+//!     }
+//! }
+//!
+//! // The seven traits make a `Store`. Every check, each on a fresh store (in a test file,
 //! // `nexchat_core::conformance_tests!(fresh())` gives one test per check instead):
 //! let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
 //! runtime.block_on(nexchat_core::conformance::run_all(|| async { MyStore::default() }));
@@ -291,6 +331,7 @@ use std::future::Future;
 
 use crate::store::Store;
 
+mod attachments;
 pub mod blobs;
 mod calls;
 mod conversations;
@@ -304,6 +345,7 @@ mod sessions;
 pub mod support;
 mod users;
 
+pub use attachments::*;
 pub use calls::*;
 pub use conversations::*;
 pub use credentials::*;
@@ -455,6 +497,12 @@ macro_rules! __conformance_checks {
             race_add_member_to_a_full_group,
             race_add_member_past_the_groups_limit,
             race_group_messages_and_removal,
+            attachments_reserve_within_the_quota,
+            attachments_finish_and_forget,
+            attachments_references_are_all_or_nothing,
+            attachments_collect_only_what_nothing_names,
+            race_reserve_attachments_past_the_quota,
+            race_reference_and_claim_attachment,
         }
     };
 }

@@ -27,10 +27,14 @@ use async_trait::async_trait;
 
 use crate::protocol::{CallRecord, CallStatus, Conversation, MessageStatus, StoredMessage};
 
+mod attachments;
 mod groups;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 
+pub use attachments::{
+    AttachmentRecord, AttachmentRef, AttachmentState, AttachmentStore, Reserved,
+};
 pub use groups::{
     GroupEntry, GroupInserted, GroupLimits, GroupRecord, GroupStore, GroupTicks, Joined, Removal,
     RoleSet, Settled,
@@ -662,12 +666,27 @@ pub trait SessionStore: Send + Sync {
 
 /// Everything the chat stores. Implemented for every type that implements the six parts.
 pub trait Store:
-    UserStore + FriendStore + MessageStore + CallStore + SessionStore + GroupStore + 'static
+    UserStore
+    + FriendStore
+    + MessageStore
+    + CallStore
+    + SessionStore
+    + GroupStore
+    + AttachmentStore
+    + 'static
 {
 }
 
-impl<T: UserStore + FriendStore + MessageStore + CallStore + SessionStore + GroupStore + 'static>
-    Store for T
+impl<
+    T: UserStore
+        + FriendStore
+        + MessageStore
+        + CallStore
+        + SessionStore
+        + GroupStore
+        + AttachmentStore
+        + 'static,
+> Store for T
 {
 }
 

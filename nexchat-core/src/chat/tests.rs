@@ -79,6 +79,7 @@ struct GatedStore {
 }
 
 crate::forward_group_store!(GatedStore, db);
+crate::forward_attachment_store!(GatedStore, db);
 
 #[async_trait]
 impl UserStore for GatedStore {

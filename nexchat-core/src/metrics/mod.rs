@@ -21,6 +21,7 @@
 //! | `nexchat_hashing_waiting` | gauge | password hashes waiting for a slot |
 //! | `nexchat_hashing_refused_total` | counter | password hashes refused because the line was full (answered 429) |
 
+mod attachment_store;
 mod group_store;
 mod store;
 

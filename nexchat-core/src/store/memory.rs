@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+mod attachments;
 mod groups;
 
 use async_trait::async_trait;
@@ -66,6 +67,8 @@ struct State {
     group_messages: Log<groups::Stored>,
     /// The highest timestamp given to a group message so far.
     last_group_timestamp: i64,
+    /// Attachments by id (see `attachments`).
+    attachments: HashMap<String, attachments::Attachment>,
 }
 
 #[derive(Debug)]
