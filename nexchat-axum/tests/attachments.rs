@@ -279,7 +279,8 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
         "{body}"
     );
     // Without a Content-Length the limit is found as the body streams in.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(random_bytes(600)); 2];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(random_bytes(600)), Ok(random_bytes(600))];
     let response = server
         .http
         .post(server.url("/attachments"))
