@@ -58,6 +58,7 @@ const FIELDS: &[&str] = &[
     "candidate",
     "group",
     "keyId",
+    "attachments",
 ];
 
 struct World {

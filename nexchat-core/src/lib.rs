@@ -20,6 +20,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Attachments (photos, voice notes, files) need a place for their encrypted bytes: a
+//! [`blobs::BlobStore`] given with [`ChatBuilder::blobs`] (`nexchat-store` has files in a
+//! directory and MongoDB). Without one the chat takes none.
+//!
 //! What an app then does with [`Chat`] directly is the app-facing API: accounts and logins
 //! ([`Chat::register`], [`Chat::login`], [`Chat::caller`]), friends, user search, provisioning
 //! and erasing accounts for an app's own [`Identity`], readiness and shutdown.
