@@ -251,3 +251,106 @@ async fn every_acknowledged_message_survives_sigkill_in_order() {
         assert!(!log.contains(signature), "a token was logged");
     }
 }
+
+/// Uploads `bytes` to `server` as the owner of `token`; returns the acknowledged id.
+async fn upload(server: &ServerProcess, token: &str, bytes: Vec<u8>) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/attachments", server.addr))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(response.status().as_u16(), 201);
+    let body: Value = response.json().await.expect("JSON");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+/// The files directly in `dir` (not in its subdirectories).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|entry| entry.expect("an entry"))
+                .filter(|entry| entry.file_type().expect("a file type").is_file())
+                .map(|entry| entry.file_name().into_string().expect("UTF-8"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_by_sigkill_is_never_served_and_every_acknowledged_one_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("chat.db");
+    let blobs = dir.path().join("chat.db.blobs");
+    let first = start(&db).await;
+    let alice = unique("alice");
+    let token = register_and_login(&first, &alice).await;
+    let mut kept = Vec::new();
+    for n in 0..3u8 {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8 ^ n).collect();
+        kept.push((upload(&first, &token, bytes.clone()).await, bytes));
+    }
+
+    // A fourth upload declares 5 MB and sends 1 MB, then waits: the server is killed while the
+    // upload is half on disk.
+    let (more, rest) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    more.send(Ok(vec![7u8; 1 << 20])).await.expect("queued");
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rest));
+    let cut_off = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{}/attachments", first.addr))
+            .bearer_auth(&token)
+            .header("content-length", 5 << 20)
+            .body(body)
+            .send(),
+    );
+    let partial = blobs.join(".partial");
+    common::wait_until("the upload is being written", || {
+        std::fs::read_dir(&partial)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+            })
+            .unwrap_or(false)
+    })
+    .await;
+    let mut first = first;
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reap");
+    drop(more);
+    let answer = cut_off.await.expect("the upload task");
+    assert!(
+        answer.is_err(),
+        "a killed server acknowledged nothing: {answer:?}"
+    );
+
+    let second = start(&db).await;
+    let token = login(&second, &alice).await;
+    let mut ids: Vec<String> = kept.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    assert_eq!(files_in(&blobs), ids, "only the acknowledged uploads");
+    assert_eq!(files_in(&partial), Vec::<String>::new(), "the half upload is gone");
+    for (id, bytes) in &kept {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/attachments/{id}", second.addr))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("download");
+        assert_eq!(response.status().as_u16(), 200);
+        let body = response.bytes().await.expect("bytes");
+        assert!(body.as_ref() == bytes.as_slice(), "{id} read back whole");
+    }
+}
+
+/// The items `receiver` gets, as a stream for a request body.
+fn tokio_stream_of<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}

@@ -164,6 +164,7 @@
     clippy::missing_errors_doc
 )]
 
+mod attachments;
 mod auth;
 mod client;
 #[cfg(feature = "client")]
@@ -203,22 +204,33 @@ pub use serve::{ServeConfig, serve};
 /// [`nexchat_core::Identity`], unless the app kept them with
 /// [`nexchat_core::ChatBuilder::own_accounts`].
 pub fn router<S>(chat: Chat) -> Router<S> {
-    let body_limit = chat.config().limits.max_body_bytes;
-    let own_accounts = chat.has_own_accounts();
-    routes::ROUTES
-        .iter()
-        .filter(|route| route.mounted == Mounted::Always || own_accounts)
-        .fold(Router::new(), |router, route| {
-            router.route(route.path, (route.handler)())
-        })
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        // A whole request, body included, within a deadline: a client dribbling its body a
-        // byte at a time cannot hold a connection (or a graceful shutdown) for long. Upgraded
-        // sockets are not affected: the upgrade itself answers at once.
+    let config = chat.config();
+    let routes = |transfers: bool| {
+        routes::ROUTES
+            .iter()
+            .filter(|route| route.mounted.on(&chat))
+            .filter(|route| (route.mounted == Mounted::Attachments) == transfers)
+            .fold(Router::new(), |router, route| {
+                router.route(route.path, (route.handler)())
+            })
+            .method_not_allowed_fallback(error::method_not_allowed)
+    };
+    // A whole request, body included, within a deadline: a client dribbling its body a byte
+    // at a time cannot hold a connection (or a graceful shutdown) for long. Upgraded sockets
+    // are not affected: the upgrade itself answers at once.
+    let requests = routes(false)
+        .layer(DefaultBodyLimit::max(config.limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            chat.config().request_timeout,
-        ))
-        .with_state(chat)
+            config.request_timeout,
+        ));
+    // Attachments stream up to their own size limit, which the chat enforces as they come.
+    let transfers =
+        routes(true)
+            .layer(DefaultBodyLimit::disable())
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                config.transfer_timeout,
+            ));
+    requests.merge(transfers).with_state(chat)
 }

@@ -1,12 +1,12 @@
 //! The OpenAPI 3.1 document of nexchat's routes, built from the same table as the router.
 
 use nexchat_core::protocol::rest::{
-    AccountDeleteRequest, AuthParams, ClientConfig, ConversationsResponse, CreateGroupRequest,
-    ErrorBody, FriendAnswerBody, FriendRemoveBody, FriendRequestBody, FriendStatusBody,
-    FriendsStatus, GroupDetailsBody, GroupMemberBody, GroupRoleBody, GroupSummary, GroupsResponse,
-    LoginRequest, LoginResponse, PasswordChangeRequest, PublicKeyBody, ReceiptsResponse,
-    RegisterRequest, RegisterResponse, SessionsResponse, TokenResponse, UserSearchResponse,
-    WsTicketResponse,
+    AccountDeleteRequest, AttachmentStored, AttachmentUsage, AuthParams, ClientConfig,
+    ConversationsResponse, CreateGroupRequest, ErrorBody, FriendAnswerBody, FriendRemoveBody,
+    FriendRequestBody, FriendStatusBody, FriendsStatus, GroupDetailsBody, GroupMemberBody,
+    GroupRoleBody, GroupSummary, GroupsResponse, LoginRequest, LoginResponse,
+    PasswordChangeRequest, PublicKeyBody, ReceiptsResponse, RegisterRequest, RegisterResponse,
+    SessionsResponse, TokenResponse, UserSearchResponse, WsTicketResponse,
 };
 use nexchat_core::protocol::{
     Group, GroupMember, GroupMessage, GroupRole, MessageStatus, Receipt, SealedField,
@@ -30,6 +30,8 @@ use crate::routes::ROUTES;
     ),
     components(schemas(
         AccountDeleteRequest,
+        AttachmentStored,
+        AttachmentUsage,
         AuthParams,
         ClientConfig,
         ConversationsResponse,

@@ -358,5 +358,8 @@ pub(crate) async fn friend_remove(
 pub(crate) async fn client_config(State(chat): State<Chat>) -> Json<ClientConfig> {
     Json(ClientConfig {
         ice_servers: chat.config().ice_servers.clone(),
+        max_attachment_bytes: chat
+            .takes_attachments()
+            .then_some(chat.config().limits.max_attachment_bytes),
     })
 }

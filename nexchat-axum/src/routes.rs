@@ -4,7 +4,7 @@
 use axum::routing::{MethodFilter, MethodRouter, on};
 use nexchat_core::Chat;
 
-use crate::{groups, rest, sessions, ws};
+use crate::{attachments, groups, rest, sessions, ws};
 
 /// Which chats mount a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,6 +13,20 @@ pub(crate) enum Mounted {
     Always,
     /// Only a chat with nexchat's own accounts ([`Chat::has_own_accounts`]).
     OwnAccounts,
+    /// Only a chat that takes attachments ([`Chat::takes_attachments`]); these routes move
+    /// whole files, under the transfer timeout and without the JSON body limit.
+    Attachments,
+}
+
+impl Mounted {
+    /// Whether `chat` mounts a route of this kind.
+    pub(crate) fn on(self, chat: &Chat) -> bool {
+        match self {
+            Self::Always => true,
+            Self::OwnAccounts => chat.has_own_accounts(),
+            Self::Attachments => chat.takes_attachments(),
+        }
+    }
 }
 
 /// One route: one method on one path (axum's `{param}` syntax, which OpenAPI shares).
@@ -69,6 +83,9 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(DELETE "/groups/{id}/members/{name}", Always, groups::remove_member, groups::__path_remove_member),
     route!(PUT "/groups/{id}/members/{name}/role", Always, groups::set_role, groups::__path_set_role),
     route!(GET "/groups/{id}/messages/{message}/receipts", Always, groups::receipts, groups::__path_receipts),
+    route!(POST "/attachments", Attachments, attachments::upload, attachments::__path_upload),
+    route!(GET "/attachments", Attachments, attachments::usage, attachments::__path_usage),
+    route!(GET "/attachments/{id}", Attachments, attachments::download, attachments::__path_download),
     route!(GET "/client-config", Always, rest::client_config, rest::__path_client_config),
     route!(GET "/ws", Always, ws::upgrade, ws::__path_upgrade),
 ];

@@ -165,3 +165,46 @@ pub fn within(range: Option<ByteRange>, size: u64) -> Result<ByteRange, BlobErro
 pub fn is_blob_id(id: &str) -> bool {
     id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
 }
+
+/// The one byte range a download asks for, as HTTP's `Range: bytes=…` names it (RFC 9110,
+/// section 14.1.2); [`RangeRequest::resolve`] turns it into bytes of a blob of known size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// `bytes=A-`: from byte `A` to the end.
+    From(u64),
+    /// `bytes=A-B`: bytes `A` to `B`, both included (`B` past the end means the end).
+    Between(u64, u64),
+    /// `bytes=-N`: the last `N` bytes (the whole blob when it is shorter).
+    Last(u64),
+}
+
+impl RangeRequest {
+    /// The bytes of a blob of `size` bytes this range names; `None` when it names none (it
+    /// starts at or past the end, or asks for the last 0 bytes): HTTP's 416.
+    pub fn resolve(self, size: u64) -> Option<ByteRange> {
+        let (start, end) = match self {
+            Self::From(start) => (start, size),
+            Self::Between(start, last) => (start, last.saturating_add(1).min(size)),
+            Self::Last(n) => (size.saturating_sub(n), size),
+        };
+        (start < end).then_some(ByteRange { start, end })
+    }
+}
+
+/// A blob store an application keeps a handle to: `Arc<B>` is one whenever `B` is (several
+/// nodes in one process, or a test that looks at what was stored).
+#[async_trait]
+impl<B: BlobStore + ?Sized> BlobStore for std::sync::Arc<B> {
+    async fn put(&self, id: &str, body: ByteStream, max_bytes: u64) -> Result<u64, BlobError> {
+        (**self).put(id, body, max_bytes).await
+    }
+    async fn size(&self, id: &str) -> Result<Option<u64>, BlobError> {
+        (**self).size(id).await
+    }
+    async fn get(&self, id: &str, range: Option<ByteRange>) -> Result<Option<Blob>, BlobError> {
+        (**self).get(id, range).await
+    }
+    async fn delete(&self, id: &str) -> Result<bool, BlobError> {
+        (**self).delete(id).await
+    }
+}

@@ -37,6 +37,20 @@ pub enum ChatError {
     /// Over a size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// An upload would take the user past their attachment quota.
+    #[error("over the attachment quota of {quota} bytes ({used} bytes in use)")]
+    QuotaExceeded {
+        /// Bytes the user's attachments take.
+        used: u64,
+        /// The quota ([`crate::Limits::attachment_quota_bytes`]).
+        quota: u64,
+    },
+    /// A byte range that does not overlap the attachment.
+    #[error("the range is not within the {size} bytes of the attachment")]
+    RangeNotSatisfiable {
+        /// The attachment's size in bytes.
+        size: u64,
+    },
     /// Over a rate limit; retry after this many seconds.
     #[error("rate limited, retry in {retry_after_secs} s")]
     RateLimited {
@@ -62,6 +76,8 @@ impl ChatError {
             Self::Offline(_) => ErrorCode::Offline,
             Self::Busy(_) => ErrorCode::Busy,
             Self::TooLarge(_) => ErrorCode::TooLarge,
+            Self::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+            Self::RangeNotSatisfiable { .. } => ErrorCode::RangeNotSatisfiable,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Internal(_) => ErrorCode::Internal,
         }

@@ -160,6 +160,23 @@ struct Args {
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
 
+    /// Directory of the attachments' (encrypted) bytes with SQLite [default: beside the
+    /// database, `<db>.blobs`]. With MongoDB they are kept in the database.
+    #[arg(long)]
+    blobs: Option<PathBuf>,
+
+    /// Largest attachment in MiB.
+    #[arg(long, default_value_t = 25)]
+    max_attachment_mib: u64,
+
+    /// MiB one user's attachments may take together.
+    #[arg(long, default_value_t = 1024)]
+    attachment_quota_mib: u64,
+
+    /// Seconds an upload that no message names is kept before it is deleted.
+    #[arg(long, default_value_t = 86_400)]
+    attachment_grace_secs: u64,
+
     /// Directory of the browser client served at / (by default the demo client's files in
     /// this tree, the folder nexchat-axum embeds).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../nexchat-axum/client"))]
@@ -211,7 +228,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     config.ring_timeout = Duration::from_secs(args.ring_timeout_secs);
     config.ice_servers = args.ice_servers.clone();
     config.write_timeout = Duration::from_secs(args.write_timeout_secs);
+    config.attachment_grace = Duration::from_secs(args.attachment_grace_secs);
     let limits = &mut config.limits;
+    limits.max_attachment_bytes = args.max_attachment_mib.saturating_mul(1 << 20);
+    limits.attachment_quota_bytes = args.attachment_quota_mib.saturating_mul(1 << 20);
     limits.message_burst = args.rate_burst;
     limits.messages_per_sec = args.rate_per_sec;
     limits.sockets_per_user = args.sockets_per_user;
@@ -391,8 +411,15 @@ async fn build_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::er
 
 async fn sqlite_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::error::Error>> {
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
-    tracing::info!(path = %args.sqlite.display(), "storage: SQLite");
-    Ok(Chat::builder(config, store).build().await?)
+    let blobs_dir = args
+        .blobs
+        .clone()
+        .unwrap_or_else(|| beside(&args.sqlite, ".blobs"));
+    let blobs = nexchat_store::FileBlobStore::open(&blobs_dir)
+        .await
+        .map_err(|err| format!("cannot use {} for attachments: {err}", blobs_dir.display()))?;
+    tracing::info!(path = %args.sqlite.display(), blobs = %blobs_dir.display(), "storage: SQLite");
+    Ok(Chat::builder(config, store).blobs(blobs).build().await?)
 }
 
 /// `/healthz`: 204 while the process serves. `/readyz`: 204 when the store answers and the bus
@@ -477,9 +504,7 @@ fn parse_ice_server(value: &str) -> Result<serde_json::Value, String> {
 
 /// Reads the token secret kept beside the database, or creates it (readable by the owner only).
 fn persistent_secret(db: &Path) -> std::io::Result<String> {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".secret");
-    let path = PathBuf::from(name);
+    let path = beside(db, ".secret");
     match std::fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().to_owned()),
         Ok(_) => {
@@ -523,4 +548,11 @@ async fn shutdown_signal(chat: Chat) {
     }
     tracing::info!("shutting down: closing sockets");
     chat.shutdown();
+}
+
+/// The path of the database file with `suffix` added: files the server keeps beside it.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }

@@ -178,12 +178,14 @@ impl TestServer {
         let store = shared_store(&dir).await;
         let mut bus = nexchat_core::BusConfig::new(url);
         bus.subject_prefix = unique("nexchat_suite");
+        let blobs = Arc::new(blob_store(&dir).await);
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
             let mut config = config.clone();
             config.bus = Some(bus.clone());
             let chat = Chat::builder_shared(config, Arc::clone(&store))
                 .clock(clock.clone())
+                .blobs(Arc::clone(&blobs))
                 .build()
                 .await
                 .expect("a node joins the bus");
@@ -571,7 +573,9 @@ pub async fn build_chat_with(
         let store = nexchat_store::MongoStore::connect(&uri, &db)
             .await
             .expect("connect to the MongoDB test server");
-        let builder = Chat::builder(config, store).clock(clock);
+        let builder = Chat::builder(config, store)
+            .clock(clock)
+            .blobs(blob_store(dir).await);
         return customize(builder).build().await.expect("chat");
     }
     sqlite_chat_with(config, clock, dir, customize).await
@@ -593,6 +597,32 @@ pub async fn shared_store(
     std::sync::Arc::new(store)
 }
 
+/// Where a test chat keeps attachments: files in `blobs/` of the test's directory (see
+/// [`blob_files`]).
+pub async fn blob_store(dir: &tempfile::TempDir) -> nexchat_store::FileBlobStore {
+    nexchat_store::FileBlobStore::open(dir.path().join("blobs"))
+        .await
+        .expect("a blob directory")
+}
+
+/// The names of the blob files a test chat in `dir` holds (unfinished uploads aside).
+pub fn blob_files(dir: &tempfile::TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("blobs"))
+        .expect("the blob directory")
+        .filter_map(|entry| {
+            let entry = entry.expect("a directory entry");
+            let name = entry.file_name().into_string().expect("a UTF-8 name");
+            entry
+                .file_type()
+                .expect("a file type")
+                .is_file()
+                .then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 pub async fn sqlite_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {
     sqlite_chat_with(config, clock, dir, |builder| builder).await
 }
@@ -604,10 +634,10 @@ async fn sqlite_chat_with(
     customize: impl FnOnce(ChatBuilder) -> ChatBuilder,
 ) -> Chat {
     let store = nexchat_store::SqliteStore::open(dir.path().join("chat.db")).expect("sqlite");
-    customize(Chat::builder(config, store).clock(clock))
-        .build()
-        .await
-        .expect("chat")
+    let builder = Chat::builder(config, store)
+        .clock(clock)
+        .blobs(blob_store(dir).await);
+    customize(builder).build().await.expect("chat")
 }
 
 /// The published JSON Schemas of the socket events (`docs/schema/`), compiled once: every frame

@@ -188,6 +188,7 @@ impl Chat {
         store.delete_messages_of(user).await?;
         self.leave_every_group(user).await?;
         store.delete_group_messages_of(user).await?;
+        self.erase_attachments_of(user).await?;
         store.delete_calls_of(user).await?;
         store.tombstone_user(user).await?;
         Ok(())

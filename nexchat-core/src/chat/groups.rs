@@ -19,7 +19,9 @@ use crate::protocol::{
     SealedField, ServerEvent,
 };
 use crate::session::Session;
-use crate::store::{GroupInserted, GroupLimits, GroupRecord, Joined, RoleSet, StoreError};
+use crate::store::{
+    AttachmentRef, GroupInserted, GroupLimits, GroupRecord, Joined, RoleSet, StoreError,
+};
 
 /// The longest `keyId` a client may give (a UUID is 36).
 const MAX_KEY_ID_CHARS: usize = 64;
@@ -67,6 +69,7 @@ pub(super) struct GroupSend {
     pub(super) key_id: Option<String>,
     pub(super) to: Option<String>,
     pub(super) id: Option<String>,
+    pub(super) attachments: Vec<String>,
 }
 
 impl Chat {
@@ -486,11 +489,18 @@ impl Chat {
             key_id,
             to,
             id,
+            attachments,
         } = send;
         let limits = &self.inner.config.limits;
         let user = session.user();
         if let Some(id) = &id {
             validate_id(id)?;
+        }
+        self.check_attachment_count(&attachments)?;
+        if to.is_some() && !attachments.is_empty() {
+            return Err(ChatError::bad_request(
+                "a key message (with `to`) names no attachments",
+            ));
         }
         validate_base64("ciphertext", &ciphertext, limits.max_ciphertext_bytes)?;
         validate_base64("iv", &iv, limits.max_iv_bytes)?;
@@ -538,6 +548,17 @@ impl Chat {
                 }
                 None => Err(ChatError::RateLimited { retry_after_secs }),
             };
+        }
+        // Named before the message is stored, so the collector cannot take one in between. A
+        // sender who turns out not to be a member leaves a reference no member holds a receipt
+        // for: it lets nobody read anything.
+        let reference = AttachmentRef::Group {
+            message: message.id.clone(),
+            group: message.group.clone(),
+        };
+        if let Err(err) = self.name_attachments(user, &attachments, reference).await {
+            self.inner.message_rate.refund(user, now);
+            return Err(err);
         }
         match self.store().insert_group_message(&message).await {
             Ok(GroupInserted::New {

@@ -9,7 +9,7 @@ use super::{Chat, fill_page, page_limit};
 use crate::error::{ChatError, ChatResult};
 use crate::protocol::{MessageStatus, PublicKey, ServerEvent, StoredMessage};
 use crate::session::Session;
-use crate::store::StoreError;
+use crate::store::{AttachmentRef, StoreError};
 
 pub(super) fn validate_base64(field: &str, value: &str, max: usize) -> ChatResult<()> {
     if value.len() > max {
@@ -63,8 +63,10 @@ impl Chat {
         Ok(())
     }
 
-    /// Checks a send (ids, sizes, friendship, rate) and gives it its timestamp. A resend by a
-    /// sender out of rate tokens is let through, free, when its id is already stored.
+    /// Checks a send (ids, sizes, friendship, rate, attachments) and gives it its timestamp. A
+    /// resend by a sender out of rate tokens is let through, free, when its id is already
+    /// stored. The attachments are named before the message is stored, so the collector can
+    /// never take one between the two.
     pub(super) async fn check_send(
         &self,
         session: &Session,
@@ -72,12 +74,14 @@ impl Chat {
         ciphertext: String,
         iv: String,
         id: Option<String>,
+        attachments: Vec<String>,
     ) -> ChatResult<Checked> {
         let limits = &self.inner.config.limits;
         let user = session.user();
         if let Some(id) = &id {
             validate_id(id)?;
         }
+        self.check_attachment_count(&attachments)?;
         validate_base64("ciphertext", &ciphertext, limits.max_ciphertext_bytes)?;
         validate_base64("iv", &iv, limits.max_iv_bytes)?;
         let receiver = self.canonical(receiver).await?;
@@ -90,10 +94,19 @@ impl Chat {
             }
             return Err(ChatError::RateLimited { retry_after_secs });
         }
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let reference = AttachmentRef::Direct {
+            message: id.clone(),
+            receiver: receiver.clone(),
+        };
+        if let Err(err) = self.name_attachments(user, &attachments, reference).await {
+            self.inner.message_rate.refund(user, now);
+            return Err(err);
+        }
         Ok(Checked::Store {
             pass,
             message: StoredMessage {
-                id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                id,
                 sender: user.to_owned(),
                 receiver,
                 ciphertext,

@@ -2,6 +2,7 @@
 //! open sessions and the clock, and every REST call and socket frame goes through it.
 
 mod accounts;
+mod attachments;
 mod bus;
 mod calls;
 mod conversations;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::blobs::BlobStore;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{ChatError, ChatResult};
@@ -82,6 +84,10 @@ struct Inner {
     typists: Typists,
     /// The last timestamp handed to a message, so timestamps never run backwards on this node.
     last_timestamp: AtomicI64,
+    /// Where attachments' bytes live; `None`: this chat takes no attachments.
+    blobs: Option<Arc<dyn BlobStore>>,
+    /// When the timer next collects unnamed uploads (ms); 0 while a collection runs.
+    next_collection: AtomicI64,
 }
 
 impl std::fmt::Debug for Chat {
@@ -99,6 +105,7 @@ pub struct ChatBuilder {
     clock: Arc<dyn Clock>,
     identity: Option<Arc<dyn DynIdentity>>,
     own_accounts: Option<bool>,
+    blobs: Option<Arc<dyn BlobStore>>,
 }
 
 // Not the config: it holds the token secret.
@@ -138,6 +145,14 @@ impl ChatBuilder {
     /// identity (403) rather than handed over.
     pub fn own_accounts(mut self, on: bool) -> Self {
         self.own_accounts = Some(on);
+        self
+    }
+
+    /// Takes attachments (protocol version 1.3), keeping their bytes in `blobs`: the
+    /// attachment routes exist only then. Every node of a chat needs the same blob store, as
+    /// it needs the same [`Store`].
+    pub fn blobs(mut self, blobs: impl BlobStore) -> Self {
+        self.blobs = Some(Arc::new(blobs));
         self
     }
 
@@ -188,6 +203,8 @@ impl ChatBuilder {
             calls: ActiveCalls::default(),
             typists: Typists::default(),
             last_timestamp: AtomicI64::new(0),
+            blobs: self.blobs,
+            next_collection: AtomicI64::new(0),
             store: self.store,
             clock: self.clock,
             config: self.config,
@@ -240,6 +257,7 @@ impl Chat {
             clock: Arc::new(SystemClock),
             identity: None,
             own_accounts: None,
+            blobs: None,
         }
     }
 
@@ -252,6 +270,7 @@ impl Chat {
             clock: Arc::new(SystemClock),
             identity: None,
             own_accounts: None,
+            blobs: None,
         }
     }
 
@@ -330,8 +349,9 @@ impl Chat {
                 ciphertext,
                 iv,
                 id,
+                attachments,
             } => {
-                self.queue_send(session, &receiver, ciphertext, iv, id)
+                self.queue_send(session, &receiver, ciphertext, iv, id, attachments)
                     .await;
                 Ok(())
             }
@@ -381,6 +401,7 @@ impl Chat {
                 key_id,
                 to,
                 id,
+                attachments,
             } => {
                 let send = groups::GroupSend {
                     group,
@@ -389,6 +410,7 @@ impl Chat {
                     key_id,
                     to,
                     id,
+                    attachments,
                 };
                 self.send_group_message(session, send).await
             }
@@ -432,6 +454,7 @@ impl Chat {
         self.inner.live_sessions.prune(now);
         self.check_live_sessions(now).await;
         self.end_unanswered_calls(now).await;
+        self.collect_attachments_when_due(now);
     }
 
     /// Whether this node can serve: its store answers and, with a bus, the bus is connected

@@ -171,11 +171,14 @@ impl Chat {
         ciphertext: String,
         iv: String,
         id: Option<String>,
+        attachments: Vec<String>,
     ) {
         let pipeline = session.writes();
         let permit = pipeline.room().await;
         let reference = id.clone();
-        let checked = self.check_send(session, receiver, ciphertext, iv, id).await;
+        let checked = self
+            .check_send(session, receiver, ciphertext, iv, id, attachments)
+            .await;
         if pipeline.push(checked, reference, permit) {
             tokio::spawn(self.clone().flush_sends(session.clone()));
         }

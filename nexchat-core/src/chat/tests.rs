@@ -326,6 +326,7 @@ impl World {
             ciphertext: "Y2lwaGVy".to_owned(),
             iv: "aXY=".to_owned(),
             id: Some(id.to_owned()),
+            attachments: Vec::new(),
         };
         self.chat.handle(session, event).await.unwrap();
     }

@@ -43,6 +43,9 @@ pub enum ClientEvent {
         /// Client-chosen UUID, for idempotent retries.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// Ids of the sender's own uploads the encrypted body refers to (version 1.3).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     /// Acknowledge receipt of messages from `to`.
     MessageDelivered {
@@ -143,6 +146,10 @@ pub enum ClientEvent {
         /// Client-chosen UUID, for idempotent retries.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// Ids of the sender's own uploads the encrypted body refers to (version 1.3); none in
+        /// a key message.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<String>,
     },
     /// Acknowledge receipt of group messages.
     GroupDelivered {

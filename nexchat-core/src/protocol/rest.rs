@@ -210,6 +210,10 @@ pub struct FriendStatusBody {
 pub struct ClientConfig {
     /// `RTCIceServer` objects (STUN/TURN) for WebRTC calls, as configured by the app.
     pub ice_servers: Vec<Value>,
+    /// The largest attachment an upload may carry, in bytes; absent when the server takes no
+    /// attachments (version 1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attachment_bytes: Option<u64>,
 }
 
 /// Every REST error body.
@@ -327,4 +331,28 @@ pub struct GroupsResponse {
 pub struct ReceiptsResponse {
     /// Every member the message was sent to and still in the group, oldest membership first.
     pub receipts: Vec<Receipt>,
+}
+
+/// Answer to `POST /attachments`: the stored upload (version 1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttachmentStored {
+    /// The attachment's id (a UUID), for `GET /attachments/{id}` and a message's
+    /// `attachments`.
+    pub id: String,
+    /// The bytes stored.
+    pub size: u64,
+}
+
+/// Answer to `GET /attachments`: the caller's usage and the limits (version 1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AttachmentUsage {
+    /// Bytes the caller's attachments take, uploads in progress included.
+    pub used_bytes: u64,
+    /// The most they may take ([`crate::Limits::attachment_quota_bytes`]).
+    pub quota_bytes: u64,
+    /// The most one upload may take ([`crate::Limits::max_attachment_bytes`]).
+    pub max_bytes: u64,
 }

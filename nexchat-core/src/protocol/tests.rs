@@ -120,7 +120,8 @@ fn send_message_with_and_without_id() {
             receiver: "bob".into(),
             ciphertext: "AAAA".into(),
             iv: "BBBB".into(),
-            id: Some("m-1".into())
+            id: Some("m-1".into()),
+            attachments: Vec::new(),
         }
     );
     assert_eq!(event.reference(), Some("m-1"));

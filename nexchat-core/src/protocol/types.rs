@@ -342,4 +342,8 @@ pub enum ErrorCode {
     Internal,
     /// REST only: the path exists but not for this method (405).
     MethodNotAllowed,
+    /// An upload would pass the user's attachment quota (413).
+    QuotaExceeded,
+    /// REST only: a `Range` that does not overlap the attachment (416).
+    RangeNotSatisfiable,
 }

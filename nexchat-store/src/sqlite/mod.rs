@@ -13,6 +13,7 @@
 //! message timestamps in order, so a second store (or process) writing the same file would
 //! break both promises.
 
+mod attachments;
 mod calls;
 mod checkpoint;
 mod erasure;

@@ -290,6 +290,45 @@ CREATE TABLE group_receipts (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Attachments (version 11): each upload's record, and which messages name it.
+///
+/// - `attachments`: `size` counts against the owner's quota (reserved while `uploading`,
+///   stored afterwards); `named` is 1 once a message names it, and never goes back (a reference
+///   is deleted only with its attachment), so that what the collector looks for, old uploads
+///   nothing names, is one small partial index and not a lookup per attachment.
+/// - `attachment_refs`: one row per message that names an attachment: the message's kind
+///   (`direct` or `group`: their ids are of two tables), its id, and who may download through
+///   it (the receiver, or the group). Keyed by attachment first: "who may download this" and
+///   forgetting an attachment are one range.
+///
+/// Only new tables: a database of an earlier version has no attachments to carry over.
+const ATTACHMENTS: &str = "
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    state TEXT NOT NULL CHECK (state IN ('uploading', 'stored', 'collecting')),
+    created_at INTEGER NOT NULL,
+    named INTEGER NOT NULL DEFAULT 0 CHECK (named IN (0, 1))
+) STRICT, WITHOUT ROWID;
+-- attachment_usage, the quota of a reservation, attachments_of: covering (a WITHOUT ROWID
+-- table's indexes end with its primary key, the id).
+CREATE INDEX attachments_owner ON attachments (owner, size);
+-- collectable_attachments: partial, so it holds only uploads nothing names yet (those within
+-- their grace time, and those the collector has not claimed), oldest first.
+CREATE INDEX attachments_unnamed ON attachments (created_at)
+    WHERE named = 0 AND state <> 'collecting';
+-- collectable_attachments: those claimed, on their way out.
+CREATE INDEX attachments_collecting ON attachments (state) WHERE state = 'collecting';
+CREATE TABLE attachment_refs (
+    attachment TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('direct', 'group')),
+    message TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (attachment, kind, message)
+) STRICT, WITHOUT ROWID;
+";
+
 const MIGRATIONS: &[&str] = &[
     V1,
     V2,
@@ -301,6 +340,7 @@ const MIGRATIONS: &[&str] = &[
     CALL_LINES,
     USER_OPTIONALS,
     GROUPS,
+    ATTACHMENTS,
 ];
 
 /// The schema version this code writes.
