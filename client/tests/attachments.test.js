@@ -400,6 +400,10 @@ test('photos with EXIF arrive as valid pictures without it, and the server only 
     Buffer.from(EXIF_SECRET), Buffer.from(TEXT_SECRET), Buffer.from(JPEG_SECRET), Buffer.from(CAPTION), Buffer.from('tower.png'),
     pngBack.bytes.subarray(0, 64), png.subarray(0, 64), jpegBack.bytes.subarray(0, 64), Buffer.from('IHDR'),
   ], 'photos');
+  // What the server keeps on disk (the example server: a file per blob beside its database) is
+  // exactly what was uploaded.
+  const stored = filesOnDisk(`${server.db}.blobs`).map((f) => fs.readFileSync(f));
+  for (const body of uploads.slice(-2)) assert.ok(stored.some((b) => b.equals(body)), 'the blob on disk is the uploaded ciphertext');
   for (const secret of [EXIF_SECRET, TEXT_SECRET, JPEG_SECRET, CAPTION, 'tower.png', 'IMG_2041']) assertNeverSent(alice.traffic, secret, 'photos');
   assertNoProblems(alice, bob);
 });
@@ -424,6 +428,44 @@ test('a file arrives byte for byte, with its name and size, saved through a down
   assertNeverSent(alice.traffic, FILE_MARKER, 'file');
   assertNeverSent(alice.traffic, 'quarterly-figures', 'file');
   assertNeverSent(alice.traffic, FILE_NAME, 'file');
+  assertNoProblems(alice, bob);
+});
+
+test('uploads and downloads show their progress', { timeout: 3 * SLOW }, async () => {
+  // Slow links (Chromium's network emulation), so that the progress can be seen.
+  const throttle = async (page, limits) => {
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: -1, ...limits,
+    });
+    return cdp;
+  };
+  const big = plainFile(1_500_000);
+  const up = await throttle(alice, { uploadThroughput: 600_000 });
+  await sendFiles(alice, [{ name: 'slides.bin', mimeType: 'application/octet-stream', buffer: big }]);
+  const sending = lastOut(alice).locator('.att-file');
+  await sending.locator('.att-progress:not([hidden])').waitFor({ timeout: SLOW });
+  assert.equal(await sending.getAttribute('data-transfer'), 'up');
+  assert.equal(await sending.locator('.att-progress').getAttribute('aria-label'), 'Uploading slides.bin');
+  await alice.waitForFunction((el) => el.value > 0 && el.value < 1, await sending.locator('.att-progress').elementHandle(), { timeout: SLOW });
+  await sending.locator('.att-progress').waitFor({ state: 'hidden', timeout: SLOW });
+  await up.detach();
+
+  const receiving = lastIn(bob).locator('.att-file', { has: bob.locator('.att-name', { hasText: 'slides.bin' }) });
+  await receiving.waitFor({ timeout: SLOW });
+  const down = await throttle(bob, { downloadThroughput: 600_000 });
+  const [download] = await Promise.all([
+    bob.waitForEvent('download', { timeout: SLOW }),
+    (async () => {
+      await receiving.getByRole('button', { name: /^Download slides\.bin/ }).click();
+      await receiving.locator('.att-progress:not([hidden])').waitFor({ timeout: SLOW });
+      assert.equal(await receiving.getAttribute('data-transfer'), 'down');
+      await bob.waitForFunction((el) => el.value > 0 && el.value < 1, await receiving.locator('.att-progress').elementHandle(), { timeout: SLOW });
+    })(),
+  ]);
+  await down.detach();
+  assert.ok(fs.readFileSync(await download.path()).equals(big));
   assertNoProblems(alice, bob);
 });
 
@@ -478,40 +520,60 @@ test('a voice note recorded from the microphone plays on the other side', { time
   assertNoProblems(alice, bob);
 });
 
-test('the errors say why, with the server\'s limits: too large, over the quota', { timeout: 3 * SLOW }, async () => {
-  const limits = await (await fetch(new URL('client-config', server.url))).json();
-  assert.ok(Number.isSafeInteger(limits.maxAttachmentBytes), 'client-config names the limit');
-  // Larger than the limit: refused before anything is uploaded.
-  const before = uploads.length;
-  const big = Buffer.alloc(limits.maxAttachmentBytes + 1);
-  await alice.locator('#composer-file').setInputFiles([{ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: big }]);
-  const err = alice.locator('#composer-tray .tray-error');
-  await err.waitFor();
-  assert.match(await err.textContent(), /^huge\.bin is 25 MB: the server takes files up to 25 MB\.$/);
-  assert.equal(uploads.length, before);
+test('the errors say why, with the server\'s limits: too large, over the quota', { timeout: 6 * SLOW }, async () => {
+  // A server of its own with small limits: 1 MiB a file, 1 MiB a user.
+  const small = await startServer('attachments-limits', { args: ['--max-attachment-mib', '1', '--attachment-quota-mib', '1'] });
+  try {
+    const [dora, eve] = await Promise.all([0, 1].map(() => openClient(browser, small.url)));
+    await register(dora, 'dora');
+    await register(eve, 'eve');
+    await befriend(dora, 'dora', eve, 'eve');
+    await openChat(dora, 'eve');
+    await openChat(eve, 'dora');
+    await dora.locator('#attach-btn').waitFor({ timeout: SLOW });
+    const doraUploads = [];
+    dora.context().on('request', (req) => {
+      if (req.method() === 'POST' && new URL(req.url()).pathname === '/attachments') doraUploads.push(req);
+    });
 
-  // The server refuses (as it does past the quota): the message fails, saying what is used of what.
-  await alice.route('**/attachments', (route) => (route.request().method() === 'POST'
-    ? route.fulfill({ status: 413, contentType: 'application/json', body: JSON.stringify({ error: 'quota_exceeded', message: 'over the quota' }) })
-    : route.fallback()));
-  await sendFiles(alice, [{ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('some notes') }]);
-  const failed = lastOut(alice);
-  await failed.locator('.failed-row').waitFor({ timeout: SLOW });
-  assert.match(await failed.locator('.failed-row').textContent(), /notes\.txt was not sent: your files use [\d.]+ (KB|MB|bytes) of the 1 GB the server gives you, and this one needs 26 bytes\./);
-  assert.match(await failed.locator('.att-error').textContent(), /of the 1 GB the server gives you/);
-  await alice.locator('#toasts .toast-error', { hasText: 'of the 1 GB' }).waitFor();
-  // Too large by the server's count: the limit from GET /attachments.
-  await alice.unroute('**/attachments');
-  await alice.route('**/attachments', (route) => (route.request().method() === 'POST'
-    ? route.fulfill({ status: 413, contentType: 'application/json', body: JSON.stringify({ error: 'too_large', message: 'too large' }) })
-    : route.fallback()));
-  await failed.getByRole('button', { name: 'Retry sending this message' }).click();
-  await failed.locator('.failed-row', { hasText: 'the server takes files up to 25 MB' }).waitFor({ timeout: SLOW });
-  // Once the server takes it, the retry goes through.
-  await alice.unroute('**/attachments');
-  await failed.getByRole('button', { name: 'Retry sending this message' }).click();
-  await lastIn(bob).locator('.att-name', { hasText: 'notes.txt' }).waitFor({ timeout: SLOW });
-  assertNoProblems(alice, bob);
+    // Larger than the limit: refused in the browser, before anything is encrypted or uploaded.
+    await dora.locator('#composer-file').setInputFiles([{ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc((1 << 20) + 1) }]);
+    const err = dora.locator('#composer-tray .tray-error');
+    await err.waitFor();
+    assert.equal(await err.textContent(), 'huge.bin is 1.0 MB: the server takes files up to 1 MB.');
+    assert.equal(await dora.locator('#composer-tray li.draft').count(), 0);
+
+    // Within the limit, and within the quota: sent.
+    await sendFiles(dora, [{ name: 'first.bin', mimeType: 'application/octet-stream', buffer: plainFile(700_000) }]);
+    await lastIn(eve).locator('.att-name', { hasText: 'first.bin' }).waitFor({ timeout: SLOW });
+    // The second would pass the quota: the server refuses it (413 quota_exceeded), and the
+    // message says what is used of what, from GET /attachments.
+    await sendFiles(dora, [{ name: 'second.bin', mimeType: 'application/octet-stream', buffer: plainFile(700_000) }]);
+    const failed = lastOut(dora);
+    await failed.locator('.failed-row').waitFor({ timeout: SLOW });
+    const why = 'second.bin was not sent: your files use 684 KB of the 1 MB the server gives you, and this one needs 684 KB.';
+    assert.equal(await failed.locator('.failed-row > span').textContent(), `Not sent. ${why}`);
+    assert.equal(await failed.locator('.att-error').textContent(), why);
+    await dora.locator('#toasts .toast-error', { hasText: why }).waitFor();
+    const answers = await Promise.all(doraUploads.map(async (r) => (await r.response())?.status()));
+    assert.deepEqual(answers, [201, 413]);
+
+    // Too large by the server's count (a limit lowered since the page loaded): the limit from GET /attachments.
+    await dora.route('**/attachments', (route) => (route.request().method() === 'POST'
+      ? route.fulfill({ status: 413, contentType: 'application/json', body: JSON.stringify({ error: 'too_large', message: 'too large' }) })
+      : route.fallback()));
+    await failed.getByRole('button', { name: 'Retry sending this message' }).click();
+    await failed.locator('.failed-row', { hasText: 'second.bin was not sent: it is 684 KB, and the server takes files up to 1 MB.' }).waitFor({ timeout: SLOW });
+    await dora.unroute('**/attachments');
+    // A smaller file goes through.
+    await sendFiles(dora, [{ name: 'small.txt', mimeType: 'text/plain', buffer: Buffer.from('a few bytes') }], 'this one fits');
+    await lastIn(eve).locator('.att-name', { hasText: 'small.txt' }).waitFor({ timeout: SLOW });
+    assertNoProblems(dora, eve);
+    await dora.context().close();
+    await eve.context().close();
+  } finally {
+    await small.stop();
+  }
 });
 
 test('in a group of three, every member gets the photo and the file', { timeout: 6 * SLOW }, async () => {
@@ -595,11 +657,16 @@ test('keyboard, axe and layout with attachments, on a laptop and on a phone', { 
     // A file waiting in the composer, to see the tray too.
     await page.locator('#composer-file').setInputFiles([{ name: 'draft.txt', mimeType: 'text/plain', buffer: Buffer.from('draft') }]);
     await page.locator('#composer-tray li.draft').waitFor();
-    await screenshot(page, `attachments-${size}.png`);
-    const violations = await axeViolations(page);
-    assert.deepEqual(violations, [], `${size}: axe:\n${JSON.stringify(violations, null, 2)}`);
-    const faint = await contrastFailures(page);
-    assert.deepEqual(faint, [], `${size}: text under AA contrast:\n${faint.join('\n')}`);
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      await page.locator(`html[data-theme="${colorScheme}"]`).waitFor({ state: 'attached' });
+      await screenshot(page, `attachments-${size}-${colorScheme}.png`);
+      const violations = await axeViolations(page);
+      assert.deepEqual(violations, [], `${size}, ${colorScheme}: axe:\n${JSON.stringify(violations, null, 2)}`);
+      const faint = await contrastFailures(page);
+      assert.deepEqual(faint, [], `${size}, ${colorScheme}: text under AA contrast:\n${faint.join('\n')}`);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
     // The tray's remove button from the keyboard; the focus goes back to the message field.
     await page.getByRole('button', { name: 'Remove draft.txt' }).focus();
     await page.keyboard.press('Enter');
@@ -638,10 +705,11 @@ test('the attach button is not there when the server takes no attachments', { ti
     delete cfg.maxAttachmentBytes;
     await route.fulfill({ response: res, json: cfg });
   });
+  const config = page.waitForResponse((r) => r.url().endsWith('/client-config'));
   await login(page, CAROL);
   await openChat(page, ALICE);
-  // Give the config time to arrive: the buttons stay hidden.
-  await page.waitForResponse((r) => r.url().endsWith('/client-config')).catch(() => {});
+  // The config has arrived, and then some: the buttons stay hidden.
+  await config;
   await page.waitForTimeout(500);
   assert.equal(await page.locator('#attach-btn').isHidden(), true);
   assert.equal(await page.locator('#mic-btn').isHidden(), true);

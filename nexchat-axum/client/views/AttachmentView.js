@@ -145,10 +145,8 @@ export class AttachmentView {
         h('span', { className: 'spinner', 'aria-hidden': 'true' }), h('span', { text: preparing === 1 ? 'Preparing a photo…' : `Preparing ${preparing} photos…` })));
     }
     const focused = document.activeElement?.closest?.(`#${c.tray.id} button[data-remove]`);
-    c.tray.replaceChildren(
-      h('ul', { className: 'draft-list', 'aria-label': 'To send with your message' }, ...items),
-      error ? h('p', { className: 'form-error tray-error', role: 'alert', text: error }) : null,
-    );
+    c.tray.replaceChildren(h('ul', { className: 'draft-list', 'aria-label': 'To send with your message' }, ...items));
+    if (error) c.tray.append(h('p', { className: 'form-error tray-error', role: 'alert', text: error }));
     c.tray.hidden = items.length === 0 && !error;
     c.form.dataset.drafts = String(drafts.length);
     // The removed item's button had the focus: the message field takes it.
@@ -225,7 +223,8 @@ export class AttachmentView {
     return attachments.map((att, i) => {
       const key = `${messageId}:${i}`;
       let block = this.blocks.get(key);
-      const sig = `${att.id ?? ''}|${att.name}|${att.size}`;
+      // Our own attachment keeps its block when its upload gives it an id.
+      const sig = `${att.localId ?? att.id}|${att.name}|${att.size}`;
       if (!block || block.sig !== sig) {
         block = this.makeBlock(key, att, outgoing, localUrl(att));
         block.sig = sig;
@@ -261,7 +260,10 @@ export class AttachmentView {
       const open = h('button', {
         type: 'button', className: 'att-thumb', 'aria-label': `Open photo ${att.name}, ${sizeText}`, title: att.name,
       }, img, !localUrl && !att.thumbnail ? h('span', { className: 'att-placeholder' }, icon('image'), h('span', { text: 'Photo' })) : null);
-      if (att.width && att.height) open.style.setProperty('--ratio', `${att.width} / ${att.height}`);
+      if (att.width && att.height) {
+        open.style.setProperty('--ratio', `${att.width} / ${att.height}`);
+        open.style.setProperty('--w', `${att.width}px`);
+      }
       open.addEventListener('click', () => this.handlers.open?.(key, this.blocks.get(key)?.att ?? att));
       node = h('div', { className: 'att att-photo', dataset: { attKey: key, kind } }, open);
     } else if (kind === 'voice') {
