@@ -475,7 +475,7 @@ test('a voice note recorded from the microphone plays on the other side', { time
   await recorder.waitFor();
   // The live waveform draws and the clock runs.
   await recorder.locator('.rec-time', { hasText: /^0:0[2-9]$/ }).waitFor({ timeout: SLOW });
-  assert.equal(await alice.locator('#mic-btn').getAttribute('aria-pressed'), 'true');
+  assert.equal(await alice.locator('#mic-btn').getAttribute('aria-label'), 'Stop recording');
   const drawn = await recorder.locator('canvas').evaluate((c) => {
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let painted = 0;

@@ -113,7 +113,7 @@ export class AttachmentView {
         const btn = e.target.closest('button[data-remove]');
         if (btn) remove(scope, btn.dataset.remove);
       });
-      c.mic.addEventListener('click', () => (c.mic.getAttribute('aria-pressed') === 'true' ? stop(scope) : record(scope)));
+      c.mic.addEventListener('click', () => (c.mic.dataset.recording === 'true' ? stop(scope) : record(scope)));
       c.recorder.addEventListener('click', (e) => {
         const btn = e.target.closest('button[data-rec]');
         if (!btn) return;
@@ -163,7 +163,7 @@ export class AttachmentView {
   /** The recording bar in place of the files: a live waveform, the time, stop and cancel. */
   showRecording(scope, on) {
     const c = this.composers[scope];
-    c.mic.setAttribute('aria-pressed', String(on));
+    c.mic.dataset.recording = String(on);
     c.mic.setAttribute('aria-label', on ? 'Stop recording' : 'Record a voice message');
     c.mic.title = on ? 'Stop recording' : 'Record a voice message';
     c.mic.classList.toggle('recording', on);
@@ -399,7 +399,10 @@ export class AttachmentView {
       const { progress, error } = block.parts;
       const busy = !!t && !t.error && t.fraction != null && t.fraction < 1;
       progress.hidden = !busy;
-      if (busy) progress.value = t.fraction;
+      if (busy) {
+        progress.value = t.fraction;
+        progress.setAttribute('aria-label', `${t.direction === 'up' ? 'Uploading' : 'Downloading'} ${block.att.name}`);
+      }
       error.hidden = !t?.error;
       error.textContent = t?.error ?? '';
       block.node.dataset.transfer = t ? (t.error ? 'error' : busy ? t.direction : 'done') : '';
