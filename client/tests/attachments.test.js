@@ -517,6 +517,14 @@ test('a voice note recorded from the microphone plays on the other side', { time
   const half = await audio.evaluate((el) => el.currentTime / el.duration);
   assert.ok(half > 0.35 && half < 0.65, `a click in the middle seeks to the middle (${half})`);
   assert.equal(await voice.getByRole('slider').getAttribute('aria-valuemax'), String(Math.round(state.duration)));
+  // The sender plays their own note from the recording this tab kept: nothing is downloaded.
+  const downloads = () => alice.traffic.filter((e) => e.kind === 'http' && e.method === 'GET' && new URL(e.url).pathname.startsWith('/attachments/')).length;
+  const before = downloads();
+  const own = lastOut(alice).locator('.att-voice');
+  await own.getByRole('button', { name: 'Play voice message' }).click();
+  await alice.waitForFunction((el) => el.currentTime > 0.2, await own.locator('audio').elementHandle(), { timeout: SLOW });
+  await own.getByRole('button', { name: 'Pause voice message' }).click();
+  assert.equal(downloads(), before);
   assertNoProblems(alice, bob);
 });
 

@@ -16,6 +16,8 @@ const SHOWN_IMAGE = /^image\/(png|jpeg|webp|gif|avif|bmp)$/;
 const SHOWN_AUDIO = /^audio\/(webm|ogg|mp4|mpeg|aac|wav|x-m4a)$/;
 /** A message's plaintext must fit the server's 48 KiB of base64 ciphertext, with room to spare. */
 const MAX_BODY_CHARS = 34_000;
+/** The largest file this page downloads into memory (servers take 25 MiB by default). */
+const MAX_DOWNLOAD = 1 << 30;
 
 export class AttachmentController {
   /** views: {attachment, chat, group, toast}; `render(scope)` draws the open timeline again. */
@@ -350,8 +352,11 @@ export class AttachmentController {
       p = (async () => {
         this.setTransfer(key, { direction: 'down', fraction: 0 });
         try {
+          // The body, not the server, says how large it is: a size this tab could not hold is not fetched.
+          const expected = ciphertextSize(att.size, att.chunk);
+          if (expected > MAX_DOWNLOAD) throw new Error(`it is ${fileSize(att.size)}, more than this page can open`);
           const bytes = await this.api.downloadAttachment(att.id, {
-            expected: ciphertextSize(att.size, att.chunk),
+            expected,
             onProgress: (f) => this.setTransfer(key, { direction: 'down', fraction: Math.min(f, 0.999) }),
           });
           const blob = await decryptAttachment(bytes, att, type);
