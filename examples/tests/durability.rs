@@ -334,7 +334,11 @@ async fn an_upload_cut_off_by_sigkill_is_never_served_and_every_acknowledged_one
     let mut ids: Vec<String> = kept.iter().map(|(id, _)| id.clone()).collect();
     ids.sort();
     assert_eq!(files_in(&blobs), ids, "only the acknowledged uploads");
-    assert_eq!(files_in(&partial), Vec::<String>::new(), "the half upload is gone");
+    assert_eq!(
+        files_in(&partial),
+        Vec::<String>::new(),
+        "the half upload is gone"
+    );
     for (id, bytes) in &kept {
         let response = reqwest::Client::new()
             .get(format!("http://{}/attachments/{id}", second.addr))

@@ -32,7 +32,10 @@
 //!     // Checked before the store is opened, so a bad secret leaves no database file behind.
 //!     let config = Config::new(secret)?;
 //!     let store = nexchat_store::SqliteStore::open("chat.db")?;
-//!     let chat = Chat::builder(config, store).build().await?;
+//!     // Attachments' (encrypted) bytes, in files beside the database; leave it out and the
+//!     // chat takes none.
+//!     let blobs = nexchat_store::FileBlobStore::open("chat.db.blobs").await?;
+//!     let chat = Chat::builder(config, store).blobs(blobs).build().await?;
 //!     let app = Router::new().route("/", get(|| async { "my app" }));
 //! # #[cfg(feature = "client")]
 //!     let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()));

@@ -4,11 +4,73 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use common::*;
+use nexchat_core::blobs::{Blob, BlobError, BlobStore, ByteRange, ByteStream};
+use nexchat_core::{Config, ManualClock};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+/// The test store's blob store, noting the id of every upload the chat begins, so a test can
+/// ask which of them are stored, whatever the backend.
+struct Watched {
+    inner: Arc<dyn BlobStore>,
+    begun: Mutex<Vec<String>>,
+}
+
+impl Watched {
+    /// The ids of the uploads begun so far that are stored now, sorted.
+    async fn stored(&self) -> Vec<String> {
+        let begun = self.begun.lock().expect("the list").clone();
+        let mut stored = Vec::new();
+        for id in begun {
+            if self.inner.size(&id).await.expect("a size").is_some() {
+                stored.push(id);
+            }
+        }
+        stored.sort();
+        stored
+    }
+}
+
+#[async_trait]
+impl BlobStore for Watched {
+    async fn put(&self, id: &str, body: ByteStream, max_bytes: u64) -> Result<u64, BlobError> {
+        self.begun.lock().expect("the list").push(id.to_owned());
+        self.inner.put(id, body, max_bytes).await
+    }
+    async fn size(&self, id: &str) -> Result<Option<u64>, BlobError> {
+        self.inner.size(id).await
+    }
+    async fn get(&self, id: &str, range: Option<ByteRange>) -> Result<Option<Blob>, BlobError> {
+        self.inner.get(id, range).await
+    }
+    async fn delete(&self, id: &str) -> Result<bool, BlobError> {
+        self.inner.delete(id).await
+    }
+}
+
+/// A server on the test store with `config`, and its watched blob store.
+async fn start(config: Config) -> (TestServer, Arc<Watched>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = ManualClock::starting_now();
+    let blobs = Arc::new(Watched {
+        inner: blob_store(&dir).await,
+        begun: Mutex::new(Vec::new()),
+    });
+    let watched = Arc::clone(&blobs);
+    let chat = build_chat_with(config, clock.clone(), &dir, |builder| {
+        builder.blobs(watched)
+    })
+    .await;
+    (
+        TestServer::serve(chat, clock, dir, |router| router).await,
+        blobs,
+    )
+}
 
 /// `n` bytes no two tests share, so a mix-up between uploads shows.
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -70,7 +132,12 @@ async fn send_naming(ws: &mut Ws, to: &str, attachments: &[&str]) -> Value {
     let mut frame = message(to, &new_id());
     frame["attachments"] = json!(attachments);
     ws.send(frame).await;
-    ws.recv().await
+    loop {
+        let event = ws.recv().await;
+        if event["type"] == "message_sent" || event["type"] == "error" {
+            return event;
+        }
+    }
 }
 
 fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
@@ -83,7 +150,7 @@ fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn an_upload_is_read_back_whole_by_its_uploader_and_the_receiver_it_was_sent_to() {
-    let server = TestServer::start().await;
+    let (server, _) = start(test_config()).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     let carol = server.register("carol").await;
@@ -142,7 +209,7 @@ async fn an_upload_is_read_back_whole_by_its_uploader_and_the_receiver_it_was_se
 
 #[tokio::test]
 async fn a_range_gives_the_bytes_asked_for_and_one_past_the_end_is_416() {
-    let server = TestServer::start().await;
+    let (server, _) = start(test_config()).await;
     let alice = server.register("alice").await;
     let bytes = random_bytes(1000);
     let id = uploaded(&server, &alice, bytes.clone()).await;
@@ -183,7 +250,7 @@ async fn a_range_gives_the_bytes_asked_for_and_one_past_the_end_is_416() {
 
 #[tokio::test]
 async fn a_former_friend_and_a_removed_group_member_can_no_longer_download() {
-    let server = TestServer::start().await;
+    let (server, _) = start(test_config()).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     let dave = server.register("dave").await;
@@ -255,7 +322,7 @@ async fn a_former_friend_and_a_removed_group_member_can_no_longer_download() {
             None,
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 204);
     assert_eq!(
         download(&server, &erin, &shared, None).await.0,
         404,
@@ -269,7 +336,7 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
     let mut config = test_config();
     config.limits.max_attachment_bytes = 1000;
     config.limits.attachment_quota_bytes = 2500;
-    let server = TestServer::start_with(config).await;
+    let (server, blobs) = start(config).await;
     let alice = server.register("alice").await;
 
     let (status, body) = upload(&server, &alice, random_bytes(1001)).await;
@@ -279,7 +346,8 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
         "{body}"
     );
     // Without a Content-Length the limit is found as the body streams in.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(random_bytes(600)); 2];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(random_bytes(600)), Ok(random_bytes(600))];
     let response = server
         .http
         .post(server.url("/attachments"))
@@ -307,14 +375,9 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
         usage,
         json!({"usedBytes": 2500, "quotaBytes": 2500, "maxBytes": 1000})
     );
-    assert_eq!(
-        blob_files(&server.dir).len(),
-        3,
-        "nothing kept of a refusal"
-    );
-    let bob = server.register("bob").await;
-    uploaded(&server, &bob, random_bytes(1000)).await;
-    assert!(blob_files(&server.dir).contains(&small));
+    let stored = blobs.stored().await;
+    assert_eq!(stored.len(), 3, "nothing kept of a refusal: {stored:?}");
+    assert!(stored.contains(&small));
 
     let (status, config) = server.get("/client-config", None).await;
     assert_eq!(status, 200);
@@ -323,7 +386,7 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
 
 #[tokio::test]
 async fn a_message_names_only_its_senders_finished_uploads() {
-    let server = TestServer::start().await;
+    let (server, _) = start(test_config()).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     server.befriend(&alice, &bob).await;
@@ -390,7 +453,7 @@ async fn a_message_names_only_its_senders_finished_uploads() {
 async fn unnamed_uploads_go_after_the_grace_and_named_ones_stay() {
     let mut config = test_config();
     config.attachment_grace = Duration::from_secs(3600);
-    let server = TestServer::start_with(config).await;
+    let (server, blobs) = start(config).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     server.befriend(&alice, &bob).await;
@@ -414,19 +477,20 @@ async fn unnamed_uploads_go_after_the_grace_and_named_ones_stay() {
     assert_eq!(download(&server, &alice, &recent, None).await.0, 200);
     let mut left = vec![named.clone(), recent.clone()];
     left.sort();
-    assert_eq!(blob_files(&server.dir), left);
+    assert_eq!(blobs.stored().await, left);
     let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
     assert_eq!(usage["usedBytes"], 200);
     // Named uploads stay however long they are kept.
     server.clock.advance(Duration::from_secs(365 * 24 * 3600));
     assert_eq!(server.chat.collect_attachments().await.expect("collect"), 1);
-    assert_eq!(blob_files(&server.dir), [named.clone()]);
+    assert_eq!(blobs.stored().await, std::slice::from_ref(&named));
+    let bob = server.login(&bob.name, "correct horse").await;
     assert_eq!(download(&server, &bob, &named, None).await.0, 200);
 }
 
 #[tokio::test]
 async fn an_erased_account_takes_its_uploads_with_it() {
-    let server = TestServer::start().await;
+    let (server, blobs) = start(test_config()).await;
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     server.befriend(&alice, &bob).await;
@@ -450,5 +514,5 @@ async fn an_erased_account_takes_its_uploads_with_it() {
         .await;
     assert_eq!(status, 204, "{body}");
     assert_eq!(download(&server, &bob, &named, None).await.0, 404);
-    assert_eq!(blob_files(&server.dir), [bobs], "only bob's upload is left");
+    assert_eq!(blobs.stored().await, [bobs], "only bob's upload is left");
 }

@@ -8,6 +8,9 @@
 //! - [`FileBlobStore`]: the blobs of attachments as files in a directory (beside the SQLite
 //!   database), each written to a file of its own, synced, and only then published under its id.
 //!
+//! - `MongoBlobStore` (feature `mongodb`): the blobs of attachments in MongoDB beside
+//!   `MongoStore`, in chunks, made readable only once every chunk is written.
+//!
 //! Every backend passes the storage conformance suite in `nexchat_core::conformance`.
 //!
 //! ```no_run
@@ -32,6 +35,6 @@ pub mod sqlite;
 
 pub use file_blobs::FileBlobStore;
 #[cfg(feature = "mongodb")]
-pub use mongo::MongoStore;
+pub use mongo::{MongoBlobStore, MongoStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -33,6 +33,9 @@
 //! - `$group` on a compound key gives wrong results there, so no aggregation is used.
 //! - Integers may come back as 32-bit, 64-bit or (from a mongo shell) integral doubles; all are
 //!   read as `i64`.
+//! - A collection named `*_files` or `*_chunks` is taken there for a table of its own GridFS
+//!   (updates of it are acknowledged and dropped), so the blob store's collections are `blobs`
+//!   and `blob_parts`; `count_documents` aggregates, so the tests count what `find` returns.
 #![cfg(feature = "mongodb")]
 #![allow(clippy::unwrap_used)]
 
@@ -51,7 +54,7 @@ use nexchat_core::store::{
 };
 use nexchat_core::transport::ClientInfo;
 use nexchat_core::{Chat, ChatError, Config};
-use nexchat_store::MongoStore;
+use nexchat_store::{MongoBlobStore, MongoStore};
 
 const URI_VAR: &str = "NEXCHAT_TEST_MONGODB_URI";
 
@@ -102,6 +105,13 @@ impl Drop for DropDatabase {
     }
 }
 
+/// A blob store on a database of its own, and the guard that drops that database.
+async fn fresh_blobs() -> (MongoBlobStore, DropDatabase) {
+    let name = format!("nexchat_test_{}", uuid::Uuid::new_v4().simple());
+    let blobs = MongoBlobStore::connect(&uri(), &name).await.unwrap();
+    (blobs, DropDatabase(name))
+}
+
 /// A second store (another "node") on the same database.
 async fn other_node(store: &MongoStore) -> MongoStore {
     MongoStore::connect(&uri(), store.database().name())
@@ -114,6 +124,11 @@ mod conformance {
     use super::fresh;
 
     nexchat_core::conformance_tests!(fresh());
+}
+
+/// The blob conformance checks, one test per check, each on a fresh database.
+mod blob_conformance {
+    nexchat_core::blob_conformance_tests!(super::fresh_blobs());
 }
 
 fn new_message(inserted: Inserted) -> StoredMessage {
@@ -210,6 +225,14 @@ async fn connect_creates_the_indexes() {
         ("calls", doc! { "callee": 1 }, false),
         ("users", doc! { "erasure": 1 }, false),
         ("sessions", doc! { "username": 1, "createdAt": 1 }, false),
+        ("attachments", doc! { "owner": 1 }, false),
+        ("attachments", doc! { "state": 1, "createdAt": 1 }, false),
+        ("attachments", doc! { "refs": 1, "createdAt": 1 }, false),
+        (
+            "attachment_refs",
+            doc! { "attachment": 1, "kind": 1, "message": 1 },
+            true,
+        ),
     ];
     for (collection, keys, unique) in expect {
         let found = indexes(db, collection).await;
@@ -1254,4 +1277,225 @@ async fn documents_of_the_previous_release_keep_working() {
         store.create_user(&user("BOB")).await,
         Err(StoreError::Conflict(_))
     ));
+}
+
+/// How many documents blob `id` has in `blobs` and in `blob_parts`. (Not `count_documents`:
+/// it aggregates, which the test server answers by a fallback.)
+async fn blob_docs(db: &mongodb::Database, id: &str) -> (usize, usize) {
+    async fn count(db: &mongodb::Database, collection: &str, filter: Document) -> usize {
+        let cursor = db.collection::<Document>(collection).find(filter).await;
+        let found: Vec<Document> = cursor.unwrap().try_collect().await.unwrap();
+        found.len()
+    }
+    (
+        count(db, "blobs", doc! { "_id": id }).await,
+        count(db, "blob_parts", doc! { "blob": id }).await,
+    )
+}
+
+/// Uploads a crash cut short (chunks without a files document, or with one not complete) are
+/// never served; the next open clears those begun long ago and deletions cut short, and
+/// deleting or putting the id clears the rest.
+#[tokio::test]
+async fn a_half_written_blob_is_never_served_and_leftovers_are_cleared() {
+    use nexchat_core::blobs::{BlobError, BlobStore};
+
+    let (blobs, guard) = fresh_blobs().await;
+    let client = mongodb::Client::with_uri_str(uri()).await.unwrap();
+    let db = client.database(&guard.0);
+    let chunk = |blob: &str| {
+        let data = mongodb::bson::Binary {
+            subtype: mongodb::bson::spec::BinarySubtype::Generic,
+            bytes: b"half".to_vec(),
+        };
+        doc! { "blob": blob, "n": 0_i64, "data": data }
+    };
+    let file = |id: &str, state: &str, started_at: i64| {
+        doc! { "_id": id, "state": state, "upload": "cut", "chunkSize": 261_120_i64,
+        "length": 0_i64, "startedAt": started_at }
+    };
+    let new_id = || uuid::Uuid::new_v4().to_string();
+    let (orphan, young, old, deleting) = (new_id(), new_id(), new_id(), new_id());
+    let now = nexchat_core::Clock::now_ms(&nexchat_core::SystemClock);
+    let chunks = db.collection::<Document>("blob_parts");
+    let files = db.collection::<Document>("blobs");
+    for id in [&orphan, &young, &old, &deleting] {
+        chunks.insert_one(chunk(id)).await.unwrap();
+    }
+    files
+        .insert_one(file(&young, "writing", now))
+        .await
+        .unwrap();
+    files.insert_one(file(&old, "writing", 0)).await.unwrap();
+    files
+        .insert_one(file(&deleting, "deleting", now))
+        .await
+        .unwrap();
+    for id in [&orphan, &young, &old, &deleting] {
+        assert_eq!(blobs.size(id).await.unwrap(), None, "{id} is not a blob");
+        assert!(blobs.get(id, None).await.unwrap().is_none());
+    }
+    assert!(
+        matches!(
+            blobs.put(&young, upload(b"mine"), 100).await,
+            Err(BlobError::Exists(_))
+        ),
+        "an upload in progress (or cut short lately) holds its id"
+    );
+
+    let reopened = MongoBlobStore::connect(&uri(), &guard.0).await.unwrap();
+    assert_eq!(
+        blob_docs(&db, &old).await,
+        (0, 0),
+        "an old upload is cleared"
+    );
+    assert_eq!(
+        blob_docs(&db, &deleting).await,
+        (0, 0),
+        "a deletion cut short is finished"
+    );
+    assert_eq!(
+        blob_docs(&db, &young).await,
+        (1, 1),
+        "a recent upload may be another node's, still going"
+    );
+    assert_eq!(reopened.size(&young).await.unwrap(), None);
+
+    assert!(
+        !reopened.delete(&young).await.unwrap(),
+        "an unfinished upload was no blob"
+    );
+    assert_eq!(blob_docs(&db, &young).await, (0, 0), "but it is cleared");
+    for id in [&orphan, &young] {
+        assert_eq!(reopened.put(id, upload(b"whole"), 100).await.unwrap(), 5);
+        let blob = reopened.get(id, None).await.unwrap().expect("the new blob");
+        let body: Vec<bytes::Bytes> = blob.body.try_collect().await.unwrap();
+        assert_eq!(body.concat(), b"whole", "the leftover's chunks are gone");
+    }
+
+    let found: Vec<_> = chunks
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|model| model.keys == doc! { "blob": 1, "n": 1 }
+                && model.options.as_ref().and_then(|o| o.unique) == Some(true)),
+        "blob_parts has a unique index on (blob, n): {found:?}"
+    );
+}
+
+/// A put whose future is dropped midway (a request timed out, a client gone) leaves nothing
+/// behind once its cleanup has run, and its id is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_dropped_midway_is_cleared() {
+    use futures::StreamExt as _;
+    use nexchat_core::blobs::{BlobStore, ByteStream};
+
+    let (blobs, guard) = fresh_blobs().await;
+    let client = mongodb::Client::with_uri_str(uri()).await.unwrap();
+    let db = client.database(&guard.0);
+    let id = uuid::Uuid::new_v4().to_string();
+    // Two chunks' worth, then a client that never sends the rest.
+    let first: ByteStream = upload(&vec![7; 600 * 1024]);
+    let stalled: ByteStream = Box::pin(first.chain(futures::stream::pending()));
+    let put = blobs.put(&id, stalled, 1 << 20);
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(500), put).await;
+    assert!(timed_out.is_err(), "the upload never ends");
+    let mut left = blob_docs(&db, &id).await;
+    for _ in 0..50 {
+        if left == (0, 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = blob_docs(&db, &id).await;
+    }
+    assert_eq!(left, (0, 0), "the dropped upload's documents are cleared");
+    assert_eq!(blobs.put(&id, upload(b"again"), 100).await.unwrap(), 5);
+}
+
+/// `bytes` as an upload arriving in one piece.
+fn upload(bytes: &[u8]) -> nexchat_core::blobs::ByteStream {
+    let piece: std::io::Result<bytes::Bytes> = Ok(bytes::Bytes::copy_from_slice(bytes));
+    Box::pin(futures::stream::iter([piece]))
+}
+
+/// The `refs` count behind references: a message that names nothing gives back every hold it
+/// took (so the attachment stays collectable), a resend adds none, and a hold left without its
+/// reference (a crash between the two writes) keeps the attachment from the collector.
+#[tokio::test]
+async fn attachment_holds_are_given_back_and_drift_only_keeps() {
+    use nexchat_core::store::{AttachmentRecord, AttachmentRef, AttachmentState, AttachmentStore};
+
+    let (store, _db) = fresh().await;
+    for id in ["a1", "a2", "a3"] {
+        let record = AttachmentRecord {
+            id: id.into(),
+            owner: "alice".into(),
+            size: 10,
+            state: AttachmentState::Uploading,
+            created_at: T0,
+        };
+        store.reserve_attachment(&record, 1000).await.unwrap();
+        assert!(store.finish_attachment(id, 10).await.unwrap());
+    }
+    let refs = |id: &'static str| {
+        let attachments = store.database().collection::<Document>("attachments");
+        async move {
+            let found = attachments.find_one(doc! { "_id": id }).await.unwrap();
+            match found.unwrap().get("refs") {
+                Some(mongodb::bson::Bson::Int32(n)) => Some(i64::from(*n)),
+                Some(mongodb::bson::Bson::Int64(n)) => Some(*n),
+                _ => None,
+            }
+        }
+    };
+    let to_bob = |message: &str| AttachmentRef::Direct {
+        message: message.into(),
+        receiver: "bob".into(),
+    };
+    let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+
+    assert!(
+        !store
+            .reference_attachments("alice", &ids(&["a1", "a2", "missing"]), &to_bob("m1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!((refs("a1").await, refs("a2").await), (Some(0), Some(0)));
+
+    for _ in 0..2 {
+        assert!(
+            store
+                .reference_attachments("alice", &ids(&["a1", "a1"]), &to_bob("m2"))
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        refs("a1").await,
+        Some(1),
+        "one per message, resends included"
+    );
+
+    // A hold without its reference, as a node that died between the two writes leaves it.
+    store
+        .database()
+        .collection::<Document>("attachments")
+        .update_one(doc! { "_id": "a3" }, doc! { "$inc": { "refs": 1_i64 } })
+        .await
+        .unwrap();
+    let cutoff = T0 + 1;
+    assert!(!store.claim_attachment("a3", cutoff).await.unwrap());
+    assert!(!store.claim_attachment("a1", cutoff).await.unwrap());
+    assert!(store.claim_attachment("a2", cutoff).await.unwrap());
+    assert_eq!(
+        store.collectable_attachments(cutoff, 10).await.unwrap(),
+        ["a2"],
+        "a drifted count keeps its attachment"
+    );
 }

@@ -43,7 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bcrypt_cost = args.bcrypt_cost;
     config.limits.registrations_per_hour = args.registrations_per_hour;
     let store = nexchat_store::SqliteStore::open(&args.sqlite)?;
-    let chat = Chat::builder(config, store).build().await?;
+    let mut blobs_dir = args.sqlite.clone().into_os_string();
+    blobs_dir.push(".blobs");
+    let blobs = nexchat_store::FileBlobStore::open(blobs_dir).await?;
+    let chat = Chat::builder(config, store).blobs(blobs).build().await?;
 
     let app = Router::new().route("/", get(|| async { "my app; the chat is at /chat/" }));
     let app = nexchat_axum::demo_client::nest(app, "/chat", nexchat_axum::router(chat.clone()))

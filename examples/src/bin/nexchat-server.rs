@@ -398,8 +398,9 @@ async fn build_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::er
                 .unwrap_or_else(|| client.database("nexchat")),
         };
         tracing::info!(database = %database.name(), "storage: MongoDB");
+        let blobs = nexchat_store::MongoBlobStore::new(database.clone()).await?;
         let store = nexchat_store::MongoStore::new(database).await?;
-        return Ok(Chat::builder(config, store).build().await?);
+        return Ok(Chat::builder(config, store).blobs(blobs).build().await?);
     }
     sqlite_chat(args, config).await
 }

@@ -178,7 +178,7 @@ impl TestServer {
         let store = shared_store(&dir).await;
         let mut bus = nexchat_core::BusConfig::new(url);
         bus.subject_prefix = unique("nexchat_suite");
-        let blobs = Arc::new(blob_store(&dir).await);
+        let blobs = blob_store(&dir).await;
         let mut nodes = Vec::with_capacity(n);
         for _ in 0..n {
             let mut config = config.clone();
@@ -597,30 +597,22 @@ pub async fn shared_store(
     std::sync::Arc::new(store)
 }
 
-/// Where a test chat keeps attachments: files in `blobs/` of the test's directory (see
-/// [`blob_files`]).
-pub async fn blob_store(dir: &tempfile::TempDir) -> nexchat_store::FileBlobStore {
-    nexchat_store::FileBlobStore::open(dir.path().join("blobs"))
+/// Where a test chat keeps attachments: a database of its own on the MongoDB test server when
+/// `NEXCHAT_TEST_STORE` is `mongodb`, else files in `blobs/` of the test's directory.
+pub async fn blob_store(dir: &tempfile::TempDir) -> Arc<dyn nexchat_core::blobs::BlobStore> {
+    if std::env::var("NEXCHAT_TEST_STORE").as_deref() == Ok("mongodb") {
+        let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI")
+            .expect("NEXCHAT_TEST_STORE=mongodb needs NEXCHAT_TEST_MONGODB_URI");
+        let db = format!("t{}", uuid::Uuid::new_v4().simple());
+        let blobs = nexchat_store::MongoBlobStore::connect(&uri, &db)
+            .await
+            .expect("connect to the MongoDB test server");
+        return Arc::new(blobs);
+    }
+    let blobs = nexchat_store::FileBlobStore::open(dir.path().join("blobs"))
         .await
-        .expect("a blob directory")
-}
-
-/// The names of the blob files a test chat in `dir` holds (unfinished uploads aside).
-pub fn blob_files(dir: &tempfile::TempDir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("blobs"))
-        .expect("the blob directory")
-        .filter_map(|entry| {
-            let entry = entry.expect("a directory entry");
-            let name = entry.file_name().into_string().expect("a UTF-8 name");
-            entry
-                .file_type()
-                .expect("a file type")
-                .is_file()
-                .then_some(name)
-        })
-        .collect();
-    names.sort();
-    names
+        .expect("a blob directory");
+    Arc::new(blobs)
 }
 
 pub async fn sqlite_chat(config: Config, clock: ManualClock, dir: &tempfile::TempDir) -> Chat {

@@ -549,9 +549,16 @@ impl Chat {
                 None => Err(ChatError::RateLimited { retry_after_secs }),
             };
         }
-        // Named before the message is stored, so the collector cannot take one in between. A
-        // sender who turns out not to be a member leaves a reference no member holds a receipt
-        // for: it lets nobody read anything.
+        // Named before the message is stored, so the collector cannot take one in between.
+        // Membership is read first, so that a stranger's send names nothing (a named upload
+        // is kept); one removed between the two leaves a reference no member holds a receipt
+        // for, which lets nobody read anything.
+        if !attachments.is_empty()
+            && let Err(err) = self.group_of_member(user, &message.group).await
+        {
+            self.inner.message_rate.refund(user, now);
+            return Err(err);
+        }
         let reference = AttachmentRef::Group {
             message: message.id.clone(),
             group: message.group.clone(),

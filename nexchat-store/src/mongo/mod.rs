@@ -27,6 +27,10 @@
 //! | `group_counts` | username | `groups` (how many groups the user is in; deleted at 0) |
 //! | `group_messages` | message id | `group`, `sender`, `to` and `keyId` (null when absent), `ciphertext`, `iv`, `timestamp`, `status` (0 sent, 1 delivered, 2 seen), `seq` |
 //! | `group_receipts` | `"messageId\|member"` | `messageId`, `group`, `member`, `sender`, `kind` (`"chat"`, `"key"`), `status` (as in `group_messages`), `seq`, `order` (membership order at sending), and `deliveredOp`/`seenOp` |
+//! | `attachments` | attachment id | `owner`, `size`, `state` (`"uploading"`, `"stored"`, `"collecting"`), `createdAt`, `refs` (how many messages name it) |
+//! | `attachment_refs` | ObjectId | `attachment`, `kind` (`"direct"`, `"group"`), `message`, and `receiver` or `group` (one per attachment and message that names it) |
+//! | `attachment_usage` | username | `used` (bytes the user's attachments take, uploads in progress at what they reserved) |
+//! | `blobs`, `blob_parts` | blob id; ObjectId | the blobs of [`MongoBlobStore`], if the deployment keeps them here: see the module [`blobs`] |
 //!
 //! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
 //! BSON dates or booleans. The pair key of two users is both names lowercased, sorted, escaped
@@ -43,7 +47,10 @@
 //! group's members in order) and `{user}` (a user's groups); `group_messages {group}` (a deleted
 //! group) and `{sender}` (account erasure); `group_receipts {member, group, seq}` (a member's
 //! history, ticks, list entry, removal), `{member, status, seq}` (backlog), `{messageId, order}`
-//! (a message's receipts), `{group}` and `{sender}`. Message and call ids are the unique `_id`.
+//! (a message's receipts), `{group}` and `{sender}`; `attachments {owner}` (account erasure),
+//! `{state, createdAt}` and `{refs, createdAt}` (what the collector takes); `attachment_refs
+//! {attachment, kind, message}` unique (one reference per message; an attachment's references).
+//! Message and call ids are the unique `_id`.
 //!
 //! # Correct without transactions
 //! Every write another node could race is one single-document conditional operation:
@@ -62,6 +69,11 @@
 //! - Groups keep their limits with counters taken by conditional `$inc` before the membership
 //!   document they guard is written, and a group message's receipts are checked against the
 //!   members again after they are written; see the module `groups` for the order of steps.
+//! - Attachments keep their quota with a per-user counter taken by conditional `$inc` before the
+//!   record is written, and a message names attachments only after holding each with a
+//!   conditional `$inc` of its `refs` that the collector's claim (`refs: 0`) races on the same
+//!   document; see the module `attachments`. What a crash leaves between steps only ever keeps
+//!   an attachment or holds quota, never loses either.
 //! - A conversation entry's latest message moves with an upsert filtered on `lastSeq` being
 //!   lower than the new message's `seq` (when it is not, the upsert meets the unique `_id` and
 //!   changes nothing), so entries only move forward whatever order racing inserts land in.
@@ -95,6 +107,8 @@
 //! aggregation, and only duplicate-key errors are told apart by code (11000); every other
 //! error reply is a [`StoreError::Backend`] with the driver's error as its source.
 
+mod attachments;
+pub mod blobs;
 mod calls;
 mod docs;
 mod friends;
@@ -109,6 +123,8 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use nexchat_core::store::{StoreError, StoreResult};
+
+pub use blobs::MongoBlobStore;
 
 #[cfg(doc)]
 use nexchat_core::store::Inserted;
@@ -141,6 +157,16 @@ pub mod collections {
     pub const GROUP_MESSAGES: &str = "group_messages";
     /// Group message receipts, one per message and member it was sent to.
     pub const GROUP_RECEIPTS: &str = "group_receipts";
+    /// The records of attachments, one per upload.
+    pub const ATTACHMENTS: &str = "attachments";
+    /// The messages that name attachments, one document per attachment and message.
+    pub const ATTACHMENT_REFS: &str = "attachment_refs";
+    /// The bytes each user's attachments take, one document per user who uploaded any.
+    pub const ATTACHMENT_USAGE: &str = "attachment_usage";
+    /// The blobs of [`super::MongoBlobStore`], one document per blob (GridFS's `fs.files`).
+    pub const BLOBS: &str = "blobs";
+    /// The bytes of those blobs, one document per chunk (GridFS's `fs.chunks`).
+    pub const BLOB_PARTS: &str = "blob_parts";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone
@@ -161,6 +187,9 @@ pub struct MongoStore {
     group_counts: Collection<Document>,
     group_messages: Collection<Document>,
     group_receipts: Collection<Document>,
+    attachments: Collection<Document>,
+    attachment_refs: Collection<Document>,
+    attachment_usage: Collection<Document>,
 }
 
 impl MongoStore {
@@ -196,6 +225,9 @@ impl MongoStore {
             group_counts: db.collection(collections::GROUP_COUNTS),
             group_messages: db.collection(collections::GROUP_MESSAGES),
             group_receipts: db.collection(collections::GROUP_RECEIPTS),
+            attachments: db.collection(collections::ATTACHMENTS),
+            attachment_refs: db.collection(collections::ATTACHMENT_REFS),
+            attachment_usage: db.collection(collections::ATTACHMENT_USAGE),
             db,
         };
         store.create_indexes().await?;
@@ -307,6 +339,23 @@ impl MongoStore {
                 // An erased account's messages' receipts.
                 index(doc! { "sender": 1 }),
             ])
+            .await
+            .map_err(backend)?;
+        self.attachments
+            .create_indexes([
+                // A user's uploads (account erasure).
+                index(doc! { "owner": 1 }),
+                // Attachments the collector claimed, oldest first.
+                index(doc! { "state": 1, "createdAt": 1 }),
+                // Attachments no message names, oldest first.
+                index(doc! { "refs": 1, "createdAt": 1 }),
+            ])
+            .await
+            .map_err(backend)?;
+        self.attachment_refs
+            // One reference per attachment and message (a resend meets it); an attachment's
+            // references.
+            .create_index(unique(doc! { "attachment": 1, "kind": 1, "message": 1 }))
             .await
             .map_err(backend)?;
         Ok(())

@@ -16,8 +16,9 @@ use super::Error;
 /// checkpoint) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Statements each connection keeps prepared (there are about thirty distinct ones).
-const STATEMENT_CACHE: usize = 64;
+/// Statements each connection keeps prepared: more than the ~85 distinct ones, so none is
+/// prepared again once each has run.
+const STATEMENT_CACHE: usize = 128;
 
 /// The writer's page cache, in KiB. The pages a busy server writes again and again (the ends of
 /// the table and of its indexes, one place per conversation in the history index) must stay in
