@@ -1,8 +1,10 @@
 // The demo client as an app embeds it: served by nexchat-axum's `demo_client` helper under
 // /chat/ of a host app (the nexchat-mounted example binary), next to the app's own routes. Two
-// users register, befriend each other and chat; everything the page asks for stays under /chat/.
+// users register, befriend each other, chat and send a file; everything the page asks for stays
+// under /chat/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   assertNoProblems, befriend, launchBrowser, messageByText, openChat, openClient, register, send,
@@ -60,6 +62,18 @@ test('two users chat through the client served under /chat', { timeout: 5 * SLOW
   await send(alice, 'Hello from under a prefix');
   await openChat(bob, 'alice');
   await messageByText(bob, 'Hello from under a prefix').waitFor({ timeout: SLOW });
+
+  // A file too: uploaded to /chat/attachments, downloaded from /chat/attachments/ID.
+  const file = Buffer.from('Attached under a prefix: '.repeat(4000));
+  await alice.locator('#composer-file').setInputFiles([{ name: 'prefix.txt', mimeType: 'text/plain', buffer: file }]);
+  await alice.locator('#composer-tray li.draft').waitFor();
+  await alice.locator('#send-btn').click();
+  const save = bob.getByRole('button', { name: /^Download prefix\.txt/ });
+  await save.waitFor({ timeout: SLOW });
+  const [download] = await Promise.all([bob.waitForEvent('download', { timeout: SLOW }), save.click()]);
+  assert.ok(fs.readFileSync(await download.path()).equals(file), 'the file arrives byte for byte');
+  assert.ok(alice.traffic.some((e) => e.kind === 'http' && e.method === 'POST' && new URL(e.url).pathname === '/chat/attachments'));
+  assert.ok(bob.traffic.some((e) => e.kind === 'http' && e.method === 'GET' && new URL(e.url).pathname.startsWith('/chat/attachments/')));
 
   // Every request and socket of the pages went under /chat/; only Alice's first visit, to
   // /chat itself, was redirected there.

@@ -5,10 +5,12 @@ import { ChatModel } from './models/ChatModel.js';
 import { CallModel } from './models/CallModel.js';
 import { ConnectionModel } from './models/ConnectionModel.js';
 import { GroupModel } from './models/GroupModel.js';
+import { AttachmentModel } from './models/AttachmentModel.js';
 import { AuthView } from './views/AuthView.js';
 import { SidebarView } from './views/SidebarView.js';
 import { ChatView } from './views/ChatView.js';
 import { GroupView } from './views/GroupView.js';
+import { AttachmentView } from './views/AttachmentView.js';
 import { CallView } from './views/CallView.js';
 import { ToastView } from './views/ToastView.js';
 import { DialogView } from './views/DialogView.js';
@@ -22,6 +24,7 @@ import { SocketController } from './controllers/SocketController.js';
 import { FriendController } from './controllers/FriendController.js';
 import { ChatController } from './controllers/ChatController.js';
 import { GroupController } from './controllers/GroupController.js';
+import { AttachmentController } from './controllers/AttachmentController.js';
 import { CallController } from './controllers/CallController.js';
 import { ConversationController } from './controllers/ConversationController.js';
 import { AuthController } from './controllers/AuthController.js';
@@ -42,6 +45,7 @@ const views = {
   sidebar: new SidebarView(),
   chat: new ChatView(),
   group: new GroupView(),
+  attachment: new AttachmentView(),
   call: new CallView(),
   toast: new ToastView(),
   dialog: new DialogView(),
@@ -58,12 +62,23 @@ const groups = new GroupController({
   api, auth, users, groups: groupModel, views, socket, chats, friends,
 });
 chats.onOpen = () => groups.close(true);
+// Photos, files and voice notes (protocol 1.3) in both kinds of conversation.
+const attachments = new AttachmentController({
+  api, auth, model: new AttachmentModel(), views,
+});
+chats.attachments = attachments;
+groups.attachments = attachments;
+for (const view of [views.chat, views.group]) {
+  view.attachmentNodes = (m) => attachments.nodesFor(m);
+  view.pruneAttachments = () => views.attachment.prune();
+}
 const calls = new CallController({ auth, users, call, conn, views, socket, chats, api });
 const conversations = new ConversationController({
   api, auth, users, chat, chats, friends,
 });
 const authCtl = new AuthController({ api, auth, users, conn, views, socket, friends, chats, calls });
 authCtl.groups = groups;
+authCtl.attachments = attachments;
 new SettingsController({ api, auth, views, socket, authCtl });
 
 const alerts = new AlertController({ prefs: new PrefsModel(), views, chats });
@@ -81,6 +96,7 @@ socket.onLifecycle('synced', () => {
   chats.onSynced();
   conversations.load();
   groups.onSynced();
+  attachments.loadConfig();
 });
 
 if (!globalThis.isSecureContext || !globalThis.crypto?.subtle) {

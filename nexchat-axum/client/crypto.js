@@ -102,24 +102,47 @@ function messageAad(id, sender, receiver) {
   return enc.encode(`${VERSION}|message|${id}|${sender.toLowerCase()}|${receiver.toLowerCase()}`);
 }
 
+/**
+ * The plaintext of a message: `{v: 1, text}`, with `attachments` (protocol 1.3: each file's id,
+ * key and description, see attachmentCrypto.js) when it carries any.
+ */
+export function messageBody(text, attachments = null) {
+  const body = { v: 1, text };
+  if (attachments?.length) body.attachments = attachments;
+  return enc.encode(JSON.stringify(body));
+}
+
 /** Returns {ciphertext, iv} as base64 for `send_message`. */
-export async function encryptMessage(key, text, { id, sender, receiver }) {
+export async function encryptMessage(key, text, { id, sender, receiver }, attachments = null) {
   const iv = randomBytes(12);
-  const body = enc.encode(JSON.stringify({ v: 1, text }));
+  const body = messageBody(text, attachments);
   const ct = await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: messageAad(id, sender, receiver) }, key, body);
   return { ciphertext: toBase64(ct), iv: toBase64(iv) };
 }
 
-/** Returns the text, or throws when the ciphertext does not open under this key and these names. */
-export async function decryptMessage(key, { id, sender, receiver, ciphertext, iv }) {
+/**
+ * {text, attachments} of a message body (attachments as the body lists them, unchecked: see
+ * attachmentCrypto.js parseAttachments); throws when it is not one.
+ */
+export function readBody(plain) {
+  const body = JSON.parse(dec.decode(plain));
+  if (!body || typeof body.text !== 'string') throw new Error('malformed message body');
+  return { text: body.text, attachments: Array.isArray(body.attachments) ? body.attachments : [] };
+}
+
+/** {text, attachments}, or throws when the ciphertext does not open under this key and these names. */
+export async function decryptMessageBody(key, { id, sender, receiver, ciphertext, iv }) {
   const plain = await subtle.decrypt(
     { name: 'AES-GCM', iv: fromBase64(iv), additionalData: messageAad(id, sender, receiver) },
     key,
     fromBase64(ciphertext),
   );
-  const body = JSON.parse(dec.decode(plain));
-  if (!body || typeof body.text !== 'string') throw new Error('malformed message body');
-  return body.text;
+  return readBody(plain);
+}
+
+/** Returns the text, or throws when the ciphertext does not open under this key and these names. */
+export async function decryptMessage(key, m) {
+  return (await decryptMessageBody(key, m)).text;
 }
 
 /**

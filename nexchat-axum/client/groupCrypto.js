@@ -7,7 +7,7 @@
 // key, so the server cannot move a message, a key or a title from one group, sender or id to
 // another. Names are lowercased in every AAD.
 import {
-  VERSION, fromBase64, randomBytes, toBase64,
+  VERSION, fromBase64, messageBody, randomBytes, toBase64,
 } from './crypto.js';
 
 const subtle = globalThis.crypto.subtle;
@@ -62,17 +62,25 @@ async function open(key, { ciphertext, iv }, aad) {
   return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: ivBytes, additionalData: aad }, key, fromBase64(ciphertext)));
 }
 
-/** A chat message to the group: {ciphertext, iv} for `send_group_message` with this keyId. */
-export function encryptGroupMessage(key, text, { group, sender, keyId, id }) {
-  return seal(key, enc.encode(JSON.stringify({ v: 1, text })), groupMessageAad({ group, sender, keyId, id }));
+/**
+ * A chat message to the group: {ciphertext, iv} for `send_group_message` with this keyId. The
+ * body is the same as a 1:1 message's: `{v: 1, text}`, with `attachments` when it carries files.
+ */
+export function encryptGroupMessage(key, text, { group, sender, keyId, id }, attachments = null) {
+  return seal(key, messageBody(text, attachments), groupMessageAad({ group, sender, keyId, id }));
 }
 
-/** The text of a group chat message; throws when it does not open under this key and these names. */
-export async function decryptGroupMessage(key, { group, sender, keyId, id, ciphertext, iv }) {
+/** {text, attachments} of a group chat message; throws when it does not open under this key and these names. */
+export async function decryptGroupMessageBody(key, { group, sender, keyId, id, ciphertext, iv }) {
   const plain = await open(key, { ciphertext, iv }, groupMessageAad({ group, sender, keyId, id }));
   const body = JSON.parse(dec.decode(plain));
   if (!body || body.v !== 1 || typeof body.text !== 'string') throw new Error('malformed group message');
-  return body.text;
+  return { text: body.text, attachments: Array.isArray(body.attachments) ? body.attachments : [] };
+}
+
+/** The text of a group chat message; throws when it does not open under this key and these names. */
+export async function decryptGroupMessage(key, m) {
+  return (await decryptGroupMessageBody(key, m)).text;
 }
 
 /** A key message for one member, under the pairwise key of `sender` and `to`. */

@@ -248,6 +248,8 @@ export class AuthController {
     this.socket.disconnect();
     this.friends.stop();
     this.chats.reset();
+    // Decrypted files and files waiting to be sent go with the session.
+    this.attachments?.reset();
     // The group sender keys of this account go with its session; key messages bring them back.
     const keysOf = this.groups?.reset() ?? this.auth.username;
     if (keysOf) LocalStore.clearSenderKeys(keysOf);

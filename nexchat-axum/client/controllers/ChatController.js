@@ -3,8 +3,10 @@
 // user's other devices, history paging, typing, call records in the timeline, key-change warnings
 // and safety numbers. A former friend's chat stays readable.
 import {
-  decryptMessage, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
+  decryptMessageBody, deriveMessageKey, encryptMessage, safetyNumber, sameKey, publicJwkOf,
 } from '../crypto.js';
+import { parseAttachments } from '../attachmentCrypto.js';
+import { summaryOf } from '../models/AttachmentModel.js';
 import { LocalStore } from '../net/LocalStore.js';
 import { TypingReport } from './TypingReport.js';
 import { TrustModel } from '../models/TrustModel.js';
@@ -22,6 +24,8 @@ export class ChatController {
     this.views = views;
     this.socket = socket;
     this.friends = friends;
+    /** The AttachmentController (set by the app): files in the composer, uploads. */
+    this.attachments = null;
     /** @type {Map<string, Promise<CryptoKey>>} */
     this.keyLoads = new Map();
     this.typing = new TypingReport((to, isTyping) => this.socket.send({ type: 'typing', to, isTyping }));
@@ -145,12 +149,14 @@ export class ChatController {
     return p;
   }
 
+  /** {text, attachments, decryptFailed} of a message from the wire. */
   async decrypt(peer, m) {
     try {
       const key = await this.keyFor(peer);
-      return { text: await decryptMessage(key, m), decryptFailed: false };
+      const body = await decryptMessageBody(key, m);
+      return { text: body.text, attachments: parseAttachments(body.attachments), decryptFailed: false };
     } catch {
-      return { text: null, decryptFailed: true };
+      return { text: null, attachments: [], decryptFailed: true };
     }
   }
 
@@ -187,6 +193,8 @@ export class ChatController {
     const name = this.users.friendName(peer) ?? peer;
     const changed = this.chat.active !== name;
     this.stopTyping();
+    // Files waiting in the composer were meant for the chat that was open: they go with its text.
+    if (changed) this.attachments?.clearDrafts('chat');
     if (changed && this.chat.active) this.chat.conv(this.chat.active).unreadFrom = null;
     this.chat.active = name;
     const c = this.chat.conv(name);
@@ -208,6 +216,7 @@ export class ChatController {
 
   close() {
     this.stopTyping();
+    this.attachments?.clearDrafts('chat');
     if (this.chat.active) this.chat.conv(this.chat.active).unreadFrom = null;
     this.chat.active = null;
     this.views.chat.close();
@@ -329,13 +338,14 @@ export class ChatController {
     const list = Array.isArray(ev.messages) ? ev.messages : [];
     const decrypted = await Promise.all(list.map(async (m) => ({ m, ...(await this.decrypt(peer, m)) })));
     if (list.length) this.users.noteConversation(peer);
-    for (const { m, text, decryptFailed } of decrypted) {
+    for (const { m, text, attachments, decryptFailed } of decrypted) {
       const incoming = !this.auth.isMe(m.sender);
       const isNew = this.chat.upsertMessage(peer, {
         id: m.id,
         sender: m.sender,
         receiver: m.receiver,
         text,
+        attachments,
         decryptFailed,
         timestamp: m.timestamp,
         status: m.status,
@@ -384,9 +394,9 @@ export class ChatController {
     if (this.chat.active === peer) this.renderTimeline(kind === 'older' ? 'prepend' : 'append');
   }
 
-  /** The list's summary of a message: its text (or that it could not be decrypted) and direction. */
-  activityOf({ text, decryptFailed }, m) {
-    return { text: decryptFailed ? '🔒 Encrypted message' : text, outgoing: this.auth.isMe(m.sender) };
+  /** The list's summary of a message: its text or files (or that it could not be decrypted) and direction. */
+  activityOf({ text, attachments, decryptFailed }, m) {
+    return { text: decryptFailed ? '🔒 Encrypted message' : summaryOf(text, attachments), outgoing: this.auth.isMe(m.sender) };
   }
 
   /** After every (re)connect: catch up on what happened while we were away. */
@@ -432,15 +442,22 @@ export class ChatController {
 
   // --- sending --------------------------------------------------------------------------
 
+  /**
+   * Sends `text` with the files waiting in the composer (each encrypted and uploaded first, its
+   * key then sealed in the message body), to the open chat.
+   */
   async send(text) {
     const peer = this.chat.active;
     if (!peer) return;
     this.stopTyping();
+    const attachments = this.attachments ? await this.attachments.takeDrafts('chat') : [];
+    if (!text.trim() && !attachments.length) return;
     const msg = {
       id: crypto.randomUUID(),
       sender: this.me,
       receiver: peer,
       text,
+      attachments,
       decryptFailed: false,
       timestamp: Date.now(),
       status: 'pending',
@@ -448,24 +465,45 @@ export class ChatController {
     };
     this.chat.upsertMessage(peer, msg);
     this.users.noteConversation(peer);
-    this.users.noteActivity(peer, { text, outgoing: true }, msg.timestamp);
+    this.users.noteActivity(peer, { text: summaryOf(text, attachments), outgoing: true }, msg.timestamp);
     this.renderTimeline('bottom');
     this.friends.render();
-    try {
-      const key = await this.keyFor(peer);
-      Object.assign(msg, await encryptMessage(key, text, { id: msg.id, sender: this.me, receiver: peer }));
-    } catch (err) {
-      this.fail(msg.id);
-      this.views.toast.show(`Could not encrypt for ${peer}: ${err.message}`, 'error');
-      return;
-    }
+    if (!(await this.seal(msg))) return;
     this.transmit(msg);
   }
 
+  /**
+   * Uploads the message's files not uploaded yet, then encrypts the message naming them. False
+   * (the message marked failed, the reason shown) when either fails.
+   */
+  async seal(msg) {
+    if (msg.attachments?.length) {
+      try {
+        await this.attachments.upload(msg);
+      } catch (err) {
+        this.fail(msg.id, { reason: err.message });
+        this.views.toast.show(err.message, 'error', 10_000);
+        return false;
+      }
+    }
+    try {
+      const key = await this.keyFor(msg.receiver);
+      const entries = msg.attachments?.length ? this.attachments.entriesOf(msg, msg.text) : null;
+      Object.assign(msg, await encryptMessage(key, msg.text, { id: msg.id, sender: this.me, receiver: msg.receiver }, entries));
+    } catch (err) {
+      this.fail(msg.id);
+      this.views.toast.show(`Could not encrypt for ${msg.receiver}: ${err.message}`, 'error');
+      return false;
+    }
+    return true;
+  }
+
   transmit(msg) {
-    const sent = this.socket.send({
+    const ev = {
       type: 'send_message', receiver: msg.receiver, ciphertext: msg.ciphertext, iv: msg.iv, id: msg.id,
-    });
+    };
+    if (msg.attachments?.length) ev.attachments = msg.attachments.map((a) => a.id);
+    const sent = this.socket.send(ev);
     if (!sent) {
       this.fail(msg.id, { resend: true });
       return;
@@ -480,13 +518,14 @@ export class ChatController {
    * A message could not be sent. `resend`: the connection was the reason (no answer, socket
    * down), so it goes again by itself once the socket is back; a refusal by the server does not.
    */
-  fail(id, { resend = false } = {}) {
+  fail(id, { resend = false, reason = null } = {}) {
     clearTimeout(this.chat.sendTimers.get(id));
     this.chat.sendTimers.delete(id);
     const m = this.chat.message(id);
     if (!m || m.status !== 'pending') return;
     m.status = 'failed';
     m.resend = resend;
+    m.failReason = reason;
     if (this.chat.active === this.chat.peerOf(id)) this.renderTimeline('append');
   }
 
@@ -496,17 +535,9 @@ export class ChatController {
     if (!m || m.status !== 'failed') return;
     m.status = 'pending';
     m.resend = false;
+    m.failReason = null;
     if (this.chat.active === this.chat.peerOf(id)) this.renderTimeline('append');
-    if (!m.ciphertext) {
-      try {
-        const key = await this.keyFor(m.receiver);
-        Object.assign(m, await encryptMessage(key, m.text, { id: m.id, sender: this.me, receiver: m.receiver }));
-      } catch (err) {
-        this.fail(id);
-        this.views.toast.show(`Could not encrypt: ${err.message}`, 'error');
-        return;
-      }
-    }
+    if (!m.ciphertext && !(await this.seal(m))) return;
     this.transmit(m);
   }
 
@@ -560,12 +591,12 @@ export class ChatController {
     if (!ev.ref) return false;
     const m = this.chat.message(ev.ref);
     if (!m || !m.outgoing) return false;
-    this.fail(ev.ref, { resend: false });
     const why = {
       not_friends: `${m.receiver} is not your friend anymore.`,
       rate_limited: 'You are sending too fast. Wait a moment, then retry.',
       too_large: 'That message is too long.',
     }[ev.code] ?? ev.message ?? ev.code;
+    this.fail(ev.ref, { resend: false, reason: why });
     this.views.toast.show(`Message not sent: ${why}`, 'error');
     return true;
   }
@@ -583,13 +614,15 @@ export class ChatController {
       this.users.setTyping(peer, false);
     }
     let text = known?.text ?? null;
+    let attachments = known?.attachments ?? [];
     let decryptFailed = false;
-    if (text == null) ({ text, decryptFailed } = await this.decrypt(peer, m));
+    if (text == null) ({ text, attachments, decryptFailed } = await this.decrypt(peer, m));
     const isNew = this.chat.upsertMessage(peer, {
       id: m.id,
       sender: m.sender,
       receiver: m.receiver,
       text,
+      attachments,
       decryptFailed,
       timestamp: m.timestamp,
       status: outgoing ? m.status : (m.status === 'seen' ? 'seen' : 'delivered'),
@@ -597,8 +630,8 @@ export class ChatController {
     });
     this.users.noteConversation(peer);
     if (!outgoing && isNew && m.status !== 'seen') this.users.loadedUnseen(peer, m.timestamp);
-    this.users.noteActivity(peer, this.activityOf({ text, decryptFailed }, m), m.timestamp);
-    if (!outgoing && isNew && m.status !== 'seen') this.onIncoming?.(peer, decryptFailed ? null : text);
+    this.users.noteActivity(peer, this.activityOf({ text, attachments, decryptFailed }, m), m.timestamp);
+    if (!outgoing && isNew && m.status !== 'seen') this.onIncoming?.(peer, decryptFailed ? null : summaryOf(text, attachments));
     if (this.chat.active === peer) {
       this.renderTimeline(outgoing ? 'bottom' : 'append');
       this.renderHeader();

@@ -10,9 +10,11 @@
 // Every key it is given is kept (IndexedDB, beside the private key) by group, sender and keyId.
 import { deriveMessageKey } from '../crypto.js';
 import {
-  decryptGroupMessage, decryptKeyMessage, encryptGroupMessage, encryptKeyMessage, importSenderKey,
+  decryptGroupMessageBody, decryptKeyMessage, encryptGroupMessage, encryptKeyMessage, importSenderKey,
   newSenderKey, openField, sealField,
 } from '../groupCrypto.js';
+import { parseAttachments } from '../attachmentCrypto.js';
+import { summaryOf } from '../models/AttachmentModel.js';
 import { ApiError } from '../net/ApiClient.js';
 import { LocalStore } from '../net/LocalStore.js';
 import { TypingReport } from './TypingReport.js';
@@ -37,6 +39,8 @@ export class GroupController {
     this.socket = socket;
     this.chats = chats;
     this.friends = friends;
+    /** The AttachmentController (set by the app): files in the composer, uploads. */
+    this.attachments = null;
     /** Every frame this controller sends goes through this chain, so key messages precede the messages under them. */
     this.chain = Promise.resolve();
     this.keysReady = Promise.resolve();
@@ -141,14 +145,15 @@ export class GroupController {
     for (const m of this.groups.waitingFor(group, sender, keyId)) {
       const r = await this.decryptChat(m);
       m.text = r.text;
+      m.attachments = r.attachments;
       m.decryptFailed = r.decryptFailed;
       m.waiting = r.waiting;
-      if (r.text != null) this.groups.noteLast(group, { ...this.lastOf(m), text: r.text });
+      if (r.text != null) this.groups.noteLast(group, this.lastOf(m));
     }
     if (g.lastRaw && g.lastRaw.keyId === keyId && low(g.lastRaw.sender) === low(sender)) {
       const r = await this.decryptChat(g.lastRaw);
       if (r.text != null) {
-        g.last = { ...this.lastOf(g.lastRaw), text: r.text };
+        g.last = this.lastOf({ ...g.lastRaw, text: r.text, attachments: r.attachments });
         g.lastRaw = null;
       }
     }
@@ -156,14 +161,17 @@ export class GroupController {
     this.renderAll();
   }
 
-  /** {text, decryptFailed, waiting} of a chat message under the key it names. */
+  /** {text, attachments, decryptFailed, waiting} of a chat message under the key it names. */
   async decryptChat(m) {
     const key = this.groups.keys.get(GroupModel.keyName(m.group, m.sender, m.keyId));
-    if (!key) return { text: null, decryptFailed: false, waiting: true };
+    if (!key) return { text: null, attachments: [], decryptFailed: false, waiting: true };
     try {
-      return { text: await decryptGroupMessage(key, m), decryptFailed: false, waiting: false };
+      const body = await decryptGroupMessageBody(key, m);
+      return {
+        text: body.text, attachments: parseAttachments(body.attachments), decryptFailed: false, waiting: false,
+      };
     } catch {
-      return { text: null, decryptFailed: true, waiting: false };
+      return { text: null, attachments: [], decryptFailed: true, waiting: false };
     }
   }
 
@@ -262,9 +270,10 @@ export class GroupController {
       if (lastMessage && lastMessage.id) {
         const r = await this.decryptChat(lastMessage);
         const loadedLast = this.groups.message(lastMessage.id);
-        const text = r.text ?? loadedLast?.text ?? null;
+        const opened = r.text != null ? { text: r.text, attachments: r.attachments } : loadedLast ?? { text: null };
+        const text = opened.text ?? null;
         g.lastRaw = text == null ? lastMessage : null;
-        if (!g.last || g.last.timestamp <= lastMessage.timestamp) g.last = { ...this.lastOf(lastMessage), text };
+        if (!g.last || g.last.timestamp <= lastMessage.timestamp) g.last = this.lastOf({ ...lastMessage, text, attachments: opened.attachments });
         let loaded = 0;
         for (const m of g.messages.values()) if (!m.outgoing && !m.seenByMe && m.timestamp <= lastMessage.timestamp) loaded += 1;
         g.serverUnread = { count: Math.max(0, (Number.isInteger(unread) ? unread : 0) - loaded), upTo: lastMessage.timestamp };
@@ -293,7 +302,7 @@ export class GroupController {
 
   lastOf(m) {
     return {
-      id: m.id, sender: m.sender, outgoing: this.auth.isMe(m.sender), timestamp: m.timestamp, text: m.text ?? null,
+      id: m.id, sender: m.sender, outgoing: this.auth.isMe(m.sender), timestamp: m.timestamp, text: m.text == null ? null : summaryOf(m.text, m.attachments),
     };
   }
 
@@ -356,6 +365,8 @@ export class GroupController {
     if (this.chats.chat.active) this.chats.close();
     const changed = this.groups.active !== id;
     this.stopTyping();
+    // Files waiting in the composer were meant for the group that was open.
+    if (changed) this.attachments?.clearDrafts('group');
     this.groups.active = id;
     const g = this.groups.group(id);
     this.views.group.open(id);
@@ -375,6 +386,7 @@ export class GroupController {
   close(quiet = false) {
     if (!this.groups.active) return;
     this.stopTyping();
+    this.attachments?.clearDrafts('group');
     this.groups.active = null;
     this.views.group.close();
     if (!quiet) {
@@ -469,7 +481,9 @@ export class GroupController {
     const chatMessages = list.filter((m) => m && !m.to && m.id && m.sender);
     for (const m of chatMessages) {
       const known = this.groups.message(m.id);
-      const r = known?.text != null ? { text: known.text, decryptFailed: false, waiting: false } : await this.decryptChat(m);
+      const r = known?.text != null ? {
+        text: known.text, attachments: known.attachments ?? [], decryptFailed: false, waiting: false,
+      } : await this.decryptChat(m);
       const outgoing = this.auth.isMe(m.sender);
       this.groups.upsertMessage(g.id, {
         id: m.id,
@@ -479,6 +493,7 @@ export class GroupController {
         ciphertext: m.ciphertext,
         iv: m.iv,
         text: r.text,
+        attachments: r.attachments,
         decryptFailed: r.decryptFailed,
         waiting: r.waiting,
         timestamp: m.timestamp,
@@ -542,7 +557,9 @@ export class GroupController {
     if (!this.groups.has(m.group)) return;
     const g = this.groups.group(m.group);
     const known = this.groups.message(m.id);
-    const r = known?.text != null ? { text: known.text, decryptFailed: false, waiting: false } : await this.decryptChat(m);
+    const r = known?.text != null ? {
+      text: known.text, attachments: known.attachments ?? [], decryptFailed: false, waiting: false,
+    } : await this.decryptChat(m);
     const isNew = this.groups.upsertMessage(g.id, {
       id: m.id,
       group: g.id,
@@ -551,6 +568,7 @@ export class GroupController {
       ciphertext: m.ciphertext,
       iv: m.iv,
       text: r.text,
+      attachments: r.attachments,
       decryptFailed: r.decryptFailed,
       waiting: r.waiting,
       timestamp: m.timestamp,
@@ -561,7 +579,7 @@ export class GroupController {
     if (r.waiting) this.expireWait(m.id);
     if (!outgoing && isNew) this.groups.loadedUnseen(g.id, m.timestamp);
     if (!outgoing) this.clearTyping(g.id, m.sender);
-    this.groups.noteLast(g.id, this.lastOf({ ...m, text: r.text }));
+    this.groups.noteLast(g.id, this.lastOf({ ...m, text: r.text, attachments: r.attachments }));
     if (this.groups.active === g.id) {
       this.renderTimeline(outgoing ? 'bottom' : 'append');
       this.renderHeader();
@@ -621,27 +639,35 @@ export class GroupController {
     }
     const m = this.groups.message(ev.ref);
     if (!m || !m.outgoing) return false;
-    this.fail(ev.ref);
     const why = {
       not_found: 'You are not a member of this group anymore.',
       rate_limited: 'You are sending too fast. Wait a moment, then retry.',
       too_large: 'That message is too long.',
     }[ev.code] ?? ev.message ?? ev.code;
+    this.fail(ev.ref, { reason: why });
     this.views.toast.show(`Message not sent: ${why}`, 'error');
     return true;
   }
 
   // --- sending --------------------------------------------------------------------------
 
-  send(text) {
+  /**
+   * Sends `text` with the files waiting in the composer to the open group. The files are encrypted
+   * and uploaded first, outside the send queue (a large one does not hold up other messages); the
+   * message naming them then goes through the queue like any other.
+   */
+  async send(text) {
     const id = this.groups.active;
     if (!id || this.groups.group(id).gone) return;
     this.stopTyping();
+    const attachments = this.attachments ? await this.attachments.takeDrafts('group') : [];
+    if (!text.trim() && !attachments.length) return;
     const msg = {
       id: crypto.randomUUID(),
       group: id,
       sender: this.me,
       text,
+      attachments,
       decryptFailed: false,
       waiting: false,
       timestamp: Date.now(),
@@ -653,7 +679,21 @@ export class GroupController {
     this.groups.noteLast(id, this.lastOf(msg));
     this.renderTimeline('bottom');
     this.renderList();
+    if (!(await this.uploadFiles(msg))) return undefined;
     return this.enqueue(() => this.transmit(msg));
+  }
+
+  /** Uploads the message's files not uploaded yet; false (the message failed, the reason shown) when one fails. */
+  async uploadFiles(msg) {
+    if (!msg.attachments?.length || msg.attachments.every((a) => a.id)) return true;
+    try {
+      await this.attachments.upload(msg);
+      return true;
+    } catch (err) {
+      this.fail(msg.id, { reason: err.message });
+      this.views.toast.show(err.message, 'error', 10_000);
+      return false;
+    }
   }
 
   async transmit(msg) {
@@ -664,18 +704,21 @@ export class GroupController {
     try {
       const own = await this.ensureKey(msg.group);
       if (!msg.ciphertext || msg.keyId !== own.keyId) {
+        const entries = msg.attachments?.length ? this.attachments.entriesOf(msg, msg.text) : null;
         Object.assign(msg, await encryptGroupMessage(own.key, msg.text, {
           group: msg.group, sender: this.me, keyId: own.keyId, id: msg.id,
-        }), { keyId: own.keyId });
+        }, entries), { keyId: own.keyId });
       }
     } catch (err) {
       this.fail(msg.id);
       this.views.toast.show(`Could not encrypt for the group: ${err.message}`, 'error');
       return;
     }
-    const sent = this.socket.send({
+    const ev = {
       type: 'send_group_message', group: msg.group, ciphertext: msg.ciphertext, iv: msg.iv, keyId: msg.keyId, id: msg.id,
-    });
+    };
+    if (msg.attachments?.length) ev.attachments = msg.attachments.map((a) => a.id);
+    const sent = this.socket.send(ev);
     if (!sent) {
       this.fail(msg.id, { resend: true });
       return;
@@ -686,22 +729,25 @@ export class GroupController {
     }, SEND_TIMEOUT_MS));
   }
 
-  fail(id, { resend = false } = {}) {
+  fail(id, { resend = false, reason = null } = {}) {
     clearTimeout(this.groups.sendTimers.get(id));
     this.groups.sendTimers.delete(id);
     const m = this.groups.message(id);
     if (!m || m.status !== 'pending') return;
     m.status = 'failed';
     m.resend = resend;
+    m.failReason = reason;
     if (this.groups.active === this.groups.groupOf(id)) this.renderTimeline('append');
   }
 
-  retry(id) {
+  async retry(id) {
     const m = this.groups.message(id);
     if (!m || m.status !== 'failed' || this.groups.group(m.group).gone) return;
     m.status = 'pending';
     m.resend = false;
+    m.failReason = null;
     if (this.groups.active === m.group) this.renderTimeline('append');
+    if (!(await this.uploadFiles(m))) return;
     this.enqueue(() => this.transmit(m));
   }
 
@@ -918,13 +964,14 @@ export class GroupController {
   async showInfo(messageId) {
     const m = this.groups.message(messageId);
     if (!m || !m.outgoing) return;
-    this.views.group.showInfo(m.text, null);
+    const text = summaryOf(m.text, m.attachments);
+    this.views.group.showInfo(text, null);
     try {
       const res = await this.api.groupReceipts(m.group, messageId);
       const receipts = Array.isArray(res?.receipts) ? res.receipts : [];
-      this.views.group.showInfo(m.text, receipts);
+      this.views.group.showInfo(text, receipts);
     } catch (err) {
-      this.views.group.showInfo(m.text, [], err.message);
+      this.views.group.showInfo(text, [], err.message);
     }
   }
 

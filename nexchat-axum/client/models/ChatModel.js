@@ -71,6 +71,7 @@ export class ChatModel {
     if (msg.timestamp && old.status !== 'pending' && old.status !== 'failed') old.timestamp = msg.timestamp;
     if (old.text == null && msg.text != null) {
       old.text = msg.text;
+      old.attachments = msg.attachments ?? [];
       old.decryptFailed = false;
     }
     return false;

@@ -132,6 +132,7 @@ export class GroupModel {
     // the copy a history page brings.
     if (old.text == null && msg.text != null) {
       old.text = msg.text;
+      old.attachments = msg.attachments ?? [];
       old.decryptFailed = false;
       old.waiting = false;
     }

@@ -14,8 +14,20 @@ const FRIENDLY = {
   unauthorized: 'Wrong username or password.',
   rate_limited: 'Too many attempts. Please wait a moment and try again.',
   too_large: 'That request is too large.',
+  quota_exceeded: 'Your attachments use all the space the server gives you.',
   internal: 'The server had a problem. Please try again.',
 };
+
+/** An ApiError from a failed answer's status and its JSON body ({error, message}) if it has one. */
+function errorOf(status, statusText, text, retryAfter = null) {
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  const code = (data && typeof data.error === 'string') ? data.error : `http_${status}`;
+  const message = (data && typeof data.message === 'string' && data.message) || FRIENDLY[code] || `${status} ${statusText}`;
+  return new ApiError(status, code, message, retryAfter);
+}
 
 export class ApiClient {
   /** @param {() => string|null} getToken */
@@ -50,13 +62,88 @@ export class ApiClient {
     if (text) {
       try { data = JSON.parse(text); } catch { data = null; }
     }
-    if (!res.ok) {
-      const code = (data && typeof data.error === 'string') ? data.error : `http_${res.status}`;
-      const message = (data && typeof data.message === 'string' && data.message) || FRIENDLY[code] || `${res.status} ${res.statusText}`;
-      throw new ApiError(res.status, code, message, res.headers.get('Retry-After'));
-    }
+    if (!res.ok) throw errorOf(res.status, res.statusText, text, res.headers.get('Retry-After'));
     return data;
   }
+
+  // Attachments (version 1.3): the bodies are ciphertext only (attachmentCrypto.js).
+
+  /**
+   * Uploads one encrypted attachment (`POST /attachments`, the bytes as the body) and resolves to
+   * {id, size}. XMLHttpRequest, for its upload progress: onProgress(fraction). `signal` aborts.
+   */
+  uploadAttachment(bytes, { onProgress, signal } = {}) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', this.url('attachments'));
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.setRequestHeader('Accept', 'application/json');
+      const token = this.getToken();
+      if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable && e.total > 0) onProgress?.(e.loaded / e.total);
+      };
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          let data = null;
+          try { data = JSON.parse(xhr.responseText); } catch { data = null; }
+          if (data && typeof data.id === 'string') resolve(data);
+          else reject(new ApiError(xhr.status, 'bad_answer', 'The server gave an unexpected answer to the upload.'));
+        } else {
+          reject(errorOf(xhr.status, xhr.statusText, xhr.responseText, xhr.getResponseHeader('Retry-After')));
+        }
+      };
+      xhr.onerror = () => reject(new ApiError(0, 'network', 'Cannot reach the server. Check your connection.'));
+      xhr.onabort = () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.'));
+      signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+      xhr.send(bytes);
+    });
+  }
+
+  /**
+   * Downloads one attachment's ciphertext (`GET /attachments/ID`) into a Uint8Array, reading the
+   * body as it arrives: onProgress(fraction). `expected` is the size the message body announces;
+   * an answer of another size is refused.
+   */
+  async downloadAttachment(id, { expected, onProgress, signal } = {}) {
+    const headers = { Accept: 'application/octet-stream' };
+    const token = this.getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let res;
+    try {
+      res = await fetch(this.url(`attachments/${encodeURIComponent(id)}`), {
+        headers, cache: 'no-store', credentials: 'same-origin', signal,
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the server. Check your connection.');
+    }
+    if (!res.ok) throw errorOf(res.status, res.statusText, await res.text().catch(() => ''));
+    const length = Number(res.headers.get('Content-Length'));
+    if (Number.isFinite(length) && length > 0 && expected != null && length !== expected) {
+      await res.body?.cancel().catch(() => {});
+      throw new ApiError(res.status, 'bad_answer', 'The file on the server has the wrong size.');
+    }
+    const total = expected ?? length;
+    const out = new Uint8Array(total);
+    let received = 0;
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > total) {
+        await reader.cancel().catch(() => {});
+        throw new ApiError(res.status, 'bad_answer', 'The file on the server has the wrong size.');
+      }
+      out.set(value, received);
+      received += value.length;
+      if (total > 0) onProgress?.(received / total);
+    }
+    if (received !== total) throw new ApiError(res.status, 'bad_answer', 'The download broke off. Please try again.');
+    return out;
+  }
+
+  /** {usedBytes, quotaBytes, maxBytes}: this user's attachment space and limits. */
+  attachmentUsage() { return this.request('GET', 'attachments'); }
 
   clientConfig() { return this.request('GET', 'client-config', undefined, { auth: false }); }
   /** {kdf}: the account's key derivation parameters, null for an account a v1 client made. */

@@ -5,6 +5,11 @@ import { $, h, icon, paintAvatar } from './dom.js';
 import { clock, dayKey, dayLabel, duration, durationWords } from './format.js';
 import { describeCall } from './callLabel.js';
 
+/** What of a message's attachments changes its bubble: which files, and whether they are uploaded. */
+export function attachmentSig(m) {
+  return (m.attachments ?? []).map((a) => a.id ?? a.localId ?? '').join(',');
+}
+
 const TICK = {
   pending: { icon: 'clock', label: 'Sending' },
   sent: { icon: 'check', label: 'Sent' },
@@ -40,6 +45,11 @@ export class ChatView {
     /** id -> {sig, node} so a re-render keeps nodes (and their animations) that did not change */
     this.nodes = new Map();
     this.peer = null;
+    /** Set by the app: whether the composer may send without text (files wait in it). */
+    this.canSendEmpty = () => false;
+    /** Set by the app: the nodes of a message's attachments; and forgetting those of closed chats. */
+    this.attachmentNodes = () => [];
+    this.pruneAttachments = () => {};
     this.input.addEventListener('input', () => this.autoGrow());
   }
 
@@ -49,7 +59,8 @@ export class ChatView {
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       const text = this.input.value;
-      if (!text.trim()) return;
+      // Without text only when files wait in the composer (views/AttachmentView.js).
+      if (!text.trim() && !this.canSendEmpty()) return;
       this.input.value = '';
       this.autoGrow();
       handler(text);
@@ -136,6 +147,7 @@ export class ChatView {
     if (changed) {
       this.nodes.clear();
       this.list.replaceChildren();
+      this.pruneAttachments();
       this.input.value = '';
       this.autoGrow();
       this.showTyping(false);
@@ -149,6 +161,7 @@ export class ChatView {
     delete this.chat.dataset.peer;
     this.nodes.clear();
     this.list.replaceChildren();
+    this.pruneAttachments();
   }
 
   /** state: 'verified' | 'changed' | 'none' (see TrustModel). */
@@ -316,7 +329,7 @@ export class ChatView {
   }
 
   signature(item) {
-    if (item.kind === 'message') return `m|${item.status}|${item.resend ? 1 : 0}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.timestamp}`;
+    if (item.kind === 'message') return `m|${item.status}|${item.resend ? 1 : 0}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.timestamp}|${attachmentSig(item)}|${item.failReason ?? ''}`;
     if (item.kind === 'call') return `c|${item.call.status}|${item.call.endReason ?? ''}|${item.call.duration}`;
     return `n|${item.text}`;
   }
@@ -324,22 +337,24 @@ export class ChatView {
   messageNode(m, me) {
     const outgoing = m.outgoing;
     const who = h('span', { className: 'visually-hidden', text: outgoing ? 'You: ' : `${m.sender}: ` });
-    const text = m.decryptFailed
-      ? h('p', { className: 'text undecryptable' }, icon('lock', 'icon inline'), ' This message could not be decrypted (the key changed or it was tampered with).')
-      : h('p', { className: 'text', text: m.text ?? '' });
+    const files = m.decryptFailed ? [] : this.attachmentNodes(m);
+    let text = null;
+    if (m.decryptFailed) {
+      text = h('p', { className: 'text undecryptable' }, icon('lock', 'icon inline'), ' This message could not be decrypted (the key changed or it was tampered with).');
+    } else if (m.text || !files.length) text = h('p', { className: 'text', text: m.text ?? '' });
     const meta = h('span', { className: 'meta' }, h('time', { dateTime: new Date(m.timestamp).toISOString(), text: clock(m.timestamp) }));
     if (outgoing) {
       const t = TICK[m.status] ?? TICK.sent;
       meta.append(h('span', { className: 'ticks', dataset: { status: m.status }, role: 'img', 'aria-label': t.label, title: t.label }, icon(t.icon, 'icon tick')));
     }
-    const bubble = h('div', { className: 'bubble' }, who, text, meta);
+    const bubble = h('div', { className: `bubble${files.length ? ' has-files' : ''}` }, who, ...files, text, meta);
     const li = h('li', {
       className: `msg ${outgoing ? 'out' : 'in'}${m.status === 'failed' ? ' failed' : ''}`,
       dataset: { id: m.id, status: m.status, sender: m.sender },
     }, bubble);
     if (m.status === 'failed') {
       li.append(h('div', { className: 'failed-row' },
-        h('span', { text: m.resend ? 'Not sent yet: sending again when connected.' : 'Not sent.' }),
+        h('span', { text: m.resend ? 'Not sent yet: sending again when connected.' : m.failReason ? `Not sent. ${m.failReason}` : 'Not sent.' }),
         h('button', { type: 'button', className: 'btn btn-small btn-ghost retry', dataset: { retry: m.id }, 'aria-label': 'Retry sending this message' }, icon('retry'), 'Retry')));
     }
     return li;

@@ -3,6 +3,7 @@
 // message info. DOM only.
 import { $, h, icon, paintAvatar, typingDots } from './dom.js';
 import { clock, dayKey, dayLabel } from './format.js';
+import { attachmentSig } from './ChatView.js';
 
 const TICK = {
   pending: { icon: 'clock', label: 'Sending' },
@@ -69,6 +70,11 @@ export class GroupView {
     /** id -> {sig, node} */
     this.nodes = new Map();
     this.group = null;
+    /** Set by the app: whether the composer may send without text (files wait in it). */
+    this.canSendEmpty = () => false;
+    /** Set by the app: the nodes of a message's attachments; and forgetting those of closed groups. */
+    this.attachmentNodes = () => [];
+    this.pruneAttachments = () => {};
     this.input.addEventListener('input', () => this.autoGrow());
     this.newCancel.addEventListener('click', () => this.newDialog.close());
     this.membersClose.addEventListener('click', () => this.membersDialog.close());
@@ -106,7 +112,8 @@ export class GroupView {
     this.form.addEventListener('submit', (e) => {
       e.preventDefault();
       const text = this.input.value;
-      if (!text.trim()) return;
+      // Without text only when files wait in the composer (views/AttachmentView.js).
+      if (!text.trim() && !this.canSendEmpty()) return;
       this.input.value = '';
       this.autoGrow();
       handler(text);
@@ -216,6 +223,7 @@ export class GroupView {
     if (changed) {
       this.nodes.clear();
       this.timeline.replaceChildren();
+      this.pruneAttachments();
       this.input.value = '';
       this.autoGrow();
       this.showTyping([]);
@@ -228,6 +236,7 @@ export class GroupView {
     delete this.pane.dataset.group;
     this.nodes.clear();
     this.timeline.replaceChildren();
+    this.pruneAttachments();
   }
 
   get isOpen() {
@@ -329,7 +338,7 @@ export class GroupView {
 
   nodeFor(item, showName) {
     const sig = item.kind === 'message'
-      ? `m|${item.status}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.waiting ? 1 : 0}|${item.timestamp}|${showName ? 1 : 0}|${item.resend ? 1 : 0}`
+      ? `m|${item.status}|${item.text ?? ''}|${item.decryptFailed ? 1 : 0}|${item.waiting ? 1 : 0}|${item.timestamp}|${showName ? 1 : 0}|${item.resend ? 1 : 0}|${attachmentSig(item)}|${item.failReason ?? ''}`
       : `s|${item.text}`;
     const cached = this.nodes.get(item.id);
     if (cached && cached.sig === sig) return cached.node;
@@ -344,9 +353,11 @@ export class GroupView {
 
   messageNode(m, showName) {
     const outgoing = m.outgoing;
-    let text;
-    if (m.text != null) text = h('p', { className: 'text', text: m.text });
-    else if (m.decryptFailed) {
+    const files = m.text != null ? this.attachmentNodes(m) : [];
+    let text = null;
+    if (m.text != null) {
+      if (m.text || !files.length) text = h('p', { className: 'text', text: m.text });
+    } else if (m.decryptFailed) {
       text = h('p', { className: 'text undecryptable' }, icon('lock', 'icon inline'), ' This message could not be decrypted.');
     } else text = h('p', { className: 'text waiting' }, icon('lock', 'icon inline'), ' Waiting for the sender’s key…');
     const meta = h('span', { className: 'meta' }, h('time', { dateTime: new Date(m.timestamp).toISOString(), text: clock(m.timestamp) }));
@@ -358,7 +369,7 @@ export class GroupView {
       }
     }
     const who = h('span', { className: 'visually-hidden', text: outgoing ? 'You: ' : `${m.sender}: ` });
-    const bubble = h('div', { className: 'bubble' }, who, text, meta);
+    const bubble = h('div', { className: `bubble${files.length ? ' has-files' : ''}` }, who, ...files, text, meta);
     const li = h('li', {
       className: `msg ${outgoing ? 'out' : 'in'}${m.status === 'failed' ? ' failed' : ''}`,
       dataset: { id: m.id, status: m.status, sender: m.sender },
@@ -371,7 +382,7 @@ export class GroupView {
     li.append(bubble);
     if (m.status === 'failed') {
       li.append(h('div', { className: 'failed-row' },
-        h('span', { text: m.resend ? 'Not sent yet: sending again when connected.' : 'Not sent.' }),
+        h('span', { text: m.resend ? 'Not sent yet: sending again when connected.' : m.failReason ? `Not sent. ${m.failReason}` : 'Not sent.' }),
         h('button', { type: 'button', className: 'btn btn-small btn-ghost retry', dataset: { retry: m.id }, 'aria-label': 'Retry sending this message' }, icon('retry'), 'Retry')));
     }
     return li;

@@ -51,6 +51,21 @@ export function durationWords(seconds) {
   return parts.join(' ');
 }
 
+/** A size in bytes as people read it: "840 bytes", "12 KB", "3.4 MB", "1 GB" (1 KB = 1024 bytes). */
+export function fileSize(bytes) {
+  const n = Math.max(0, Number(bytes) || 0);
+  if (n < 1024) return `${n} byte${n === 1 ? '' : 's'}`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  const text = v >= 10 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+  return `${text} ${units[u]}`;
+}
+
 const BROWSERS = [
   [/\bEdgA?\//, 'Edge'],
   [/\b(OPR|Opera)\//, 'Opera'],
