@@ -8,8 +8,9 @@
 //! - [`FileBlobStore`]: the blobs of attachments as files in a directory (beside the SQLite
 //!   database), each written to a file of its own, synced, and only then published under its id.
 //!
-//! - `MongoBlobStore` (feature `mongodb`): the blobs of attachments in MongoDB beside
-//!   `MongoStore`, in chunks, made readable only once every chunk is written.
+//! - `GridFsBlobStore` (feature `mongodb`): the blobs of attachments in MongoDB GridFS beside
+//!   `MongoStore`, written through the driver's GridFS API, made readable only once the whole
+//!   file is written.
 //!
 //! Every backend passes the storage conformance suite in `nexchat_core::conformance`.
 //!
@@ -35,6 +36,6 @@ pub mod sqlite;
 
 pub use file_blobs::FileBlobStore;
 #[cfg(feature = "mongodb")]
-pub use mongo::{MongoBlobStore, MongoStore};
+pub use mongo::{GridFsBlobStore, MongoStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -398,7 +398,7 @@ async fn build_chat(args: &Args, config: Config) -> Result<Chat, Box<dyn std::er
                 .unwrap_or_else(|| client.database("nexchat")),
         };
         tracing::info!(database = %database.name(), "storage: MongoDB");
-        let blobs = nexchat_store::MongoBlobStore::new(database.clone()).await?;
+        let blobs = nexchat_store::GridFsBlobStore::new(database.clone()).await?;
         let store = nexchat_store::MongoStore::new(database).await?;
         return Ok(Chat::builder(config, store).blobs(blobs).build().await?);
     }

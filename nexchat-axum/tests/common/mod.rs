@@ -604,7 +604,7 @@ pub async fn blob_store(dir: &tempfile::TempDir) -> Arc<dyn nexchat_core::blobs:
         let uri = std::env::var("NEXCHAT_TEST_MONGODB_URI")
             .expect("NEXCHAT_TEST_STORE=mongodb needs NEXCHAT_TEST_MONGODB_URI");
         let db = format!("t{}", uuid::Uuid::new_v4().simple());
-        let blobs = nexchat_store::MongoBlobStore::connect(&uri, &db)
+        let blobs = nexchat_store::GridFsBlobStore::connect(&uri, &db)
             .await
             .expect("connect to the MongoDB test server");
         return Arc::new(blobs);

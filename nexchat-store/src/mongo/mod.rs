@@ -30,7 +30,7 @@
 //! | `attachments` | attachment id | `owner`, `size`, `state` (`"uploading"`, `"stored"`, `"collecting"`), `createdAt`, `refs` (how many messages name it) |
 //! | `attachment_refs` | ObjectId | `attachment`, `kind` (`"direct"`, `"group"`), `message`, and `receiver` or `group` (one per attachment and message that names it) |
 //! | `attachment_usage` | username | `used` (bytes the user's attachments take, uploads in progress at what they reserved) |
-//! | `blobs`, `blob_parts` | blob id; ObjectId | the blobs of [`MongoBlobStore`], if the deployment keeps them here: see the module [`blobs`] |
+//! | `blobs`, and GridFS's `blobs.files`, `blobs.chunks` | blob id; GridFS file ids | the blobs of [`GridFsBlobStore`], if the deployment keeps them here: see the module [`gridfs`] |
 //!
 //! Times are `i64` milliseconds and states are strings (`"pending"`, `"in_progress"`, ...), never
 //! BSON dates or booleans. The pair key of two users is both names lowercased, sorted, escaped
@@ -108,10 +108,10 @@
 //! error reply is a [`StoreError::Backend`] with the driver's error as its source.
 
 mod attachments;
-pub mod blobs;
 mod calls;
 mod docs;
 mod friends;
+pub mod gridfs;
 mod groups;
 mod messages;
 mod paging;
@@ -124,7 +124,7 @@ use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use nexchat_core::store::{StoreError, StoreResult};
 
-pub use blobs::MongoBlobStore;
+pub use gridfs::GridFsBlobStore;
 
 #[cfg(doc)]
 use nexchat_core::store::Inserted;
@@ -163,10 +163,15 @@ pub mod collections {
     pub const ATTACHMENT_REFS: &str = "attachment_refs";
     /// The bytes each user's attachments take, one document per user who uploaded any.
     pub const ATTACHMENT_USAGE: &str = "attachment_usage";
-    /// The blobs of [`super::MongoBlobStore`], one document per blob (GridFS's `fs.files`).
+    /// The blobs of [`super::GridFsBlobStore`], one document per blob: which GridFS file,
+    /// and whether it is whole.
     pub const BLOBS: &str = "blobs";
-    /// The bytes of those blobs, one document per chunk (GridFS's `fs.chunks`).
-    pub const BLOB_PARTS: &str = "blob_parts";
+    /// The GridFS bucket of [`super::GridFsBlobStore`].
+    pub const BLOB_BUCKET: &str = "blobs";
+    /// That bucket's files collection.
+    pub const BLOB_FILES: &str = "blobs.files";
+    /// That bucket's chunks collection.
+    pub const BLOB_CHUNKS: &str = "blobs.chunks";
 }
 
 /// The MongoDB implementation of [`nexchat_core::store::Store`]. Cheap to clone; every clone

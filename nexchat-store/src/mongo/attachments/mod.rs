@@ -1,6 +1,6 @@
 //! [`AttachmentStore`]: the records of attachments (`attachments`), the messages that name them
 //! (`attachment_refs`) and each owner's usage (`attachment_usage`). The bytes live in a blob
-//! store ([`super::MongoBlobStore`] or another).
+//! store ([`super::GridFsBlobStore`] or another).
 //!
 //! Documents, all flat (the test server mishandles arrays of documents):
 //! - `attachments`: `_id` the id, `owner`, `size`, `state` (`"uploading"`, `"stored"`,
