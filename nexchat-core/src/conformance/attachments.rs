@@ -4,28 +4,8 @@
 use std::sync::Arc;
 
 use super::Fixture;
-use super::support::{T0, race};
-use crate::store::{
-    AttachmentRecord, AttachmentRef, AttachmentState, AttachmentStore, Reserved, StoreError,
-};
-
-/// An upload of `size` bytes by `owner`, begun at `created_at`.
-fn upload(id: &str, owner: &str, size: u64, created_at: i64) -> AttachmentRecord {
-    AttachmentRecord {
-        id: id.to_owned(),
-        owner: owner.to_owned(),
-        size,
-        state: AttachmentState::Uploading,
-        created_at,
-    }
-}
-
-fn to_bob(message: &str) -> AttachmentRef {
-    AttachmentRef::Direct {
-        message: message.to_owned(),
-        receiver: "bob".to_owned(),
-    }
-}
+use super::support::{T0, race, to_bob, upload};
+use crate::store::{AttachmentRef, AttachmentState, AttachmentStore, Reserved, StoreError};
 
 /// Reserves and finishes `id` for `owner` at `size` bytes.
 async fn stored(store: &impl AttachmentStore, id: &str, owner: &str, size: u64, at: i64) {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use super::Fixture;
 use crate::protocol::{CallKind, CallRecord, CallStatus, MessageStatus, StoredMessage};
-use crate::store::{FriendLink, Inserted, LinkStatus, Page, Store, UserRecord};
+use crate::store::{
+    AttachmentRecord, AttachmentRef, AttachmentState, FriendLink, Inserted, LinkStatus, Page,
+    Store, UserRecord,
+};
 
 /// An arbitrary fixed time (ms) the checks count from.
 pub const T0: i64 = 1_700_000_000_000;
@@ -60,6 +63,25 @@ pub fn link(sender: &str, receiver: &str, status: LinkStatus) -> FriendLink {
         sender: sender.to_owned(),
         receiver: receiver.to_owned(),
         status,
+    }
+}
+
+/// An upload of `size` bytes by `owner`, begun at `created_at` (state uploading).
+pub fn upload(id: &str, owner: &str, size: u64, created_at: i64) -> AttachmentRecord {
+    AttachmentRecord {
+        id: id.to_owned(),
+        owner: owner.to_owned(),
+        size,
+        state: AttachmentState::Uploading,
+        created_at,
+    }
+}
+
+/// A reference from 1:1 message `message` to bob.
+pub fn to_bob(message: &str) -> AttachmentRef {
+    AttachmentRef::Direct {
+        message: message.to_owned(),
+        receiver: "bob".to_owned(),
     }
 }
 

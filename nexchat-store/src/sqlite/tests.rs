@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nexchat_core::conformance::support::{T0, msg, user};
 use nexchat_core::protocol::StoredMessage;
-use nexchat_core::store::{Inserted, MessageStore, StoreResult, UserStore};
+use nexchat_core::store::{Inserted, MessageStore, StoreError, StoreResult, UserStore};
 
 use super::SqliteStore;
 use super::checkpoint::WalTuning;
@@ -21,6 +21,21 @@ const SMALL: WalTuning = WalTuning {
     restart_frames: 256,
     pass_interval: Duration::from_millis(5),
 };
+
+/// Checks that `err` is the corrupt-row error of row `id` of `table`, its detail naming `what`.
+pub(crate) fn expect_corrupt(err: StoreError, table: &str, id: &str, what: &str) {
+    match err {
+        StoreError::Corrupt {
+            collection,
+            id: got,
+            detail,
+        } => {
+            assert_eq!((collection.as_str(), got.as_str()), (table, id));
+            assert!(detail.contains(what), "{detail}");
+        }
+        other => panic!("expected a corrupt {table} row, got {other:?}"),
+    }
+}
 
 fn open_small(path: &Path) -> Arc<SqliteStore> {
     Arc::new(SqliteStore::open_tuned(path, SMALL).unwrap())

@@ -5,32 +5,16 @@
 
 use std::path::Path;
 
-use nexchat_core::conformance::support::T0;
+use nexchat_core::conformance::support::{T0, to_bob, upload};
 use nexchat_core::protocol::{GroupMessage, MessageStatus};
 use nexchat_core::store::{
-    AttachmentRecord, AttachmentRef, AttachmentState, AttachmentStore, GroupInserted, GroupStore,
-    MessageStore, Reserved, StoreError,
+    AttachmentRef, AttachmentStore, GroupInserted, GroupStore, MessageStore, Reserved,
 };
 use rusqlite::Connection;
 
+use crate::sqlite::tests::expect_corrupt;
+
 use crate::sqlite::{SqliteStore, schema};
-
-fn upload(id: &str, owner: &str, size: u64, created_at: i64) -> AttachmentRecord {
-    AttachmentRecord {
-        id: id.to_owned(),
-        owner: owner.to_owned(),
-        size,
-        state: AttachmentState::Uploading,
-        created_at,
-    }
-}
-
-fn to_bob(message: &str) -> AttachmentRef {
-    AttachmentRef::Direct {
-        message: message.to_owned(),
-        receiver: "bob".to_owned(),
-    }
-}
 
 /// Reserves and finishes `id` for alice.
 async fn stored(store: &SqliteStore, id: &str, size: u64, created_at: i64) {
@@ -221,30 +205,19 @@ async fn damaged_attachment_rows_are_corrupt_errors() {
              UPDATE attachment_refs SET kind = 'broadcast' WHERE attachment = 'a1';",
         )
         .unwrap();
-    let corrupt = |err: StoreError, table: &str, id: &str, what: &str| match err {
-        StoreError::Corrupt {
-            collection,
-            id: got,
-            detail,
-        } => {
-            assert_eq!((collection.as_str(), got.as_str()), (table, id));
-            assert!(detail.contains(what), "{detail}");
-        }
-        other => panic!("expected a corrupt {table} row, got {other:?}"),
-    };
-    corrupt(
+    expect_corrupt(
         store.attachment("a1").await.unwrap_err(),
         "attachments",
         "a1",
         "lost",
     );
-    corrupt(
+    expect_corrupt(
         store.attachment("a2").await.unwrap_err(),
         "attachments",
         "a2",
         "size",
     );
-    corrupt(
+    expect_corrupt(
         store.attachment_refs("a1").await.unwrap_err(),
         "attachment_refs",
         "a1",

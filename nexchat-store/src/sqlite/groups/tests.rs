@@ -5,9 +5,11 @@
 use nexchat_core::conformance::support::T0;
 use nexchat_core::protocol::{GroupMember, GroupMessage, GroupRole, MessageStatus};
 use nexchat_core::store::{
-    GroupInserted, GroupLimits, GroupRecord, GroupStore, Inserted, MessageStore, StoreError,
+    GroupInserted, GroupLimits, GroupRecord, GroupStore, Inserted, MessageStore,
 };
 use rusqlite::Connection;
+
+use crate::sqlite::tests::expect_corrupt;
 
 use super::{members as m, messages as g};
 use crate::sqlite::{SqliteStore, attachments as a, schema};
@@ -430,24 +432,13 @@ async fn damaged_group_rows_are_corrupt_errors() {
              UPDATE group_members SET role = 'owner' WHERE username = 'bob';",
         )
         .unwrap();
-    let corrupt = |err: StoreError, table: &str, id: &str, what: &str| match err {
-        StoreError::Corrupt {
-            collection,
-            id: got,
-            detail,
-        } => {
-            assert_eq!((collection.as_str(), got.as_str()), (table, id));
-            assert!(detail.contains(what), "{detail}");
-        }
-        other => panic!("expected a corrupt {table} row, got {other:?}"),
-    };
-    corrupt(
+    expect_corrupt(
         store.get_group_message("m1").await.unwrap_err(),
         "group_messages",
         "m1",
         "status",
     );
-    corrupt(
+    expect_corrupt(
         store
             .group_history("g1", "bob", None, 10)
             .await
@@ -456,13 +447,13 @@ async fn damaged_group_rows_are_corrupt_errors() {
         "m1",
         "status",
     );
-    corrupt(
+    expect_corrupt(
         store.group("g1").await.unwrap_err(),
         "groups",
         "g1",
         "title",
     );
-    corrupt(
+    expect_corrupt(
         store.members("g1").await.unwrap_err(),
         "group_members",
         "bob",
