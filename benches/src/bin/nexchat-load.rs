@@ -5,11 +5,12 @@
 //! nexchat-load [--url http://127.0.0.1:8080] [--target nexchat|bare] [--server-pid PID] messages ...
 //! nexchat-load [...] group --members 256 --senders 1 --rate 50
 //! nexchat-load [...] connections --conns 10000 --source-ips 4
+//! nexchat-load [...] attachments --size-mib 25 --rounds 5 --concurrent 10
 //! ```
 //! See `benches/README.md` for the server flags and limits to set first.
 
 use clap::{Parser, Subcommand};
-use nexchat_benches::load::{Common, connections, group, hostile, messages};
+use nexchat_benches::load::{Common, attachments, connections, group, hostile, messages};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,9 @@ enum Command {
     Connections(connections::ConnectionsArgs),
     /// Clients that try to exhaust the server (never-reading sockets, floods, junk, slowloris).
     Hostile(hostile::HostileArgs),
+    /// Upload and download files over REST, one at a time then several at once; reports MiB/s
+    /// and the server's memory during each.
+    Attachments(attachments::AttachmentsArgs),
 }
 
 fn main() {
@@ -65,6 +69,9 @@ fn main() {
                 .await
                 .map(|r| (r.table(), serde_json::to_string(&r))),
             Command::Hostile(args) => hostile::run(&cli.common, args)
+                .await
+                .map(|r| (r.table(), serde_json::to_string(&r))),
+            Command::Attachments(args) => attachments::run(&cli.common, args)
                 .await
                 .map(|r| (r.table(), serde_json::to_string(&r))),
         }

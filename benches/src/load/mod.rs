@@ -10,12 +10,16 @@
 //!   fan-out throughput (deliveries at members) and latency (see [`report::GroupReport`]).
 //! - [`hostile::run`]: clients that try to make the server hold memory or connections (sockets
 //!   that never read, floods, junk frames, half-sent request heads), for soak runs.
+//! - [`attachments::run`]: uploads and downloads of one file size over REST, one at a time and
+//!   several at once, with the server's memory sampled during each (see
+//!   [`report::AttachmentsReport`]).
 //!
 //! Against nexchat ([`Target::Nexchat`]) users are registered, logged in and paired as friends over
 //! REST first; against the bare relay ([`Target::Bare`]) that setup is skipped and users name
 //! themselves with `?user=NAME`. Every address is checked to be loopback (127.0.0.0/8 or ::1):
 //! this tool never sends load anywhere else.
 
+pub mod attachments;
 pub mod conn;
 pub mod connections;
 pub mod group;
@@ -41,7 +45,7 @@ pub enum Target {
     Bare,
 }
 
-/// Settings shared by both workloads.
+/// Settings shared by every workload.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// Base URL of the server (http, loopback only).

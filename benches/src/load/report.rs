@@ -199,6 +199,115 @@ pub struct ConnectionsReport {
     pub nofile_limit: u64,
 }
 
+/// Rates of transfers, in MiB/s (1 MiB = 1,048,576 bytes).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Rates {
+    /// Transfers that finished (and, for downloads, matched the upload).
+    pub count: usize,
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The fastest.
+    pub best: f64,
+    /// The slowest.
+    pub worst: f64,
+    /// Every transfer's rate, in the order they ran (or finished, at once).
+    pub each: Vec<f64>,
+}
+
+impl Rates {
+    /// The summary of `each` (all zero when empty).
+    pub fn of(each: Vec<f64>) -> Self {
+        let mut sorted = each.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = match n {
+            0 => 0.0,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Self {
+            count: n,
+            median,
+            best: sorted.last().copied().unwrap_or(0.0),
+            worst: sorted.first().copied().unwrap_or(0.0),
+            each,
+        }
+    }
+}
+
+/// The server's resident memory around one phase of an attachments run (KiB).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PhaseMemory {
+    /// VmRSS just before the phase.
+    pub before_kib: Option<u64>,
+    /// The highest VmRSS sampled during it.
+    pub peak_kib: Option<u64>,
+    /// VmRSS once it ended.
+    pub end_kib: Option<u64>,
+    /// VmRSS readings taken during it.
+    pub samples: u64,
+    /// VmHWM (the process's highest VmRSS since it started) before the phase ...
+    pub hwm_before_kib: Option<u64>,
+    /// ... and after: higher when the phase set a new high, whether or not a sample caught it.
+    pub hwm_after_kib: Option<u64>,
+}
+
+/// One phase of an attachments run: its transfers, time, memory and CPU.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TransferPhase {
+    /// Transfers started.
+    pub started: usize,
+    /// Seconds from the first start to the last end.
+    pub secs: f64,
+    /// Bytes of the transfers that finished / `secs`, in MiB/s.
+    pub aggregate_mib_per_sec: f64,
+    /// Each transfer's own rate.
+    pub rates: Rates,
+    /// The server's memory (with `--server-pid`).
+    pub server_rss: PhaseMemory,
+    /// The server's CPU use during the phase, in % of one core (with `--server-pid`).
+    pub server_cpu_percent: Option<f64>,
+    /// The load generator's own CPU use during the phase, in % of one core.
+    pub loadgen_cpu_percent: Option<f64>,
+}
+
+/// The result of an attachments run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentsReport {
+    /// Always `nexchat-load`.
+    pub tool: &'static str,
+    /// Always `attachments`.
+    pub mode: &'static str,
+    /// The server URL.
+    pub url: String,
+    /// Bytes of each file.
+    pub size_bytes: u64,
+    /// Bytes per chunk of the streamed upload body.
+    pub chunk_bytes: usize,
+    /// Whether uploads declared their `Content-Length` (else chunked transfer encoding).
+    pub content_length: bool,
+    /// The server's largest attachment (`maxBytes` of `GET /attachments`).
+    pub server_max_bytes: Option<u64>,
+    /// Users registered (the first one does the rounds).
+    pub users: usize,
+    /// Seconds spent on REST setup (register, login).
+    pub setup_secs: f64,
+    /// One user, one transfer at a time: the uploads of the rounds.
+    pub uploads: TransferPhase,
+    /// The downloads of the rounds, each of the upload just before it.
+    pub downloads: TransferPhase,
+    /// `--concurrent` uploads at once, one per user.
+    pub concurrent_uploads: TransferPhase,
+    /// The same files downloaded at once, each by its uploader.
+    pub concurrent_downloads: TransferPhase,
+    /// Downloads whose every byte matched what was uploaded (all phases).
+    pub verified: usize,
+    /// Errors by kind over the whole run.
+    pub errors: BTreeMap<String, u64>,
+    /// Sum of `errors`.
+    pub errors_total: u64,
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(
         || "-".to_owned(),
@@ -434,6 +543,79 @@ impl ConnectionsReport {
             mib(self.loadgen_rss.connected_kib),
             opt(self.loadgen_bytes_per_connection, " B")
         );
+        let _ = writeln!(o, "  errors                 {}", self.errors_total);
+        errors_lines(&mut o, &self.errors);
+        o
+    }
+}
+
+impl AttachmentsReport {
+    /// The table for people.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        let mib_of = |bytes: u64| bytes as f64 / 1_048_576.0;
+        let _ = writeln!(o, "nexchat-load attachments at {}", self.url);
+        let _ = writeln!(
+            o,
+            "  file {:.1} MiB ({} B) of random bytes, streamed in {} KiB chunks{}; server limit {}",
+            mib_of(self.size_bytes),
+            self.size_bytes,
+            self.chunk_bytes / 1024,
+            if self.content_length {
+                " with Content-Length"
+            } else {
+                ", chunked (no Content-Length)"
+            },
+            self.server_max_bytes
+                .map_or_else(|| "-".to_owned(), |b| format!("{:.1} MiB", mib_of(b)))
+        );
+        let _ = writeln!(
+            o,
+            "  setup {:.1} s ({} users); downloads compared byte for byte: {} matched",
+            self.setup_secs, self.users, self.verified
+        );
+        let phases = [
+            ("uploads, one at a time", &self.uploads),
+            ("downloads, one at a time", &self.downloads),
+            ("uploads at once", &self.concurrent_uploads),
+            ("downloads at once", &self.concurrent_downloads),
+        ];
+        for (name, p) in phases {
+            if p.started == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "  {} {name}: {} finished in {:.2} s, {:.1} MiB/s in all",
+                p.started, p.rates.count, p.secs, p.aggregate_mib_per_sec
+            );
+            let _ = writeln!(
+                o,
+                "    each                 median {:>7.1} MiB/s   best {:>7.1} MiB/s   worst {:>7.1} MiB/s",
+                p.rates.median, p.rates.best, p.rates.worst
+            );
+            let m = &p.server_rss;
+            let grew = match (m.before_kib, m.peak_kib) {
+                (Some(b), Some(p)) => format!(" (+{:.1} MiB)", p.saturating_sub(b) as f64 / 1024.0),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "    server rss           before {}, peak {}{grew} ({} samples), end {}; VmHWM {} -> {}",
+                mib(m.before_kib),
+                mib(m.peak_kib),
+                m.samples,
+                mib(m.end_kib),
+                mib(m.hwm_before_kib),
+                mib(m.hwm_after_kib)
+            );
+            let _ = writeln!(
+                o,
+                "    cpu (% of one core)  server {}, load generator {}",
+                opt(p.server_cpu_percent, "%"),
+                opt(p.loadgen_cpu_percent, "%")
+            );
+        }
         let _ = writeln!(o, "  errors                 {}", self.errors_total);
         errors_lines(&mut o, &self.errors);
         o

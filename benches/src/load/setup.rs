@@ -204,7 +204,8 @@ async fn post(
     r.json().await.map_err(|_| "unreadable answer".to_owned())
 }
 
-fn req_kind(e: &reqwest::Error) -> String {
+/// A short kind for a request that failed before any answer (for [`Errors`]).
+pub(super) fn req_kind(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".to_owned()
     } else if e.is_connect() {
