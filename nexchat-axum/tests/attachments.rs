@@ -516,3 +516,28 @@ async fn an_erased_account_takes_its_uploads_with_it() {
     assert_eq!(download(&server, &bob, &named, None).await.0, 404);
     assert_eq!(blobs.stored().await, [bobs], "only bob's upload is left");
 }
+
+#[tokio::test]
+async fn the_chats_own_timer_collects_once_the_grace_has_passed() {
+    let mut config = test_config();
+    // The timer collects every grace / 24: here every second, the timer's own pace.
+    config.attachment_grace = Duration::from_secs(24);
+    let (server, blobs) = start(config).await;
+    let alice = server.register("alice").await;
+    let unnamed = uploaded(&server, &alice, random_bytes(100)).await;
+    assert_eq!(blobs.stored().await, std::slice::from_ref(&unnamed));
+    server.clock.advance(Duration::from_secs(25));
+    // No event says the collector ran; its effect is what the store holds. The clock moves a
+    // second per look, so a collection that set its next time after the jump still comes due.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !blobs.stored().await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the timer did not collect {unnamed}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        server.clock.advance(Duration::from_secs(1));
+    }
+    let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
+    assert_eq!(usage["usedBytes"], 0);
+}
