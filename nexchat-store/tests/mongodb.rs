@@ -1559,9 +1559,13 @@ async fn gridfs_half_upload_is_never_served() {
         blobs.put(&id, upload(b"other"), 100).await,
         Err(BlobError::Exists(_))
     ));
+    // The upload's own chunks and state are what a refused put could harm. Whether the files
+    // document exists yet is the test server's business (nx-27017 makes one with the first
+    // chunk, a little after it; MongoDB's GridFS only at the end), so it is not compared.
+    let after = gridfs_state(&db, &id).await.expect("the upload's document");
     assert_eq!(
-        gridfs_state(&db, &id).await,
-        state,
+        (after.0.as_str(), after.2),
+        ("writing", 2),
         "the refused put left the upload alone"
     );
 
