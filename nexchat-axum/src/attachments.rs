@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use nexchat_core::blobs::RangeRequest;
 use nexchat_core::protocol::rest::{AttachmentStored, AttachmentUsage};
 use nexchat_core::{Chat, ChatError};
@@ -87,7 +87,10 @@ pub(crate) async fn download(
         }
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let mut response = Response::new(Body::from_stream(blob.body));
+    // The whole download within the transfer timeout too: a reader that takes longer is cut
+    // off (the body ends short of its `Content-Length`), so it cannot hold a file open forever.
+    let deadline = tokio::time::sleep(chat.config().transfer_timeout);
+    let mut response = Response::new(Body::from_stream(blob.body.take_until(deadline)));
     let answer = response.headers_mut();
     answer.insert(
         header::CONTENT_TYPE,

@@ -334,12 +334,12 @@ async fn a_former_friend_and_a_removed_group_member_can_no_longer_download() {
 #[tokio::test]
 async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() {
     let mut config = test_config();
-    config.limits.max_attachment_bytes = 1000;
-    config.limits.attachment_quota_bytes = 2500;
+    config.limits.max_attachment_bytes = 10_000;
+    config.limits.attachment_quota_bytes = 25_000;
     let (server, blobs) = start(config).await;
     let alice = server.register("alice").await;
 
-    let (status, body) = upload(&server, &alice, random_bytes(1001)).await;
+    let (status, body) = upload(&server, &alice, random_bytes(10_001)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (413, Some("too_large")),
@@ -347,7 +347,7 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
     );
     // Without a Content-Length the limit is found as the body streams in.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        vec![Ok(random_bytes(600)), Ok(random_bytes(600))];
+        vec![Ok(random_bytes(6000)), Ok(random_bytes(6000))];
     let response = server
         .http
         .post(server.url("/attachments"))
@@ -360,20 +360,27 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
     let body: Value = response.json().await.expect("a JSON error");
     assert_eq!(body["error"], "too_large");
 
-    uploaded(&server, &alice, random_bytes(1000)).await;
-    uploaded(&server, &alice, random_bytes(1000)).await;
-    let (status, body) = upload(&server, &alice, random_bytes(501)).await;
+    uploaded(&server, &alice, random_bytes(10_000)).await;
+    uploaded(&server, &alice, random_bytes(10_000)).await;
+    let (status, body) = upload(&server, &alice, random_bytes(5001)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (413, Some("quota_exceeded")),
         "{body}"
     );
-    let small = uploaded(&server, &alice, random_bytes(500)).await;
+    // However small, an upload counts 4 KiB: empty ones are not free.
+    let small = uploaded(&server, &alice, random_bytes(1000)).await;
     let (status, usage) = server.get("/attachments", Some(&alice.token)).await;
     assert_eq!(status, 200);
     assert_eq!(
         usage,
-        json!({"usedBytes": 2500, "quotaBytes": 2500, "maxBytes": 1000})
+        json!({"usedBytes": 24_096, "quotaBytes": 25_000, "maxBytes": 10_000})
+    );
+    let (status, body) = upload(&server, &alice, Vec::new()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("quota_exceeded")),
+        "{body}"
     );
     let stored = blobs.stored().await;
     assert_eq!(stored.len(), 3, "nothing kept of a refusal: {stored:?}");
@@ -381,7 +388,7 @@ async fn the_size_limit_and_the_quota_refuse_an_upload_and_keep_nothing_of_it() 
 
     let (status, config) = server.get("/client-config", None).await;
     assert_eq!(status, 200);
-    assert_eq!(config["maxAttachmentBytes"], 1000);
+    assert_eq!(config["maxAttachmentBytes"], 10_000);
 }
 
 #[tokio::test]
@@ -479,7 +486,7 @@ async fn unnamed_uploads_go_after_the_grace_and_named_ones_stay() {
     left.sort();
     assert_eq!(blobs.stored().await, left);
     let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
-    assert_eq!(usage["usedBytes"], 200);
+    assert_eq!(usage["usedBytes"], 2 * 4096, "each counts 4 KiB at least");
     // Named uploads stay however long they are kept.
     server.clock.advance(Duration::from_secs(365 * 24 * 3600));
     assert_eq!(server.chat.collect_attachments().await.expect("collect"), 1);
@@ -540,4 +547,132 @@ async fn the_chats_own_timer_collects_once_the_grace_has_passed() {
     }
     let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
     assert_eq!(usage["usedBytes"], 0);
+}
+
+#[tokio::test]
+async fn a_send_refused_after_naming_its_attachments_lets_nobody_read_them() {
+    let (server, _) = start(test_config()).await;
+    let alice = server.register("alice").await;
+    let bob = server.register("bob").await;
+    let carol = server.register("carol").await;
+    server.befriend(&alice, &bob).await;
+    server.befriend(&alice, &carol).await;
+    let (mut alice_ws, _) = server.connect(&alice).await;
+    let (mut bob_ws, _) = server.connect(&bob).await;
+
+    // Bob's message id, taken by Alice for a message naming her upload: refused.
+    let taken = new_id();
+    bob_ws.send(message(&alice.name, &taken)).await;
+    bob_ws.expect("message_sent").await;
+    let mine = uploaded(&server, &alice, random_bytes(10)).await;
+    let mut frame = message(&bob.name, &taken);
+    frame["attachments"] = json!([mine]);
+    alice_ws.send(frame).await;
+    let refused = alice_ws.recv_until("error").await;
+    assert_eq!(refused["code"], "bad_request", "{refused}");
+    assert_eq!(download(&server, &bob, &mine, None).await.0, 404);
+
+    // Alice's own message to Carol, its id sent again to Bob with an upload: Bob gets nothing.
+    let to_carol = new_id();
+    alice_ws.send(message(&carol.name, &to_carol)).await;
+    alice_ws.recv_until("message_sent").await;
+    let other = uploaded(&server, &alice, random_bytes(10)).await;
+    let mut frame = message(&bob.name, &to_carol);
+    frame["attachments"] = json!([other]);
+    alice_ws.send(frame).await;
+    // Acknowledged as the resend of the message to Carol it is; nothing new is stored.
+    alice_ws.recv_until("message_sent").await;
+    assert_eq!(download(&server, &bob, &other, None).await.0, 404);
+    assert_eq!(download(&server, &carol, &other, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn an_upload_whose_account_is_erased_meanwhile_is_not_acknowledged_and_leaves_nothing() {
+    let (server, blobs) = start(test_config()).await;
+    let alice = server.register("alice").await;
+    let (more, rest) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    more.send(Ok(random_bytes(1000))).await.expect("queued");
+    let mut rest = rest;
+    let body = reqwest::Body::wrap_stream(futures::stream::poll_fn(move |cx| rest.poll_recv(cx)));
+    let uploading = tokio::spawn(
+        server
+            .http
+            .post(server.url("/attachments"))
+            .bearer_auth(&alice.token)
+            .header("content-length", 2000)
+            .body(body)
+            .send(),
+    );
+    // The upload has begun once the blob store was handed it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while blobs.begun.lock().expect("the list").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload never began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, _, body) = server
+        .raw(
+            Method::DELETE,
+            "/auth/account",
+            Some(&alice.token),
+            Some((
+                "application/json",
+                json!({"password": "correct horse"}).to_string(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    more.send(Ok(random_bytes(1000))).await.expect("the rest");
+    drop(more);
+    let answer = uploading.await.expect("the task").expect("an answer");
+    assert_eq!(answer.status().as_u16(), 409);
+    let body: Value = answer.json().await.expect("a JSON error");
+    assert_eq!(body["error"], "conflict");
+    assert_eq!(
+        blobs.stored().await,
+        Vec::<String>::new(),
+        "no blob is left"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_dropped_midway_gives_its_quota_back() {
+    let (server, blobs) = start(test_config()).await;
+    let alice = server.register("alice").await;
+    // What a transfer timeout does to the request: its future is dropped mid-upload.
+    let first: Result<axum::body::Bytes, std::io::Error> = Ok(random_bytes(1000).into());
+    let stalled: nexchat_core::blobs::ByteStream = Box::pin(futures::StreamExt::chain(
+        futures::stream::iter([first]),
+        futures::stream::pending(),
+    ));
+    let chat = server.chat.clone();
+    let name = alice.name.clone();
+    let upload =
+        tokio::spawn(async move { chat.upload_attachment(&name, Some(5000), stalled).await });
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while blobs.begun.lock().expect("the list").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upload never began"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
+    assert_eq!(usage["usedBytes"], 5000, "reserved while it streams");
+    upload.abort();
+    assert!(upload.await.expect_err("aborted").is_cancelled());
+    loop {
+        let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
+        if usage["usedBytes"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still reserved: {usage}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(blobs.stored().await, Vec::<String>::new());
 }

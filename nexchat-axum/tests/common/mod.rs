@@ -732,6 +732,14 @@ impl Ws {
         }
     }
 
+    /// The next event within `wait`, if one comes.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<Value> {
+        match self.next_message(wait).await? {
+            Message::Text(text) => Some(serde_json::from_str(&text).expect("a JSON event")),
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
     /// Asserts nothing arrives for [`QUIET`].
     pub async fn expect_silence(&mut self) {
         if let Some(message) = self.next_message(QUIET).await {

@@ -59,7 +59,7 @@ impl Chat {
         let record = AttachmentRecord {
             id: uuid::Uuid::new_v4().to_string(),
             owner: user.to_owned(),
-            size: declared.unwrap_or(max),
+            size: charged(declared.unwrap_or(max)),
             state: AttachmentState::Uploading,
             created_at: self.now(),
         };
@@ -69,27 +69,32 @@ impl Chat {
         {
             return Err(ChatError::QuotaExceeded { used, quota });
         }
-        let id = record.id;
-        let stored = match blobs.put(&id, body, record.size).await {
-            Ok(size) => self
-                .store()
-                .finish_attachment(&id, size)
-                .await
-                .map(|_| size),
+        // From here on the reservation and whatever was written go unless the upload is
+        // acknowledged, also when this future is dropped (a transfer timeout, a client gone).
+        let mut pending = PendingUpload {
+            chat: self.clone(),
+            id: record.id,
+            done: false,
+        };
+        let id = pending.id.clone();
+        let size = match blobs.put(&id, body, declared.unwrap_or(max)).await {
+            Ok(size) => size,
             Err(err) => {
-                // The reservation goes at once, so a failed upload does not hold the quota.
-                if let Err(forgot) = self.store().forget_attachment(&id).await {
-                    tracing::warn!(%id, error = %forgot.chain(), "an upload's reservation stays until collected");
-                }
+                // At once, so the quota is free again by the time the client hears why.
+                pending.discard().await;
                 return Err(upload_refused(err, declared, max));
             }
         };
-        // Had the record not been finished (a store failure, or the collector took it), the
-        // upload would be collected with its blob; it is not acknowledged.
-        match stored {
-            Ok(size) => Ok(AttachmentStored { id, size }),
-            Err(err) => Err(err.into()),
+        // A record that is no longer uploading was taken meanwhile (its account erased, or the
+        // collector): the bytes just stored go too, and nothing is acknowledged.
+        if !self.store().finish_attachment(&id, charged(size)).await? {
+            pending.discard().await;
+            return Err(ChatError::Conflict(
+                "the upload was cancelled while it was sent".into(),
+            ));
         }
+        pending.done = true;
+        Ok(AttachmentStored { id, size })
     }
 
     /// Reads attachment `id` for `user`: the bytes `range` names, or all of them.
@@ -116,11 +121,19 @@ impl Chat {
         }
         let range = match range {
             None => None,
-            Some(asked) => Some(
-                asked
-                    .resolve(record.size)
-                    .ok_or(ChatError::RangeNotSatisfiable { size: record.size })?,
-            ),
+            Some(asked) => {
+                // The record holds what the upload is charged; the bytes are the blob's.
+                let size = blobs
+                    .size(id)
+                    .await
+                    .map_err(|err| ChatError::Internal(format!("reading attachment {id}: {err}")))?
+                    .ok_or_else(no_such_attachment)?;
+                Some(
+                    asked
+                        .resolve(size)
+                        .ok_or(ChatError::RangeNotSatisfiable { size })?,
+                )
+            }
         };
         match blobs.get(id, range).await {
             Ok(Some(blob)) => Ok(blob),
@@ -131,23 +144,48 @@ impl Chat {
         }
     }
 
-    /// Whether `user` may read `record`: its uploader, or someone a message named it to.
+    /// Whether `user` may read `record`: its uploader, or someone a stored message of the
+    /// uploader's names it to. A reference is believed only together with its message: a send
+    /// refused after its attachments were named (an id already in use) grants nothing.
     async fn may_read(&self, user: &str, record: &AttachmentRecord) -> ChatResult<bool> {
         if record.owner == user {
             return Ok(true);
         }
-        for reference in self.store().attachment_refs(&record.id).await? {
+        let refs = self.store().attachment_refs(&record.id).await?;
+        // Only the references that could be the user's are looked into further: ones to them,
+        // and ones to groups they are in (at most `max_groups_per_user`).
+        let mut groups: Option<Vec<String>> = None;
+        for reference in refs {
             let allowed = match reference {
-                AttachmentRef::Direct { receiver, .. } => {
-                    receiver == user && self.store().are_friends(&record.owner, user).await?
+                AttachmentRef::Direct { message, receiver } => {
+                    receiver == user
+                        && self.store().are_friends(&record.owner, user).await?
+                        && self
+                            .store()
+                            .get_message(&message)
+                            .await?
+                            .is_some_and(|m| m.sender == record.owner && m.receiver == receiver)
                 }
-                // A receipt is what a member was sent and still may see: a removal takes it.
-                AttachmentRef::Group { message, .. } => self
-                    .store()
-                    .receipts(&message)
-                    .await?
-                    .iter()
-                    .any(|receipt| receipt.username == user),
+                AttachmentRef::Group { message, group } => {
+                    if groups.is_none() {
+                        groups = Some(self.store().groups_of(user).await?);
+                    }
+                    let member = groups.as_ref().is_some_and(|gs| gs.contains(&group));
+                    // A receipt is what a member was sent and still may see: a removal takes
+                    // it.
+                    member
+                        && self
+                            .store()
+                            .get_group_message(&message)
+                            .await?
+                            .is_some_and(|m| m.sender == record.owner && m.group == group)
+                        && self
+                            .store()
+                            .receipts(&message)
+                            .await?
+                            .iter()
+                            .any(|receipt| receipt.username == user)
+                }
             };
             if allowed {
                 return Ok(true);
@@ -307,6 +345,63 @@ async fn delete_blob(blobs: &dyn BlobStore, id: &str) -> ChatResult<()> {
         .await
         .map(drop)
         .map_err(|err| ChatError::Internal(format!("deleting blob {id}: {err}")))
+}
+
+/// The least an attachment counts against its uploader's quota, however small: what a file
+/// and a record cost the server whatever they hold, so that empty uploads are not free.
+const MIN_CHARGE: u64 = 4096;
+
+/// What an upload of `bytes` counts against the quota.
+fn charged(bytes: u64) -> u64 {
+    bytes.max(MIN_CHARGE)
+}
+
+/// An upload not yet acknowledged: when it is dropped unacknowledged, its record and bytes are
+/// deleted in the background (the request may be gone, its future dropped mid-step).
+struct PendingUpload {
+    chat: Chat,
+    id: String,
+    done: bool,
+}
+
+impl PendingUpload {
+    /// Deletes the upload's bytes and record now.
+    async fn discard(&mut self) {
+        self.done = true;
+        discard_upload(&self.chat, &self.id).await;
+    }
+}
+
+impl Drop for PendingUpload {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (chat, id) = (self.chat.clone(), std::mem::take(&mut self.id));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // no runtime left: the collector takes it after the grace
+        };
+        runtime.spawn(async move { discard_upload(&chat, &id).await });
+    }
+}
+
+/// Deletes an unacknowledged upload's bytes, then its record (which gives its quota back).
+async fn discard_upload(chat: &Chat, id: &str) {
+    let deleted = match chat.inner.blobs.as_deref() {
+        Some(blobs) => delete_blob(blobs, id).await,
+        None => Ok(()),
+    };
+    let forgotten = match deleted {
+        Ok(()) => chat
+            .store()
+            .forget_attachment(id)
+            .await
+            .map_err(ChatError::from),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = forgotten {
+        tracing::warn!(%id, error = %err, "an unfinished upload stays until collected");
+    }
 }
 
 fn too_large(max: u64) -> ChatError {
