@@ -53,6 +53,36 @@ impl BlobStore for Watched {
     }
 }
 
+impl Watched {
+    /// Waits until the chat has handed the store an upload (it has begun streaming in).
+    async fn wait_for_an_upload(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.begun.lock().expect("the list").is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the upload never began"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Erases `user`'s account, as they would.
+async fn erase(server: &TestServer, user: &User) {
+    let (status, _, body) = server
+        .raw(
+            Method::DELETE,
+            "/auth/account",
+            Some(&user.token),
+            Some((
+                "application/json",
+                json!({"password": "correct horse"}).to_string(),
+            )),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}
+
 /// A server on the test store with `config`, and its watched blob store.
 async fn start(config: Config) -> (TestServer, Arc<Watched>) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -508,18 +538,7 @@ async fn an_erased_account_takes_its_uploads_with_it() {
     let sent = send_naming(&mut ws, &bob.name, &[&named]).await;
     assert_eq!(sent["type"], "message_sent", "{sent}");
 
-    let (status, _, body) = server
-        .raw(
-            Method::DELETE,
-            "/auth/account",
-            Some(&alice.token),
-            Some((
-                "application/json",
-                json!({"password": "correct horse"}).to_string(),
-            )),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    erase(&server, &alice).await;
     assert_eq!(download(&server, &bob, &named, None).await.0, 404);
     assert_eq!(blobs.stored().await, [bobs], "only bob's upload is left");
 }
@@ -604,26 +623,8 @@ async fn an_upload_whose_account_is_erased_meanwhile_is_not_acknowledged_and_lea
             .send(),
     );
     // The upload has begun once the blob store was handed it.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while blobs.begun.lock().expect("the list").is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the upload never began"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let (status, _, body) = server
-        .raw(
-            Method::DELETE,
-            "/auth/account",
-            Some(&alice.token),
-            Some((
-                "application/json",
-                json!({"password": "correct horse"}).to_string(),
-            )),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    blobs.wait_for_an_upload().await;
+    erase(&server, &alice).await;
     more.send(Ok(random_bytes(1000))).await.expect("the rest");
     drop(more);
     let answer = uploading.await.expect("the task").expect("an answer");
@@ -651,18 +652,13 @@ async fn an_upload_dropped_midway_gives_its_quota_back() {
     let name = alice.name.clone();
     let upload =
         tokio::spawn(async move { chat.upload_attachment(&name, Some(5000), stalled).await });
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while blobs.begun.lock().expect("the list").is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the upload never began"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    blobs.wait_for_an_upload().await;
     let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
     assert_eq!(usage["usedBytes"], 5000, "reserved while it streams");
     upload.abort();
     assert!(upload.await.expect_err("aborted").is_cancelled());
+    // The bytes and the reservation go in the background, soon after.
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, usage) = server.get("/attachments", Some(&alice.token)).await;
         if usage["usedBytes"] == 0 {
