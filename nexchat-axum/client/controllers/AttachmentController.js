@@ -103,35 +103,44 @@ export class AttachmentController {
         problems.push(`At most ${MAX_PER_MESSAGE} files go in one message.`);
         break;
       }
+      // Files keep the order they were picked in, whichever photo is prepared first.
+      const order = this.nextOrder();
       if (isPhotoType(file.type)) {
-        jobs.push(file);
+        jobs.push({ file, order });
         continue;
       }
       if (!this.fits(file.size)) {
         problems.push(this.tooLarge(cleanName(file.name), file.size));
         continue;
       }
-      drafts.push({
-        localId: crypto.randomUUID(), kind: 'file', blob: file, type: file.type || 'application/octet-stream', name: cleanName(file.name), size: file.size,
+      place(drafts, {
+        order, localId: crypto.randomUUID(), kind: 'file', blob: file, type: file.type || 'application/octet-stream', name: cleanName(file.name), size: file.size,
       });
     }
     if (problems.length) this.errors[scope] = problems.join(' ');
     this.model.preparing[scope] += jobs.length;
     this.renderDrafts(scope);
-    for (const file of jobs) {
-      const job = this.preparePhoto(scope, file);
+    for (const { file, order } of jobs) {
+      const job = this.preparePhoto(scope, file, order);
       this.pending[scope] = Promise.all([this.pending[scope], job]);
     }
   }
 
-  async preparePhoto(scope, file) {
+  /** A number for a new draft: later drafts get larger ones. */
+  nextOrder() {
+    this.picked = (this.picked ?? 0) + 1;
+    return this.picked;
+  }
+
+  async preparePhoto(scope, file, order) {
     try {
       const photo = await preparePhoto(file, { maxBytes: this.model.maxBytes ?? Infinity });
       if (!this.fits(photo.blob.size)) {
         this.errors[scope] = this.tooLarge(photo.name, photo.blob.size);
         return;
       }
-      this.model.drafts[scope].push({
+      place(this.model.drafts[scope], {
+        order,
         localId: crypto.randomUUID(),
         kind: 'photo',
         blob: photo.blob,
@@ -146,8 +155,8 @@ export class AttachmentController {
     } catch {
       // Not a picture the browser can read: it goes as a file, untouched, if it fits.
       if (this.fits(file.size)) {
-        this.model.drafts[scope].push({
-          localId: crypto.randomUUID(), kind: 'file', blob: file, type: 'application/octet-stream', name: cleanName(file.name), size: file.size,
+        place(this.model.drafts[scope], {
+          order, localId: crypto.randomUUID(), kind: 'file', blob: file, type: 'application/octet-stream', name: cleanName(file.name), size: file.size,
         });
       } else {
         this.errors[scope] = this.tooLarge(cleanName(file.name), file.size);
@@ -239,8 +248,8 @@ export class AttachmentController {
         this.trayError(scope, this.tooLarge('The voice message', note.blob.size));
         return;
       }
-      this.model.drafts[scope].push({
-        localId: crypto.randomUUID(), kind: 'voice', blob: note.blob, type: note.type, name: note.name, size: note.blob.size, duration: note.duration, waveform: note.waveform,
+      place(this.model.drafts[scope], {
+        order: this.nextOrder(), localId: crypto.randomUUID(), kind: 'voice', blob: note.blob, type: note.type, name: note.name, size: note.blob.size, duration: note.duration, waveform: note.waveform,
       });
       this.errors[scope] = null;
       this.renderDrafts(scope);
@@ -434,4 +443,11 @@ export class AttachmentController {
     this.renderDrafts('chat');
     this.renderDrafts('group');
   }
+}
+
+/** Puts `draft` into `list` by its `order`, after every draft picked before it. */
+function place(list, draft) {
+  const at = list.findIndex((d) => d.order > draft.order);
+  if (at < 0) list.push(draft);
+  else list.splice(at, 0, draft);
 }

@@ -80,8 +80,20 @@ impl Chat {
         let size = match blobs.put(&id, body, declared.unwrap_or(max)).await {
             Ok(size) => size,
             Err(err) => {
+                // An upload whose record was taken meanwhile (its account erased) may have had
+                // its bytes taken too, which the blob store reports as a failure: it was
+                // cancelled, as below.
+                let taken = !matches!(err, BlobError::TooLarge { .. } | BlobError::Upload(_))
+                    && !self
+                        .store()
+                        .attachment(&id)
+                        .await?
+                        .is_some_and(|r| r.state == AttachmentState::Uploading);
                 // At once, so the quota is free again by the time the client hears why.
                 pending.discard().await;
+                if taken {
+                    return Err(cancelled());
+                }
                 return Err(upload_refused(err, declared, max));
             }
         };
@@ -89,9 +101,7 @@ impl Chat {
         // collector): the bytes just stored go too, and nothing is acknowledged.
         if !self.store().finish_attachment(&id, charged(size)).await? {
             pending.discard().await;
-            return Err(ChatError::Conflict(
-                "the upload was cancelled while it was sent".into(),
-            ));
+            return Err(cancelled());
         }
         pending.done = true;
         Ok(AttachmentStored { id, size })
@@ -402,6 +412,10 @@ async fn discard_upload(chat: &Chat, id: &str) {
     if let Err(err) = forgotten {
         tracing::warn!(%id, error = %err, "an unfinished upload stays until collected");
     }
+}
+
+fn cancelled() -> ChatError {
+    ChatError::Conflict("the upload was cancelled while it was sent".into())
 }
 
 fn too_large(max: u64) -> ChatError {
