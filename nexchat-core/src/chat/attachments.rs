@@ -278,9 +278,9 @@ impl Chat {
     /// # Errors
     /// A storage failure (what was deleted before it stays deleted).
     pub async fn collect_attachments(&self) -> ChatResult<usize> {
-        let Some(blobs) = self.inner.blobs.as_deref() else {
+        if self.inner.blobs.is_none() {
             return Ok(0);
-        };
+        }
         let grace =
             i64::try_from(self.inner.config.attachment_grace.as_millis()).unwrap_or(i64::MAX);
         let cutoff = self.now().saturating_sub(grace);
@@ -296,10 +296,7 @@ impl Chat {
                 if !self.store().claim_attachment(&id, cutoff).await? {
                     continue; // a message named it meanwhile
                 }
-                // The blob first: a record without its blob is served as missing, a blob
-                // without its record would never be found again.
-                delete_blob(blobs, &id).await?;
-                self.store().forget_attachment(&id).await?;
+                self.delete_attachment(&id).await?;
                 collected += 1;
                 progress = true;
             }
@@ -340,21 +337,31 @@ impl Chat {
     /// Deletes every upload of `user` (an erasure), blobs first.
     pub(super) async fn erase_attachments_of(&self, user: &str) -> ChatResult<()> {
         for id in self.store().attachments_of(user).await? {
-            if let Some(blobs) = self.inner.blobs.as_deref() {
-                delete_blob(blobs, &id).await?;
-            }
-            self.store().forget_attachment(&id).await?;
+            self.delete_attachment(&id).await?;
         }
         Ok(())
     }
-}
 
-async fn delete_blob(blobs: &dyn BlobStore, id: &str) -> ChatResult<()> {
-    blobs
-        .delete(id)
-        .await
-        .map(drop)
-        .map_err(|err| ChatError::Internal(format!("deleting blob {id}: {err}")))
+    /// Deletes an unacknowledged upload, logging what it could not (the collector takes that
+    /// after the grace).
+    async fn discard_upload(&self, id: &str) {
+        if let Err(err) = self.delete_attachment(id).await {
+            tracing::warn!(%id, error = %err, "an unfinished upload stays until collected");
+        }
+    }
+
+    /// Deletes attachment `id`'s bytes, then its record (which gives its quota back). The blob
+    /// first: a record without its blob is served as missing, a blob without its record would
+    /// never be found again.
+    async fn delete_attachment(&self, id: &str) -> ChatResult<()> {
+        if let Some(blobs) = self.inner.blobs.as_deref() {
+            blobs
+                .delete(id)
+                .await
+                .map_err(|err| ChatError::Internal(format!("deleting blob {id}: {err}")))?;
+        }
+        Ok(self.store().forget_attachment(id).await?)
+    }
 }
 
 /// The least an attachment counts against its uploader's quota, however small: what a file
@@ -378,7 +385,7 @@ impl PendingUpload {
     /// Deletes the upload's bytes and record now.
     async fn discard(&mut self) {
         self.done = true;
-        discard_upload(&self.chat, &self.id).await;
+        self.chat.discard_upload(&self.id).await;
     }
 }
 
@@ -391,26 +398,7 @@ impl Drop for PendingUpload {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // no runtime left: the collector takes it after the grace
         };
-        runtime.spawn(async move { discard_upload(&chat, &id).await });
-    }
-}
-
-/// Deletes an unacknowledged upload's bytes, then its record (which gives its quota back).
-async fn discard_upload(chat: &Chat, id: &str) {
-    let deleted = match chat.inner.blobs.as_deref() {
-        Some(blobs) => delete_blob(blobs, id).await,
-        None => Ok(()),
-    };
-    let forgotten = match deleted {
-        Ok(()) => chat
-            .store()
-            .forget_attachment(id)
-            .await
-            .map_err(ChatError::from),
-        Err(err) => Err(err),
-    };
-    if let Err(err) = forgotten {
-        tracing::warn!(%id, error = %err, "an unfinished upload stays until collected");
+        runtime.spawn(async move { chat.discard_upload(&id).await });
     }
 }
 
