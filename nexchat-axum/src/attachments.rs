@@ -33,6 +33,7 @@ use crate::error::ApiError;
         (status = 201, description = "Stored", body = AttachmentStored),
         (status = 400, description = "The body broke off or passed its `Content-Length`", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 409, description = "`conflict`: cancelled while it was sent (its account erased, or the grace ran out); nothing stored", body = ErrorBody),
         (status = 413, description = "`too_large` past the size limit, `quota_exceeded` past the caller's quota; nothing stored", body = ErrorBody),
     ),
 ))]
