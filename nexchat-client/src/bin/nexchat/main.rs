@@ -1,0 +1,3 @@
+//! `nexchat`, the terminal client.
+
+fn main() {}

@@ -1,0 +1,150 @@
+//! What a connected client learns from the server, already decrypted.
+
+use std::time::Duration;
+
+use nexchat_core::protocol::{ErrorCode, MessageStatus};
+
+use crate::crypto::Attachment;
+
+/// One decrypted 1:1 message, to this user or sent by this user (from any of their devices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The message id (a UUID), the same on every client.
+    pub id: String,
+    /// Who sent it, as registered.
+    pub sender: String,
+    /// Who it is for, as registered.
+    pub receiver: String,
+    /// The text.
+    pub text: String,
+    /// The files it carries (their ids, keys and descriptions; the bytes are downloaded apart).
+    pub attachments: Vec<Attachment>,
+    /// When the server stored it, in milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// How far it got: sent (stored), delivered, seen.
+    pub status: MessageStatus,
+}
+
+impl Message {
+    /// The other user of the conversation, seen from `me`.
+    pub fn peer(&self, me: &str) -> &str {
+        if self.sender.eq_ignore_ascii_case(me) {
+            &self.receiver
+        } else {
+            &self.sender
+        }
+    }
+}
+
+/// What a connected client learns, in the order the server sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The socket is open and its greeting done: these friends are online, and every message
+    /// that waited for this user came before this event as [`Event::Message`].
+    Connected {
+        /// Usernames of the friends online now.
+        online: Vec<String>,
+    },
+    /// The socket closed; the client connects again after `retry_in`. Messages sent meanwhile
+    /// wait and go, with the same ids, once it is back.
+    Disconnected {
+        /// Why, for people.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+    /// A message to this user, or one this user sent from another device.
+    Message(Message),
+    /// A message that did not open: a wrong key, a forged or damaged ciphertext.
+    Undecryptable {
+        /// Its id.
+        id: String,
+        /// Its claimed sender.
+        sender: String,
+        /// Its receiver.
+        receiver: String,
+        /// When it was stored (ms).
+        timestamp: i64,
+        /// What went wrong, for people.
+        reason: String,
+    },
+    /// A message of ours is stored: one tick.
+    Sent {
+        /// Its id.
+        id: String,
+        /// Its receiver.
+        to: String,
+        /// When it was stored (ms).
+        timestamp: i64,
+    },
+    /// Messages of ours to `peer` moved forward: `delivered` (two ticks) or `seen`.
+    Receipt {
+        /// The receiver who acknowledged them.
+        peer: String,
+        /// The ids that moved.
+        ids: Vec<String>,
+        /// Where they are now.
+        status: MessageStatus,
+    },
+    /// Another device of this user acknowledged messages from `peer` (a badge to clear).
+    ReceiptElsewhere {
+        /// The sender of the messages.
+        peer: String,
+        /// The ids that moved.
+        ids: Vec<String>,
+        /// Where they are now.
+        status: MessageStatus,
+    },
+    /// A friend started or stopped typing to this user.
+    Typing {
+        /// The friend.
+        from: String,
+        /// Typing now or not.
+        typing: bool,
+    },
+    /// A friend came online or went offline.
+    Presence {
+        /// The friend.
+        user: String,
+        /// Online now or not.
+        online: bool,
+    },
+    /// Someone asked to be friends.
+    FriendRequest {
+        /// Who asked.
+        from: String,
+    },
+    /// A friendship began (this user or the other accepted).
+    FriendAdded {
+        /// The new friend.
+        user: String,
+        /// Whether they are online.
+        online: bool,
+    },
+    /// A request this user sent was rejected.
+    FriendRejected {
+        /// Who rejected it.
+        from: String,
+    },
+    /// A friendship ended.
+    FriendRemoved {
+        /// The former friend.
+        user: String,
+    },
+    /// A friend's identity key changed: their safety number is a new one.
+    KeyChanged {
+        /// The friend.
+        user: String,
+    },
+    /// The server refused something this client sent; for a message (`id` set) nothing was
+    /// stored and it is not sent again.
+    Refused {
+        /// The protocol's error code.
+        code: ErrorCode,
+        /// The server's explanation.
+        message: String,
+        /// The message or call id it refers to.
+        id: Option<String>,
+    },
+}
