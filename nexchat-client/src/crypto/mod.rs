@@ -1,6 +1,41 @@
 //! The client-side cryptography of nexchat, compatible byte for byte with the browser client
 //! (`nexchat-axum/client/*.js`) and written down in `docs/protocol.md`.
+//!
+//! - [`Identity`]: the account's P-256 key pair, and from it with a friend's public key the
+//!   [`MessageKey`] of the pair, which seals their 1:1 [`MessageBody`]s and group key messages.
+//! - [`safety_number`]: the digits two friends compare to check each other's key.
+//! - [`encrypt_file`] and [`decrypt_file`]: attachments, described by an [`Attachment`].
+//!
+//! ```
+//! use nexchat_client::crypto::{Identity, MessageBody, StoredMessage};
+//!
+//! let (alice, bob) = (Identity::generate(), Identity::generate());
+//! let key = alice.message_key("Alice", "bob", &bob.public_key())?;
+//! let sealed = key.encrypt("2f1d…", "Alice", "bob", &MessageBody::text("hi"));
+//! // Sent as `send_message`; bob receives it as the server stored it.
+//! let stored: StoredMessage = serde_json::from_value(serde_json::json!({
+//!     "id": "2f1d…", "sender": "Alice", "receiver": "bob",
+//!     "ciphertext": sealed.ciphertext, "iv": sealed.iv, "timestamp": 0, "status": "sent",
+//! }))?;
+//! let theirs = bob.message_key("bob", "Alice", &alice.public_key())?;
+//! assert_eq!(theirs.decrypt(&stored)?.text, "hi");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Everything here is computation on this thread.
 
+mod aead;
 mod attachment;
+mod encoding;
+mod error;
+mod identity;
+mod message;
+mod safety;
 
-pub use attachment::Attachment;
+pub use aead::Sealed;
+pub use attachment::{Attachment, decrypt_file, encrypt_file};
+pub use error::CryptoError;
+pub use identity::Identity;
+pub use message::{MessageBody, MessageKey};
+pub use nexchat_core::protocol::{PublicKey, StoredMessage};
+pub use safety::{SafetyNumber, safety_number};
