@@ -31,7 +31,7 @@ pub enum CryptoError {
     #[error("the key backup could not be unlocked with this password")]
     WrongPassword,
     /// The key backup is not a version 2 backup (`{format: "nexchat-key-backup", v: 2, …}`),
-    /// or, for `open_backup_v1`, not a version 1 backup.
+    /// or, for [`open_backup_v1`](super::open_backup_v1), not a version 1 backup.
     #[error("unknown key backup format")]
     UnknownBackupFormat,
     /// The key backup has its format's members but they cannot be decoded (not base64, an IV

@@ -90,7 +90,9 @@ impl Identity {
     }
 
     /// The private JWK: exactly `{kty: "EC", crv: "P-256", x, y, d}`, base64url without
-    /// padding. It holds the private key: keep it only sealed.
+    /// padding. It holds the private key: keep it only sealed (see [`VaultKey::seal`]).
+    ///
+    /// [`VaultKey::seal`]: super::VaultKey::seal
     pub fn to_jwk(&self) -> Value {
         serde_json::to_value(self.private_jwk()).expect("a JWK of five strings is JSON")
     }

@@ -4,6 +4,9 @@
 //! - [`Identity`]: the account's P-256 key pair, and from it with a friend's public key the
 //!   [`MessageKey`] of the pair, which seals their 1:1 [`MessageBody`]s and group key messages.
 //! - [`safety_number`]: the digits two friends compare to check each other's key.
+//! - [`KdfParams`]: the password key derivation; its [`AccountKeys`] hold the auth key the
+//!   server receives and the [`VaultKey`] that seals the key backup ([`VaultKey::seal`],
+//!   [`VaultKey::open`], [`open_backup_v1`]).
 //! - [`encrypt_file`] and [`decrypt_file`]: attachments, described by an [`Attachment`].
 //!
 //! ```
@@ -22,20 +25,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Everything here is computation on this thread.
+//! Everything here is computation on this thread. Key derivation ([`KdfParams::derive`],
+//! [`open_backup_v1`]) is slow on purpose; an async caller runs it on the blocking pool.
 
 mod aead;
 mod attachment;
+mod backup;
 mod encoding;
 mod error;
 mod identity;
+mod kdf;
 mod message;
 mod safety;
 
 pub use aead::Sealed;
 pub use attachment::{Attachment, decrypt_file, encrypt_file};
+pub use backup::open_backup_v1;
 pub use error::CryptoError;
 pub use identity::Identity;
+pub use kdf::{AccountKeys, KdfParams, VaultKey};
 pub use message::{MessageBody, MessageKey};
 pub use nexchat_core::protocol::{PublicKey, StoredMessage};
 pub use safety::{SafetyNumber, safety_number};
