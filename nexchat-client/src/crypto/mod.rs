@@ -7,6 +7,7 @@
 //! - [`KdfParams`]: the password key derivation; its [`AccountKeys`] hold the auth key the
 //!   server receives and the [`VaultKey`] that seals the key backup ([`VaultKey::seal`],
 //!   [`VaultKey::open`], [`open_backup_v1`]).
+//! - [`SenderKey`]: a member's key in a group, for chat messages and sealed titles and avatars.
 //! - [`encrypt_file`] and [`decrypt_file`]: attachments, described by an [`Attachment`].
 //!
 //! ```
@@ -33,6 +34,7 @@ mod attachment;
 mod backup;
 mod encoding;
 mod error;
+mod group;
 mod identity;
 mod kdf;
 mod message;
@@ -42,8 +44,9 @@ pub use aead::Sealed;
 pub use attachment::{Attachment, decrypt_file, encrypt_file};
 pub use backup::open_backup_v1;
 pub use error::CryptoError;
+pub use group::{FieldKind, SenderKey};
 pub use identity::Identity;
 pub use kdf::{AccountKeys, KdfParams, VaultKey};
 pub use message::{MessageBody, MessageKey};
-pub use nexchat_core::protocol::{PublicKey, StoredMessage};
+pub use nexchat_core::protocol::{GroupMessage, PublicKey, SealedField, StoredMessage};
 pub use safety::{SafetyNumber, safety_number};
