@@ -49,6 +49,14 @@ impl Identity {
         }
     }
 
+    /// The identity whose private scalar is `d` (fixed keys of the test vectors).
+    #[cfg(test)]
+    pub(crate) fn from_scalar(d: &[u8; 32]) -> Self {
+        Self {
+            secret: SecretKey::from_bytes(FieldBytes::from_slice(d)).expect("a valid scalar"),
+        }
+    }
+
     /// The identity in a private JWK `{kty: "EC", crv: "P-256", x, y, d}` (other members are
     /// ignored, as the browser client's `privateJwkOf` drops them).
     ///

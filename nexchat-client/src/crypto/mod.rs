@@ -10,6 +10,9 @@
 //! - [`SenderKey`]: a member's key in a group, for chat messages and sealed titles and avatars.
 //! - [`encrypt_file`] and [`decrypt_file`]: attachments, described by an [`Attachment`].
 //!
+//! `docs/crypto-vectors.json` pins all of it with fixed keys, names and ciphertexts; this
+//! module's tests and the browser client's `client/tests/vectors.test.js` both check it.
+//!
 //! ```
 //! use nexchat_client::crypto::{Identity, MessageBody, StoredMessage};
 //!
@@ -39,6 +42,8 @@ mod identity;
 mod kdf;
 mod message;
 mod safety;
+#[cfg(test)]
+mod vectors;
 
 pub use aead::Sealed;
 pub use attachment::{Attachment, decrypt_file, encrypt_file};
