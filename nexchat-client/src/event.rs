@@ -2,12 +2,17 @@
 
 use std::time::Duration;
 
+use serde::{Serialize, Serializer};
+
 use nexchat_core::protocol::{ErrorCode, MessageStatus};
 
 use crate::crypto::Attachment;
 
 /// One decrypted 1:1 message, to this user or sent by this user (from any of their devices).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes as `{id, sender, receiver, text, attachments, timestamp, status}` (the terminal
+/// client's JSON lines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
     /// The message id (a UUID), the same on every client.
     pub id: String,
@@ -37,7 +42,17 @@ impl Message {
 }
 
 /// What a connected client learns, in the order the server sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serializes as one JSON object tagged by `type` in snake case, members in camel case (the
+/// terminal client's `listen` prints these): `{"type":"message","id":…,"text":…}`,
+/// `{"type":"receipt","peer":…,"ids":[…],"status":"seen"}`, and so on; `retryIn` in
+/// milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 #[non_exhaustive]
 pub enum Event {
     /// The socket is open and its greeting done: these friends are online, and every message
@@ -52,7 +67,14 @@ pub enum Event {
         /// Why, for people.
         reason: String,
         /// When the next attempt starts.
+        #[serde(serialize_with = "milliseconds")]
         retry_in: Duration,
+    },
+    /// The login is over (logged out or revoked elsewhere, password changed, token expired):
+    /// the last event. Messages still waiting were not sent; a new login is needed.
+    SessionEnded {
+        /// Why, for people.
+        reason: String,
     },
     /// A message to this user, or one this user sent from another device.
     Message(Message),
@@ -147,4 +169,39 @@ pub enum Event {
         /// The message or call id it refers to.
         id: Option<String>,
     },
+}
+
+fn milliseconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u128(duration.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialize_as_tagged_json_objects() {
+        let message = Event::Message(Message {
+            id: "m1".into(),
+            sender: "Alice".into(),
+            receiver: "bob".into(),
+            text: "hi".into(),
+            attachments: Vec::new(),
+            timestamp: 7,
+            status: MessageStatus::Delivered,
+        });
+        assert_eq!(
+            serde_json::to_value(&message).expect("serializes"),
+            serde_json::json!({"type": "message", "id": "m1", "sender": "Alice", "receiver": "bob",
+                "text": "hi", "attachments": [], "timestamp": 7, "status": "delivered"})
+        );
+        let lost = Event::Disconnected {
+            reason: "closed".into(),
+            retry_in: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            serde_json::to_value(&lost).expect("serializes"),
+            serde_json::json!({"type": "disconnected", "reason": "closed", "retryIn": 1500})
+        );
+    }
 }

@@ -1,0 +1,256 @@
+//! The scriptable subcommands: each prints JSON (one object per line) on stdout, for shell
+//! scripts and bots, and says what went wrong on stderr.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use nexchat_client::{Client, ConnectOptions, Event, Session};
+use serde_json::json;
+
+use crate::credentials::Credentials;
+
+/// What a subcommand failed with, for people.
+pub type Failure = String;
+
+/// Where the password comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum PasswordFrom {
+    /// Asked for on the terminal, without echo.
+    Terminal,
+    /// The first line of standard input (for scripts).
+    Stdin,
+}
+
+/// Reads the password; `confirm` asks twice on a terminal (a new account's).
+pub fn read_password(from: PasswordFrom, confirm: bool) -> Result<String, Failure> {
+    match from {
+        PasswordFrom::Stdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("reading the password from stdin: {e}"))?;
+            let password = line.trim_end_matches(['\n', '\r']).to_owned();
+            if password.is_empty() {
+                return Err("no password on stdin".into());
+            }
+            Ok(password)
+        }
+        PasswordFrom::Terminal => {
+            if !std::io::stdin().is_terminal() {
+                return Err("no terminal to ask for the password on: pass --password-stdin".into());
+            }
+            let password = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+            if confirm {
+                let again =
+                    rpassword::prompt_password("Password again: ").map_err(|e| e.to_string())?;
+                if again != password {
+                    return Err("the two passwords differ".into());
+                }
+                eprintln!(
+                    "Keep this password safe: it alone unlocks your key backup, and nobody, the \
+                     server included, can recover it."
+                );
+            }
+            Ok(password)
+        }
+    }
+}
+
+/// Prints one JSON value as a line.
+pub fn print_json(value: &impl serde::Serialize) {
+    let line = serde_json::to_string(value).expect("JSON values serialize");
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) ends the program quietly, as other command-line tools do.
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+/// `register` and `login`: signs in and keeps the session.
+pub async fn sign_in(
+    server: &str,
+    username: &str,
+    password: &str,
+    new_account: bool,
+    credentials: &Credentials,
+) -> Result<(), Failure> {
+    let client = if new_account {
+        Client::register(server, username, password).await
+    } else {
+        Client::login(server, username, password).await
+    }
+    .map_err(|e| e.to_string())?;
+    credentials.save(&client.session())?;
+    print_json(&json!({"username": client.username(), "server": server}));
+    Ok(())
+}
+
+/// The kept session as a client, or why there is none.
+pub fn signed_in(credentials: &Credentials) -> Result<Client, Failure> {
+    let session: Session = credentials
+        .load()?
+        .ok_or("not signed in: run `nexchat login NAME` (or `nexchat register NAME`) first")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    if session.expires_at <= now {
+        return Err(format!(
+            "the login of {} expired: run `nexchat login {}` again",
+            session.username, session.username
+        ));
+    }
+    Client::resume(&session).map_err(|e| e.to_string())
+}
+
+/// `logout`: ends the login on the server and forgets it here.
+pub async fn logout(credentials: &Credentials) -> Result<(), Failure> {
+    if let Ok(client) = signed_in(credentials) {
+        // A login the server already ended is as good as ended.
+        if let Err(error) = client.logout().await {
+            eprintln!("the server did not end the login ({error}); forgetting it here anyway");
+        }
+    }
+    credentials.clear()
+}
+
+/// Friend actions of `nexchat friends`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum FriendAction {
+    /// Friends and requests, as one JSON object (the default).
+    List,
+    /// Asks USER to be friends.
+    Add {
+        /// Who.
+        user: String,
+    },
+    /// Accepts USER's request.
+    Accept {
+        /// Who.
+        user: String,
+    },
+    /// Rejects USER's request.
+    Reject {
+        /// Who.
+        user: String,
+    },
+    /// Ends the friendship with USER, or withdraws a request to them.
+    Remove {
+        /// Who.
+        user: String,
+    },
+}
+
+/// `friends`.
+pub async fn friends(client: &Client, action: FriendAction) -> Result<(), Failure> {
+    let e = |e: nexchat_client::Error| e.to_string();
+    match action {
+        FriendAction::List => {
+            let status = client.friends().await.map_err(e)?;
+            print_json(&json!({
+                "friends": status.friends,
+                "pendingReceived": status.pending_received,
+                "pendingSent": status.pending_sent,
+            }));
+        }
+        FriendAction::Add { user } => {
+            let status = client.request_friend(&user).await.map_err(e)?;
+            print_json(&json!({"user": user, "status": status}));
+        }
+        FriendAction::Accept { user } => {
+            client.accept_friend(&user).await.map_err(e)?;
+            print_json(&json!({"user": user, "status": "accepted"}));
+        }
+        FriendAction::Reject { user } => {
+            client.reject_friend(&user).await.map_err(e)?;
+            print_json(&json!({"user": user, "status": "rejected"}));
+        }
+        FriendAction::Remove { user } => {
+            client.remove_friend(&user).await.map_err(e)?;
+            print_json(&json!({"user": user, "status": "removed"}));
+        }
+    }
+    Ok(())
+}
+
+/// A socket that leaves the messages waiting for this user to the next client: this one only
+/// sends or looks.
+fn looking() -> ConnectOptions {
+    ConnectOptions {
+        deliver_receipts: false,
+        ..ConnectOptions::default()
+    }
+}
+
+/// `send USER TEXT`: prints `{id, to, timestamp}` once the server has stored it.
+pub async fn send(client: &Client, to: &str, text: &str) -> Result<(), Failure> {
+    let _events = client
+        .connect_with(looking())
+        .await
+        .map_err(|e| e.to_string())?;
+    let sent = client.send(to, text).await.map_err(|e| e.to_string())?;
+    print_json(&json!({"id": sent.id, "to": sent.to, "timestamp": sent.timestamp}));
+    Ok(())
+}
+
+/// `history USER`: the latest `limit` messages, oldest first, one JSON object per line
+/// (`{"type":"message",…}` or `{"type":"undecryptable",…}`).
+pub async fn history(client: &Client, peer: &str, limit: u32) -> Result<(), Failure> {
+    let _events = client
+        .connect_with(looking())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    let mut before: Option<String> = None;
+    while lines.len() < limit as usize {
+        let want = (limit as usize - lines.len()).min(200) as u32;
+        let page = client
+            .history(peer, before.as_deref(), want)
+            .await
+            .map_err(|e| e.to_string())?;
+        before = page.messages.last().map(|m| match m {
+            Ok(m) => m.id.clone(),
+            Err(u) => u.id.clone(),
+        });
+        lines.extend(page.messages.into_iter().map(|m| match m {
+            Ok(message) => Event::Message(message),
+            Err(undecryptable) => Event::from(undecryptable),
+        }));
+        if !page.has_more || before.is_none() {
+            break;
+        }
+    }
+    for line in lines.iter().rev() {
+        print_json(line);
+    }
+    Ok(())
+}
+
+/// `listen`: every event as a JSON line until the session ends (exit status 1) or the
+/// program is stopped. Messages are acknowledged as delivered; with `seen`, also as seen.
+pub async fn listen(client: &Client, seen: bool) -> Result<(), Failure> {
+    let mut events = client.connect().await.map_err(|e| e.to_string())?;
+    while let Some(event) = events.next().await {
+        print_json(&event);
+        match event {
+            Event::Message(message) if seen && message.sender != client.username() => {
+                client
+                    .mark_seen(&message.sender, vec![message.id])
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Event::SessionEnded { reason } => return Err(format!("the session ended: {reason}")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `safety-number USER`: the six groups of digits both users see.
+pub async fn safety_number(client: &Client, peer: &str) -> Result<(), Failure> {
+    let number = client
+        .safety_number(peer)
+        .await
+        .map_err(|e| e.to_string())?;
+    print_json(&json!({"user": peer, "safetyNumber": number.to_string()}));
+    Ok(())
+}

@@ -1,0 +1,637 @@
+//! The socket of a connected client: one task that owns it, opens it again with backoff when it
+//! is lost, and sends again, with their ids, the messages the server has not acknowledged.
+//!
+//! Data flows one way: commands from [`crate::Client`] come in on a channel, frames go out on
+//! the socket, frames from the server are decrypted and go out as [`Event`]s.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use nexchat_core::protocol::rest::WsTicketResponse;
+use nexchat_core::protocol::{ClientEvent, ErrorCode, MessageStatus, ServerEvent, StoredMessage};
+
+use crate::api::Api;
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+use crate::event::{Event, Message};
+use crate::keys::Keys;
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+type Sink = futures::stream::SplitSink<Socket, Frame>;
+
+/// The server pings every 20 s (`docs/protocol.md`, close code 1001): a socket silent for much
+/// longer than that is dead even if TCP has not noticed.
+const SILENCE: Duration = Duration::from_secs(50);
+/// Ticks waiting for a socket; older ones are dropped first (a lost `delivered` comes back: the
+/// message is sent again at the next connect and acknowledged then).
+const MAX_WAITING_TICKS: usize = 256;
+/// Message ids remembered to drop the repeats of at-least-once delivery.
+const RECENT_IDS: usize = 4096;
+
+/// A message the server acknowledged: it is stored (one tick).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Its id.
+    pub id: String,
+    /// Its receiver, as registered.
+    pub to: String,
+    /// When the server stored it, in milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+/// One page of history as the server sent it, still encrypted.
+pub(crate) struct HistoryFrame {
+    pub(crate) messages: Vec<StoredMessage>,
+    pub(crate) has_more: bool,
+}
+
+/// What a [`crate::Client`] asks of its socket.
+pub(crate) enum Command {
+    /// A `send_message` frame, kept until the server answers it, and sent again as it is (same
+    /// id, same ciphertext) on every new socket until then.
+    Send {
+        id: String,
+        frame: String,
+        done: oneshot::Sender<Result<Sent>>,
+    },
+    /// A `message_delivered` or `message_seen` frame: kept until a socket takes it.
+    Tick(String),
+    /// A `typing` frame: only worth sending now.
+    Typing(String),
+    /// A `fetch_history` frame for `peer`, answered by the next `history_response` for `peer`.
+    History {
+        peer: String,
+        frame: String,
+        done: oneshot::Sender<Result<HistoryFrame>>,
+    },
+}
+
+/// How a connection can be set up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    /// Acknowledge every message to this user as `delivered` once it is decrypted and handed on.
+    pub(crate) deliver_receipts: bool,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_cap: Duration,
+}
+
+/// Why a socket is no longer in use.
+enum Outcome {
+    /// Every [`crate::Client`] handle is gone.
+    Shutdown,
+    /// The login is over: no new socket can be opened with it.
+    SessionEnded(String),
+    /// The socket broke or could not be opened: try again later.
+    Lost(String),
+}
+
+struct PendingSend {
+    id: String,
+    frame: String,
+    done: oneshot::Sender<Result<Sent>>,
+}
+
+struct PendingHistory {
+    peer: String,
+    frame: String,
+    done: oneshot::Sender<Result<HistoryFrame>>,
+}
+
+/// What the greeting (`online_users`, the backlog, `sync_done`) has told so far.
+#[derive(Default)]
+struct Greeting {
+    done: bool,
+    online: Vec<String>,
+    /// Backlog message ids to acknowledge per sender, in one frame each at `sync_done`.
+    acks: BTreeMap<String, Vec<String>>,
+}
+
+/// The task that owns the socket.
+pub(crate) struct Connection {
+    keys: Arc<Keys>,
+    api: Api,
+    options: Options,
+    events: mpsc::Sender<Event>,
+    outbox: Vec<PendingSend>,
+    histories: VecDeque<PendingHistory>,
+    ticks: VecDeque<String>,
+    recent: RecentIds,
+    backoff: Backoff,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        keys: Arc<Keys>,
+        api: Api,
+        options: Options,
+        events: mpsc::Sender<Event>,
+    ) -> Self {
+        Self {
+            keys,
+            api,
+            options,
+            events,
+            outbox: Vec::new(),
+            histories: VecDeque::new(),
+            ticks: VecDeque::new(),
+            recent: RecentIds::default(),
+            backoff: Backoff::new(options.backoff_base, options.backoff_cap),
+        }
+    }
+
+    /// Runs until every client handle is dropped or the session ends. `opened` learns whether
+    /// the first socket could be opened; after that, failures are retried.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        opened: oneshot::Sender<Result<()>>,
+    ) {
+        let mut opened = Some(opened);
+        loop {
+            let outcome = match self.open().await {
+                Ok(socket) => {
+                    if let Some(opened) = opened.take() {
+                        let _ = opened.send(Ok(()));
+                    }
+                    self.serve(socket, &mut commands).await
+                }
+                Err(error) => {
+                    if let Some(opened) = opened.take() {
+                        let _ = opened.send(Err(error));
+                        return;
+                    }
+                    match error {
+                        Error::SessionEnded(reason) => Outcome::SessionEnded(reason),
+                        other => Outcome::Lost(other.to_string()),
+                    }
+                }
+            };
+            match outcome {
+                Outcome::Shutdown => return,
+                Outcome::SessionEnded(reason) => return self.end(reason).await,
+                Outcome::Lost(reason) => {
+                    let retry_in = self.backoff.next_delay();
+                    tracing::debug!(%reason, ?retry_in, "socket lost");
+                    self.emit(Event::Disconnected { reason, retry_in }).await;
+                    let wait = tokio::time::sleep(retry_in);
+                    tokio::pin!(wait);
+                    loop {
+                        tokio::select! {
+                            () = &mut wait => break,
+                            command = commands.recv() => match command {
+                                Some(command) => self.hold(command),
+                                None => return,
+                            },
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A ticket, then the upgrade with it (`docs/protocol.md`, "Tickets").
+    async fn open(&self) -> Result<Socket> {
+        let ticket: WsTicketResponse = self
+            .api
+            .post("/auth/ws-ticket", &serde_json::json!({}))
+            .await
+            .map_err(session_or)?;
+        let url = self.api.socket_url(&ticket.ticket);
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status() == 401 =>
+            {
+                Err(Error::SessionEnded("the server refused the login".into()))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn serve(&mut self, socket: Socket, commands: &mut mpsc::Receiver<Command>) -> Outcome {
+        let (mut sink, mut stream) = socket.split();
+        // What waited goes first, in the order it was asked for: the server answers a socket's
+        // sends in order, so resent messages keep their order.
+        let waiting: Vec<String> = self
+            .outbox
+            .iter()
+            .map(|p| p.frame.clone())
+            .chain(self.histories.iter().map(|h| h.frame.clone()))
+            .chain(self.ticks.drain(..))
+            .collect();
+        for frame in waiting {
+            if let Err(outcome) = write(&mut sink, frame).await {
+                return outcome;
+            }
+        }
+        let mut greeting = Greeting::default();
+        loop {
+            tokio::select! {
+                frame = tokio::time::timeout(SILENCE, stream.next()) => {
+                    let frame = match frame {
+                        Err(_) => return Outcome::Lost("the server went silent".into()),
+                        Ok(None) => return Outcome::Lost("the connection closed".into()),
+                        Ok(Some(Err(error))) => return Outcome::Lost(error.to_string()),
+                        Ok(Some(Ok(frame))) => frame,
+                    };
+                    match frame {
+                        Frame::Text(text) => {
+                            if let Err(outcome) = self.on_frame(&text, &mut greeting, &mut sink).await {
+                                return outcome;
+                            }
+                        }
+                        Frame::Close(close) => return closed(close.as_ref()),
+                        _ => {}
+                    }
+                }
+                command = commands.recv() => {
+                    let Some(command) = command else {
+                        let _ = sink.close().await;
+                        return Outcome::Shutdown;
+                    };
+                    if let Err(outcome) = self.submit(command, &mut sink).await {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps a command for the next socket.
+    fn hold(&mut self, command: Command) {
+        match command {
+            Command::Send { id, frame, done } => self.outbox.push(PendingSend { id, frame, done }),
+            Command::History { peer, frame, done } => {
+                self.histories
+                    .push_back(PendingHistory { peer, frame, done });
+            }
+            Command::Tick(frame) => {
+                if self.ticks.len() == MAX_WAITING_TICKS {
+                    self.ticks.pop_front();
+                }
+                self.ticks.push_back(frame);
+            }
+            Command::Typing(_) => {}
+        }
+    }
+
+    /// Keeps a command until it is answered, and sends it now.
+    async fn submit(&mut self, command: Command, sink: &mut Sink) -> Result<(), Outcome> {
+        let frame = match &command {
+            Command::Send { frame, .. } | Command::History { frame, .. } => frame.clone(),
+            Command::Tick(frame) | Command::Typing(frame) => frame.clone(),
+        };
+        let is_tick = matches!(command, Command::Tick(_));
+        if !is_tick {
+            self.hold(command);
+        }
+        let written = write(sink, frame.clone()).await;
+        if written.is_err() && is_tick {
+            self.hold(Command::Tick(frame));
+        }
+        written
+    }
+
+    async fn on_frame(
+        &mut self,
+        text: &str,
+        greeting: &mut Greeting,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let event = match serde_json::from_str::<ServerEvent>(text) {
+            Ok(event) => event,
+            Err(error) => {
+                // A newer server's event, or one this SDK does not handle (calls, groups).
+                tracing::debug!(%error, "frame not handled");
+                return Ok(());
+            }
+        };
+        match event {
+            ServerEvent::OnlineUsers { users } => greeting.online = users,
+            ServerEvent::ReceiveMessage(message) => {
+                self.on_message(message, greeting, sink).await?;
+            }
+            ServerEvent::SyncDone {} => {
+                greeting.done = true;
+                for (sender, ids) in std::mem::take(&mut greeting.acks) {
+                    write(sink, delivered_frame(sender, ids)).await?;
+                }
+                self.backoff.reset();
+                let online = std::mem::take(&mut greeting.online);
+                self.emit(Event::Connected { online }).await;
+            }
+            ServerEvent::MessageSent {
+                id,
+                receiver,
+                timestamp,
+            } => {
+                let sent = Sent {
+                    id,
+                    to: receiver,
+                    timestamp,
+                };
+                if let Some(pending) = self.take_send(&sent.id) {
+                    let _ = pending.done.send(Ok(sent.clone()));
+                }
+                self.emit(Event::Sent {
+                    id: sent.id,
+                    to: sent.to,
+                    timestamp,
+                })
+                .await;
+            }
+            ServerEvent::MessageDelivered { from, ids } => {
+                self.receipt(from, ids, MessageStatus::Delivered).await;
+            }
+            ServerEvent::MessageSeen { from, ids } => {
+                self.receipt(from, ids, MessageStatus::Seen).await;
+            }
+            ServerEvent::ReceiptSync {
+                with_user,
+                ids,
+                status,
+            } => {
+                let event = Event::ReceiptElsewhere {
+                    peer: with_user,
+                    ids,
+                    status,
+                };
+                self.emit(event).await;
+            }
+            ServerEvent::HistoryResponse {
+                with_user,
+                messages,
+                has_more,
+            } => {
+                let at = self
+                    .histories
+                    .iter()
+                    .position(|h| h.peer.eq_ignore_ascii_case(&with_user));
+                if let Some(pending) = at.and_then(|at| self.histories.remove(at)) {
+                    let _ = pending.done.send(Ok(HistoryFrame { messages, has_more }));
+                }
+            }
+            ServerEvent::Typing { from, is_typing } => {
+                self.emit(Event::Typing {
+                    from,
+                    typing: is_typing,
+                })
+                .await;
+            }
+            ServerEvent::KeyChanged {
+                username,
+                public_key,
+            } => self.key_changed(username, public_key).await,
+            ServerEvent::Presence { username, online } => {
+                self.emit(Event::Presence {
+                    user: username,
+                    online,
+                })
+                .await;
+            }
+            ServerEvent::NewFriendRequest { from } => {
+                self.emit(Event::FriendRequest { from }).await;
+            }
+            ServerEvent::FriendshipActivated {
+                with,
+                online,
+                public_key,
+            } => {
+                if let Some(key) = public_key {
+                    self.learn(&with, key);
+                }
+                self.emit(Event::FriendAdded { user: with, online }).await;
+            }
+            ServerEvent::FriendRequestRejected { from } => {
+                self.emit(Event::FriendRejected { from }).await;
+            }
+            ServerEvent::FriendRemoved { from } => {
+                self.emit(Event::FriendRemoved { user: from }).await;
+            }
+            ServerEvent::Error {
+                code,
+                message,
+                reference,
+            } => self.on_error(code, message, reference).await,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_message(
+        &mut self,
+        stored: StoredMessage,
+        greeting: &mut Greeting,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let me = self.keys.me();
+        let to_me =
+            stored.receiver.eq_ignore_ascii_case(me) && !stored.sender.eq_ignore_ascii_case(me);
+        let ack = to_me && self.options.deliver_receipts && stored.status == MessageStatus::Sent;
+        let (id, sender) = (stored.id.clone(), stored.sender.clone());
+        if self.recent.insert(&id) {
+            let event = match decrypt(&self.keys, stored).await {
+                Ok(message) => Event::Message(message),
+                Err(undecryptable) => undecryptable.into(),
+            };
+            self.emit(event).await;
+        }
+        if ack {
+            if greeting.done {
+                write(sink, delivered_frame(sender, vec![id])).await?;
+            } else {
+                greeting.acks.entry(sender).or_default().push(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_error(&mut self, code: ErrorCode, message: String, reference: Option<String>) {
+        if let Some(pending) = reference.as_deref().and_then(|id| self.take_send(id)) {
+            let _ = pending.done.send(Err(Error::Refused {
+                code,
+                message: message.clone(),
+            }));
+        }
+        self.emit(Event::Refused {
+            code,
+            message,
+            id: reference,
+        })
+        .await;
+    }
+
+    /// A friend's new key: messages from now on use it, and the safety number changed.
+    async fn key_changed(&self, user: String, key: nexchat_core::protocol::PublicKey) {
+        if self.learn(&user, key) {
+            self.emit(Event::KeyChanged { user }).await;
+        }
+    }
+
+    async fn receipt(&self, peer: String, ids: Vec<String>, status: MessageStatus) {
+        self.emit(Event::Receipt { peer, ids, status }).await;
+    }
+
+    fn take_send(&mut self, id: &str) -> Option<PendingSend> {
+        let at = self.outbox.iter().position(|p| p.id == id)?;
+        Some(self.outbox.remove(at))
+    }
+
+    /// Takes a key the server pushed; `true` when it replaced a known one.
+    fn learn(&self, user: &str, key: nexchat_core::protocol::PublicKey) -> bool {
+        match self.keys.learn_changed(user, key) {
+            Ok(changed) => changed,
+            Err(error) => {
+                tracing::warn!(%user, %error, "the server sent a key that is not a P-256 point");
+                false
+            }
+        }
+    }
+
+    async fn emit(&self, event: Event) {
+        // Nobody listening is not an error: the client may only send.
+        let _ = self.events.send(event).await;
+    }
+
+    /// The session is over: everything waiting fails, and the events end with why.
+    async fn end(mut self, reason: String) {
+        for pending in self.outbox.drain(..) {
+            let _ = pending.done.send(Err(Error::SessionEnded(reason.clone())));
+        }
+        for pending in self.histories.drain(..) {
+            let _ = pending.done.send(Err(Error::SessionEnded(reason.clone())));
+        }
+        self.emit(Event::SessionEnded { reason }).await;
+    }
+}
+
+/// Decrypts a stored message with the key of its two users.
+///
+/// # Errors
+/// The message as [`Undecryptable`], with why.
+pub(crate) async fn decrypt(keys: &Keys, stored: StoredMessage) -> Result<Message, Undecryptable> {
+    let peer = if stored.sender.eq_ignore_ascii_case(keys.me()) {
+        &stored.receiver
+    } else {
+        &stored.sender
+    };
+    let opened = match keys.message_key(peer).await {
+        Ok(key) => key.decrypt(&stored).map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match opened {
+        Ok(body) => Ok(Message {
+            id: stored.id,
+            sender: stored.sender,
+            receiver: stored.receiver,
+            text: body.text,
+            attachments: body.attachments,
+            timestamp: stored.timestamp,
+            status: stored.status,
+        }),
+        Err(reason) => Err(Undecryptable {
+            id: stored.id,
+            sender: stored.sender,
+            receiver: stored.receiver,
+            timestamp: stored.timestamp,
+            reason,
+        }),
+    }
+}
+
+/// A stored message that did not open: a wrong or changed key, a forged or damaged ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("message {id} from {sender} could not be decrypted: {reason}")]
+pub struct Undecryptable {
+    /// Its id.
+    pub id: String,
+    /// Its claimed sender.
+    pub sender: String,
+    /// Its receiver.
+    pub receiver: String,
+    /// When it was stored (ms).
+    pub timestamp: i64,
+    /// What went wrong, for people.
+    pub reason: String,
+}
+
+impl From<Undecryptable> for Event {
+    fn from(u: Undecryptable) -> Self {
+        Event::Undecryptable {
+            id: u.id,
+            sender: u.sender,
+            receiver: u.receiver,
+            timestamp: u.timestamp,
+            reason: u.reason,
+        }
+    }
+}
+
+async fn write(sink: &mut Sink, frame: String) -> Result<(), Outcome> {
+    sink.send(Frame::text(frame))
+        .await
+        .map_err(|error| Outcome::Lost(error.to_string()))
+}
+
+fn delivered_frame(to: String, ids: Vec<String>) -> String {
+    encode(&ClientEvent::MessageDelivered { to, ids: Some(ids) })
+}
+
+/// The JSON text of a client event.
+pub(crate) fn encode(event: &ClientEvent) -> String {
+    serde_json::to_string(event).expect("client events serialize to JSON")
+}
+
+/// 4001 and 4003 end the session (`docs/protocol.md`, "Close codes"); anything else is worth
+/// another socket.
+fn closed(close: Option<&CloseFrame>) -> Outcome {
+    match close.map(|c| (u16::from(c.code), c.reason.to_string())) {
+        Some((4001, _)) => Outcome::SessionEnded("the login expired".into()),
+        Some((4003, _)) => Outcome::SessionEnded("the session was ended".into()),
+        Some((code, reason)) => Outcome::Lost(format!("closed by the server ({code} {reason})")),
+        None => Outcome::Lost("closed by the server".into()),
+    }
+}
+
+/// A 401 from the ticket route means the token is no longer good.
+fn session_or(error: Error) -> Error {
+    match error {
+        Error::Api {
+            status: 401,
+            message,
+            ..
+        } => Error::SessionEnded(message),
+        other => other,
+    }
+}
+
+/// The last few thousand message ids, to drop repeats.
+#[derive(Default)]
+struct RecentIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl RecentIds {
+    /// `true` when `id` is new.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() == RECENT_IDS {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.set.insert(id.to_owned());
+        true
+    }
+}
