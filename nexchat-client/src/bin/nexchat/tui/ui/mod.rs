@@ -9,6 +9,8 @@ mod status;
 mod text;
 
 #[cfg(test)]
+mod screenshot;
+#[cfg(test)]
 mod tests;
 
 use ratatui::Frame;
