@@ -373,7 +373,21 @@ impl Client {
     /// `too_large`: nothing stored); [`Error::NoPublicKey`]; [`Error::SessionEnded`];
     /// [`Error::NotConnected`] before [`Client::connect`].
     pub async fn send(&self, to: &str, text: &str) -> Result<Sent> {
-        self.send_body(to, MessageBody::text(text), Vec::new())
+        let id = uuid::Uuid::new_v4().to_string();
+        self.send_body(to, &id, MessageBody::text(text), Vec::new())
+            .await
+    }
+
+    /// As [`Client::send`], under an id the caller made (a fresh UUID, so that an interface
+    /// can show the message, pending, before the server answers). An id already used by this
+    /// user is answered with that message's acknowledgement and nothing is sent again; one
+    /// another user used is refused.
+    ///
+    /// # Errors
+    /// As [`Client::send`]; [`Error::InvalidId`] when `id` is not a UUID.
+    pub async fn send_with_id(&self, to: &str, id: &str, text: &str) -> Result<Sent> {
+        let id = uuid::Uuid::parse_str(id).map_err(|_| Error::InvalidId(id.to_owned()))?;
+        self.send_body(to, &id.to_string(), MessageBody::text(text), Vec::new())
             .await
     }
 
@@ -403,7 +417,8 @@ impl Client {
             text: text.to_owned(),
             attachments: vec![attachment],
         };
-        self.send_body(to, body, vec![stored.id]).await
+        let id = uuid::Uuid::new_v4().to_string();
+        self.send_body(to, &id, body, vec![stored.id]).await
     }
 
     /// Downloads and decrypts a file a message carries; checks its digest first.
@@ -426,21 +441,22 @@ impl Client {
     async fn send_body(
         &self,
         to: &str,
+        id: &str,
         body: MessageBody,
         attachments: Vec<String>,
     ) -> Result<Sent> {
         check_username(to)?;
         let key = self.inner.keys.message_key(to).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let sealed = key.encrypt(&id, self.username(), to, &body);
+        let sealed = key.encrypt(id, self.username(), to, &body);
         let frame = encode(&ClientEvent::SendMessage {
             receiver: to.to_owned(),
             ciphertext: sealed.ciphertext,
             iv: sealed.iv,
-            id: Some(id.clone()),
+            id: Some(id.to_owned()),
             attachments,
         });
         let (done, answer) = oneshot::channel();
+        let id = id.to_owned();
         self.command(Command::Send { id, frame, done }).await?;
         answer.await.map_err(|_| Error::NotConnected)?
     }

@@ -56,6 +56,9 @@ pub enum Error {
     /// Not a username (3–32 characters from `A-Z a-z 0-9 _ . -`), so no server has such a user.
     #[error("not a username (3 to 32 of A-Z a-z 0-9 _ . -): {0:?}")]
     InvalidUsername(String),
+    /// A message id that is not a UUID.
+    #[error("a message id is a UUID: {0:?}")]
+    InvalidId(String),
     /// A new password outside the protocol's rule (8–1024 characters). Checked here, since the
     /// server only ever sees the key derived from it.
     #[error("a password has 8 to 1024 characters")]

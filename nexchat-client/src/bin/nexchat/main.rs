@@ -14,6 +14,13 @@
 
 mod commands;
 mod credentials;
+mod interactive;
+mod tui;
+
+/// The SDK tests' server and helpers, for the interactive client's end-to-end test.
+#[cfg(test)]
+#[path = "../../../tests/common/mod.rs"]
+mod test_server;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -151,6 +158,6 @@ async fn run(cli: Cli) -> Result<(), commands::Failure> {
         Some(Command::SafetyNumber { user }) => {
             commands::safety_number(&commands::signed_in(&credentials)?, &user).await
         }
-        None => Err("the interactive client is not built yet".into()),
+        None => interactive::run(commands::signed_in(&credentials)?).await,
     }
 }

@@ -1,0 +1,485 @@
+//! The screen as drawn: what it says, where, and in which colours where colour carries meaning.
+
+use std::time::Duration;
+
+use crossterm::event::KeyCode;
+use nexchat_client::Event;
+use nexchat_core::protocol::{ErrorCode, MessageStatus};
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+use super::theme;
+use crate::tui::App;
+use crate::tui::testing::{
+    MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text,
+};
+
+/// The line of the screen that shows `text`.
+fn line_with(buffer: &Buffer, text: &str) -> String {
+    screen(buffer)
+        .lines()
+        .find(|line| line.contains(text))
+        .unwrap_or_else(|| panic!("{text:?} is not on the screen:\n{}", screen(buffer)))
+        .to_owned()
+}
+
+/// The part in the list of the line that shows `text` there: from the list's left border to
+/// its right one.
+fn list_row(buffer: &Buffer, text: &str) -> String {
+    let line = line_with(buffer, text);
+    let end = line
+        .char_indices()
+        .filter(|(_, c)| *c == '│')
+        .nth(1)
+        .map_or(line.len(), |(at, c)| at + c.len_utf8());
+    line[..end].to_owned()
+}
+
+/// Whether a list row shows nothing after the name: no badge, no typing mark.
+fn bare(row: &str, name: &str) -> bool {
+    row.trim_end_matches('│').trim_end().ends_with(name)
+}
+
+/// The foreground and background colours of the first cell of `text` on the screen.
+fn colours(buffer: &Buffer, text: &str) -> (Option<Color>, Option<Color>) {
+    let at = find(buffer, text).unwrap_or_else(|| panic!("{text:?} is not on the screen"));
+    let style = buffer[at].style();
+    (style.fg, style.bg)
+}
+
+/// `alice` with the conversation with `bob` open, its history loaded (empty).
+fn talking_to_bob() -> App {
+    let mut app = app("alice", &["bob", "carol"]);
+    app.resize(80, 24);
+    open(&mut app, "bob");
+    app.load_history("bob", Vec::new(), false);
+    app
+}
+
+#[test]
+fn the_list_shows_unread_badges_online_dots_and_who_is_typing() {
+    let buffer = render(&demo(), 100, 30);
+    let carol = list_row(&buffer, "carol");
+    assert!(carol.starts_with("│ ○ carol "), "{carol}");
+    assert!(carol.ends_with(" 2 │"), "{carol}");
+    assert!(list_row(&buffer, "dave").ends_with(" 1 │"));
+    assert!(list_row(&buffer, "● bob").ends_with(" ✎ │"));
+    assert!(bare(&list_row(&buffer, "erin"), "erin"));
+    assert_eq!(colours(&buffer, " 2 "), (theme::BADGE.fg, theme::BADGE.bg));
+    assert_eq!(colours(&buffer, "● dave").0, Some(Color::Green));
+    assert_eq!(colours(&buffer, "○ carol").0, Some(Color::DarkGray));
+    assert!(screen(&buffer).contains("1 friend request: Ctrl-R"));
+}
+
+#[test]
+fn the_list_puts_the_newest_activity_first() {
+    let buffer = render(&demo(), 100, 30);
+    let rows: Vec<usize> = ["● bob", "○ carol", "● dave", "○ erin"]
+        .iter()
+        .map(|name| {
+            find(&buffer, name)
+                .map(|p| usize::from(p.y))
+                .expect("listed")
+        })
+        .collect();
+    assert!(rows.is_sorted(), "{rows:?}");
+}
+
+#[test]
+fn ticks_go_from_the_clock_to_one_two_and_seen() {
+    let mut app = talking_to_bob();
+    type_text(&mut app, "hello", T0);
+    app.on_key(key(KeyCode::Enter), T0);
+    let tick = |app: &App| line_with(&render(app, 80, 24), "me  hello");
+    assert!(tick(&app).ends_with(" ◷ │"), "{}", tick(&app));
+
+    app.apply(
+        &Event::Sent {
+            id: "id-1".into(),
+            to: "bob".into(),
+            timestamp: T0 + 1_000,
+        },
+        T0,
+    );
+    assert!(tick(&app).ends_with(" ✓ │"), "{}", tick(&app));
+
+    let receipt = |status| Event::Receipt {
+        peer: "bob".into(),
+        ids: vec!["id-1".into()],
+        status,
+    };
+    app.apply(&receipt(MessageStatus::Delivered), T0);
+    assert!(tick(&app).ends_with(" ✓✓ │"), "{}", tick(&app));
+    assert_eq!(
+        colours(&render(&app, 80, 24), "✓✓").0,
+        Some(Color::DarkGray)
+    );
+
+    app.apply(&receipt(MessageStatus::Seen), T0);
+    // A late "delivered" does not take the seen ticks back.
+    app.apply(&receipt(MessageStatus::Delivered), T0);
+    assert!(tick(&app).ends_with(" ✓✓ │"), "{}", tick(&app));
+    assert_eq!(colours(&render(&app, 80, 24), "✓✓").0, theme::HIGHLIGHT.fg);
+}
+
+#[test]
+fn a_long_conversation_shows_its_end_and_pages_up_to_its_start() {
+    let mut app = app("alice", &["bob"]);
+    // Six lines of timeline: 12 rows less the status bar, the input line and two borders.
+    app.resize(80, 12);
+    open(&mut app, "bob");
+    let history = (0..40)
+        .map(|i| {
+            let text = format!("line {i:02}");
+            let id = format!("m{i:02}");
+            message(
+                &id,
+                "bob",
+                "alice",
+                &text,
+                T0 + i * MINUTE,
+                MessageStatus::Seen,
+            )
+        })
+        .collect();
+    app.load_history("bob", history, true);
+    let shows = |app: &App, from: i64, to: i64| {
+        let text = screen(&render(app, 80, 12));
+        // "bob line …" is in the timeline; the list's preview says "line 39" alone.
+        (0..40).all(|i| text.contains(&format!("bob line {i:02}")) == (from..=to).contains(&i))
+    };
+    assert!(shows(&app, 34, 39));
+    app.on_key(key(KeyCode::PageUp), T0);
+    assert!(shows(&app, 28, 33));
+    while app.on_key(key(KeyCode::PageUp), T0).is_empty() {}
+    // At the start, the older page is on its way, and the screen is filled from the top.
+    let text = screen(&render(&app, 80, 12));
+    assert!(text.contains("loading…"), "{text}");
+    assert!(shows(&app, 0, 3));
+    for _ in 0..10 {
+        app.on_key(key(KeyCode::PageDown), T0);
+    }
+    assert!(shows(&app, 34, 39));
+}
+
+#[test]
+fn own_messages_are_signed_me_and_the_peers_with_their_name() {
+    let mut app = talking_to_bob();
+    let from_bob = message("b1", "bob", "alice", "hi alice", T0, MessageStatus::Seen);
+    app.apply(&Event::Message(from_bob), T0);
+    type_text(&mut app, "hi bob", T0);
+    app.on_key(key(KeyCode::Enter), T0 + MINUTE);
+    let buffer = render(&app, 80, 24);
+    assert!(screen(&buffer).contains("│ 18:40 bob hi alice "));
+    assert!(screen(&buffer).contains("│ 18:41 me  hi bob "));
+    assert_eq!(colours(&buffer, "me  hi bob").0, theme::ME.fg);
+    assert_eq!(colours(&buffer, "bob hi alice").0, theme::PEER.fg);
+}
+
+#[test]
+fn typing_is_shown_in_the_header_and_the_list_and_cleared() {
+    let mut app = talking_to_bob();
+    app.apply(
+        &Event::Presence {
+            user: "bob".into(),
+            online: true,
+        },
+        T0,
+    );
+    let typing = |on| Event::Typing {
+        from: "bob".into(),
+        typing: on,
+    };
+    app.apply(&typing(true), T0);
+    let buffer = render(&app, 80, 24);
+    assert!(line_with(&buffer, "┌ bob").contains("bob ● online · typing…"));
+    assert!(list_row(&buffer, "● bob").ends_with(" ✎ │"));
+    assert!(screen(&buffer).contains("   typing…"));
+
+    app.apply(&typing(false), T0);
+    let buffer = render(&app, 80, 24);
+    assert!(!screen(&buffer).contains("typing…"));
+    assert!(!screen(&buffer).contains('✎'));
+}
+
+#[test]
+fn the_requests_window_lists_requests_both_ways_and_asks_by_name() {
+    let mut app = app("alice", &["bob"]);
+    app.load_friends(
+        vec!["bob".into()],
+        vec!["dave".into(), "erin".into()],
+        vec!["grace".into()],
+        &[],
+    );
+    app.on_key(ctrl('r'), T0);
+    let text = screen(&render(&app, 80, 24));
+    for expected in [
+        "Friend requests",
+        "Asking you",
+        "Waiting for an answer",
+        "grace",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    assert!(line_with(&render(&app, 80, 24), "dave").contains("a accept · r reject"));
+    assert!(!line_with(&render(&app, 80, 24), "erin").contains("accept"));
+
+    app.on_key(key(KeyCode::Tab), T0);
+    type_text(&mut app, "heidi", T0);
+    assert!(screen(&render(&app, 80, 24)).contains("> heidi▏"));
+}
+
+#[test]
+fn a_long_list_of_requests_scrolls_to_the_highlighted_one() {
+    let mut app = app("alice", &[]);
+    let received = (0..30).map(|i| format!("asker{i:02}")).collect();
+    let sent = (0..5).map(|i| format!("asked{i}")).collect();
+    app.load_friends(Vec::new(), received, sent, &[]);
+    app.on_key(ctrl('r'), T0);
+    for _ in 0..25 {
+        app.on_key(key(KeyCode::Down), T0);
+    }
+    let text = screen(&render(&app, 80, 24));
+    assert!(line_with(&render(&app, 80, 24), "asker25").contains("a accept"));
+    assert!(!text.contains("asker00"));
+    assert!(text.contains("asked2") && !text.contains("asked3"));
+    assert!(text.contains("and 2 more"));
+    assert!(text.contains("Add a friend"), "{text}");
+}
+
+#[test]
+fn the_safety_number_window_shows_six_groups_and_both_names() {
+    let mut app = talking_to_bob();
+    app.on_key(ctrl('s'), T0);
+    assert!(screen(&render(&app, 80, 24)).contains("computing…"));
+    app.show_safety_number("bob", "12345 67890 13579 24680 11223 44556".into());
+    let buffer = render(&app, 80, 24);
+    let text = screen(&buffer);
+    for expected in [
+        "Safety number",
+        "alice and bob",
+        "12345 67890 13579",
+        "24680 11223 44556",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    // The digits are centred in the window: as far from its left border as from its right.
+    let corner = find(&buffer, "┌ Safety number").expect("the window");
+    let right = (corner.x..buffer.area.width)
+        .find(|&x| buffer[(x, corner.y)].symbol() == "┐")
+        .expect("the window's right corner");
+    let digits = find(&buffer, "24680 11223 44556").expect("the second row");
+    let before = digits.x - corner.x - 1;
+    let after = right - (digits.x + 17);
+    assert!(
+        before.abs_diff(after) <= 1,
+        "{before} cells before, {after} after"
+    );
+    app.on_key(key(KeyCode::Esc), T0);
+    assert!(!screen(&render(&app, 80, 24)).contains("Safety number"));
+}
+
+#[test]
+fn a_changed_safety_number_is_shown_until_looked_at() {
+    let mut app = talking_to_bob();
+    app.apply(&Event::KeyChanged { user: "bob".into() }, T0);
+    let buffer = render(&app, 80, 24);
+    assert!(line_with(&buffer, "┌ bob").contains("⚠ safety number changed: Ctrl-S"));
+    assert!(screen(&buffer).contains("18:40 ⚠ bob's safety number changed"));
+    app.on_key(ctrl('s'), T0);
+    app.on_key(key(KeyCode::Esc), T0);
+    assert!(line_with(&render(&app, 80, 24), "┌ bob").contains("Ctrl-S safety number"));
+}
+
+/// A 32-character name, the longest a username can be.
+const LONG: &str = "a_very_long_username_of_32_chars";
+
+/// Whether the borders of the panes are whole: every row of the frame ends where it should.
+fn borders_hold(buffer: &Buffer, columns: &[u16]) {
+    let height = buffer.area.height;
+    for y in 1..height.saturating_sub(2) {
+        for &x in columns {
+            let symbol = buffer[(x, y)].symbol();
+            assert!(
+                symbol == "│" || symbol == "┐" || symbol == "┘" || symbol == "┌" || symbol == "└",
+                "column {x} of row {y} is {symbol:?}:\n{}",
+                screen(buffer)
+            );
+        }
+    }
+}
+
+#[test]
+fn long_names_are_cut_with_an_ellipsis_and_long_messages_wrap() {
+    assert_eq!(LONG.len(), 32);
+    let mut app = app("alice", &[LONG, "bob"]);
+    let long_text = "日本語のメッセージはとても長いので折り返されます 🎉🎉🎉 and a word that is \
+                     muchlongerthananylinecanholdatallreally";
+    let from_long = message("l1", LONG, "alice", long_text, T0, MessageStatus::Delivered);
+    app.apply(&Event::Message(from_long), T0);
+    app.apply(
+        &Event::Typing {
+            from: LONG.into(),
+            typing: true,
+        },
+        T0,
+    );
+
+    app.resize(80, 24);
+    let buffer = render(&app, 80, 24);
+    assert!(!screen(&buffer).contains(LONG));
+    assert!(line_with(&buffer, "a_very").contains('…'));
+    borders_hold(&buffer, &[0, 25, 26, 79]);
+
+    open(&mut app, LONG);
+    let buffer = render(&app, 80, 24);
+    assert!(!screen(&buffer).contains(LONG), "{}", screen(&buffer));
+    assert!(line_with(&buffer, "┌ a_very").contains("typing…"));
+    assert!(screen(&buffer).contains("折り返"));
+    borders_hold(&buffer, &[0, 25, 26, 79]);
+
+    app.resize(40, 12);
+    let buffer = render(&app, 40, 12);
+    assert!(!screen(&buffer).contains(LONG));
+    assert!(line_with(&buffer, "┌ a_very").contains('…'));
+    borders_hold(&buffer, &[0, 39]);
+    // In the list, the whole name fits beside a typing mark, but not beside a badge too.
+    app.on_key(key(KeyCode::Esc), T0);
+    app.apply(
+        &Event::Typing {
+            from: LONG.into(),
+            typing: true,
+        },
+        T0,
+    );
+    assert!(screen(&render(&app, 40, 12)).contains(LONG));
+    app.load_conversations(vec![(LONG.into(), None, 12)]);
+    let buffer = render(&app, 40, 12);
+    assert!(!screen(&buffer).contains(LONG));
+    assert!(list_row(&buffer, "a_very").ends_with("✎  12 │"));
+    borders_hold(&buffer, &[0, 39]);
+}
+
+#[test]
+fn a_narrow_terminal_shows_the_list_or_the_conversation() {
+    let mut app = app("alice", &["bob", "carol"]);
+    app.resize(50, 16);
+    let buffer = render(&app, 50, 16);
+    assert!(screen(&buffer).starts_with("┌ Chats"));
+    assert!(!screen(&buffer).contains("┌ bob"));
+
+    open(&mut app, "bob");
+    app.load_history("bob", Vec::new(), false);
+    let buffer = render(&app, 50, 16);
+    assert!(screen(&buffer).starts_with("┌ bob"));
+    assert!(!screen(&buffer).contains("Chats"));
+
+    // Back in the list, bob's conversation is off the screen: his message is unread.
+    app.on_key(key(KeyCode::Esc), T0);
+    let from_bob = message("b1", "bob", "alice", "psst", T0, MessageStatus::Delivered);
+    assert_eq!(app.apply(&Event::Message(from_bob), T0), []);
+    let buffer = render(&app, 50, 16);
+    assert!(screen(&buffer).starts_with("┌ Chats"));
+    assert!(list_row(&buffer, "bob").ends_with(" 1 │"));
+
+    // Widened, the conversation is beside the list again, and seen.
+    let actions = app.resize(100, 30);
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert!(bare(&list_row(&render(&app, 100, 30), "○ bob"), "bob"));
+}
+
+#[test]
+fn the_open_conversation_counts_nothing_unread_while_another_does() {
+    let mut app = talking_to_bob();
+    let to_alice = |id: &str, from: &str| {
+        Event::Message(message(id, from, "alice", id, T0, MessageStatus::Delivered))
+    };
+    app.apply(&to_alice("b1", "bob"), T0);
+    app.apply(&to_alice("c1", "carol"), T0);
+    let buffer = render(&app, 80, 24);
+    assert!(list_row(&buffer, "○ carol").ends_with(" 1 │"));
+    assert!(bare(&list_row(&buffer, "○ bob"), "bob"));
+}
+
+#[test]
+fn tiny_terminals_are_drawn_without_panicking() {
+    let mut plain = demo();
+    let mut requests = demo();
+    requests.on_key(ctrl('r'), T0);
+    let mut safety = demo();
+    safety.on_key(ctrl('s'), T0);
+    safety.show_safety_number("bob", "1".repeat(30));
+    for app in [&mut plain, &mut requests, &mut safety] {
+        for width in 0..=32 {
+            for height in 0..=10 {
+                app.resize(width, height);
+                render(app, width, height);
+            }
+        }
+    }
+    plain.resize(20, 5);
+    let text = screen(&render(&plain, 20, 5));
+    assert_eq!(text.lines().count(), 5);
+}
+
+#[test]
+fn the_status_bar_says_when_the_socket_comes_back() {
+    let mut app = talking_to_bob();
+    let bar = screen(&render(&app, 80, 24))
+        .lines()
+        .last()
+        .map(String::from);
+    assert!(bar.is_some_and(|bar| bar.starts_with("● alice │ Enter send · Esc back")));
+    app.apply(
+        &Event::Disconnected {
+            reason: "connection reset".into(),
+            retry_in: Duration::from_millis(2_500),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    let bar = screen(&buffer).lines().last().map(String::from);
+    let said = "○ offline (connection reset): reconnecting in 3 s";
+    assert!(bar.is_some_and(|bar| bar.starts_with(said)));
+    assert_eq!(colours(&buffer, "○ offline (").0, Some(Color::Red));
+}
+
+#[test]
+fn failed_and_undecryptable_messages_say_so() {
+    let mut app = talking_to_bob();
+    app.apply(
+        &Event::Undecryptable {
+            id: "b1".into(),
+            sender: "bob".into(),
+            receiver: "alice".into(),
+            timestamp: T0,
+            reason: "wrong key".into(),
+        },
+        T0,
+    );
+    type_text(&mut app, "a huge file", T0);
+    app.on_key(key(KeyCode::Enter), T0);
+    app.apply(
+        &Event::Refused {
+            code: ErrorCode::TooLarge,
+            message: "too large".into(),
+            id: Some("id-1".into()),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    assert!(line_with(&buffer, "bob ⚠").contains("could not be decrypted: wrong key"));
+    assert!(line_with(&buffer, "me  a huge file").ends_with(" ✗ │"));
+    assert!(screen(&buffer).contains("not sent: too large"));
+    assert_eq!(colours(&buffer, "not sent").0, Some(Color::Red));
+}
+
+#[test]
+fn the_input_line_keeps_the_cursor_end_in_view() {
+    let mut app = talking_to_bob();
+    app.resize(40, 12);
+    type_text(&mut app, &"0123456789".repeat(6), T0);
+    // The last 35 characters, and a cell for the cursor after them.
+    let input = line_with(&render(&app, 40, 12), "56789  │");
+    assert_eq!(input, format!("│ {}  │", &"0123456789".repeat(6)[25..]));
+}

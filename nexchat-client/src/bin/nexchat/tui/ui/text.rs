@@ -1,0 +1,200 @@
+//! Measuring, cutting and wrapping text in terminal cells, and telling times.
+//!
+//! Widths are ratatui's (a CJK character or an emoji takes two cells), measured grapheme by
+//! grapheme over the same graphemes ratatui draws: control characters are left out, so a
+//! message cannot move the cursor or clear the screen.
+
+use ratatui::buffer::CellWidth;
+use ratatui::style::Style;
+use ratatui::text::Span;
+
+/// The graphemes ratatui draws of `text`.
+fn graphemes(text: &str) -> Vec<String> {
+    let span = Span::raw(text);
+    span.styled_graphemes(Style::default())
+        .map(|g| g.symbol.to_owned())
+        .collect()
+}
+
+/// How many cells `text` takes.
+pub(super) fn width(text: &str) -> usize {
+    graphemes(text)
+        .into_iter()
+        .map(|g| usize::from(g.cell_width()))
+        .sum()
+}
+
+/// `text` cut to at most `max` cells, ending in `…` when something was cut.
+pub(super) fn truncate(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for g in graphemes(text) {
+        let w = usize::from(g.cell_width());
+        // One cell stays for the ellipsis.
+        if used + w + 1 > max {
+            break;
+        }
+        out.push_str(&g);
+        used += w;
+    }
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// The longest end of `text` that fits in `max` cells.
+pub(super) fn tail(text: &str, max: usize) -> String {
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for g in graphemes(text).into_iter().rev() {
+        used += usize::from(g.cell_width());
+        if used > max {
+            break;
+        }
+        kept.push(g);
+    }
+    kept.into_iter().rev().collect()
+}
+
+/// `text` in lines of at most `max` cells: broken at spaces where it can be, inside a word
+/// where the word is longer than a line, and at every line break of its own.
+pub(super) fn wrap(text: &str, max: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        let mut used = 0;
+        // Where the line can be broken: the byte after its last space.
+        let mut after_space = None;
+        for g in graphemes(paragraph) {
+            let w = usize::from(g.cell_width());
+            if used + w > max && !line.is_empty() {
+                if g == " " {
+                    lines.push(line.trim_end().to_owned());
+                    line.clear();
+                    used = 0;
+                    after_space = None;
+                    continue;
+                }
+                match after_space {
+                    Some(at) => {
+                        let rest = line.split_off(at);
+                        lines.push(line.trim_end().to_owned());
+                        used = width(&rest);
+                        line = rest;
+                    }
+                    None => {
+                        lines.push(std::mem::take(&mut line));
+                        used = 0;
+                    }
+                }
+                after_space = None;
+            }
+            line.push_str(&g);
+            used += w;
+            if g == " " {
+                after_space = Some(line.len());
+            }
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// Milliseconds since the Unix epoch as whole days and the minute of that day, in UTC.
+fn day_and_minute(ms: i64) -> (i64, i64) {
+    let minutes = ms.div_euclid(60_000);
+    (minutes.div_euclid(1_440), minutes.rem_euclid(1_440))
+}
+
+/// The time of day of `ms`, `HH:MM`, in UTC: the same on every machine and in every test.
+pub(super) fn clock(ms: i64) -> String {
+    let (_, minute) = day_and_minute(ms);
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// The day of `ms` since the Unix epoch (UTC), to tell when a day changes.
+pub(super) fn day_number(ms: i64) -> i64 {
+    day_and_minute(ms).0
+}
+
+/// The date of `ms` in UTC, as `Mon 30 Nov 2026`.
+pub(super) fn date(ms: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = day_number(ms);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[usize::try_from((days + 3).rem_euclid(7)).expect("0..7")];
+    let (year, month, day) = civil(days);
+    let month = MONTHS[usize::try_from(month - 1).expect("months are 1..=12")];
+    format!("{weekday} {day} {month} {year}")
+}
+
+/// The Gregorian year, month (1–12) and day (1–31) of a day number since 1970-01-01: Howard
+/// Hinnant's `civil_from_days`, counted in 400-year eras that start on 1 March.
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_take_two_cells_and_are_never_cut_in_half() {
+        assert_eq!(width("日本語"), 6);
+        assert_eq!(width("a👍b"), 4);
+        assert_eq!(truncate("日本語のなまえ", 6), "日本…");
+        assert_eq!(truncate("abcdef", 6), "abcdef");
+        assert_eq!(truncate("abcdefg", 6), "abcde…");
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(tail("ab日本", 5), "b日本");
+        assert_eq!(tail("ab日本", 3), "本");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_then_inside_long_words() {
+        assert_eq!(wrap("the quick brown fox", 10), ["the quick", "brown fox"]);
+        assert_eq!(wrap("abcdefghij klm", 4), ["abcd", "efgh", "ij", "klm"]);
+        assert_eq!(wrap("你好世界", 5), ["你好", "世界"]);
+        assert_eq!(wrap("one\n\ntwo", 10), ["one", "", "two"]);
+        assert_eq!(wrap("", 10), [""]);
+    }
+
+    #[test]
+    fn control_characters_are_not_text() {
+        assert_eq!(wrap("a\u{1b}[31mb\u{7}", 20), ["a[31mb"]);
+        assert_eq!(width("\u{1b}"), 0);
+    }
+
+    #[test]
+    fn times_and_dates_are_in_utc() {
+        // 2026-11-30 18:42:10 UTC.
+        let ms = 1_796_064_130_000;
+        assert_eq!(clock(ms), "18:42");
+        assert_eq!(date(ms), "Mon 30 Nov 2026");
+        assert_eq!(date(0), "Thu 1 Jan 1970");
+        assert_eq!(date(951_782_400_000), "Tue 29 Feb 2000");
+        assert_eq!(clock(-60_000), "23:59");
+        assert_eq!(day_number(ms) - day_number(ms - 19 * 3_600_000), 1);
+    }
+}
