@@ -1,7 +1,7 @@
 //! The README's picture of the terminal client: the demo screen drawn at 100 × 30, kept as
 //! plain text in `docs/screenshots/terminal.txt`. The test fails when the drawing and the file
 //! differ; with `NEXCHAT_WRITE_SCREENSHOTS=1` it writes the file instead, so the picture can
-//! never go stale.
+//! never go stale. The README shows the same text, which the test checks too.
 
 use crate::tui::testing::{demo, render, screen};
 
@@ -9,6 +9,7 @@ const PICTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../docs/screenshots/terminal.txt"
 );
+const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
 
 #[test]
 fn the_readme_picture_is_the_screen_as_drawn() {
@@ -22,5 +23,10 @@ fn the_readme_picture_is_the_screen_as_drawn() {
         kept == drawn,
         "{PICTURE} is not the screen as drawn; run the test with NEXCHAT_WRITE_SCREENSHOTS=1 \
          to write it, and look at the difference.\n\ndrawn:\n{drawn}"
+    );
+    let readme = std::fs::read_to_string(README).expect("the README");
+    assert!(
+        readme.contains(&format!("```text\n{drawn}```")),
+        "README.md's picture of the terminal client is not {PICTURE}: copy it in"
     );
 }
