@@ -5,8 +5,9 @@
 #   NEXCHAT_SERVER_BIN=/path/to/nexchat-server client/test.sh
 #   NEXCHAT_BROWSER_CONCURRENCY=3 client/test.sh   # three test files side by side (default 1)
 #
-# The host app that serves the client under /chat/ (nexchat-mounted) is taken from beside the
-# server binary, or from NEXCHAT_MOUNTED_BIN.
+# The host app that serves the client under /chat/ (nexchat-mounted) and the terminal client
+# (nexchat, for tests/terminal.test.js) are taken from beside the server binary, or from
+# NEXCHAT_MOUNTED_BIN and NEXCHAT_CLI_BIN.
 #
 # Installs what it needs on a fresh machine (Debian chromium, the npm dev dependency) and fails
 # loudly when something cannot run: no test is ever skipped quietly.
@@ -49,20 +50,28 @@ case "$bin" in
   *) bin="$CLIENT_DIR/$bin" ;;
 esac
 mounted=${NEXCHAT_MOUNTED_BIN:-$(dirname "$bin")/nexchat-mounted}
-if [ ! -x "$bin" ] || [ ! -x "$mounted" ]; then
+cli=${NEXCHAT_CLI_BIN:-$(dirname "$bin")/nexchat}
+case "$cli" in
+  /*) ;;
+  *) cli="$CLIENT_DIR/$cli" ;;
+esac
+if [ ! -x "$bin" ] || [ ! -x "$mounted" ] || [ ! -x "$cli" ]; then
   if [ -z "${NEXCHAT_SERVER_BIN:-}" ]; then
-    say "building the servers: cargo build --release --bin nexchat-server --bin nexchat-mounted"
-    (cd .. && cargo build --release --bin nexchat-server --bin nexchat-mounted)
+    say "building the servers and the terminal client: cargo build --release --bin nexchat-server --bin nexchat-mounted --bin nexchat"
+    (cd .. && cargo build --release --bin nexchat-server --bin nexchat-mounted --bin nexchat)
   fi
   [ -x "$bin" ] || die "server binary not found or not executable: $bin"
   [ -x "$mounted" ] || die "nexchat-mounted binary not found or not executable: $mounted"
+  [ -x "$cli" ] || die "nexchat (terminal client) binary not found or not executable: $cli (set NEXCHAT_CLI_BIN)"
 fi
 export NEXCHAT_SERVER_BIN="$bin"
 export NEXCHAT_MOUNTED_BIN="$mounted"
+export NEXCHAT_CLI_BIN="$cli"
 
 mkdir -p test-results
 say "server: $NEXCHAT_SERVER_BIN"
 say "host app: $NEXCHAT_MOUNTED_BIN"
+say "terminal client: $NEXCHAT_CLI_BIN"
 say "browser: $(/usr/bin/chromium --version 2>/dev/null || echo unknown)"
 # Each test file starts its own server (free port, fresh database folder) and its own browser,
 # so files can run side by side: NEXCHAT_BROWSER_CONCURRENCY at a time. The default is 1: on two

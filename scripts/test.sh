@@ -133,9 +133,11 @@ rust_on_mongodb() {
 }
 
 browser_suite() {
-  # The server binaries of the build above: nexchat-server, and nexchat-mounted beside it (the
-  # host app serving the client under /chat/).
-  NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" client/test.sh
+  # The binaries of the build above: nexchat-server, nexchat-mounted beside it (the host app
+  # serving the client under /chat/), and the terminal client that chats with the browser in
+  # client/tests/terminal.test.js (built there because nexchat-client's tests/cli.rs runs it).
+  NEXCHAT_SERVER_BIN="$PWD/target/debug/nexchat-server" \
+    NEXCHAT_CLI_BIN="$PWD/target/debug/nexchat" client/test.sh
 }
 
 start browser_suite

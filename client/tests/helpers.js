@@ -23,6 +23,15 @@ export function serverBin() {
   return path.resolve(CLIENT_DIR, bin);
 }
 
+/**
+ * The `nexchat` terminal client: NEXCHAT_CLI_BIN, else the one beside the server binary (one
+ * cargo build makes both into the same target folder).
+ */
+export function cliBin() {
+  const bin = process.env.NEXCHAT_CLI_BIN || path.join(path.dirname(serverBin()), 'nexchat');
+  return path.resolve(CLIENT_DIR, bin);
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
