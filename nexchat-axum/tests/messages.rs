@@ -597,9 +597,14 @@ async fn history_refuses_bad_limits_and_unknown_before() {
         let refused = a.expect_error("bad_request").await;
         assert!(refused["message"].is_string(), "{bad}: {refused}");
     }
-    a.send(json!({"type": "fetch_history", "withUser": unique("ghost")}))
+    let ghost = unique("ghost");
+    a.send(json!({"type": "fetch_history", "withUser": ghost}))
         .await;
-    a.expect_error("user_not_found").await;
+    // The refusal names the conversation asked for, so a client knows which request it ends.
+    assert_eq!(
+        a.expect_error("user_not_found").await["ref"],
+        ghost.as_str()
+    );
     let page = history(&mut a, &bob.name, json!({})).await;
     assert_eq!(ids_of(page["messages"].as_array().expect("m")), [with_bob]);
 }

@@ -453,12 +453,24 @@ impl Connection {
         Ok(())
     }
 
+    /// A refusal: of a message (`ref` its id), of a history page (`ref` its `withUser`), or of
+    /// something else, which only the event tells.
     async fn on_error(&mut self, code: ErrorCode, message: String, reference: Option<String>) {
+        let refused = || Error::Refused {
+            code,
+            message: message.clone(),
+        };
         if let Some(pending) = reference.as_deref().and_then(|id| self.take_send(id)) {
-            let _ = pending.done.send(Err(Error::Refused {
-                code,
-                message: message.clone(),
-            }));
+            let _ = pending.done.send(Err(refused()));
+        } else if let Some(at) = reference.as_deref().and_then(|peer| {
+            self.histories
+                .iter()
+                .position(|h| h.peer.eq_ignore_ascii_case(peer))
+        }) {
+            if let Some(pending) = self.histories.remove(at) {
+                let _ = pending.done.send(Err(refused()));
+            }
+            return;
         }
         self.emit(Event::Refused {
             code,

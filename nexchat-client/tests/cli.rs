@@ -73,6 +73,7 @@ async fn scripts_register_befriend_send_read_and_listen_in_json_lines() {
     .await;
     assert!(ok, "{err}");
     assert_eq!(out[0]["username"], alice.as_str());
+    assert_eq!(out[0]["server"], url.as_str());
     let (ok, _, err) = nexchat(
         bob_home.path(),
         &url,
@@ -171,8 +172,9 @@ async fn scripts_register_befriend_send_read_and_listen_in_json_lines() {
     assert_eq!(a[0]["safetyNumber"].as_str().expect("digits").len(), 35);
 
     // Logging out ends the listener's session: it says so and exits with a failure.
-    let (ok, _, err) = nexchat(bob_home.path(), &url, &["logout"], "").await;
+    let (ok, out, err) = nexchat(bob_home.path(), &url, &["logout"], "").await;
     assert!(ok, "{err}");
+    assert_eq!(out[0]["status"], "logged_out");
     let status = tokio::time::timeout(WAIT, listener.wait())
         .await
         .expect("listen ends")

@@ -293,6 +293,18 @@ async fn a_message_the_server_refuses_fails_and_is_not_sent_again() {
         alice.send("no such user!", "x").await,
         Err(Error::InvalidUsername(_))
     ));
+    // A history page the server refuses fails at once, not at the timeout.
+    let unknown = alice.history(&unique("ghost"), None, 10).await;
+    assert!(
+        matches!(
+            unknown,
+            Err(Error::Refused {
+                code: ErrorCode::UserNotFound,
+                ..
+            })
+        ),
+        "{unknown:?}"
+    );
 }
 
 #[tokio::test]

@@ -238,13 +238,19 @@ impl ClientEvent {
         found.id.or(found.call_id)
     }
 
-    /// The id this event refers to (message `id` or `callId`), echoed as `ref` in errors.
+    /// What this event refers to, echoed as `ref` in errors: a message's `id`, a call's
+    /// `callId`, or the conversation a history page was asked of (`withUser`, `group`), so a
+    /// client can tell which of its requests was refused.
     pub fn reference(&self) -> Option<&str> {
         match self {
             Self::SendMessage { id, .. } | Self::SendGroupMessage { id, .. } => id.as_deref(),
             Self::CallAnswer { call_id, .. }
             | Self::CallIce { call_id, .. }
             | Self::CallEnded { call_id, .. } => call_id.as_deref(),
+            Self::FetchHistory { with_user, .. } | Self::FetchCallHistory { with_user, .. } => {
+                Some(with_user)
+            }
+            Self::FetchGroupHistory { group, .. } => Some(group),
             _ => None,
         }
     }

@@ -261,7 +261,8 @@ pub enum ServerEvent {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
-        /// The message or call id the refused event referred to.
+        /// What the refused event referred to: a message or call id, or the `withUser` or `group`
+        /// of a history request.
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<String>,
     },

@@ -80,8 +80,9 @@ pub async fn sign_in(
         Client::login(server, username, password).await
     }
     .map_err(|e| e.to_string())?;
-    credentials.save(&client.session())?;
-    print_json(&json!({"username": client.username(), "server": server}));
+    let session = client.session();
+    credentials.save(&session)?;
+    print_json(&json!({"username": session.username, "server": session.server}));
     Ok(())
 }
 
@@ -103,14 +104,20 @@ pub fn signed_in(credentials: &Credentials) -> Result<Client, Failure> {
 }
 
 /// `logout`: ends the login on the server and forgets it here.
+/// Prints `{username, status: "logged_out"}`, or `{status: "logged_out"}` when no session was
+/// kept.
 pub async fn logout(credentials: &Credentials) -> Result<(), Failure> {
+    let mut username = None;
     if let Ok(client) = signed_in(credentials) {
         // A login the server already ended is as good as ended.
         if let Err(error) = client.logout().await {
             eprintln!("the server did not end the login ({error}); forgetting it here anyway");
         }
+        username = Some(client.username().to_owned());
     }
-    credentials.clear()
+    credentials.clear()?;
+    print_json(&json!({"username": username, "status": "logged_out"}));
+    Ok(())
 }
 
 /// Friend actions of `nexchat friends`.
