@@ -180,27 +180,18 @@ async fn messages_sent_while_offline_arrive_at_connect_before_the_greeting_ends(
 
 #[tokio::test]
 async fn a_message_cut_off_before_the_server_read_it_is_sent_again_with_its_id() {
-    let server = TestServer::start().await;
-    let proxy = Proxy::start(server.addr).await;
-    let alice = register(&proxy.url(), "alice").await;
-    let bob = register(&server.url(), "bob").await;
-    befriend(&alice, &bob).await;
-    alice
-        .safety_number(bob.username())
-        .await
-        .expect("bob's key, fetched before the cut");
-    let mut alice_events = alice.connect_with(fast_reconnect()).await.expect("connect");
-    connected(&mut alice_events).await;
-    let mut bob_events = bob.connect().await.expect("connect");
-    connected(&mut bob_events).await;
+    let Cut {
+        _server,
+        proxy,
+        alice,
+        mut alice_events,
+        bob,
+        mut bob_events,
+    } = Cut::start().await;
 
     // The frame reaches the proxy and goes no further; then the connection is cut.
     proxy.hold_up(true);
-    let sending = tokio::spawn({
-        let alice = alice.clone();
-        let to = bob.username().to_owned();
-        async move { alice.send(&to, "through the cut").await }
-    });
+    let sending = send_in_background(&alice, bob.username(), "through the cut");
     // A `send_message` frame is a few hundred bytes (a pong is a handful).
     wait_for(|| proxy.held_up_bytes() > 100).await;
     proxy.cut();
@@ -228,28 +219,19 @@ async fn a_message_cut_off_before_the_server_read_it_is_sent_again_with_its_id()
 
 #[tokio::test]
 async fn a_message_whose_acknowledgement_was_lost_is_answered_again_and_stored_once() {
-    let server = TestServer::start().await;
-    let proxy = Proxy::start(server.addr).await;
-    let alice = register(&proxy.url(), "alice").await;
-    let bob = register(&server.url(), "bob").await;
-    befriend(&alice, &bob).await;
-    alice
-        .safety_number(bob.username())
-        .await
-        .expect("bob's key, fetched before the cut");
-    let mut alice_events = alice.connect_with(fast_reconnect()).await.expect("connect");
-    connected(&mut alice_events).await;
-    let mut bob_events = bob.connect().await.expect("connect");
-    connected(&mut bob_events).await;
+    let Cut {
+        _server,
+        proxy,
+        alice,
+        alice_events: _alice_events,
+        bob,
+        mut bob_events,
+    } = Cut::start().await;
 
     // The server stores the message and pushes it to Bob; its answer to Alice is held, then
     // dropped with the connection.
     proxy.hold_down(true);
-    let sending = tokio::spawn({
-        let alice = alice.clone();
-        let to = bob.username().to_owned();
-        async move { alice.send(&to, "stored, answer lost").await }
-    });
+    let sending = send_in_background(&alice, bob.username(), "stored, answer lost");
     let got = next_matching(&mut bob_events, "the message", |e| match e {
         Event::Message(m) => Some(m.clone()),
         _ => None,
@@ -360,6 +342,53 @@ async fn a_file_goes_encrypted_and_comes_back_whole_to_its_receiver() {
         ("report.bin", 200_000)
     );
     assert_eq!(bob.download(attachment).await.expect("download"), data);
+}
+
+/// Alice behind a proxy that can cut her connection, Bob straight to the server; friends,
+/// both connected, Alice holding Bob's key already (so sending needs only her socket).
+struct Cut {
+    _server: TestServer,
+    proxy: Proxy,
+    alice: Client,
+    alice_events: nexchat_client::Events,
+    bob: Client,
+    bob_events: nexchat_client::Events,
+}
+
+impl Cut {
+    async fn start() -> Self {
+        let server = TestServer::start().await;
+        let proxy = Proxy::start(server.addr).await;
+        let alice = register(&proxy.url(), "alice").await;
+        let bob = register(&server.url(), "bob").await;
+        befriend(&alice, &bob).await;
+        alice
+            .safety_number(bob.username())
+            .await
+            .expect("bob's key, fetched before the cut");
+        let mut alice_events = alice.connect_with(fast_reconnect()).await.expect("connect");
+        connected(&mut alice_events).await;
+        let mut bob_events = bob.connect().await.expect("connect");
+        connected(&mut bob_events).await;
+        Self {
+            _server: server,
+            proxy,
+            alice,
+            alice_events,
+            bob,
+            bob_events,
+        }
+    }
+}
+
+/// `from.send(to, text)` in a task of its own, to be awaited later.
+fn send_in_background(
+    from: &Client,
+    to: &str,
+    text: &'static str,
+) -> tokio::task::JoinHandle<nexchat_client::Result<nexchat_client::Sent>> {
+    let (from, to) = (from.clone(), to.to_owned());
+    tokio::spawn(async move { from.send(&to, text).await })
 }
 
 fn fast_reconnect() -> ConnectOptions {

@@ -369,15 +369,8 @@ mod tests {
     use nexchat_core::protocol::MessageStatus;
 
     use super::*;
-    use crate::tui::testing::{MINUTE, T0, app, ctrl, key, message, open, type_text};
+    use crate::tui::testing::{MINUTE, T0, app, ctrl, key, message, open, type_text, typing};
     use crate::tui::typing::IDLE_MS;
-
-    fn typing(to: &str, typing: bool) -> Action {
-        Action::Typing {
-            to: to.into(),
-            typing,
-        }
-    }
 
     #[test]
     fn the_first_conversation_opened_loads_its_history() {

@@ -21,6 +21,14 @@ pub fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
 }
 
+/// The action that reports typing to `to`.
+pub fn typing(to: &str, typing: bool) -> Action {
+    Action::Typing {
+        to: to.into(),
+        typing,
+    }
+}
+
 /// A letter pressed with Ctrl.
 pub fn ctrl(letter: char) -> KeyEvent {
     KeyEvent::new(KeyCode::Char(letter), KeyModifiers::CONTROL)

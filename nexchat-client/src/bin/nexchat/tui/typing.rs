@@ -78,13 +78,7 @@ impl TypingReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn typing(to: &str, typing: bool) -> Action {
-        Action::Typing {
-            to: to.into(),
-            typing,
-        }
-    }
+    use crate::tui::testing::typing;
 
     #[test]
     fn typing_is_said_once_then_again_after_the_refresh_and_stops_when_idle() {
