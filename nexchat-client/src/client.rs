@@ -141,8 +141,9 @@ impl Default for ConnectOptions {
 }
 
 /// The events of a connected client, in the order the server sent them. A [`futures::Stream`];
-/// also [`Events::next`]. Read them: while 1024 are unread, the client stops reading its
-/// socket. Ends after [`Event::SessionEnded`] or when every [`Client`] clone is dropped.
+/// also [`Events::next`]. Read them, or drop them: while 1024 are kept unread, the client stops
+/// reading its socket, so sends and history pages wait too (a client that only sends drops
+/// them at once). Ends after [`Event::SessionEnded`] or when every [`Client`] clone is dropped.
 #[derive(Debug)]
 pub struct Events {
     events: mpsc::Receiver<Event>,
@@ -367,6 +368,8 @@ impl Client {
 
     /// Encrypts `text` for `to` and sends it; returns once the server has stored it (one tick).
     /// While the socket is down the message waits, and goes with the same id once it is back.
+    /// The first message to a user fetches their public key over REST, which needs the server:
+    /// with the server down that fails at once ([`Error::Http`]).
     ///
     /// # Errors
     /// [`Error::Refused`] when the server refuses it (`not_friends`, `rate_limited`,
@@ -465,7 +468,9 @@ impl Client {
     /// `before`; at most `limit` messages (the server caps it at 200).
     ///
     /// # Errors
-    /// [`Error::Timeout`] after 30 s without an answer; [`Error::NotConnected`].
+    /// [`Error::Refused`] when the server refuses the request (`user_not_found`, an unknown
+    /// `before`, a `limit` of 0); [`Error::Timeout`] after 30 s without an answer;
+    /// [`Error::NotConnected`].
     pub async fn history(
         &self,
         peer: &str,

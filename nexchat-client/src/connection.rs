@@ -219,6 +219,7 @@ impl Connection {
         let (mut sink, mut stream) = socket.split();
         // What waited goes first, in the order it was asked for: the server answers a socket's
         // sends in order, so resent messages keep their order.
+        self.histories.retain(|h| !h.done.is_closed());
         let waiting: Vec<String> = self
             .outbox
             .iter()
@@ -370,11 +371,7 @@ impl Connection {
                 messages,
                 has_more,
             } => {
-                let at = self
-                    .histories
-                    .iter()
-                    .position(|h| h.peer.eq_ignore_ascii_case(&with_user));
-                if let Some(pending) = at.and_then(|at| self.histories.remove(at)) {
+                if let Some(pending) = self.take_history(&with_user) {
                     let _ = pending.done.send(Ok(HistoryFrame { messages, has_more }));
                 }
             }
@@ -462,14 +459,11 @@ impl Connection {
         };
         if let Some(pending) = reference.as_deref().and_then(|id| self.take_send(id)) {
             let _ = pending.done.send(Err(refused()));
-        } else if let Some(at) = reference.as_deref().and_then(|peer| {
-            self.histories
-                .iter()
-                .position(|h| h.peer.eq_ignore_ascii_case(peer))
-        }) {
-            if let Some(pending) = self.histories.remove(at) {
-                let _ = pending.done.send(Err(refused()));
-            }
+        } else if let Some(pending) = reference
+            .as_deref()
+            .and_then(|peer| self.take_history(peer))
+        {
+            let _ = pending.done.send(Err(refused()));
             return;
         }
         self.emit(Event::Refused {
@@ -491,6 +485,22 @@ impl Connection {
         self.emit(Event::Receipt { peer, ids, status }).await;
     }
 
+    /// The oldest history request for `peer`, which the server answers next (it answers a
+    /// socket's requests in order). Requests whose caller stopped waiting (timed out) go on the
+    /// way, so they never take another request's answer.
+    fn take_history(&mut self, peer: &str) -> Option<PendingHistory> {
+        loop {
+            let at = self
+                .histories
+                .iter()
+                .position(|h| h.peer.eq_ignore_ascii_case(peer))?;
+            let pending = self.histories.remove(at)?;
+            if !pending.done.is_closed() {
+                return Some(pending);
+            }
+        }
+    }
+
     fn take_send(&mut self, id: &str) -> Option<PendingSend> {
         let at = self.outbox.iter().position(|p| p.id == id)?;
         Some(self.outbox.remove(at))
@@ -508,7 +518,8 @@ impl Connection {
     }
 
     async fn emit(&self, event: Event) {
-        // Nobody listening is not an error: the client may only send.
+        // Dropped events are not an error: the client may only send. While they are kept but
+        // not read, this waits, and so does everything behind it (the documented backpressure).
         let _ = self.events.send(event).await;
     }
 

@@ -20,7 +20,7 @@ pub enum Error {
         message: String,
     },
     /// The HTTP request did not complete (connection refused, TLS, a body that is not JSON).
-    #[error("HTTP request failed: {0}")]
+    #[error("HTTP request failed: {}", with_causes(.0))]
     Http(#[from] reqwest::Error),
     /// The WebSocket failed.
     #[error("socket failed: {0}")]
@@ -30,7 +30,7 @@ pub enum Error {
     Crypto(#[from] CryptoError),
     /// The server refused an event on the socket (`error` with this message's id as `ref`):
     /// nothing was stored.
-    #[error("the server refused it ({code:?}): {message}")]
+    #[error("the server refused it ({}): {message}", code_name(*.code))]
     Refused {
         /// The protocol's error code.
         code: ErrorCode,
@@ -73,6 +73,27 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
     fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
         Self::Socket(Box::new(error))
     }
+}
+
+/// An error and the errors under it, `: `-separated: reqwest's own message leaves out why a
+/// connection failed ("connection refused"), which its sources say.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The protocol's name of an error code (`not_friends`).
+fn code_name(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{code:?}"))
 }
 
 /// The SDK's results.

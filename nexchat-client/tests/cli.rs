@@ -240,3 +240,54 @@ async fn mistakes_get_a_clear_message_and_a_failing_status() {
     assert!(!ok, "no terminal, no --password-stdin");
     assert!(err.contains("--password-stdin"), "{err}");
 }
+
+#[tokio::test]
+async fn sending_and_reading_history_are_not_held_up_by_a_long_backlog() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let home = tempfile::tempdir().expect("dir");
+    let name = unique("alice");
+    let (ok, _, err) = nexchat(
+        home.path(),
+        &url,
+        &["register", &name, "--password-stdin"],
+        "a good password\n",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let alice = nexchat_client::Client::login(&url, &name, "a good password")
+        .await
+        .expect("login");
+    let bob = register(&url, "bob").await;
+    befriend(&alice, &bob).await;
+    // More messages wait for Alice than a client's event buffer holds (1024), none read.
+    drop(bob.connect().await.expect("connect"));
+    for i in 0..1100 {
+        bob.send(&name, &format!("backlog {i}"))
+            .await
+            .expect("send");
+    }
+
+    let (ok, out, err) = nexchat(
+        home.path(),
+        &url,
+        &["send", bob.username(), "past the backlog"],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(out[0]["id"].is_string());
+    let (ok, out, err) = nexchat(
+        home.path(),
+        &url,
+        &["history", bob.username(), "--limit", "3"],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let texts: Vec<&str> = out
+        .iter()
+        .map(|m| m["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(texts, ["backlog 1098", "backlog 1099", "past the backlog"]);
+}

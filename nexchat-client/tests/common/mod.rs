@@ -39,6 +39,8 @@ impl TestServer {
             Config::new("test secret that is long enough for HS256 keys").expect("long enough");
         config.bcrypt_cost = 4;
         config.limits.registrations_per_hour = 0;
+        // Some tests send a backlog of more messages than a socket's event buffer holds.
+        config.limits.message_burst = 5_000;
         let store = nexchat_store::SqliteStore::open(dir.path().join("chat.db")).expect("sqlite");
         let blobs = nexchat_store::FileBlobStore::open(dir.path().join("blobs"))
             .await

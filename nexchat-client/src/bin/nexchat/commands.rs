@@ -56,13 +56,44 @@ pub fn read_password(from: PasswordFrom, confirm: bool) -> Result<String, Failur
     }
 }
 
-/// Prints one JSON value as a line.
+/// Prints one JSON value as a line, safe to show on a terminal.
 pub fn print_json(value: &impl serde::Serialize) {
-    let line = serde_json::to_string(value).expect("JSON values serialize");
+    let line = terminal_safe(&serde_json::to_string(value).expect("JSON values serialize"));
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) ends the program quietly, as other command-line tools do.
     if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
         std::process::exit(0);
+    }
+}
+
+/// JSON text with every character a terminal could act on written as a `\uXXXX` escape: JSON
+/// escapes only U+0000–U+001F, and a peer's text may hold DEL, the C1 controls (U+009B starts
+/// an escape sequence on some terminals), line and paragraph separators and the bidirectional
+/// overrides that reorder what follows. Such characters only occur inside JSON strings, where
+/// the escape means the same character.
+fn terminal_safe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        let risky = matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}');
+        if risky {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// What to tell a user whose login the server no longer takes.
+fn explain(error: nexchat_client::Error) -> Failure {
+    use nexchat_client::Error;
+    match error {
+        Error::SessionEnded(_) | Error::Api { status: 401, .. } => format!(
+            "{error}: the login is no longer valid (logged out, revoked or expired); run \
+             `nexchat login NAME` again"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -149,7 +180,7 @@ pub enum FriendAction {
 
 /// `friends`.
 pub async fn friends(client: &Client, action: FriendAction) -> Result<(), Failure> {
-    let e = |e: nexchat_client::Error| e.to_string();
+    let e = explain;
     match action {
         FriendAction::List => {
             let status = client.friends().await.map_err(e)?;
@@ -190,11 +221,9 @@ fn looking() -> ConnectOptions {
 
 /// `send USER TEXT`: prints `{id, to, timestamp}` once the server has stored it.
 pub async fn send(client: &Client, to: &str, text: &str) -> Result<(), Failure> {
-    let _events = client
-        .connect_with(looking())
-        .await
-        .map_err(|e| e.to_string())?;
-    let sent = client.send(to, text).await.map_err(|e| e.to_string())?;
+    // The events are not needed: dropped, they never hold the socket up.
+    drop(client.connect_with(looking()).await.map_err(explain)?);
+    let sent = client.send(to, text).await.map_err(explain)?;
     print_json(&json!({"id": sent.id, "to": sent.to, "timestamp": sent.timestamp}));
     Ok(())
 }
@@ -202,10 +231,7 @@ pub async fn send(client: &Client, to: &str, text: &str) -> Result<(), Failure> 
 /// `history USER`: the latest `limit` messages, oldest first, one JSON object per line
 /// (`{"type":"message",…}` or `{"type":"undecryptable",…}`).
 pub async fn history(client: &Client, peer: &str, limit: u32) -> Result<(), Failure> {
-    let _events = client
-        .connect_with(looking())
-        .await
-        .map_err(|e| e.to_string())?;
+    drop(client.connect_with(looking()).await.map_err(explain)?);
     let mut lines = Vec::new();
     let mut before: Option<String> = None;
     while lines.len() < limit as usize {
@@ -213,7 +239,7 @@ pub async fn history(client: &Client, peer: &str, limit: u32) -> Result<(), Fail
         let page = client
             .history(peer, before.as_deref(), want)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(explain)?;
         before = page.messages.last().map(|m| match m {
             Ok(m) => m.id.clone(),
             Err(u) => u.id.clone(),
@@ -235,7 +261,7 @@ pub async fn history(client: &Client, peer: &str, limit: u32) -> Result<(), Fail
 /// `listen`: every event as a JSON line until the session ends (exit status 1) or the
 /// program is stopped. Messages are acknowledged as delivered; with `seen`, also as seen.
 pub async fn listen(client: &Client, seen: bool) -> Result<(), Failure> {
-    let mut events = client.connect().await.map_err(|e| e.to_string())?;
+    let mut events = client.connect().await.map_err(explain)?;
     while let Some(event) = events.next().await {
         print_json(&event);
         match event {
@@ -243,9 +269,11 @@ pub async fn listen(client: &Client, seen: bool) -> Result<(), Failure> {
                 client
                     .mark_seen(&message.sender, vec![message.id])
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(explain)?;
             }
-            Event::SessionEnded { reason } => return Err(format!("the session ended: {reason}")),
+            Event::SessionEnded { reason } => {
+                return Err(explain(nexchat_client::Error::SessionEnded(reason)));
+            }
             _ => {}
         }
     }
@@ -254,10 +282,27 @@ pub async fn listen(client: &Client, seen: bool) -> Result<(), Failure> {
 
 /// `safety-number USER`: the six groups of digits both users see.
 pub async fn safety_number(client: &Client, peer: &str) -> Result<(), Failure> {
-    let number = client
-        .safety_number(peer)
-        .await
-        .map_err(|e| e.to_string())?;
+    let number = client.safety_number(peer).await.map_err(explain)?;
     print_json(&json!({"user": peer, "safetyNumber": number.to_string()}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_terminal_could_act_on_is_escaped_and_the_json_means_the_same() {
+        let text =
+            "csi \u{9b}31m del \u{7f} rlo \u{202e}txet sep \u{2028} esc \u{1b}[2J ok é 日本 🔑";
+        let line = terminal_safe(&serde_json::to_string(&json!({"text": text})).expect("json"));
+        assert!(
+            line.chars()
+                .all(|c| !c.is_control() && !matches!(c, '\u{2028}' | '\u{202e}')),
+            "{line:?}"
+        );
+        assert!(line.contains("é 日本 🔑"), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).expect("still JSON");
+        assert_eq!(back["text"], text);
+    }
 }

@@ -46,8 +46,9 @@ impl Credentials {
             .map_err(|error| format!("{} is damaged ({error}); sign in again", file.display()))
     }
 
-    /// Writes the session: a new file, readable and writable by its owner only (0600, in a
-    /// 0700 directory), then renamed over the old one, so no reader sees half a file.
+    /// Writes the session: a new file, readable and writable by its owner only (0600; the
+    /// directory, when this creates it, 0700), then renamed over the old one, so no reader sees
+    /// half a file.
     pub fn save(&self, session: &Session) -> Result<(), String> {
         create_private_dir(&self.dir)?;
         let text = serde_json::to_vec_pretty(session).expect("a session serializes");
