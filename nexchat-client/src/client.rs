@@ -12,18 +12,21 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use nexchat_core::protocol::rest::{
-    AttachmentStored, AuthParams, ConversationsResponse, FriendAnswerBody, FriendRemoveBody,
-    FriendRequestBody, FriendStatusBody, FriendStatusKind, FriendsStatus, LoginRequest,
-    LoginResponse, PasswordChangeRequest, RegisterRequest, RegisterResponse, TokenResponse,
-    UserSearchResponse, UserSummary,
+    AttachmentStored, AuthParams, ConversationsResponse, CreateGroupRequest, FriendAnswerBody,
+    FriendRemoveBody, FriendRequestBody, FriendStatusBody, FriendStatusKind, FriendsStatus,
+    GroupMemberBody, GroupSummary, GroupsResponse, LoginRequest, LoginResponse,
+    PasswordChangeRequest, RegisterRequest, RegisterResponse, TokenResponse, UserSearchResponse,
+    UserSummary,
 };
-use nexchat_core::protocol::{ClientEvent, PublicKey};
+use nexchat_core::protocol::{ClientEvent, Group, PublicKey};
 
 use crate::api::Api;
-use crate::connection::{Command, Connection, Options, Sent, Undecryptable, decrypt, encode};
+use crate::connection::{
+    Command, Connection, Options, Sent, Undecryptable, decrypt, encode, key_message_frame,
+};
 use crate::crypto::{
-    AccountKeys, Attachment, Identity, KdfParams, MessageBody, SafetyNumber, decrypt_file,
-    encrypt_file, open_backup_v1,
+    AccountKeys, Attachment, Identity, KdfParams, MessageBody, SafetyNumber, SenderKey,
+    decrypt_file, encrypt_file, open_backup_v1,
 };
 use crate::error::{Error, Result};
 use crate::event::{Event, Message};
@@ -77,6 +80,8 @@ struct Inner {
     keys: Arc<Keys>,
     expires_at: Mutex<i64>,
     socket: Mutex<Option<mpsc::Sender<Command>>>,
+    /// Held while a group message (and a new sender key's hand-out) is queued.
+    group_sends: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -283,6 +288,7 @@ impl Client {
                 keys,
                 expires_at: Mutex::new(expires_at),
                 socket: Mutex::new(None),
+                group_sends: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -458,10 +464,147 @@ impl Client {
             id: Some(id.to_owned()),
             attachments,
         });
-        let (done, answer) = oneshot::channel();
-        let id = id.to_owned();
-        self.command(Command::Send { id, frame, done }).await?;
+        let answer = self.queue(id.to_owned(), frame, false).await?;
         answer.await.map_err(|_| Error::NotConnected)?
+    }
+
+    /// Hands a message frame to the socket; the answer comes on the returned channel.
+    async fn queue(
+        &self,
+        id: String,
+        frame: String,
+        quiet: bool,
+    ) -> Result<oneshot::Receiver<Result<Sent>>> {
+        let (done, answer) = oneshot::channel();
+        let command = Command::Send {
+            id,
+            frame,
+            quiet,
+            done,
+        };
+        self.command(command).await?;
+        Ok(answer)
+    }
+
+    /// The groups this user is in, the one with the latest message first, each with its last
+    /// chat message (still encrypted) and unread count (`GET /groups`).
+    ///
+    /// # Errors
+    /// [`Error::Api`], [`Error::Http`].
+    pub async fn groups(&self) -> Result<Vec<GroupSummary>> {
+        let answer: GroupsResponse = self.inner.api.get("/groups").await?;
+        Ok(answer.groups)
+    }
+
+    /// Creates a group of this user (its admin) and `members`, each a friend of this user.
+    ///
+    /// # Errors
+    /// [`Error::Api`]: 403 `not_friends`, 404 `user_not_found`, 409 past a limit.
+    pub async fn create_group(&self, members: &[&str]) -> Result<Group> {
+        let request = CreateGroupRequest {
+            members: members.iter().map(|m| (*m).to_owned()).collect(),
+            title: None,
+            avatar: None,
+        };
+        self.inner.api.post("/groups", &request).await
+    }
+
+    /// Adds `user`, a friend of this user, to `group` (admins only).
+    ///
+    /// # Errors
+    /// [`Error::Api`]: 403 when this user is not an admin or `user` not a friend, 404, 409.
+    pub async fn add_group_member(&self, group: &str, user: &str) -> Result<Group> {
+        let group = group_id(group)?;
+        check_username(user)?;
+        let body = GroupMemberBody {
+            username: user.to_owned(),
+        };
+        let path = format!("/groups/{group}/members");
+        self.inner.api.post(&path, &body).await
+    }
+
+    /// Removes `user` from `group` (admins; anyone removes themselves, which is leaving).
+    ///
+    /// # Errors
+    /// [`Error::Api`]: 403, 404.
+    pub async fn remove_group_member(&self, group: &str, user: &str) -> Result<()> {
+        let group = group_id(group)?;
+        check_username(user)?;
+        let path = format!("/groups/{group}/members/{user}");
+        self.inner.api.send_empty(Method::DELETE, &path).await
+    }
+
+    /// Sends `text` to `group` under this device's sender key (`docs/protocol.md`, "Sender
+    /// keys"). Before the first message under a key, the key goes to every member (this
+    /// user's other devices included) in key messages over the pairwise channels; after a
+    /// member leaves, the next message makes a new key. Returns once the server stored the
+    /// message.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] (`not_found` for a group this user is not in, `rate_limited`,
+    /// `too_large`); [`Error::Api`] when the group's members cannot be read to hand a new key
+    /// out (404 for a group this user is not in); as [`Client::send`] otherwise.
+    pub async fn send_group(&self, group: &str, text: &str) -> Result<Sent> {
+        let group = group_id(group)?;
+        let me = self.username().to_owned();
+        let id = uuid::Uuid::new_v4().to_string();
+        let answer = {
+            // One send at a time through the key's hand-out, so that no message under a new
+            // key is queued before the key messages that carry it.
+            let _turn = self.inner.group_sends.lock().await;
+            let sender_keys = self.inner.keys.sender_keys();
+            let (key, fresh) = sender_keys.own(&group);
+            if fresh {
+                if let Err(error) = self.hand_out(&group, &key).await {
+                    sender_keys.forget_own(&group);
+                    return Err(error);
+                }
+            }
+            let sealed = key.encrypt(&group, &me, &id, &MessageBody::text(text));
+            let frame = encode(&ClientEvent::SendGroupMessage {
+                group: group.clone(),
+                ciphertext: sealed.ciphertext,
+                iv: sealed.iv,
+                key_id: Some(key.key_id().to_owned()),
+                to: None,
+                id: Some(id.clone()),
+                attachments: Vec::new(),
+            });
+            self.queue(id, frame, false).await?
+        };
+        answer.await.map_err(|_| Error::NotConnected)?
+    }
+
+    /// Queues a key message with `key` to every member of `group` who has a public key.
+    async fn hand_out(&self, group: &str, key: &SenderKey) -> Result<()> {
+        let record: Group = self.inner.api.get(&format!("/groups/{group}")).await?;
+        let me = self.username();
+        for member in record.members {
+            let to = member.username;
+            let pair = match self.inner.keys.message_key(&to).await {
+                Ok(pair) => pair,
+                // Nobody can encrypt to a user without a key; they get the next key.
+                Err(Error::NoPublicKey(_)) => continue,
+                Err(error) => return Err(error),
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            let frame = key_message_frame(&pair, key, group, &id, me, &to);
+            // Nobody waits for a key message's answer: a member who left meanwhile is refused
+            // and needs no key.
+            drop(self.queue(id, frame, true).await?);
+        }
+        Ok(())
+    }
+
+    /// Marks group messages as seen by this user (an empty `ids`: every one not seen yet).
+    ///
+    /// # Errors
+    /// [`Error::InvalidId`] for a group id that is not a UUID; [`Error::NotConnected`].
+    pub async fn mark_group_seen(&self, group: &str, ids: Vec<String>) -> Result<()> {
+        let group = group_id(group)?;
+        let ids = (!ids.is_empty()).then_some(ids);
+        let frame = encode(&ClientEvent::GroupSeen { group, ids });
+        self.command(Command::Tick(frame)).await
     }
 
     /// A page of the conversation with `peer`, newest first, strictly older than message
@@ -652,6 +795,13 @@ impl Client {
         let socket = socket.ok_or(Error::NotConnected)?;
         socket.send(command).await.map_err(|_| Error::NotConnected)
     }
+}
+
+/// A group id as the server makes them (a UUID), checked before it goes into a path.
+fn group_id(group: &str) -> Result<String> {
+    uuid::Uuid::parse_str(group)
+        .map(|id| id.to_string())
+        .map_err(|_| Error::InvalidId(group.to_owned()))
 }
 
 /// Runs the slow, memory-hard derivation on a blocking thread.

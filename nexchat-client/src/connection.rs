@@ -15,12 +15,15 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use nexchat_core::protocol::rest::WsTicketResponse;
-use nexchat_core::protocol::{ClientEvent, ErrorCode, MessageStatus, ServerEvent, StoredMessage};
+use nexchat_core::protocol::{
+    ClientEvent, ErrorCode, Group, GroupChange, GroupChangeKind, GroupMessage, MessageStatus,
+    ServerEvent, StoredMessage,
+};
 
 use crate::api::Api;
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
-use crate::event::{Event, Message};
+use crate::event::{Event, GroupChatMessage, Message};
 use crate::keys::Keys;
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -59,6 +62,8 @@ pub(crate) enum Command {
     Send {
         id: String,
         frame: String,
+        /// A group key message: acknowledged without an event.
+        quiet: bool,
         done: oneshot::Sender<Result<Sent>>,
     },
     /// A `message_delivered` or `message_seen` frame: kept until a socket takes it.
@@ -95,6 +100,7 @@ enum Outcome {
 struct PendingSend {
     id: String,
     frame: String,
+    quiet: bool,
     done: oneshot::Sender<Result<Sent>>,
 }
 
@@ -111,6 +117,8 @@ struct Greeting {
     online: Vec<String>,
     /// Backlog message ids to acknowledge per sender, in one frame each at `sync_done`.
     acks: BTreeMap<String, Vec<String>>,
+    /// The same for group messages, per group.
+    group_acks: BTreeMap<String, Vec<String>>,
 }
 
 /// The task that owns the socket.
@@ -268,7 +276,17 @@ impl Connection {
     /// Keeps a command for the next socket.
     fn hold(&mut self, command: Command) {
         match command {
-            Command::Send { id, frame, done } => self.outbox.push(PendingSend { id, frame, done }),
+            Command::Send {
+                id,
+                frame,
+                quiet,
+                done,
+            } => self.outbox.push(PendingSend {
+                id,
+                frame,
+                quiet,
+                done,
+            }),
             Command::History { peer, frame, done } => {
                 self.histories
                     .push_back(PendingHistory { peer, frame, done });
@@ -323,6 +341,9 @@ impl Connection {
                 greeting.done = true;
                 for (sender, ids) in std::mem::take(&mut greeting.acks) {
                     write(sink, delivered_frame(sender, ids)).await?;
+                }
+                for (group, ids) in std::mem::take(&mut greeting.group_acks) {
+                    write(sink, group_delivered_frame(group, ids)).await?;
                 }
                 self.backoff.reset();
                 let online = std::mem::take(&mut greeting.online);
@@ -412,6 +433,47 @@ impl Connection {
             ServerEvent::FriendRemoved { from } => {
                 self.emit(Event::FriendRemoved { user: from }).await;
             }
+            ServerEvent::ReceiveGroupMessage(message) => {
+                self.on_group_message(message, greeting, sink).await?;
+            }
+            ServerEvent::GroupMessageSent {
+                id,
+                group,
+                timestamp,
+            } => {
+                if let Some(pending) = self.take_send(&id) {
+                    let sent = Sent {
+                        id: id.clone(),
+                        to: group.clone(),
+                        timestamp,
+                    };
+                    let _ = pending.done.send(Ok(sent));
+                    if !pending.quiet {
+                        self.emit(Event::GroupSent {
+                            id,
+                            group,
+                            timestamp,
+                        })
+                        .await;
+                    }
+                }
+            }
+            ServerEvent::GroupDelivered { group, ids } => {
+                let status = MessageStatus::Delivered;
+                self.emit(Event::GroupReceipt { group, ids, status }).await;
+            }
+            ServerEvent::GroupSeen { group, ids } => {
+                let status = MessageStatus::Seen;
+                self.emit(Event::GroupReceipt { group, ids, status }).await;
+            }
+            ServerEvent::GroupChanged { group, change } => {
+                self.on_group_changed(&group, &change, sink).await?;
+                self.emit(Event::GroupChanged { group, change }).await;
+            }
+            ServerEvent::GroupRemoved { group, by } => {
+                self.keys.sender_keys().forget_own(&group);
+                self.emit(Event::GroupRemoved { group, by }).await;
+            }
             ServerEvent::Error {
                 code,
                 message,
@@ -446,6 +508,110 @@ impl Connection {
             } else {
                 greeting.acks.entry(sender).or_default().push(id);
             }
+        }
+        Ok(())
+    }
+
+    /// A group message: a key message hands this user a sender key (and opens the messages
+    /// that waited for it); a chat message is opened under its sender's key, or waits for it.
+    async fn on_group_message(
+        &mut self,
+        message: GroupMessage,
+        greeting: &mut Greeting,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let me = self.keys.me().to_owned();
+        let from_other = !message.sender.eq_ignore_ascii_case(&me);
+        let ack = from_other && self.options.deliver_receipts;
+        let (id, group) = (message.id.clone(), message.group.clone());
+        if !self.recent.insert(&id) {
+            // A repeat of at-least-once delivery: acknowledged again below, nothing else.
+        } else if message.to.is_some() {
+            self.take_key(&message).await;
+        } else if let Some(key) = self.keys.sender_keys().key_of(&message) {
+            self.emit(open_group_message(&key, message)).await;
+        } else if let Some(given_up) = self.keys.sender_keys().wait(message) {
+            let reason = "its sender key never arrived".to_owned();
+            self.emit(undecryptable_group(given_up, reason)).await;
+        }
+        if ack {
+            if greeting.done {
+                write(sink, group_delivered_frame(group, vec![id])).await?;
+            } else {
+                greeting.group_acks.entry(group).or_default().push(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a key message to this user and keeps the sender key it holds.
+    async fn take_key(&mut self, message: &GroupMessage) {
+        let to_me = message
+            .to
+            .as_deref()
+            .is_some_and(|to| to.eq_ignore_ascii_case(self.keys.me()));
+        if !to_me {
+            return;
+        }
+        let key = match self.keys.message_key(&message.sender).await {
+            Ok(pair) => pair.decrypt_key_message(message).map_err(Error::from),
+            Err(error) => Err(error),
+        };
+        match key {
+            Ok(key) => {
+                let opened =
+                    self.keys
+                        .sender_keys()
+                        .learn(&message.group, &message.sender, key.clone());
+                for waiting in opened {
+                    self.emit(open_group_message(&key, waiting)).await;
+                }
+            }
+            Err(error) => {
+                tracing::debug!(id = %message.id, %error, "a key message did not open");
+            }
+        }
+    }
+
+    /// Keeps this device's sender key to the members it is for (`docs/protocol.md`, "Sender
+    /// keys"): a member who left makes it forget the key; a new member gets it.
+    async fn on_group_changed(
+        &mut self,
+        group: &Group,
+        change: &GroupChange,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let me = self.keys.me().to_owned();
+        let Some(user) = change.user.as_deref() else {
+            return Ok(());
+        };
+        if user.eq_ignore_ascii_case(&me) {
+            return Ok(());
+        }
+        match change.kind {
+            GroupChangeKind::MemberRemoved | GroupChangeKind::MemberLeft => {
+                self.keys.sender_keys().forget_own(&group.id);
+            }
+            GroupChangeKind::MemberAdded => {
+                let Some(key) = self.keys.sender_keys().current(&group.id) else {
+                    return Ok(());
+                };
+                let Ok(pair) = self.keys.message_key(user).await else {
+                    return Ok(());
+                };
+                let id = uuid::Uuid::new_v4().to_string();
+                let frame = key_message_frame(&pair, &key, &group.id, &id, &me, user);
+                // Nobody waits for this answer: the receiver side of `done` is dropped.
+                let (done, _) = oneshot::channel();
+                self.outbox.push(PendingSend {
+                    id,
+                    frame: frame.clone(),
+                    quiet: true,
+                    done,
+                });
+                write(sink, frame).await?;
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -595,6 +761,61 @@ impl From<Undecryptable> for Event {
             reason: u.reason,
         }
     }
+}
+
+/// The event of a group chat message opened (or not) under `key`.
+fn open_group_message(key: &crate::crypto::SenderKey, message: GroupMessage) -> Event {
+    match key.decrypt(&message) {
+        Ok(body) => Event::GroupMessage(GroupChatMessage {
+            id: message.id,
+            group: message.group,
+            sender: message.sender,
+            key_id: message.key_id.unwrap_or_default(),
+            text: body.text,
+            attachments: body.attachments,
+            timestamp: message.timestamp,
+            status: message.status,
+        }),
+        Err(error) => undecryptable_group(message, error.to_string()),
+    }
+}
+
+fn undecryptable_group(message: GroupMessage, reason: String) -> Event {
+    Event::Undecryptable {
+        id: message.id,
+        sender: message.sender,
+        receiver: message.group,
+        timestamp: message.timestamp,
+        reason,
+    }
+}
+
+/// A `send_group_message` frame handing `key` to `to` under the pair key of `sender` and `to`.
+pub(crate) fn key_message_frame(
+    pair: &crate::crypto::MessageKey,
+    key: &crate::crypto::SenderKey,
+    group: &str,
+    id: &str,
+    sender: &str,
+    to: &str,
+) -> String {
+    let sealed = pair.encrypt_key_message(key, group, id, sender, to);
+    encode(&ClientEvent::SendGroupMessage {
+        group: group.to_owned(),
+        ciphertext: sealed.ciphertext,
+        iv: sealed.iv,
+        key_id: None,
+        to: Some(to.to_owned()),
+        id: Some(id.to_owned()),
+        attachments: Vec::new(),
+    })
+}
+
+fn group_delivered_frame(group: String, ids: Vec<String>) -> String {
+    encode(&ClientEvent::GroupDelivered {
+        group,
+        ids: Some(ids),
+    })
 }
 
 async fn write(sink: &mut Sink, frame: String) -> Result<(), Outcome> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use nexchat_core::protocol::{ErrorCode, MessageStatus};
+use nexchat_core::protocol::{ErrorCode, Group, GroupChange, MessageStatus};
 
 use crate::crypto::Attachment;
 
@@ -39,6 +39,31 @@ impl Message {
             &self.sender
         }
     }
+}
+
+/// One decrypted group chat message, from another member or from another device of this
+/// user.
+///
+/// Serializes as `{id, group, sender, keyId, text, attachments, timestamp, status}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupChatMessage {
+    /// The message id (a UUID).
+    pub id: String,
+    /// The group's id.
+    pub group: String,
+    /// Who sent it, as registered.
+    pub sender: String,
+    /// The id of the sender key it was sent under (a new one after a member left).
+    pub key_id: String,
+    /// The text.
+    pub text: String,
+    /// The files it carries.
+    pub attachments: Vec<Attachment>,
+    /// When the server stored it, in milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// How far it got for its sender: sent, delivered to every member, seen by every member.
+    pub status: MessageStatus,
 }
 
 /// What a connected client learns, in the order the server sent it.
@@ -78,13 +103,14 @@ pub enum Event {
     },
     /// A message to this user, or one this user sent from another device.
     Message(Message),
-    /// A message that did not open: a wrong key, a forged or damaged ciphertext.
+    /// A message that did not open: a wrong key, a forged or damaged ciphertext, or a group
+    /// message whose sender key never arrived.
     Undecryptable {
         /// Its id.
         id: String,
         /// Its claimed sender.
         sender: String,
-        /// Its receiver.
+        /// Its receiver (a group's id for a group message).
         receiver: String,
         /// When it was stored (ms).
         timestamp: i64,
@@ -108,6 +134,42 @@ pub enum Event {
         ids: Vec<String>,
         /// Where they are now.
         status: MessageStatus,
+    },
+    /// A group chat message, decrypted under its sender's sender key. (Key messages, which
+    /// hand sender keys over, are taken by the client and not shown.)
+    GroupMessage(GroupChatMessage),
+    /// A group message of ours is stored.
+    GroupSent {
+        /// Its id.
+        id: String,
+        /// The group.
+        group: String,
+        /// When it was stored (ms).
+        timestamp: i64,
+    },
+    /// Group messages of ours reached every member (`delivered`) or were seen by every one.
+    GroupReceipt {
+        /// The group.
+        group: String,
+        /// The ids that moved.
+        ids: Vec<String>,
+        /// Where they are now.
+        status: MessageStatus,
+    },
+    /// A group this user is in changed (created, members added, removed, left, roles, title):
+    /// the group as it is now, and what happened.
+    GroupChanged {
+        /// The group after the change.
+        group: Group,
+        /// What changed.
+        change: GroupChange,
+    },
+    /// This user is no longer in the group: removed by `by`, or left (`by` is this user).
+    GroupRemoved {
+        /// The group's id.
+        group: String,
+        /// Who removed this user.
+        by: String,
     },
     /// Another device of this user acknowledged messages from `peer` (a badge to clear).
     ReceiptElsewhere {

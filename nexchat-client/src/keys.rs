@@ -12,14 +12,17 @@ use nexchat_core::protocol::rest::PublicKeyBody;
 use crate::api::Api;
 use crate::crypto::{Identity, MessageKey, SafetyNumber, safety_number};
 use crate::error::{Error, Result};
+use crate::sender_keys::SenderKeys;
 
 /// This user's identity and what it shares with each other user, fetched once per peer and
-/// replaced when the server says a key changed (`key_changed`, `friendship_activated`).
+/// replaced when the server says a key changed (`key_changed`, `friendship_activated`); and the
+/// group sender keys.
 pub(crate) struct Keys {
     me: String,
     identity: Identity,
     api: Api,
     peers: Mutex<HashMap<String, Peer>>,
+    sender_keys: SenderKeys,
 }
 
 #[derive(Clone)]
@@ -35,7 +38,13 @@ impl Keys {
             identity,
             api,
             peers: Mutex::default(),
+            sender_keys: SenderKeys::default(),
         }
+    }
+
+    /// The group sender keys: this device's and those handed to this user.
+    pub(crate) fn sender_keys(&self) -> &SenderKeys {
+        &self.sender_keys
     }
 
     pub(crate) fn me(&self) -> &str {

@@ -2,7 +2,8 @@
 //! protocol (`docs/protocol.md`), with the browser client's cryptography, byte for byte, so a
 //! program written with it talks to browser users as one of them.
 //!
-//! - [`Client`]: sign up or in, friends, send and read messages, safety numbers. It keeps one
+//! - [`Client`]: sign up or in, friends, messages, groups (under sender keys), files, safety
+//!   numbers. It keeps one
 //!   socket open, connects again with jittered backoff when it is lost, and sends again with
 //!   the same ids the messages the server had not acknowledged.
 //! - [`Event`]: what a connected client learns, already decrypted.
@@ -26,9 +27,10 @@ pub mod crypto;
 mod error;
 mod event;
 mod keys;
+mod sender_keys;
 
 pub use client::{Client, ConnectOptions, Conversation, Events, HistoryPage, Session};
 pub use connection::{Sent, Undecryptable};
 pub use error::{Error, Result};
-pub use event::{Event, Message};
+pub use event::{Event, GroupChatMessage, Message};
 pub use nexchat_core::protocol;

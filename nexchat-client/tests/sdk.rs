@@ -418,3 +418,98 @@ async fn wait_for(mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
+
+#[tokio::test]
+async fn a_group_chats_under_sender_keys_and_a_new_key_follows_a_removal() {
+    let server = TestServer::start().await;
+    let alice = register(&server.url(), "alice").await;
+    let bob = register(&server.url(), "bob").await;
+    let carol = register(&server.url(), "carol").await;
+    befriend(&alice, &bob).await;
+    befriend(&alice, &carol).await;
+    let mut events = Vec::new();
+    for client in [&alice, &bob, &carol] {
+        let mut stream = client.connect().await.expect("connect");
+        connected(&mut stream).await;
+        events.push(stream);
+    }
+    let [alice_events, bob_events, carol_events] = &mut events[..] else {
+        unreachable!("three clients")
+    };
+    let group = alice
+        .create_group(&[bob.username(), carol.username()])
+        .await
+        .expect("create")
+        .id;
+    let group_text = |who: &str| {
+        let who = who.to_owned();
+        move |e: &Event| match e {
+            Event::GroupMessage(m) if m.sender == who => {
+                Some((m.group.clone(), m.text.clone(), m.key_id.clone()))
+            }
+            _ => None,
+        }
+    };
+
+    let first = alice
+        .send_group(&group, "hello, both of you")
+        .await
+        .expect("send");
+    for (stream, name) in [(&mut *bob_events, "bob"), (&mut *carol_events, "carol")] {
+        let got = next_matching(stream, name, group_text(alice.username())).await;
+        assert_eq!(
+            (got.0, got.1.as_str()),
+            (group.clone(), "hello, both of you")
+        );
+    }
+    // Both acknowledged it on their own: it is delivered to every member.
+    next_matching(alice_events, "delivered to all", |e| match e {
+        Event::GroupReceipt {
+            ids,
+            status: MessageStatus::Delivered,
+            ..
+        } if *ids == [first.id.clone()] => Some(()),
+        _ => None,
+    })
+    .await;
+
+    bob.send_group(&group, "hi alice, hi carol")
+        .await
+        .expect("bob's first");
+    let before = next_matching(alice_events, "bob's message", group_text(bob.username())).await;
+    assert_eq!(before.1, "hi alice, hi carol");
+    next_matching(carol_events, "bob's message", group_text(bob.username())).await;
+
+    // Carol is removed: Bob's client makes a new key, which only Alice (and Bob) receive.
+    alice
+        .remove_group_member(&group, carol.username())
+        .await
+        .expect("remove");
+    next_matching(bob_events, "the removal", |e| {
+        matches!(e, Event::GroupChanged { .. }).then_some(())
+    })
+    .await;
+    bob.send_group(&group, "just us now")
+        .await
+        .expect("after the removal");
+    let got = next_matching(
+        alice_events,
+        "bob's new message",
+        group_text(bob.username()),
+    )
+    .await;
+    assert_eq!(got.1, "just us now");
+    assert_ne!(got.2, before.2, "a new sender key after the removal");
+    next_matching(carol_events, "her removal", |e| {
+        matches!(e, Event::GroupRemoved { .. }).then_some(())
+    })
+    .await;
+
+    // Carol never sent there: her first message would hand a key out, and the group's
+    // members are not hers to read any more.
+    let refused = carol.send_group(&group, "still here?").await;
+    assert!(
+        matches!(refused, Err(Error::Api { status: 404, .. })),
+        "{refused:?}"
+    );
+}
