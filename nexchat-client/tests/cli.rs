@@ -291,3 +291,65 @@ async fn sending_and_reading_history_are_not_held_up_by_a_long_backlog() {
         .collect();
     assert_eq!(texts, ["backlog 1098", "backlog 1099", "past the backlog"]);
 }
+
+#[tokio::test]
+async fn a_script_makes_a_group_and_talks_in_it() {
+    let server = TestServer::start().await;
+    let url = server.url();
+    let home = tempfile::tempdir().expect("dir");
+    let name = unique("alice");
+    let (ok, _, err) = nexchat(
+        home.path(),
+        &url,
+        &["register", &name, "--password-stdin"],
+        "a good password\n",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let alice = nexchat_client::Client::login(&url, &name, "a good password")
+        .await
+        .expect("login");
+    let bob = register(&url, "bob").await;
+    befriend(&alice, &bob).await;
+    let mut bob_events = bob.connect().await.expect("connect");
+    connected(&mut bob_events).await;
+
+    let (ok, out, err) =
+        nexchat(home.path(), &url, &["groups", "create", bob.username()], "").await;
+    assert!(ok, "{err}");
+    let group = out[0]["id"].as_str().expect("an id").to_owned();
+    assert_eq!(out[0]["members"].as_array().expect("members").len(), 2);
+    let (ok, out, err) = nexchat(
+        home.path(),
+        &url,
+        &["groups", "send", &group, "hello group"],
+        "",
+    )
+    .await;
+    assert!(ok, "{err}");
+    let sent = out[0]["id"].as_str().expect("id").to_owned();
+    let got = next_matching(&mut bob_events, "the group message", |e| match e {
+        nexchat_client::Event::GroupMessage(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (got.id.as_str(), got.text.as_str(), got.group.as_str()),
+        (sent.as_str(), "hello group", group.as_str())
+    );
+
+    let (ok, out, err) = nexchat(home.path(), &url, &["groups"], "").await;
+    assert!(ok, "{err}");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["id"], group.as_str());
+
+    let (ok, _, err) = nexchat(
+        home.path(),
+        &url,
+        &["groups", "send", "not-a-group", "x"],
+        "",
+    )
+    .await;
+    assert!(!ok);
+    assert!(err.contains("UUID"), "{err}");
+}

@@ -210,6 +210,88 @@ pub async fn friends(client: &Client, action: FriendAction) -> Result<(), Failur
     Ok(())
 }
 
+/// Group actions of `nexchat groups`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum GroupAction {
+    /// The groups this user is in, one JSON object per line: `{id, members, unread}`.
+    List,
+    /// Creates a group of this user and USERS (friends of this user); prints `{id, members}`.
+    Create {
+        /// The other members.
+        users: Vec<String>,
+    },
+    /// Adds USER, a friend, to GROUP (admins only).
+    Add {
+        /// The group's id.
+        group: String,
+        /// Who.
+        user: String,
+    },
+    /// Removes USER from GROUP (admins; yourself to leave).
+    Remove {
+        /// The group's id.
+        group: String,
+        /// Who.
+        user: String,
+    },
+    /// Sends TEXT to GROUP; prints `{id, group, timestamp}` once stored. Each run of this
+    /// command is a device of its own: it hands a new sender key to the members first.
+    Send {
+        /// The group's id.
+        group: String,
+        /// The message.
+        text: String,
+    },
+}
+
+/// `{id, members: [{username, role}]}` of a group.
+fn group_json(group: &nexchat_client::protocol::Group) -> serde_json::Value {
+    let members: Vec<_> = group
+        .members
+        .iter()
+        .map(|m| json!({"username": m.username, "role": m.role}))
+        .collect();
+    json!({"id": group.id, "members": members})
+}
+
+/// `groups`.
+pub async fn groups(client: &Client, action: GroupAction) -> Result<(), Failure> {
+    match action {
+        GroupAction::List => {
+            for summary in client.groups().await.map_err(explain)? {
+                let mut line = group_json(&summary.group);
+                line["unread"] = summary.unread.into();
+                print_json(&line);
+            }
+        }
+        GroupAction::Create { users } => {
+            let users: Vec<&str> = users.iter().map(String::as_str).collect();
+            let group = client.create_group(&users).await.map_err(explain)?;
+            print_json(&group_json(&group));
+        }
+        GroupAction::Add { group, user } => {
+            let group = client
+                .add_group_member(&group, &user)
+                .await
+                .map_err(explain)?;
+            print_json(&group_json(&group));
+        }
+        GroupAction::Remove { group, user } => {
+            client
+                .remove_group_member(&group, &user)
+                .await
+                .map_err(explain)?;
+            print_json(&json!({"group": group, "user": user, "status": "removed"}));
+        }
+        GroupAction::Send { group, text } => {
+            drop(client.connect_with(looking()).await.map_err(explain)?);
+            let sent = client.send_group(&group, &text).await.map_err(explain)?;
+            print_json(&json!({"id": sent.id, "group": sent.to, "timestamp": sent.timestamp}));
+        }
+    }
+    Ok(())
+}
+
 /// A socket that leaves the messages waiting for this user to the next client: this one only
 /// sends or looks.
 fn looking() -> ConnectOptions {

@@ -10,6 +10,8 @@
 //! nexchat history bob --limit 20        # one message per line, oldest first
 //! nexchat listen --seen                 # every event as a JSON line
 //! nexchat safety-number bob
+//! nexchat groups create bob carol       # {"id":…,"members":[…]}
+//! nexchat groups send GROUP "hello all"
 //! ```
 
 mod commands;
@@ -27,7 +29,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{FriendAction, PasswordFrom};
+use commands::{FriendAction, GroupAction, PasswordFrom};
 use credentials::Credentials;
 
 /// The server the example server listens on by default.
@@ -102,6 +104,12 @@ enum Command {
         /// The other user.
         user: String,
     },
+    /// Groups: list (the default), create, add, remove, send.
+    Groups {
+        /// What to do.
+        #[command(subcommand)]
+        action: Option<GroupAction>,
+    },
 }
 
 #[tokio::main]
@@ -157,6 +165,10 @@ async fn run(cli: Cli) -> Result<(), commands::Failure> {
         }
         Some(Command::SafetyNumber { user }) => {
             commands::safety_number(&commands::signed_in(&credentials)?, &user).await
+        }
+        Some(Command::Groups { action }) => {
+            let client = commands::signed_in(&credentials)?;
+            commands::groups(&client, action.unwrap_or(GroupAction::List)).await
         }
         None => interactive::run(commands::signed_in(&credentials)?).await,
     }
