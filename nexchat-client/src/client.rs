@@ -351,8 +351,11 @@ impl Client {
     /// # Errors
     /// The first socket could not be opened: [`Error::SessionEnded`] for a login that is no
     /// longer good, [`Error::Api`] or [`Error::Socket`] for a server that refused or could not
-    /// be reached. Later failures are retried, not returned.
+    /// be reached; [`Error::KeyMismatch`] when the identity key this client holds (from
+    /// [`Client::resume`]) is not the one the account publishes, so friends could not read what
+    /// it sends. Later failures are retried, not returned.
     pub async fn connect_with(&self, options: ConnectOptions) -> Result<Events> {
+        self.inner.keys.check_published().await?;
         let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
         let (commands_tx, commands) = mpsc::channel(64);
         let (opened_tx, opened) = oneshot::channel();

@@ -44,8 +44,9 @@ pub enum Error {
     /// A socket call before [`crate::Client::connect`], or after the connection was given up.
     #[error("not connected: call Client::connect first")]
     NotConnected,
-    /// The key backup opened, but holds another key than the account's published public key.
-    #[error("the key backup does not match the account's public key")]
+    /// The identity key this client holds (from the key backup, or a kept session) is not the
+    /// public key the account publishes.
+    #[error("this client's identity key is not the account's published public key")]
     KeyMismatch,
     /// The server URL is not an `http://` or `https://` URL.
     #[error("not a server URL (http:// or https://): {0}")]

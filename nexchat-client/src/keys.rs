@@ -94,6 +94,23 @@ impl Keys {
         self.learn(&body.username, body.public_key)
     }
 
+    /// Checks that the account publishes this client's identity key.
+    ///
+    /// # Errors
+    /// [`Error::KeyMismatch`] when it publishes another key or none.
+    pub(crate) async fn check_published(&self) -> Result<()> {
+        let published = match self.peer(&self.me).await {
+            Ok(peer) => peer.public_key,
+            Err(Error::NoPublicKey(_)) => return Err(Error::KeyMismatch),
+            Err(error) => return Err(error),
+        };
+        if published == self.identity.public_key() {
+            Ok(())
+        } else {
+            Err(Error::KeyMismatch)
+        }
+    }
+
     /// Takes `key` as `peer`'s key from now on; `Ok(true)` when it replaced another one.
     pub(crate) fn learn_changed(&self, peer: &str, key: PublicKey) -> Result<bool> {
         let known = self

@@ -138,6 +138,14 @@ async fn a_login_opens_the_account_from_its_key_backup_and_a_wrong_password_does
     let resumed = Client::resume(&again.session()).expect("resume");
     assert_eq!(resumed.public_key(), first.public_key());
     resumed.friends().await.expect("the token works");
+    // A kept session whose key is not the account's is refused before it sends anything.
+    let mut forged = again.session();
+    forged.identity = register(&server.url(), "mallory").await.session().identity;
+    let refused = Client::resume(&forged)
+        .expect("a well-formed key")
+        .connect()
+        .await;
+    assert!(matches!(refused, Err(Error::KeyMismatch)), "{refused:?}");
     let session_text = format!("{:?}", again.session());
     assert!(
         !session_text.contains(&again.session().token),
