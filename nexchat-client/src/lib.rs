@@ -2,10 +2,10 @@
 //! protocol (`docs/protocol.md`), with the browser client's cryptography, byte for byte, so a
 //! program written with it talks to browser users as one of them.
 //!
-//! - [`Client`]: sign up or in, friends, messages, groups (under sender keys), files, safety
-//!   numbers. It keeps one
-//!   socket open, connects again with jittered backoff when it is lost, and sends again with
-//!   the same ids the messages the server had not acknowledged.
+//! - [`Client`]: sign up or in, friends, messages with their ticks, groups (under sender keys),
+//!   files, safety numbers. It keeps one socket open, connects again with jittered backoff when
+//!   it is lost, and sends again with the same ids the messages the server had not
+//!   acknowledged.
 //! - [`Event`]: what a connected client learns, already decrypted.
 //! - [`crypto`]: the client-side cryptography on its own (identity and message keys, the
 //!   password key derivation and key backup, safety numbers, group sender keys, attachments),
