@@ -483,3 +483,47 @@ fn the_input_line_keeps_the_cursor_end_in_view() {
     let input = line_with(&render(&app, 40, 12), "56789  │");
     assert_eq!(input, format!("│ {}  │", &"0123456789".repeat(6)[25..]));
 }
+
+/// Whether a cell of the screen holds a character in `forbidden`.
+fn holds_any(buffer: &Buffer, forbidden: impl Fn(char) -> bool) -> bool {
+    buffer
+        .content()
+        .iter()
+        .any(|cell| cell.symbol().chars().any(&forbidden))
+}
+
+#[test]
+fn tabs_line_breaks_and_control_characters_are_drawn_not_obeyed() {
+    let mut app = talking_to_bob();
+    let said = [
+        "tab\there",
+        "one\r\ntwo\rthree",
+        "bell\u{7} esc\u{1b}[2J csi\u{9b}31m",
+    ];
+    for (at, text) in (0..).zip(said) {
+        let from_bob = message(
+            &format!("b{at}"),
+            "bob",
+            "alice",
+            text,
+            T0 + at,
+            MessageStatus::Seen,
+        );
+        app.apply(&Event::Message(from_bob), T0);
+    }
+    app.apply(
+        &Event::FriendRequest {
+            from: "eve\u{7}".into(),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    let text = screen(&buffer);
+    assert!(text.contains("│ 18:40 bob tab here "), "{text}");
+    for line in ["bob one ", "     two ", "     three "] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    assert!(text.contains("bob bell␇ esc␛[2J csi�31m "), "{text}");
+    assert!(line_with(&buffer, "asks to be").starts_with("● alice │ eve␇ asks"));
+    assert!(!holds_any(&buffer, char::is_control), "{text}");
+}
