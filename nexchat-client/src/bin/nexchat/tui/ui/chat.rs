@@ -12,7 +12,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Padding, Paragraph};
 
-use super::text::{clock, date, day_number, tail, truncate, width, wrap};
+use super::text::{clean, clock, date, day_number, tail, truncate, width, wrap};
 use super::{has_focus, pane, theme};
 use crate::tui::app::{App, Focus};
 use crate::tui::conversation::{Body, Conversation, Delivery, Entry, History, Item, ItemKind};
@@ -290,7 +290,8 @@ fn draw_input(frame: &mut Frame, area: Rect, app: &App, c: &Conversation) {
     } else {
         // One cell stays free after the text for the cursor.
         let before = tail(c.draft.before_cursor(), cells.saturating_sub(1));
-        let after = &c.draft.text()[c.draft.before_cursor().len()..];
+        // A draft holds no control characters, but a paste can bring bidi overrides.
+        let after = clean(&c.draft.text()[c.draft.before_cursor().len()..]);
         frame.render_widget(Paragraph::new(format!("{before}{after}")), inner);
         u16::try_from(width(&before)).expect("the text before the cursor fits the line")
     };

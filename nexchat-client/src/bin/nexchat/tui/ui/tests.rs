@@ -527,3 +527,39 @@ fn tabs_line_breaks_and_control_characters_are_drawn_not_obeyed() {
     assert!(line_with(&buffer, "asks to be").starts_with("● alice │ eve␇ asks"));
     assert!(!holds_any(&buffer, char::is_control), "{text}");
 }
+
+/// Whether `c` is a bidi embedding, override or isolate.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[test]
+fn bidi_overrides_in_names_and_text_never_reach_the_terminal() {
+    let eve = "eve\u{202e}lam";
+    let mut app = app("alice", &["bob", eve]);
+    app.resize(80, 24);
+    let said = "pay \u{2067}0001\u{2069} or \u{202e}evil";
+    app.apply(
+        &Event::Message(message("e1", eve, "alice", said, T0, MessageStatus::Seen)),
+        T0,
+    );
+    open(&mut app, eve);
+    app.on_paste("draft\u{202b} text", T0);
+    app.apply(
+        &Event::FriendRequest {
+            from: "mal\u{202d}lory".into(),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    let text = screen(&buffer);
+    assert!(!holds_any(&buffer, bidi_control), "{text:?}");
+    assert!(text.contains("evelam pay 0001 or evil"), "{text}");
+    assert!(text.contains("draft text"), "{text}");
+    assert!(text.contains("mallory asks to be your friend"), "{text}");
+
+    app.on_key(ctrl('r'), T0);
+    let buffer = render(&app, 80, 24);
+    assert!(!holds_any(&buffer, bidi_control));
+    assert!(screen(&buffer).contains("mallory"));
+}

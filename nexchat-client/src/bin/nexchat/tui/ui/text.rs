@@ -3,8 +3,8 @@
 //! Widths are ratatui's (a CJK character or an emoji takes two cells), measured grapheme by
 //! grapheme over the graphemes the screen draws. Everything drawn from a peer, a server or
 //! an error goes through here first, so that no character reaches the terminal that it would
-//! obey rather than draw: a tab becomes spaces, line breaks break lines ([`wrap`]), and other
-//! control characters become visible marks.
+//! obey rather than draw: a tab becomes spaces, line breaks break lines ([`wrap`]), other
+//! control characters become visible marks, and bidi overrides are left out.
 
 use ratatui::buffer::CellWidth;
 use ratatui::style::Style;
@@ -16,7 +16,10 @@ const TAB_STOP: usize = 4;
 /// `text` without a character that a terminal obeys rather than draws, but the tab, which
 /// [`graphemes`] spaces out. A C0 control character (line breaks included: on a single line
 /// they are marks too) or DEL becomes its Unicode control picture, `␛` for ESC, so that what
-/// was sent can be seen; a C1 one, which has no picture, becomes `�`.
+/// was sent can be seen; a C1 one, which has no picture, becomes `�`. The bidi embeddings,
+/// overrides and isolates are left out: a terminal that orders text both ways would reorder
+/// what follows one, up to the end of the line, so that a peer's words (or the time and
+/// ticks beside them) could read as something else.
 fn printable(text: &str) -> String {
     text.chars()
         .filter_map(|c| match c {
@@ -24,6 +27,7 @@ fn printable(text: &str) -> String {
             '\0'..='\u{1f}' => char::from_u32(0x2400 + u32::from(c)),
             '\u{7f}' => Some('\u{2421}'),
             '\u{80}'..='\u{9f}' => Some(char::REPLACEMENT_CHARACTER),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => None,
             c => Some(c),
         })
         .collect()
@@ -235,6 +239,14 @@ mod tests {
         // A line break is a mark where the text stays on one line.
         assert_eq!(truncate("two\nlines", 20), "two␊lines");
         assert_eq!(clean("\u{0}\u{9f}"), "␀�");
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_are_left_out() {
+        let overrides = "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}";
+        assert_eq!(clean(&format!("a{overrides}b")), "ab");
+        assert_eq!(truncate("\u{202e}evil", 10), "evil");
+        assert_eq!(wrap("x\u{2067}y", 10), ["xy"]);
     }
 
     #[test]
