@@ -145,8 +145,10 @@ impl App {
             conversation.online = is_online;
         }
         self.drop_empty_former_friends();
+        let requests = self.received.len();
         self.received = pending_received;
         self.sent = pending_sent;
+        self.follow_requests(requests);
     }
 
     /// Loads the conversation list: each peer with its last message and unread count.
@@ -253,7 +255,9 @@ impl App {
                 let friends = self.conversation(user).is_some_and(|c| c.friend);
                 let listed = self.received.iter().any(|r| r.eq_ignore_ascii_case(user));
                 if !friends && !listed {
+                    let requests = self.received.len();
                     self.received.push(user.clone());
+                    self.follow_requests(requests);
                 }
                 "answer the friend request"
             }
@@ -268,6 +272,23 @@ impl App {
             Action::Quit => "quit",
         };
         self.notify(format!("Could not {what}: {reason}"));
+    }
+
+    /// The requests received changed from `before` of them: an open requests window gives the
+    /// keys to what there is to do. The first request to arrive takes them from the empty
+    /// "add a friend" field (a window opened with no request starts there), so that `a` and
+    /// `r` answer it at once; a name being written keeps them. With no request left, the
+    /// field takes them back. The highlight stays on a request.
+    pub(super) fn follow_requests(&mut self, before: usize) {
+        let Some(Overlay::Requests(view)) = &mut self.overlay else {
+            return;
+        };
+        if self.received.is_empty() {
+            view.adding = true;
+        } else if before == 0 && view.name.is_empty() {
+            view.adding = false;
+        }
+        view.selected = view.selected.min(self.received.len().saturating_sub(1));
     }
 
     /// Former friends without messages leave the list: there is nothing to show of them.

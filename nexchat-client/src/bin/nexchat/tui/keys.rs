@@ -5,8 +5,9 @@
 //! top). In the list: Up/Down or k/j move, Enter opens, Tab goes to the input line. In the
 //! input line: text is written, Enter sends, Up/Down scroll, Esc or Tab go back to the list.
 //! In the friend requests: Up/Down or k/j move, `a` accepts, `r` rejects, Tab goes to the
-//! "add a friend" field and back, Enter asks the name written there, Esc closes. Over the
-//! safety number: Esc closes.
+//! "add a friend" field and back, Enter asks the name written there, Esc closes; the keys go
+//! to the field while there is no request, and to the requests when the first one arrives
+//! with nothing written in the field. Over the safety number: Esc closes.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -322,7 +323,7 @@ impl App {
             return Vec::new();
         }
         let user = self.received.remove(view.selected);
-        view.selected = view.selected.min(self.received.len().saturating_sub(1));
+        self.follow_requests(self.received.len() + 1);
         if accept {
             vec![Action::AcceptFriend { user }]
         } else {

@@ -9,10 +9,10 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 use super::theme;
-use crate::tui::App;
 use crate::tui::testing::{
     MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text,
 };
+use crate::tui::{Action, App};
 
 /// The line of the screen that shows `text`.
 fn line_with(buffer: &Buffer, text: &str) -> String {
@@ -562,4 +562,44 @@ fn bidi_overrides_in_names_and_text_never_reach_the_terminal() {
     let buffer = render(&app, 80, 24);
     assert!(!holds_any(&buffer, bidi_control));
     assert!(screen(&buffer).contains("mallory"));
+}
+
+#[test]
+fn a_request_arriving_in_the_open_window_is_answered_without_tab() {
+    let mut app = app("alice", &["bob"]);
+    app.resize(80, 24);
+    app.on_key(ctrl('r'), T0);
+    assert!(
+        screen(&render(&app, 80, 24)).contains("> ▏"),
+        "no request: the field has the keys"
+    );
+    let request = |from: &str| Event::FriendRequest { from: from.into() };
+    app.apply(&request("dave"), T0);
+    assert!(line_with(&render(&app, 80, 24), "dave").contains("a accept · r reject"));
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('a')), T0),
+        [Action::AcceptFriend {
+            user: "dave".into()
+        }]
+    );
+
+    // None left: the field has the keys again, and a name may begin with a or r.
+    assert_eq!(type_text(&mut app, "amy", T0), []);
+    // A request arriving while a name is being written leaves the keys in the field.
+    app.apply(&request("erin"), T0);
+    type_text(&mut app, "_r", T0);
+    assert!(screen(&render(&app, 80, 24)).contains("> amy_r▏"));
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter), T0),
+        [Action::RequestFriend {
+            user: "amy_r".into()
+        }]
+    );
+    app.on_key(key(KeyCode::Tab), T0);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('r')), T0),
+        [Action::RejectFriend {
+            user: "erin".into()
+        }]
+    );
 }
