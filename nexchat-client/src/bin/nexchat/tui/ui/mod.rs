@@ -7,6 +7,7 @@ mod list;
 mod popup;
 mod status;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 mod screenshot;
