@@ -5,10 +5,10 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Padding, Paragraph};
+use ratatui::widgets::{Block, Padding, Paragraph};
 
 use super::text::{clean, tail, truncate, width};
-use super::timeline::visible_lines;
+use super::timeline::Timeline;
 use super::{has_focus, pane, theme};
 use crate::tui::app::{App, Focus};
 use crate::tui::conversation::Conversation;
@@ -32,10 +32,25 @@ pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let [timeline, input] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(3)]).areas(area);
+    let [timeline, input] = timeline_and_input(area);
     draw_timeline(frame, timeline, conversation);
     draw_input(frame, input, app, conversation);
+}
+
+/// The conversation's `area` as the timeline's pane above the input line's.
+fn timeline_and_input(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(0), Constraint::Length(3)]).areas(area)
+}
+
+/// The timeline's pane, without its header.
+fn timeline_pane<'a>() -> Block<'a> {
+    pane(false).padding(Padding::horizontal(1))
+}
+
+/// Where the timeline's lines go when the conversation is drawn into `area`.
+pub(super) fn timeline_area(area: Rect) -> Rect {
+    let [timeline, _] = timeline_and_input(area);
+    timeline_pane().inner(timeline)
 }
 
 /// The header: the peer's name and state on the left, the safety number hint on the right.
@@ -83,14 +98,18 @@ fn header(c: &Conversation, cells: usize) -> (Line<'static>, Option<Line<'static
 
 fn draw_timeline(frame: &mut Frame, area: Rect, c: &Conversation) {
     let (left, right) = header(c, usize::from(area.width.saturating_sub(2)));
-    let mut block = pane(false).title(left).padding(Padding::horizontal(1));
+    let mut block = timeline_pane().title(left);
     if let Some(right) = right {
         block = block.title_top(right);
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
 
-    let lines = visible_lines(c, usize::from(inner.width), usize::from(inner.height));
+    let timeline = Timeline::new(c, usize::from(inner.width));
+    let height = usize::from(inner.height);
+    // Settled as the screen's state is after every key and event; and again here, so that
+    // whatever changed since, the drawing never shows blank lines above the timeline's start.
+    let lines = timeline.view(timeline.settled(c.scroll, height), height);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 

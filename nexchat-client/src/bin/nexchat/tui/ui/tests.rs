@@ -149,8 +149,9 @@ fn a_long_conversation_shows_its_end_and_pages_up_to_its_start() {
         (0..40).all(|i| text.contains(&format!("bob line {i:02}")) == (from..=to).contains(&i))
     };
     assert!(shows(&app, 34, 39));
+    // A page is the six lines less two, which stay in view.
     app.on_key(key(KeyCode::PageUp), T0);
-    assert!(shows(&app, 28, 33));
+    assert!(shows(&app, 30, 35));
     while app.on_key(key(KeyCode::PageUp), T0).is_empty() {}
     // At the start, the older page is on its way, and the screen is filled from the top.
     let text = screen(&render(&app, 80, 12));
@@ -601,5 +602,159 @@ fn a_request_arriving_in_the_open_window_is_answered_without_tab() {
         [Action::RejectFriend {
             user: "erin".into()
         }]
+    );
+}
+
+/// The screens of `app` from where its view is to the start of the open conversation, a page
+/// up at a time: the first is the screen before any key, the last one that a page up leaves
+/// as it is.
+fn pages_to_the_start(app: &mut App, width: u16, height: u16) -> Vec<String> {
+    let mut screens = vec![screen(&render(app, width, height))];
+    loop {
+        app.on_key(key(KeyCode::PageUp), T0);
+        let now = screen(&render(app, width, height));
+        if screens.last() == Some(&now) {
+            return screens;
+        }
+        screens.push(now);
+    }
+}
+
+/// `alice` talking to `bob` at 100 × 30 (24 lines of timeline), who sent these messages
+/// and then "the end", all of it loaded.
+fn bob_said(texts: &[String]) -> App {
+    let mut app = app("alice", &["bob"]);
+    app.resize(100, 30);
+    open(&mut app, "bob");
+    let history = texts
+        .iter()
+        .map(String::as_str)
+        .chain(["the end"])
+        .zip(0..)
+        .map(|(text, at)| {
+            let id = format!("b{at}");
+            message(&id, "bob", "alice", text, T0 + at, MessageStatus::Seen)
+        })
+        .collect();
+    app.load_history("bob", history, false);
+    app
+}
+
+/// How many of `words` both screens show.
+fn shared(words: &[String], one: &str, other: &str) -> usize {
+    words
+        .iter()
+        .filter(|w| one.contains(w.as_str()) && other.contains(w.as_str()))
+        .count()
+}
+
+#[test]
+fn paging_moves_a_screen_of_lines_less_two_and_skips_none() {
+    // Twenty messages of eight lines, a word a line: "m00.0" to "m19.7".
+    let words: Vec<String> = (0..20)
+        .flat_map(|m| (0..8).map(move |l| format!("m{m:02}.{l}")))
+        .collect();
+    let texts: Vec<String> = words.chunks(8).map(|lines| lines.join("\n")).collect();
+    let mut app = bob_said(&texts);
+
+    // "the end", bob's last two messages, and seven lines of the one before.
+    let end = screen(&render(&app, 100, 30));
+    assert!(end.contains("bob the end") && end.contains("m17.1") && !end.contains("m17.0"));
+    app.on_key(key(KeyCode::Up), T0);
+    let up = screen(&render(&app, 100, 30));
+    assert!(up.contains("m17.0") && !up.contains("bob the end"), "{up}");
+    app.on_key(key(KeyCode::Down), T0);
+    assert_eq!(screen(&render(&app, 100, 30)), end);
+
+    let screens = pages_to_the_start(&mut app, 100, 30);
+    for word in &words {
+        assert!(
+            screens.iter().any(|s| s.contains(word)),
+            "{word} never shown"
+        );
+    }
+    assert_eq!(
+        shared(&words, &screens[0], &screens[1]),
+        2,
+        "{}",
+        screens[1]
+    );
+    for pair in screens.windows(2) {
+        assert!(shared(&words, &pair[0], &pair[1]) >= 2, "{}", pair[1]);
+    }
+    assert!(
+        screens
+            .last()
+            .is_some_and(|s| s.contains("the start of your conversation"))
+    );
+}
+
+#[test]
+fn every_line_of_a_message_longer_than_the_screen_can_be_read() {
+    // 9,000 characters, "w0000 w0001 …": 188 lines where a line holds 50 cells.
+    let words: Vec<String> = (0..1_500).map(|w| format!("w{w:04}")).collect();
+    let mut app = bob_said(&[words.join(" ")]);
+
+    let screens = pages_to_the_start(&mut app, 100, 30);
+    assert_eq!(
+        screens.len(),
+        9,
+        "a screen, then eight pages up to the start"
+    );
+    for word in &words {
+        assert!(
+            screens.iter().any(|s| s.contains(word)),
+            "{word} never shown"
+        );
+    }
+    for pair in screens.windows(2) {
+        assert!(shared(&words, &pair[0], &pair[1]) > 0, "{}", pair[1]);
+    }
+    for _ in 1..screens.len() {
+        app.on_key(key(KeyCode::PageDown), T0);
+    }
+    assert_eq!(screen(&render(&app, 100, 30)), screens[0]);
+}
+
+#[test]
+fn what_a_taller_terminal_brings_into_view_is_seen() {
+    let mut app = app("alice", &["bob"]);
+    app.resize(80, 12);
+    open(&mut app, "bob");
+    let history = (0..10)
+        .map(|i| {
+            let id = format!("b{i}");
+            message(&id, "bob", "alice", &id, T0 + i, MessageStatus::Seen)
+        })
+        .collect();
+    app.load_history("bob", history, false);
+    app.on_key(key(KeyCode::PageUp), T0);
+    app.on_key(key(KeyCode::PageUp), T0);
+    let late = message(
+        "late",
+        "bob",
+        "alice",
+        "late",
+        T0 + 10,
+        MessageStatus::Delivered,
+    );
+    assert_eq!(app.apply(&Event::Message(late), T0), [], "below the view");
+
+    // Seven lines more, as many as the conversation has: the start stays at the top, and
+    // what fills the screen below it is seen.
+    assert_eq!(
+        app.resize(80, 19),
+        [Action::MarkSeen {
+            peer: "bob".into(),
+            ids: vec!["late".into()],
+        }]
+    );
+    let text = screen(&render(&app, 80, 19));
+    assert!(text.contains("bob late"), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("the start of")),
+        "{text}"
     );
 }

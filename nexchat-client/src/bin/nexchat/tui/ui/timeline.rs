@@ -1,8 +1,16 @@
-//! The open conversation's timeline as lines of the screen.
+//! The open conversation's timeline as lines of the screen, and the view of them that the
+//! screen shows.
 //!
 //! A message takes a line per wrapped line of its text: the time and the sender's name in
 //! columns of their own, the text beside them, and the ticks of this user's messages at the
 //! right edge, so that the eye finds them in one column.
+//!
+//! The view is `height` lines tall and ends at a [`Scroll`]. It moves by lines, never by
+//! items, so that every line of a message longer than the screen can be read; and it moves
+//! from where it is, laying out only the items it passes, however long the history.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use nexchat_core::protocol::MessageStatus;
 use ratatui::style::{Modifier, Style};
@@ -10,7 +18,9 @@ use ratatui::text::{Line, Span};
 
 use super::text::{clock, date, day_number, truncate, width, wrap};
 use super::theme;
-use crate::tui::conversation::{Body, Conversation, Delivery, Entry, History, Item, ItemKind};
+use crate::tui::conversation::{
+    Body, Conversation, Delivery, Entry, History, Item, ItemKind, Scroll,
+};
 
 /// Cells of the time column, `HH:MM` and a space.
 const TIME: usize = 6;
@@ -21,65 +31,189 @@ const NAME_MAX: usize = 10;
 /// What this user's messages are signed with: shorter than any username, so never one.
 const ME: &str = "me";
 
-/// The `height` lines of the timeline on screen, `cells` wide. The view ends with the last
-/// item not scrolled away; a conversation too short to fill the screen sits at the bottom, by
-/// the input line. Only the items on screen are laid out, however long the history.
-pub(super) fn visible_lines(c: &Conversation, cells: usize, height: usize) -> Vec<Line<'static>> {
-    let name_cells = (width(&c.peer).max(width(ME)))
-        .min(NAME_MAX)
-        .min(cells / 4)
-        .max(1);
-    let block = |index: usize| item_block(c, index, name_cells, cells);
-    let in_view = c.items.len().saturating_sub(c.scroll);
+/// The timeline of a conversation laid out `cells` wide: a line saying how much history is
+/// here, then each item's lines, the date above the first item of each day.
+pub(in crate::tui) struct Timeline<'a> {
+    /// The conversation.
+    c: &'a Conversation,
+    /// The width of a line.
+    cells: usize,
+    /// The width of the name column.
+    name_cells: usize,
+    /// How many lines each item laid out so far takes, by index: moving the view asks for the
+    /// same ones again and again, and a long message is long to lay out.
+    heights: RefCell<HashMap<usize, usize>>,
+}
 
-    // From the last item in view upwards, until the screen is full or the history starts.
-    let mut above = Vec::new();
-    let mut first = in_view;
-    while first > 0 && above.iter().map(Vec::len).sum::<usize>() < height {
-        first -= 1;
-        above.push(block(first));
+impl<'a> Timeline<'a> {
+    /// The timeline of `c`, `cells` wide.
+    pub(in crate::tui) fn new(c: &'a Conversation, cells: usize) -> Self {
+        let name_cells = (width(&c.peer).max(width(ME)))
+            .min(NAME_MAX)
+            .min(cells / 4)
+            .max(1);
+        Self {
+            c,
+            cells,
+            name_cells,
+            heights: RefCell::default(),
+        }
     }
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    if first == 0 {
-        let marker = match c.history {
+
+    /// The view ending at `at`, moved `lines` lines towards the start of the timeline, and
+    /// kept full (see [`Self::settled`]).
+    pub(in crate::tui) fn older(&self, at: Scroll, lines: usize, height: usize) -> Scroll {
+        self.settled(self.up(self.valid(at), lines), height)
+    }
+
+    /// The view ending at `at`, moved `lines` lines towards the end of the timeline, and kept
+    /// full (see [`Self::settled`]).
+    pub(in crate::tui) fn newer(&self, at: Scroll, lines: usize, height: usize) -> Scroll {
+        self.settled(self.down(self.valid(at), lines), height)
+    }
+
+    /// The view ending at `at`, moved down as far as it takes to show no blank line above the
+    /// start of the timeline while lines below the view could fill the screen instead: a
+    /// view that was full can become short when the terminal grows or lines wrap less.
+    pub(in crate::tui) fn settled(&self, at: Scroll, height: usize) -> Scroll {
+        // At the end, the view is as low as it goes: nothing to lay out.
+        if at == Scroll::default() {
+            return at;
+        }
+        let at = self.valid(at);
+        let above = self.lines_to(at, height);
+        self.down(at, height.saturating_sub(above))
+    }
+
+    /// Whether the view of `height` lines ending at `at` shows the first line of the
+    /// timeline.
+    pub(in crate::tui) fn at_start(&self, at: Scroll, height: usize) -> bool {
+        self.lines_to(self.valid(at), height + 1) <= height
+    }
+
+    /// The `height` lines of the view ending at `at`; a timeline shorter than the screen sits
+    /// at its bottom, by the input line.
+    pub(super) fn view(&self, at: Scroll, height: usize) -> Vec<Line<'static>> {
+        // Gathered from the bottom line up.
+        let mut lines = Vec::new();
+        for (index, hidden) in self.upwards(self.valid(at)) {
+            if lines.len() >= height {
+                break;
+            }
+            let mut block = self.block(index);
+            block.truncate(block.len() - hidden);
+            lines.extend(block.into_iter().rev());
+        }
+        if lines.len() < height {
+            lines.extend(self.marker());
+        }
+        lines.truncate(height);
+        lines.resize(height, Line::default());
+        lines.reverse();
+        lines
+    }
+
+    /// `at`, made to end on a line of the timeline: one of an item there is, or none when
+    /// there is no item.
+    fn valid(&self, at: Scroll) -> Scroll {
+        let Some(last) = self.c.items.len().checked_sub(1) else {
+            return Scroll::default();
+        };
+        let below = at.below.min(last);
+        let lines = at.lines.min(self.height(last - below) - 1);
+        Scroll { below, lines }
+    }
+
+    /// The index of the item on the bottom line of the view ending at a valid `at`, if there
+    /// is an item.
+    fn bottom(&self, at: Scroll) -> Option<usize> {
+        self.c.items.len().checked_sub(1 + at.below)
+    }
+
+    /// A valid `at` moved `lines` lines up, or as far as the first line of the first item.
+    fn up(&self, mut at: Scroll, mut lines: usize) -> Scroll {
+        while let Some(index) = self.bottom(at) {
+            // The lines of the bottom item from its first to the view's bottom line.
+            let shown = self.height(index) - at.lines;
+            if lines < shown || index == 0 {
+                at.lines += lines.min(shown - 1);
+                break;
+            }
+            lines -= shown;
+            at = Scroll {
+                below: at.below + 1,
+                lines: 0,
+            };
+        }
+        at
+    }
+
+    /// A valid `at` moved `lines` lines down, or as far as the end.
+    fn down(&self, mut at: Scroll, mut lines: usize) -> Scroll {
+        while lines > at.lines && at.below > 0 {
+            lines -= at.lines + 1;
+            at.below -= 1;
+            at.lines = self.bottom(at).map_or(0, |index| self.height(index) - 1);
+        }
+        at.lines = at.lines.saturating_sub(lines);
+        at
+    }
+
+    /// How many lines the timeline has from its start to the bottom of the view ending at a
+    /// valid `at`, counted only until there are `limit`.
+    fn lines_to(&self, at: Scroll, limit: usize) -> usize {
+        let mut count = 0;
+        for (index, hidden) in self.upwards(at) {
+            if count >= limit {
+                return count;
+            }
+            count += self.height(index) - hidden;
+        }
+        count + usize::from(self.marker().is_some())
+    }
+
+    /// The items from the one on the bottom line of the view ending at a valid `at` up to the
+    /// first, each with how many of its lines are below the view.
+    fn upwards(&self, at: Scroll) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let end = self.c.items.len() - at.below;
+        (0..end)
+            .rev()
+            .map(move |index| (index, if index + 1 == end { at.lines } else { 0 }))
+    }
+
+    /// The line above the first item that says how much history is here, if it is known.
+    fn marker(&self) -> Option<Line<'static>> {
+        let marker = match self.c.history {
             History::Unloaded => None,
             History::Loading => Some("loading…"),
             History::More => Some("PgUp: older messages"),
             History::Complete => Some("the start of your conversation"),
         };
-        lines.extend(marker.map(|m| Line::styled(m, theme::DIM).centered()));
+        marker.map(|m| Line::styled(m, theme::DIM).centered())
     }
-    lines.extend(above.into_iter().rev().flatten());
-    if lines.len() >= height {
-        return lines.split_off(lines.len() - height);
-    }
-    // Scrolled up to the start: what is below the view fills the rest of the screen.
-    let mut next = in_view;
-    while lines.len() < height && next < c.items.len() {
-        lines.extend(block(next));
-        next += 1;
-    }
-    lines.truncate(height);
-    let blank = std::iter::repeat_n(Line::default(), height - lines.len());
-    blank.chain(lines).collect()
-}
 
-/// The lines of the item at `index`, after the date when it starts a new day.
-fn item_block(
-    c: &Conversation,
-    index: usize,
-    name_cells: usize,
-    cells: usize,
-) -> Vec<Line<'static>> {
-    let item = &c.items[index];
-    let mut lines = Vec::new();
-    let day = day_number(item.time);
-    if index == 0 || day_number(c.items[index - 1].time) != day {
-        let label = format!("── {} ──", date(item.time));
-        lines.push(Line::styled(label, theme::DIM).centered());
+    /// How many lines the item at `index` takes, its date included.
+    fn height(&self, index: usize) -> usize {
+        *self
+            .heights
+            .borrow_mut()
+            .entry(index)
+            .or_insert_with(|| self.block(index).len())
     }
-    lines.extend(item_lines(item, &c.peer, name_cells, cells));
-    lines
+
+    /// The lines of the item at `index`, after the date when it starts a new day.
+    fn block(&self, index: usize) -> Vec<Line<'static>> {
+        let items = &self.c.items;
+        let item = &items[index];
+        let mut lines = Vec::new();
+        let day = day_number(item.time);
+        if index == 0 || day_number(items[index - 1].time) != day {
+            let label = format!("── {} ──", date(item.time));
+            lines.push(Line::styled(label, theme::DIM).centered());
+        }
+        lines.extend(item_lines(item, &self.c.peer, self.name_cells, self.cells));
+        lines
+    }
 }
 
 /// The lines of one timeline item.
