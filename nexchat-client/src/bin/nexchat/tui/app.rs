@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use nexchat_client::Message;
+use ratatui::layout::Size;
 
 use super::action::Action;
 use super::conversation::{Conversation, Delivery, Entry, History};
 use super::editor::Editor;
 use super::typing::TypingReport;
+use super::ui::{Timeline, timeline_size};
 
 /// Terminals narrower than this show the list or the open conversation, not both.
 pub(super) const NARROW_BELOW: u16 = 60;
@@ -91,8 +93,8 @@ pub struct App {
     pub(super) overlay: Option<Overlay>,
     /// Whether the terminal shows one pane at a time.
     pub(super) narrow: bool,
-    /// How many timeline items PageUp and PageDown move.
-    pub(super) page: usize,
+    /// The terminal's size: 80 × 24, the usual one, until the first resize.
+    size: Size,
     /// This user's typing reports.
     pub(super) typing: TypingReport,
     /// Makes the ids of the messages this user sends.
@@ -119,7 +121,7 @@ impl App {
             open: None,
             overlay: None,
             narrow: false,
-            page: 10,
+            size: Size::new(80, 24),
             typing: TypingReport::default(),
             new_id: Box::new(new_id),
         }
@@ -145,8 +147,10 @@ impl App {
             conversation.online = is_online;
         }
         self.drop_empty_former_friends();
+        let requests = self.received.len();
         self.received = pending_received;
         self.sent = pending_sent;
+        self.follow_requests(requests);
     }
 
     /// Loads the conversation list: each peer with its last message and unread count.
@@ -185,8 +189,7 @@ impl App {
     /// The terminal is now `width` × `height` cells; call at start and on every resize.
     pub fn resize(&mut self, width: u16, height: u16) -> Vec<Action> {
         self.narrow = width < NARROW_BELOW;
-        // Half a screen of messages: most take a line or two.
-        self.page = usize::from(height / 2).max(1);
+        self.size = Size::new(width, height);
         self.catch_up().into_iter().collect()
     }
 
@@ -253,7 +256,9 @@ impl App {
                 let friends = self.conversation(user).is_some_and(|c| c.friend);
                 let listed = self.received.iter().any(|r| r.eq_ignore_ascii_case(user));
                 if !friends && !listed {
+                    let requests = self.received.len();
                     self.received.push(user.clone());
+                    self.follow_requests(requests);
                 }
                 "answer the friend request"
             }
@@ -268,6 +273,23 @@ impl App {
             Action::Quit => "quit",
         };
         self.notify(format!("Could not {what}: {reason}"));
+    }
+
+    /// The requests received changed from `before` of them: an open requests window gives the
+    /// keys to what there is to do. The first request to arrive takes them from the empty
+    /// "add a friend" field (a window opened with no request starts there), so that `a` and
+    /// `r` answer it at once; a name being written keeps them. With no request left, the
+    /// field takes them back. The highlight stays on a request.
+    pub(super) fn follow_requests(&mut self, before: usize) {
+        let Some(Overlay::Requests(view)) = &mut self.overlay else {
+            return;
+        };
+        if self.received.is_empty() {
+            view.adding = true;
+        } else if before == 0 && view.name.is_empty() {
+            view.adding = false;
+        }
+        view.selected = view.selected.min(self.received.len().saturating_sub(1));
     }
 
     /// Former friends without messages leave the list: there is nothing to show of them.
@@ -330,6 +352,12 @@ impl App {
         self.open.is_some() && (!self.narrow || self.focus == Focus::Input)
     }
 
+    /// The width and the height of the open conversation's timeline on this terminal, in
+    /// cells and lines.
+    pub(super) fn timeline_size(&self) -> (usize, usize) {
+        timeline_size(self.size, self.narrow)
+    }
+
     /// The open conversation's messages are seen once they are on the screen: its badge goes,
     /// and (when the socket can take it) the peer is told which ones.
     pub(super) fn catch_up(&mut self) -> Option<Action> {
@@ -337,8 +365,13 @@ impl App {
             return None;
         }
         let connected = self.connection == Connection::Connected;
+        let (cells, height) = self.timeline_size();
         let peer = self.open.clone()?;
         let conversation = self.conversation_mut(&peer)?;
+        // The screen is drawn full (a resize or what arrived may have moved the lines under
+        // the view), and what it shows is what is seen.
+        let settled = Timeline::new(conversation, cells).settled(conversation.scroll, height);
+        conversation.scroll = settled;
         if !connected {
             // Told once the socket is back (catching up again on `Connected`).
             conversation.read_in_view();

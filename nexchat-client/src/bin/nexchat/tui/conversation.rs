@@ -119,6 +119,16 @@ pub(super) enum History {
     Complete,
 }
 
+/// Where the view of a timeline ends, counted from the end: what arrives above it (an older
+/// page) does not move it, and what arrives below it stays below.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Scroll {
+    /// Items wholly below the view.
+    pub(super) below: usize,
+    /// Lines of the item on the view's bottom line that are below the view.
+    pub(super) lines: usize,
+}
+
 /// A conversation with one other user: a friend, or someone who used to be.
 #[derive(Debug)]
 pub(super) struct Conversation {
@@ -138,8 +148,8 @@ pub(super) struct Conversation {
     pub(super) history: History,
     /// When something last happened, to order the list (ms; 0 for nothing yet).
     pub(super) activity: i64,
-    /// Timeline items hidden below the view because the user scrolled up.
-    pub(super) scroll: usize,
+    /// Where the view ends: the default, at the end, follows what arrives.
+    pub(super) scroll: Scroll,
     /// The peer's identity key changed and this user has not looked at the new number yet.
     pub(super) key_changed: bool,
     /// What this user is writing to the peer.
@@ -158,7 +168,7 @@ impl Conversation {
             items: Vec::new(),
             history: History::Unloaded,
             activity: 0,
-            scroll: 0,
+            scroll: Scroll::default(),
             key_changed: false,
             draft: Editor::default(),
         }
@@ -234,16 +244,17 @@ impl Conversation {
         }
         self.activity = self.activity.max(item.time);
         // Keep the view where the user scrolled it: what arrives below it stays below.
-        if self.scroll > 0 && at >= self.items.len() - self.scroll.min(self.items.len()) {
-            self.scroll += 1;
+        let scrolled = self.scroll != Scroll::default();
+        if scrolled && at >= self.items.len() - self.scroll.below.min(self.items.len()) {
+            self.scroll.below += 1;
         }
         self.items.insert(at, item);
     }
 
-    /// The conversation is on the screen: its unread count becomes what is still below the
-    /// part in view (everything else has been read).
+    /// The conversation is on the screen: its unread count becomes what is still wholly below
+    /// the view (everything else has been read, in part at least).
     pub(super) fn read_in_view(&mut self) {
-        let in_view = self.items.len().saturating_sub(self.scroll);
+        let in_view = self.items.len().saturating_sub(self.scroll.below);
         self.unread = self.items[in_view..]
             .iter()
             .filter_map(Item::entry)
@@ -255,7 +266,7 @@ impl Conversation {
     /// unseen, now marked seen here.
     pub(super) fn take_unseen(&mut self) -> Vec<String> {
         self.read_in_view();
-        let in_view = self.items.len().saturating_sub(self.scroll);
+        let in_view = self.items.len().saturating_sub(self.scroll.below);
         self.items[..in_view]
             .iter_mut()
             .filter_map(Item::entry_mut)
@@ -336,13 +347,16 @@ mod tests {
         );
         c.add_message(20, entry("mine", true, delivered.clone()));
         c.add_message(30, entry("new", false, delivered.clone()));
-        c.scroll = 1;
+        c.scroll = Scroll { below: 1, lines: 0 };
         c.add_message(40, entry("below", false, delivered));
-        assert_eq!(c.scroll, 2, "the view stays on what the user scrolled to");
+        assert_eq!(
+            c.scroll.below, 2,
+            "the view stays on what the user scrolled to"
+        );
         c.unread = 5;
         assert_eq!(c.take_unseen(), Vec::<String>::new());
         assert_eq!(c.unread, 2, "both unseen messages are below the view");
-        c.scroll = 0;
+        c.scroll = Scroll::default();
         assert_eq!(c.take_unseen(), ["new", "below"]);
         assert_eq!(c.unread, 0);
         assert_eq!(c.take_unseen(), Vec::<String>::new());

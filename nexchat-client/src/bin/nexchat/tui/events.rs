@@ -11,6 +11,7 @@ impl App {
     /// Applies one SDK event, which arrived at `now_ms`; returns what the loop must do in
     /// answer (marking seen what arrived in the conversation on screen).
     pub fn apply(&mut self, event: &Event, now_ms: i64) -> Vec<Action> {
+        let requests = self.received.len();
         match event {
             Event::Connected { online } => {
                 self.connection = Connection::Connected;
@@ -137,6 +138,7 @@ impl App {
             // Kinds of event added to the SDK later mean nothing to this screen yet.
             _ => {}
         }
+        self.follow_requests(requests);
         self.catch_up().into_iter().collect()
     }
 

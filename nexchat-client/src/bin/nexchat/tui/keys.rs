@@ -1,19 +1,25 @@
 //! What each key does.
 //!
 //! Everywhere: Ctrl-C or Ctrl-Q quits, Ctrl-R opens the friend requests, Ctrl-S the safety
-//! number of the open conversation, PageUp and PageDown scroll it (older pages load at the
-//! top). In the list: Up/Down or k/j move, Enter opens, Tab goes to the input line. In the
-//! input line: text is written, Enter sends, Up/Down scroll, Esc or Tab go back to the list.
+//! number of the open conversation, PageUp and PageDown scroll it a screen of lines at a time
+//! (older pages load at the top). In the list: Up/Down or k/j move, Enter opens, Tab goes to
+//! the input line. In the input line: text is written, Enter sends, Up/Down scroll a line,
+//! Esc or Tab go back to the list.
 //! In the friend requests: Up/Down or k/j move, `a` accepts, `r` rejects, Tab goes to the
-//! "add a friend" field and back, Enter asks the name written there, Esc closes. Over the
-//! safety number: Esc closes.
+//! "add a friend" field and back, Enter asks the name written there, Esc closes; the keys go
+//! to the field while there is no request, and to the requests when the first one arrives
+//! with nothing written in the field. Over the safety number: Esc closes.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
 use super::app::{App, Focus, Overlay, Requests};
-use super::conversation::{Body, Delivery, Entry, History};
+use super::conversation::{Body, Delivery, Entry, History, Scroll};
 use super::editor::Editor;
+use super::ui::Timeline;
+
+/// How many lines of the screen that a page up or down leaves stay in view, to read on from.
+const PAGE_OVERLAP: usize = 2;
 
 /// Whether `name` follows the username rule: 3–32 characters of `A-Z a-z 0-9 _ . -`.
 fn valid_username(name: &str) -> bool {
@@ -94,8 +100,8 @@ impl App {
                 self.typing.stop().into_iter().collect()
             }
             KeyCode::Char('s') if ctrl => self.safety_number(),
-            KeyCode::PageUp => self.scroll_older(self.page),
-            KeyCode::PageDown => self.scroll_newer(self.page),
+            KeyCode::PageUp => self.scroll_older(self.page()),
+            KeyCode::PageDown => self.scroll_newer(self.page()),
             _ => match self.focus {
                 Focus::List => self.list_key(key),
                 Focus::Input => self.input_key(key, now_ms),
@@ -146,7 +152,7 @@ impl App {
         self.open = Some(peer.clone());
         self.focus = Focus::Input;
         let conversation = self.conversation_or_new(&peer);
-        conversation.scroll = 0;
+        conversation.scroll = Scroll::default();
         if conversation.history == History::Unloaded {
             conversation.history = History::Loading;
             actions.push(Action::LoadOlder { peer, before: None });
@@ -223,7 +229,7 @@ impl App {
             return Vec::new();
         }
         conversation.draft.take();
-        conversation.scroll = 0;
+        conversation.scroll = Scroll::default();
         let to = conversation.peer.clone();
         let id = self.new_id();
         let entry = Entry {
@@ -241,20 +247,25 @@ impl App {
         actions
     }
 
-    /// Scrolls the open conversation `by` items up; at the top, asks for the older page.
-    fn scroll_older(&mut self, by: usize) -> Vec<Action> {
+    /// How many lines PageUp and PageDown move: a screen of the timeline less
+    /// [`PAGE_OVERLAP`].
+    fn page(&self) -> usize {
+        let (_, height) = self.timeline_size();
+        height.saturating_sub(PAGE_OVERLAP).max(1)
+    }
+
+    /// Moves the open conversation's view `lines` lines towards its start; at the start, asks
+    /// for the older page.
+    fn scroll_older(&mut self, lines: usize) -> Vec<Action> {
+        let (cells, height) = self.timeline_size();
         let Some(conversation) = self.open.clone().and_then(|p| self.conversation_mut(&p)) else {
             return Vec::new();
         };
-        let len = conversation.items.len();
-        if conversation.scroll + by < len {
-            conversation.scroll += by;
-            return Vec::new();
-        }
-        // The oldest item stays in view: at the top of the screen, unless the conversation is
-        // too short to fill it.
-        conversation.scroll = len.saturating_sub(1);
-        if conversation.history != History::More {
+        let timeline = Timeline::new(conversation, cells);
+        let at = timeline.older(conversation.scroll, lines, height);
+        let at_start = timeline.at_start(at, height);
+        conversation.scroll = at;
+        if !at_start || conversation.history != History::More {
             return Vec::new();
         }
         conversation.history = History::Loading;
@@ -264,9 +275,12 @@ impl App {
         }]
     }
 
-    fn scroll_newer(&mut self, by: usize) -> Vec<Action> {
+    /// Moves the open conversation's view `lines` lines towards its end.
+    fn scroll_newer(&mut self, lines: usize) -> Vec<Action> {
+        let (cells, height) = self.timeline_size();
         if let Some(conversation) = self.open.clone().and_then(|p| self.conversation_mut(&p)) {
-            conversation.scroll = conversation.scroll.saturating_sub(by);
+            let timeline = Timeline::new(conversation, cells);
+            conversation.scroll = timeline.newer(conversation.scroll, lines, height);
         }
         // What comes into view is seen: `on_key` catches up after every key.
         Vec::new()
@@ -322,7 +336,7 @@ impl App {
             return Vec::new();
         }
         let user = self.received.remove(view.selected);
-        view.selected = view.selected.min(self.received.len().saturating_sub(1));
+        self.follow_requests(self.received.len() + 1);
         if accept {
             vec![Action::AcceptFriend { user }]
         } else {
@@ -460,9 +474,12 @@ mod tests {
     #[test]
     fn paging_up_past_the_oldest_message_loads_the_older_page() {
         let mut app = app("alice", &["bob"]);
-        app.resize(80, 6);
+        // Six lines of timeline, which pages move four at a time.
+        app.resize(80, 12);
         open(&mut app, "bob");
-        let page: Vec<_> = (0..5)
+        assert_eq!(app.on_key(key(KeyCode::PageUp), T0), [], "nothing here yet");
+        // Twelve lines: "PgUp: older messages", the date, and ten messages.
+        let page: Vec<_> = (0..10)
             .map(|i| {
                 let id = format!("b{i}");
                 message(
@@ -476,7 +493,7 @@ mod tests {
             })
             .collect();
         app.load_history("bob", page, true);
-        assert_eq!(app.on_key(key(KeyCode::PageUp), T0), [], "three of five up");
+        assert_eq!(app.on_key(key(KeyCode::PageUp), T0), [], "four of six up");
         let older = app.on_key(key(KeyCode::PageUp), T0);
         assert_eq!(
             older,
@@ -494,6 +511,8 @@ mod tests {
     #[test]
     fn a_message_scrolled_out_of_view_is_not_seen_until_scrolled_to() {
         let mut app = app("alice", &["bob"]);
+        // Three lines of timeline, under the start of the conversation and the date.
+        app.resize(80, 9);
         open(&mut app, "bob");
         app.load_history("bob", Vec::new(), false);
         let from_bob = |id: &str, at| {

@@ -7,6 +7,7 @@ mod list;
 mod popup;
 mod status;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 mod screenshot;
@@ -14,10 +15,11 @@ mod screenshot;
 mod tests;
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect, Size};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Block;
 
+pub(super) use self::timeline::Timeline;
 use super::app::{App, Focus, Overlay};
 
 /// The colours and weights of the screen, in one place.
@@ -52,20 +54,17 @@ const LIST_MIN_WIDTH: u16 = 16;
 
 /// Draws the whole screen of `app`.
 pub fn draw(frame: &mut Frame, app: &App) {
-    let [main, status] =
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(frame.area());
+    let [main, status] = main_and_status(frame.area());
+    let [list, chat] = panes(main, app.narrow);
     if app.narrow {
         if app.shows_conversation() {
-            chat::draw(frame, main, app);
+            chat::draw(frame, chat, app);
         } else {
-            list::draw(frame, main, app);
+            list::draw(frame, list, app);
         }
     } else {
-        let list_width = (main.width / 3).max(LIST_MIN_WIDTH).min(main.width);
-        let [left, right] =
-            Layout::horizontal([Constraint::Length(list_width), Constraint::Min(0)]).areas(main);
-        list::draw(frame, left, app);
-        chat::draw(frame, right, app);
+        list::draw(frame, list, app);
+        chat::draw(frame, chat, app);
     }
     status::draw(frame, status, app);
     match &app.overlay {
@@ -75,6 +74,30 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
         None => {}
     }
+}
+
+/// The width and the height of the open conversation's timeline, in cells and lines, on a
+/// terminal of `size` (`narrow` or not): where [`draw`] puts it.
+pub(super) fn timeline_size(size: Size, narrow: bool) -> (usize, usize) {
+    let [main, _] = main_and_status(Rect::from((Position::ORIGIN, size)));
+    let [_, chat] = panes(main, narrow);
+    let timeline = chat::timeline_area(chat);
+    (usize::from(timeline.width), usize::from(timeline.height))
+}
+
+/// The screen less its last line, and that line, for the status bar.
+fn main_and_status(area: Rect) -> [Rect; 2] {
+    Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area)
+}
+
+/// Where the list and the open conversation go in `main`: side by side, or in a `narrow`
+/// terminal each over all of it, one at a time.
+fn panes(main: Rect, narrow: bool) -> [Rect; 2] {
+    if narrow {
+        return [main, main];
+    }
+    let list_width = (main.width / 3).max(LIST_MIN_WIDTH).min(main.width);
+    Layout::horizontal([Constraint::Length(list_width), Constraint::Min(0)]).areas(main)
 }
 
 /// A bordered pane, its border brighter when the keys go to it.

@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::text::clean;
 use super::theme;
 use crate::tui::app::{App, Connection, Focus, Overlay};
 
@@ -14,14 +15,15 @@ use crate::tui::app::{App, Connection, Focus, Overlay};
 pub(super) fn draw(frame: &mut Frame, area: Rect, app: &App) {
     let connection = match &app.connection {
         Connection::Connecting => Span::styled("◌ connecting…", theme::WARNING),
-        Connection::Connected => Span::styled(format!("● {}", app.me), theme::ONLINE),
+        Connection::Connected => Span::styled(format!("● {}", clean(&app.me)), theme::ONLINE),
         Connection::Disconnected { reason, retry_in } => Span::styled(
-            format!("○ offline ({reason}): {}", retrying(*retry_in)),
+            format!("○ offline ({}): {}", clean(reason), retrying(*retry_in)),
             theme::ERROR,
         ),
     };
     let said = match &app.notice {
-        Some(notice) => Span::styled(notice.clone(), theme::WARNING),
+        // Notices name peers and repeat what the server said.
+        Some(notice) => Span::styled(clean(notice), theme::WARNING),
         None => Span::styled(help(app), theme::DIM),
     };
     let line = Line::from(vec![connection, Span::styled(" │ ", theme::DIM), said]);

@@ -9,10 +9,10 @@ use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 
 use super::theme;
-use crate::tui::App;
 use crate::tui::testing::{
     MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text,
 };
+use crate::tui::{Action, App};
 
 /// The line of the screen that shows `text`.
 fn line_with(buffer: &Buffer, text: &str) -> String {
@@ -149,8 +149,9 @@ fn a_long_conversation_shows_its_end_and_pages_up_to_its_start() {
         (0..40).all(|i| text.contains(&format!("bob line {i:02}")) == (from..=to).contains(&i))
     };
     assert!(shows(&app, 34, 39));
+    // A page is the six lines less two, which stay in view.
     app.on_key(key(KeyCode::PageUp), T0);
-    assert!(shows(&app, 28, 33));
+    assert!(shows(&app, 30, 35));
     while app.on_key(key(KeyCode::PageUp), T0).is_empty() {}
     // At the start, the older page is on its way, and the screen is filled from the top.
     let text = screen(&render(&app, 80, 12));
@@ -482,4 +483,278 @@ fn the_input_line_keeps_the_cursor_end_in_view() {
     // The last 35 characters, and a cell for the cursor after them.
     let input = line_with(&render(&app, 40, 12), "56789  │");
     assert_eq!(input, format!("│ {}  │", &"0123456789".repeat(6)[25..]));
+}
+
+/// Whether a cell of the screen holds a character in `forbidden`.
+fn holds_any(buffer: &Buffer, forbidden: impl Fn(char) -> bool) -> bool {
+    buffer
+        .content()
+        .iter()
+        .any(|cell| cell.symbol().chars().any(&forbidden))
+}
+
+#[test]
+fn tabs_line_breaks_and_control_characters_are_drawn_not_obeyed() {
+    let mut app = talking_to_bob();
+    let said = [
+        "tab\there",
+        "one\r\ntwo\rthree",
+        "bell\u{7} esc\u{1b}[2J csi\u{9b}31m",
+    ];
+    for (at, text) in (0..).zip(said) {
+        let from_bob = message(
+            &format!("b{at}"),
+            "bob",
+            "alice",
+            text,
+            T0 + at,
+            MessageStatus::Seen,
+        );
+        app.apply(&Event::Message(from_bob), T0);
+    }
+    app.apply(
+        &Event::FriendRequest {
+            from: "eve\u{7}".into(),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    let text = screen(&buffer);
+    assert!(text.contains("│ 18:40 bob tab here "), "{text}");
+    for line in ["bob one ", "     two ", "     three "] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+    assert!(text.contains("bob bell␇ esc␛[2J csi�31m "), "{text}");
+    assert!(line_with(&buffer, "asks to be").starts_with("● alice │ eve␇ asks"));
+    assert!(!holds_any(&buffer, char::is_control), "{text}");
+}
+
+/// Whether `c` is a bidi embedding, override or isolate.
+fn bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[test]
+fn bidi_overrides_in_names_and_text_never_reach_the_terminal() {
+    let eve = "eve\u{202e}lam";
+    let mut app = app("alice", &["bob", eve]);
+    app.resize(80, 24);
+    let said = "pay \u{2067}0001\u{2069} or \u{202e}evil";
+    app.apply(
+        &Event::Message(message("e1", eve, "alice", said, T0, MessageStatus::Seen)),
+        T0,
+    );
+    open(&mut app, eve);
+    app.on_paste("draft\u{202b} text", T0);
+    app.apply(
+        &Event::FriendRequest {
+            from: "mal\u{202d}lory".into(),
+        },
+        T0,
+    );
+    let buffer = render(&app, 80, 24);
+    let text = screen(&buffer);
+    assert!(!holds_any(&buffer, bidi_control), "{text:?}");
+    assert!(text.contains("evelam pay 0001 or evil"), "{text}");
+    assert!(text.contains("draft text"), "{text}");
+    assert!(text.contains("mallory asks to be your friend"), "{text}");
+
+    app.on_key(ctrl('r'), T0);
+    let buffer = render(&app, 80, 24);
+    assert!(!holds_any(&buffer, bidi_control));
+    assert!(screen(&buffer).contains("mallory"));
+}
+
+#[test]
+fn a_request_arriving_in_the_open_window_is_answered_without_tab() {
+    let mut app = app("alice", &["bob"]);
+    app.resize(80, 24);
+    app.on_key(ctrl('r'), T0);
+    assert!(
+        screen(&render(&app, 80, 24)).contains("> ▏"),
+        "no request: the field has the keys"
+    );
+    let request = |from: &str| Event::FriendRequest { from: from.into() };
+    app.apply(&request("dave"), T0);
+    assert!(line_with(&render(&app, 80, 24), "dave").contains("a accept · r reject"));
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('a')), T0),
+        [Action::AcceptFriend {
+            user: "dave".into()
+        }]
+    );
+
+    // None left: the field has the keys again, and a name may begin with a or r.
+    assert_eq!(type_text(&mut app, "amy", T0), []);
+    // A request arriving while a name is being written leaves the keys in the field.
+    app.apply(&request("erin"), T0);
+    type_text(&mut app, "_r", T0);
+    assert!(screen(&render(&app, 80, 24)).contains("> amy_r▏"));
+    assert_eq!(
+        app.on_key(key(KeyCode::Enter), T0),
+        [Action::RequestFriend {
+            user: "amy_r".into()
+        }]
+    );
+    app.on_key(key(KeyCode::Tab), T0);
+    assert_eq!(
+        app.on_key(key(KeyCode::Char('r')), T0),
+        [Action::RejectFriend {
+            user: "erin".into()
+        }]
+    );
+}
+
+/// The screens of `app` from where its view is to the start of the open conversation, a page
+/// up at a time: the first is the screen before any key, the last one that a page up leaves
+/// as it is.
+fn pages_to_the_start(app: &mut App, width: u16, height: u16) -> Vec<String> {
+    let mut screens = vec![screen(&render(app, width, height))];
+    loop {
+        app.on_key(key(KeyCode::PageUp), T0);
+        let now = screen(&render(app, width, height));
+        if screens.last() == Some(&now) {
+            return screens;
+        }
+        screens.push(now);
+    }
+}
+
+/// `alice` talking to `bob` at 100 × 30 (24 lines of timeline), who sent these messages
+/// and then "the end", all of it loaded.
+fn bob_said(texts: &[String]) -> App {
+    let mut app = app("alice", &["bob"]);
+    app.resize(100, 30);
+    open(&mut app, "bob");
+    let history = texts
+        .iter()
+        .map(String::as_str)
+        .chain(["the end"])
+        .zip(0..)
+        .map(|(text, at)| {
+            let id = format!("b{at}");
+            message(&id, "bob", "alice", text, T0 + at, MessageStatus::Seen)
+        })
+        .collect();
+    app.load_history("bob", history, false);
+    app
+}
+
+/// How many of `words` both screens show.
+fn shared(words: &[String], one: &str, other: &str) -> usize {
+    words
+        .iter()
+        .filter(|w| one.contains(w.as_str()) && other.contains(w.as_str()))
+        .count()
+}
+
+#[test]
+fn paging_moves_a_screen_of_lines_less_two_and_skips_none() {
+    // Twenty messages of eight lines, a word a line: "m00.0" to "m19.7".
+    let words: Vec<String> = (0..20)
+        .flat_map(|m| (0..8).map(move |l| format!("m{m:02}.{l}")))
+        .collect();
+    let texts: Vec<String> = words.chunks(8).map(|lines| lines.join("\n")).collect();
+    let mut app = bob_said(&texts);
+
+    // "the end", bob's last two messages, and seven lines of the one before.
+    let end = screen(&render(&app, 100, 30));
+    assert!(end.contains("bob the end") && end.contains("m17.1") && !end.contains("m17.0"));
+    app.on_key(key(KeyCode::Up), T0);
+    let up = screen(&render(&app, 100, 30));
+    assert!(up.contains("m17.0") && !up.contains("bob the end"), "{up}");
+    app.on_key(key(KeyCode::Down), T0);
+    assert_eq!(screen(&render(&app, 100, 30)), end);
+
+    let screens = pages_to_the_start(&mut app, 100, 30);
+    for word in &words {
+        assert!(
+            screens.iter().any(|s| s.contains(word)),
+            "{word} never shown"
+        );
+    }
+    assert_eq!(
+        shared(&words, &screens[0], &screens[1]),
+        2,
+        "{}",
+        screens[1]
+    );
+    for pair in screens.windows(2) {
+        assert!(shared(&words, &pair[0], &pair[1]) >= 2, "{}", pair[1]);
+    }
+    assert!(
+        screens
+            .last()
+            .is_some_and(|s| s.contains("the start of your conversation"))
+    );
+}
+
+#[test]
+fn every_line_of_a_message_longer_than_the_screen_can_be_read() {
+    // 9,000 characters, "w0000 w0001 …": 188 lines where a line holds 50 cells.
+    let words: Vec<String> = (0..1_500).map(|w| format!("w{w:04}")).collect();
+    let mut app = bob_said(&[words.join(" ")]);
+
+    let screens = pages_to_the_start(&mut app, 100, 30);
+    assert_eq!(
+        screens.len(),
+        9,
+        "a screen, then eight pages up to the start"
+    );
+    for word in &words {
+        assert!(
+            screens.iter().any(|s| s.contains(word)),
+            "{word} never shown"
+        );
+    }
+    for pair in screens.windows(2) {
+        assert!(shared(&words, &pair[0], &pair[1]) > 0, "{}", pair[1]);
+    }
+    for _ in 1..screens.len() {
+        app.on_key(key(KeyCode::PageDown), T0);
+    }
+    assert_eq!(screen(&render(&app, 100, 30)), screens[0]);
+}
+
+#[test]
+fn what_a_taller_terminal_brings_into_view_is_seen() {
+    let mut app = app("alice", &["bob"]);
+    app.resize(80, 12);
+    open(&mut app, "bob");
+    let history = (0..10)
+        .map(|i| {
+            let id = format!("b{i}");
+            message(&id, "bob", "alice", &id, T0 + i, MessageStatus::Seen)
+        })
+        .collect();
+    app.load_history("bob", history, false);
+    app.on_key(key(KeyCode::PageUp), T0);
+    app.on_key(key(KeyCode::PageUp), T0);
+    let late = message(
+        "late",
+        "bob",
+        "alice",
+        "late",
+        T0 + 10,
+        MessageStatus::Delivered,
+    );
+    assert_eq!(app.apply(&Event::Message(late), T0), [], "below the view");
+
+    // Seven lines more, as many as the conversation has: the start stays at the top, and
+    // what fills the screen below it is seen.
+    assert_eq!(
+        app.resize(80, 19),
+        [Action::MarkSeen {
+            peer: "bob".into(),
+            ids: vec!["late".into()],
+        }]
+    );
+    let text = screen(&render(&app, 80, 19));
+    assert!(text.contains("bob late"), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("the start of")),
+        "{text}"
+    );
 }

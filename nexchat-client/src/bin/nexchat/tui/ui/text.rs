@@ -1,19 +1,60 @@
 //! Measuring, cutting and wrapping text in terminal cells, and telling times.
 //!
 //! Widths are ratatui's (a CJK character or an emoji takes two cells), measured grapheme by
-//! grapheme over the same graphemes ratatui draws: control characters are left out, so a
-//! message cannot move the cursor or clear the screen.
+//! grapheme over the graphemes the screen draws. Everything drawn from a peer, a server or
+//! an error goes through here first, so that no character reaches the terminal that it would
+//! obey rather than draw: a tab becomes spaces, line breaks break lines ([`wrap`]), other
+//! control characters become visible marks, and bidi overrides are left out.
 
 use ratatui::buffer::CellWidth;
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-/// The graphemes ratatui draws of `text`.
-fn graphemes(text: &str) -> Vec<String> {
-    let span = Span::raw(text);
-    span.styled_graphemes(Style::default())
-        .map(|g| g.symbol.to_owned())
+/// Tab stops are this many cells apart.
+const TAB_STOP: usize = 4;
+
+/// `text` without a character that a terminal obeys rather than draws, but the tab, which
+/// [`graphemes`] spaces out. A C0 control character (line breaks included: on a single line
+/// they are marks too) or DEL becomes its Unicode control picture, `␛` for ESC, so that what
+/// was sent can be seen; a C1 one, which has no picture, becomes `�`. The bidi embeddings,
+/// overrides and isolates are left out: a terminal that orders text both ways would reorder
+/// what follows one, up to the end of the line, so that a peer's words (or the time and
+/// ticks beside them) could read as something else.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' => Some(c),
+            '\0'..='\u{1f}' => char::from_u32(0x2400 + u32::from(c)),
+            '\u{7f}' => Some('\u{2421}'),
+            '\u{80}'..='\u{9f}' => Some(char::REPLACEMENT_CHARACTER),
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => None,
+            c => Some(c),
+        })
         .collect()
+}
+
+/// The graphemes the screen draws of `text`, on one line: [`printable`], with each tab spaced
+/// out to the next tab stop.
+fn graphemes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut column = 0;
+    for (index, run) in printable(text).split('\t').enumerate() {
+        if index > 0 {
+            let spaces = TAB_STOP - column % TAB_STOP;
+            out.extend(std::iter::repeat_n(" ".to_owned(), spaces));
+            column += spaces;
+        }
+        for g in Span::raw(run).styled_graphemes(Style::default()) {
+            column += usize::from(g.symbol.cell_width());
+            out.push(g.symbol.to_owned());
+        }
+    }
+    out
+}
+
+/// `text` as the screen draws it on one line (see [`graphemes`]).
+pub(super) fn clean(text: &str) -> String {
+    graphemes(text).concat()
 }
 
 /// How many cells `text` takes.
@@ -26,12 +67,14 @@ pub(super) fn width(text: &str) -> usize {
 
 /// `text` cut to at most `max` cells, ending in `…` when something was cut.
 pub(super) fn truncate(text: &str, max: usize) -> String {
-    if width(text) <= max {
-        return text.to_owned();
+    let graphemes = graphemes(text);
+    let cells: usize = graphemes.iter().map(|g| usize::from(g.cell_width())).sum();
+    if cells <= max {
+        return graphemes.concat();
     }
     let mut out = String::new();
     let mut used = 0;
-    for g in graphemes(text) {
+    for g in graphemes {
         let w = usize::from(g.cell_width());
         // One cell stays for the ellipsis.
         if used + w + 1 > max {
@@ -60,11 +103,19 @@ pub(super) fn tail(text: &str, max: usize) -> String {
     kept.into_iter().rev().collect()
 }
 
+/// The lines of `text`, split at each line break: `\n`, `\r\n` or a lone `\r`, as the
+/// systems a message may come from write them.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .flat_map(|line| line.strip_suffix('\r').unwrap_or(line).split('\r'))
+}
+
 /// `text` in lines of at most `max` cells: broken at spaces where it can be, inside a word
-/// where the word is longer than a line, and at every line break of its own.
+/// where the word is longer than a line, and at every line break of its own. A tab reaches
+/// the next tab stop of its line as the text wrote it, before wrapping.
 pub(super) fn wrap(text: &str, max: usize) -> Vec<String> {
     let mut lines = Vec::new();
-    for paragraph in text.split('\n') {
+    for paragraph in split_lines(text) {
         let mut line = String::new();
         let mut used = 0;
         // Where the line can be broken: the byte after its last space.
@@ -181,9 +232,39 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_not_text() {
-        assert_eq!(wrap("a\u{1b}[31mb\u{7}", 20), ["a[31mb"]);
-        assert_eq!(width("\u{1b}"), 0);
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(wrap("a\u{1b}[31mb\u{7}", 20), ["a␛[31mb␇"]);
+        assert_eq!(wrap("csi\u{9b}1m del\u{7f}", 20), ["csi�1m del␡"]);
+        assert_eq!(width("\u{1b}"), 1);
+        // A line break is a mark where the text stays on one line.
+        assert_eq!(truncate("two\nlines", 20), "two␊lines");
+        assert_eq!(clean("\u{0}\u{9f}"), "␀�");
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_are_left_out() {
+        let overrides = "\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2066}\u{2067}\u{2068}\u{2069}";
+        assert_eq!(clean(&format!("a{overrides}b")), "ab");
+        assert_eq!(truncate("\u{202e}evil", 10), "evil");
+        assert_eq!(wrap("x\u{2067}y", 10), ["xy"]);
+    }
+
+    #[test]
+    fn tabs_reach_the_next_tab_stop() {
+        assert_eq!(clean("tab\there"), "tab here");
+        assert_eq!(clean("\tx\ty"), "    x   y");
+        assert_eq!(clean("日本\tx"), "日本    x");
+        assert_eq!(wrap("a\tb", 20), ["a   b"]);
+        assert_eq!(width("a\t"), 4);
+    }
+
+    #[test]
+    fn every_line_break_breaks_the_line() {
+        assert_eq!(
+            wrap("one\r\ntwo\rthree\nfour", 20),
+            ["one", "two", "three", "four"]
+        );
+        assert_eq!(wrap("a\r\rb\r\n", 20), ["a", "", "b", ""]);
     }
 
     #[test]
