@@ -6,6 +6,7 @@
 //!   handled through the [`Transport`].
 //! - `sqlite`: storing a message (group-committed, durable) and reading a history page.
 //! - `hub`: fan-out of a `typing` frame to every session of its receiver.
+//! - `client`: the client SDK's cryptography per message and per login.
 //!
 //! Run: `cargo bench -p nexchat-benches --bench hot_paths` (add `-- GROUP` to pick one group,
 //! `-- --quick` for a short pass).
@@ -15,6 +16,7 @@
 //! [`Transport`]: nexchat_core::transport::Transport
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
+mod client;
 mod fixtures;
 mod friend_guard;
 mod hub;
@@ -25,5 +27,6 @@ criterion::criterion_main!(
     protocol::group,
     friend_guard::group,
     sqlite::group,
-    hub::group
+    hub::group,
+    client::group
 );
