@@ -4,7 +4,7 @@
 //! Data flows one way: commands from [`crate::Client`] come in on a channel, frames go out on
 //! the socket, frames from the server are decrypted and go out as [`Event`]s.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ const SILENCE: Duration = Duration::from_secs(50);
 const MAX_WAITING_TICKS: usize = 256;
 /// Message ids remembered to drop the repeats of at-least-once delivery.
 const RECENT_IDS: usize = 4096;
+/// Pages of a group's history (200 messages each) read for the key message of a message whose
+/// sender key this client does not have: a client started after the key was handed out finds
+/// it there (`fetch_group_history` includes the key messages to the caller).
+const KEY_SEARCH_PAGES: u8 = 5;
 
 /// A message the server acknowledged: it is stored (one tick).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +135,10 @@ pub(crate) struct Connection {
     histories: VecDeque<PendingHistory>,
     ticks: VecDeque<String>,
     recent: RecentIds,
+    /// Ids of this client's key messages, whose receipts are not news to anyone.
+    key_messages: RecentIds,
+    /// Groups whose history is being read for missing sender keys: pages left.
+    key_searches: HashMap<String, u8>,
     backoff: Backoff,
 }
 
@@ -150,6 +158,8 @@ impl Connection {
             histories: VecDeque::new(),
             ticks: VecDeque::new(),
             recent: RecentIds::default(),
+            key_messages: RecentIds::default(),
+            key_searches: HashMap::new(),
             backoff: Backoff::new(options.backoff_base, options.backoff_cap),
         }
     }
@@ -177,7 +187,7 @@ impl Connection {
                     }
                     match error {
                         Error::SessionEnded(reason) => Outcome::SessionEnded(reason),
-                        other => Outcome::Lost(other.to_string()),
+                        other => Outcome::Lost(brief(&other)),
                     }
                 }
             };
@@ -240,6 +250,9 @@ impl Connection {
                 return outcome;
             }
         }
+        // Searches in flight were answered on the socket that is gone; `sync_done` starts them
+        // again for what still waits.
+        self.key_searches.clear();
         let mut greeting = Greeting::default();
         loop {
             tokio::select! {
@@ -346,6 +359,9 @@ impl Connection {
                     write(sink, group_delivered_frame(group, ids)).await?;
                 }
                 self.backoff.reset();
+                for group in self.keys.sender_keys().waiting_groups() {
+                    self.search_keys(group, None, sink).await?;
+                }
                 let online = std::mem::take(&mut greeting.online);
                 self.emit(Event::Connected { online }).await;
             }
@@ -448,7 +464,9 @@ impl Connection {
                         timestamp,
                     };
                     let _ = pending.done.send(Ok(sent));
-                    if !pending.quiet {
+                    if pending.quiet {
+                        self.key_messages.insert(&id);
+                    } else {
                         self.emit(Event::GroupSent {
                             id,
                             group,
@@ -459,12 +477,19 @@ impl Connection {
                 }
             }
             ServerEvent::GroupDelivered { group, ids } => {
-                let status = MessageStatus::Delivered;
-                self.emit(Event::GroupReceipt { group, ids, status }).await;
+                self.group_receipt(group, ids, MessageStatus::Delivered)
+                    .await;
             }
             ServerEvent::GroupSeen { group, ids } => {
-                let status = MessageStatus::Seen;
-                self.emit(Event::GroupReceipt { group, ids, status }).await;
+                self.group_receipt(group, ids, MessageStatus::Seen).await;
+            }
+            ServerEvent::GroupHistoryResponse {
+                group,
+                messages,
+                has_more,
+            } => {
+                self.on_key_search_page(group, messages, has_more, sink)
+                    .await?
             }
             ServerEvent::GroupChanged { group, change } => {
                 self.on_group_changed(&group, &change, sink).await?;
@@ -530,9 +555,15 @@ impl Connection {
             self.take_key(&message).await;
         } else if let Some(key) = self.keys.sender_keys().key_of(&message) {
             self.emit(open_group_message(&key, message)).await;
-        } else if let Some(given_up) = self.keys.sender_keys().wait(message) {
-            let reason = "its sender key never arrived".to_owned();
-            self.emit(undecryptable_group(given_up, reason)).await;
+        } else {
+            let before = message.id.clone();
+            if let Some(given_up) = self.keys.sender_keys().wait(message) {
+                let reason = "its sender key never arrived".to_owned();
+                self.emit(undecryptable_group(given_up, reason)).await;
+            }
+            if greeting.done {
+                self.search_keys(group.clone(), Some(before), sink).await?;
+            }
         }
         if ack {
             if greeting.done {
@@ -542,6 +573,65 @@ impl Connection {
             }
         }
         Ok(())
+    }
+
+    /// Starts reading `group`'s history, older than `before`, for the key messages of the
+    /// messages waiting there (unless a search runs already).
+    async fn search_keys(
+        &mut self,
+        group: String,
+        before: Option<String>,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        if self.key_searches.contains_key(&group) {
+            return Ok(());
+        }
+        self.key_searches.insert(group.clone(), KEY_SEARCH_PAGES);
+        write(sink, group_history_frame(group, before)).await
+    }
+
+    /// A page of a key search: takes the key messages in it; reads on while messages still
+    /// wait and pages are left, else reports what still waits as undecryptable.
+    async fn on_key_search_page(
+        &mut self,
+        group: String,
+        messages: Vec<GroupMessage>,
+        has_more: bool,
+        sink: &mut Sink,
+    ) -> Result<(), Outcome> {
+        let Some(left) = self.key_searches.get(&group).copied() else {
+            return Ok(());
+        };
+        for message in messages.iter().filter(|m| m.to.is_some()) {
+            self.take_key(message).await;
+        }
+        let sender_keys = self.keys.sender_keys();
+        if !sender_keys.has_waiting(&group) {
+            self.key_searches.remove(&group);
+            return Ok(());
+        }
+        let oldest = messages.last().map(|m| m.id.clone());
+        if has_more && left > 1 && oldest.is_some() {
+            self.key_searches.insert(group.clone(), left - 1);
+            return write(sink, group_history_frame(group, oldest)).await;
+        }
+        self.key_searches.remove(&group);
+        for given_up in sender_keys.give_up(&group) {
+            let reason = "its sender key was never handed to this user".to_owned();
+            self.emit(undecryptable_group(given_up, reason)).await;
+        }
+        Ok(())
+    }
+
+    /// Receipts of this client's group messages; those of its key messages are left out.
+    async fn group_receipt(&mut self, group: String, ids: Vec<String>, status: MessageStatus) {
+        let ids: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !self.key_messages.contains(id))
+            .collect();
+        if !ids.is_empty() {
+            self.emit(Event::GroupReceipt { group, ids, status }).await;
+        }
     }
 
     /// Opens a key message to this user and keeps the sender key it holds.
@@ -811,6 +901,14 @@ pub(crate) fn key_message_frame(
     })
 }
 
+fn group_history_frame(group: String, before: Option<String>) -> String {
+    encode(&ClientEvent::FetchGroupHistory {
+        group,
+        before,
+        limit: Some(200),
+    })
+}
+
 fn group_delivered_frame(group: String, ids: Vec<String>) -> String {
     encode(&ClientEvent::GroupDelivered {
         group,
@@ -844,6 +942,22 @@ fn closed(close: Option<&CloseFrame>) -> Outcome {
     }
 }
 
+/// Why a socket could not be opened, short enough for a status line: "cannot reach the
+/// server (Connection refused …)" rather than reqwest's URL and wrapper errors.
+fn brief(error: &Error) -> String {
+    match error {
+        Error::Http(http) => {
+            let mut cause: &dyn std::error::Error = http;
+            while let Some(inner) = cause.source() {
+                cause = inner;
+            }
+            format!("cannot reach the server ({cause})")
+        }
+        Error::Api { status, .. } => format!("the server answered {status}"),
+        other => other.to_string(),
+    }
+}
+
 /// A 401 from the ticket route means the token is no longer good.
 fn session_or(error: Error) -> Error {
     match error {
@@ -864,6 +978,10 @@ struct RecentIds {
 }
 
 impl RecentIds {
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
     /// `true` when `id` is new.
     fn insert(&mut self, id: &str) -> bool {
         if self.set.contains(id) {

@@ -78,6 +78,32 @@ impl SenderKeys {
             .cloned()
     }
 
+    /// Whether messages of `group` wait for their key.
+    pub(crate) fn has_waiting(&self, group: &str) -> bool {
+        self.waiting.lock().iter().any(|m| m.group == group)
+    }
+
+    /// The groups that have messages waiting for their key.
+    pub(crate) fn waiting_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = self
+            .waiting
+            .lock()
+            .iter()
+            .map(|m| m.group.clone())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
+
+    /// Stops waiting for the keys of `group`'s messages: returns them, to be reported.
+    pub(crate) fn give_up(&self, group: &str) -> Vec<GroupMessage> {
+        let mut waiting = self.waiting.lock();
+        let (given_up, still): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|m| m.group == group);
+        waiting.extend(still);
+        given_up
+    }
+
     /// Keeps `message` until its key arrives; returns one given up to make room.
     pub(crate) fn wait(&self, message: GroupMessage) -> Option<GroupMessage> {
         let mut waiting = self.waiting.lock();
@@ -86,5 +112,63 @@ impl SenderKeys {
             .flatten();
         waiting.push_back(message);
         dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nexchat_core::protocol::MessageStatus;
+
+    use super::*;
+
+    fn message(group: &str, sender: &str, key_id: &str, id: &str) -> GroupMessage {
+        GroupMessage {
+            id: id.into(),
+            group: group.into(),
+            sender: sender.into(),
+            to: None,
+            key_id: Some(key_id.into()),
+            ciphertext: String::new(),
+            iv: String::new(),
+            timestamp: 0,
+            status: MessageStatus::Sent,
+        }
+    }
+
+    #[test]
+    fn a_key_opens_only_its_own_waiting_messages_and_the_rest_can_be_given_up() {
+        let keys = SenderKeys::default();
+        let key = SenderKey::generate();
+        let kid = key.key_id().to_owned();
+        assert!(keys.wait(message("g1", "Bob", &kid, "m1")).is_none());
+        assert!(keys.wait(message("g1", "bob", "other key", "m2")).is_none());
+        assert!(keys.wait(message("g2", "bob", &kid, "m3")).is_none());
+        let opened = keys.learn("g1", "BOB", key);
+        assert_eq!(
+            opened.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["m1"]
+        );
+        assert_eq!(keys.waiting_groups(), ["g1", "g2"]);
+        let given_up = keys.give_up("g1");
+        assert_eq!(
+            given_up.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+            ["m2"]
+        );
+        assert!(!keys.has_waiting("g1") && keys.has_waiting("g2"));
+    }
+
+    #[test]
+    fn the_oldest_waiting_message_makes_room() {
+        let keys = SenderKeys::default();
+        for i in 0..MAX_WAITING {
+            assert!(
+                keys.wait(message("g", "bob", "k", &i.to_string()))
+                    .is_none()
+            );
+        }
+        let dropped = keys
+            .wait(message("g", "bob", "k", "last"))
+            .expect("one given up");
+        assert_eq!(dropped.id, "0");
     }
 }

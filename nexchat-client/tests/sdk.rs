@@ -521,3 +521,45 @@ async fn a_group_chats_under_sender_keys_and_a_new_key_follows_a_removal() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_started_after_a_key_was_handed_out_finds_it_in_the_groups_history() {
+    let server = TestServer::start().await;
+    let alice = register(&server.url(), "alice").await;
+    let bob = register(&server.url(), "bob").await;
+    befriend(&alice, &bob).await;
+    let mut alice_events = alice.connect().await.expect("connect");
+    connected(&mut alice_events).await;
+    let group = alice
+        .create_group(&[bob.username()])
+        .await
+        .expect("create")
+        .id;
+    // Bob's first client takes Alice's key with her first message, and acknowledges both.
+    let mut bob_events = bob.connect().await.expect("connect");
+    connected(&mut bob_events).await;
+    alice.send_group(&group, "first").await.expect("first");
+    let first = next_matching(&mut bob_events, "the first message", |e| match e {
+        Event::GroupMessage(m) => Some(m.text.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(first, "first");
+
+    // Bob starts again (a new process: no keys kept). Alice's next message comes under the
+    // same key, with no key message of its own: the new client finds the key in the history.
+    drop(bob_events);
+    let bob_again = Client::login(&server.url(), bob.username(), PASSWORD)
+        .await
+        .expect("login");
+    let mut again_events = bob_again.connect().await.expect("connect");
+    connected(&mut again_events).await;
+    alice.send_group(&group, "second").await.expect("second");
+    let second = next_matching(&mut again_events, "the second message", |e| match e {
+        Event::GroupMessage(m) => Some(m.text.clone()),
+        Event::Undecryptable { reason, .. } => Some(format!("undecryptable: {reason}")),
+        _ => None,
+    })
+    .await;
+    assert_eq!(second, "second");
+}
