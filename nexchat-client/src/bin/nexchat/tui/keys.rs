@@ -152,7 +152,7 @@ impl App {
         self.open = Some(peer.clone());
         self.focus = Focus::Input;
         let conversation = self.conversation_or_new(&peer);
-        conversation.scroll = Scroll::default();
+        conversation.scroll = Scroll::End;
         if conversation.history == History::Unloaded {
             conversation.history = History::Loading;
             actions.push(Action::LoadOlder { peer, before: None });
@@ -229,7 +229,7 @@ impl App {
             return Vec::new();
         }
         conversation.draft.take();
-        conversation.scroll = Scroll::default();
+        conversation.scroll = Scroll::End;
         let to = conversation.peer.clone();
         let id = self.new_id();
         let entry = Entry {

@@ -758,3 +758,51 @@ fn what_a_taller_terminal_brings_into_view_is_seen() {
         "{text}"
     );
 }
+
+/// The first line of the open conversation's timeline as drawn at `width` × `height`, without
+/// the list beside it and the borders.
+fn top_line(app: &App, width: u16, height: u16) -> String {
+    let text = screen(&render(app, width, height));
+    let row = text.lines().nth(1).unwrap_or_default();
+    // The timeline's pane is the last on the row.
+    let pane = row.trim_end_matches('│').rsplit('│').next();
+    pane.unwrap_or_default().trim().to_owned()
+}
+
+#[test]
+fn a_resize_keeps_the_line_being_read_at_the_top() {
+    // 30,000 characters, "w0000 w0001 …": about 600 lines at 100 columns, 1,000 at 70.
+    let words: Vec<String> = (0..5_000).map(|w| format!("w{w:04}")).collect();
+    let mut app = bob_said(&[words.join(" ")]);
+    for _ in 0..12 {
+        app.on_key(key(KeyCode::PageUp), T0);
+    }
+    let before = screen(&render(&app, 100, 30));
+    let top = top_line(&app, 100, 30);
+    let first = top.split(' ').next().unwrap_or_default().to_owned();
+    assert!(first.starts_with('w'), "{before}");
+
+    // Narrower, every line holds fewer words, but the one read first stays on top.
+    app.resize(70, 30);
+    let narrow = top_line(&app, 70, 30);
+    assert!(
+        narrow.split(' ').any(|w| w == first),
+        "{first} in {narrow:?}"
+    );
+    app.resize(100, 30);
+    assert_eq!(screen(&render(&app, 100, 30)), before);
+    // Shorter, the lines below go.
+    app.resize(100, 15);
+    assert_eq!(top_line(&app, 100, 15), top);
+    app.resize(100, 30);
+    assert_eq!(screen(&render(&app, 100, 30)), before);
+
+    // At the start, the start stays in view.
+    pages_to_the_start(&mut app, 100, 30);
+    let start = top_line(&app, 100, 30);
+    assert_eq!(start, "the start of your conversation");
+    app.resize(100, 15);
+    assert_eq!(top_line(&app, 100, 15), start);
+    app.resize(60, 30);
+    assert_eq!(top_line(&app, 60, 30), start);
+}
