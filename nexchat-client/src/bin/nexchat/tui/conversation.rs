@@ -242,6 +242,9 @@ impl Conversation {
         else {
             return false;
         };
+        let top = self.top_item();
+        // Moved rather than added: the view is put back on its top item below.
+        let scroll = std::mem::take(&mut self.scroll);
         let mut item = self.items.remove(index);
         if let Some(entry) = item.entry_mut() {
             entry.delivery = match &entry.delivery {
@@ -250,11 +253,25 @@ impl Conversation {
             };
         }
         item.time = time;
-        self.insert(item);
+        let at = self.insert(item);
+        self.scroll = scroll;
+        if let (Some(top), Scroll::Top { later, .. }) = (top, &mut self.scroll) {
+            *later = self.items.len() - 1 - after_move(top, index, at);
+        }
         true
     }
 
-    fn insert(&mut self, item: Item) {
+    /// The index of the item on the view's top line, when the view is scrolled back.
+    fn top_item(&self) -> Option<usize> {
+        let Scroll::Top { later, .. } = self.scroll else {
+            return None;
+        };
+        let last = self.items.len().checked_sub(1)?;
+        Some(last - later.min(last))
+    }
+
+    /// Puts `item` in its place; returns its index.
+    fn insert(&mut self, item: Item) -> usize {
         let mut at = self.items.len();
         if !item.pending() {
             while at > 0 && (self.items[at - 1].pending() || self.items[at - 1].time > item.time) {
@@ -269,6 +286,7 @@ impl Conversation {
             *later += 1;
         }
         self.items.insert(at, item);
+        at
     }
 
     /// The conversation is on the screen with `below` items wholly below the view: its unread
@@ -304,6 +322,15 @@ impl Conversation {
             .iter()
             .find_map(|item| item.entry().map(|e| e.id.clone()))
     }
+}
+
+/// Where the item at `index` is once the one at `from` is taken out and put back at `to`.
+fn after_move(index: usize, from: usize, to: usize) -> usize {
+    if index == from {
+        return to;
+    }
+    let taken = index - usize::from(index > from);
+    taken + usize::from(taken >= to)
 }
 
 #[cfg(test)]
@@ -342,6 +369,28 @@ mod tests {
         assert!(c.stored("mine", 55));
         assert_eq!(ids(&c), ["a", "b", "mine", "c"]);
         assert_eq!(c.activity, 60);
+    }
+
+    #[test]
+    fn a_stored_message_taking_its_place_leaves_the_view_on_its_top_item() {
+        let mut c = Conversation::new("bob".into());
+        let seen = Delivery::Stored(MessageStatus::Seen);
+        let mark = Mark { part: 2, offset: 0 };
+        c.add_message(10, entry("a", false, seen.clone()));
+        c.add_message(20, entry("b", false, seen.clone()));
+        c.add_message(30, entry("mine", true, Delivery::Pending));
+        c.add_message(40, entry("late", true, Delivery::Pending));
+        // On "b", and the message moves above it.
+        c.scroll = Scroll::Top { later: 2, mark };
+        assert!(c.stored("mine", 15));
+        assert_eq!(ids(&c), ["a", "mine", "b", "late"]);
+        assert_eq!(c.top_item(), Some(2));
+        // On the message that moves: the view goes with it.
+        c.scroll = Scroll::Top { later: 0, mark };
+        assert!(c.stored("late", 5));
+        assert_eq!(ids(&c), ["late", "a", "mine", "b"]);
+        assert_eq!(c.top_item(), Some(0));
+        assert_eq!(c.scroll, Scroll::Top { later: 3, mark });
     }
 
     #[test]

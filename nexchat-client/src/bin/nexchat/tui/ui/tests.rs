@@ -806,3 +806,31 @@ fn a_resize_keeps_the_line_being_read_at_the_top() {
     app.resize(60, 30);
     assert_eq!(top_line(&app, 60, 30), start);
 }
+
+#[test]
+fn a_message_stored_while_scrolled_back_leaves_the_view_where_it_is() {
+    let texts: Vec<String> = (0..20)
+        .map(|m| {
+            (0..8)
+                .map(|l| format!("m{m:02}.{l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    let mut app = bob_said(&texts);
+    type_text(&mut app, "hi", T0);
+    app.on_key(key(KeyCode::Enter), T0 + MINUTE);
+    app.on_key(key(KeyCode::PageUp), T0);
+    app.on_key(key(KeyCode::PageUp), T0);
+    let before = screen(&render(&app, 100, 30));
+    // Stored by the server: the message takes its place (the last still), below the view.
+    app.apply(
+        &Event::Sent {
+            id: "id-1".into(),
+            to: "bob".into(),
+            timestamp: T0 + MINUTE,
+        },
+        T0,
+    );
+    assert_eq!(screen(&render(&app, 100, 30)), before);
+}
