@@ -47,6 +47,9 @@ fn help(app: &App) -> &'static str {
             "↑↓ move · a accept · r reject · Tab add a friend · Esc close"
         }
         None => match app.focus {
+            Focus::List if app.open.is_some() => {
+                "↑↓ move · Enter open · type to write · Ctrl-R requests · Ctrl-Q quit"
+            }
             Focus::List => "↑↓ move · Enter open · Ctrl-R requests · Ctrl-Q quit",
             Focus::Input => {
                 "Enter send · Esc back · PgUp older · Ctrl-S safety number · Ctrl-Q quit"

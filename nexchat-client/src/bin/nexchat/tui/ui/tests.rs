@@ -10,7 +10,7 @@ use ratatui::style::Color;
 
 use super::theme;
 use crate::tui::testing::{
-    MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text,
+    MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text, typing,
 };
 use crate::tui::{Action, App};
 
@@ -443,6 +443,48 @@ fn the_status_bar_says_when_the_socket_comes_back() {
     let said = "○ offline (connection reset): reconnecting in 3 s";
     assert!(bar.is_some_and(|bar| bar.starts_with(said)));
     assert_eq!(colours(&buffer, "○ offline (").0, Some(Color::Red));
+}
+
+/// The status bar of `app` drawn at 80 × 24.
+fn status_bar(app: &App) -> String {
+    let text = screen(&render(app, 80, 24));
+    text.lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn what_is_typed_in_the_list_is_written_to_the_open_conversation() {
+    let mut app = app("alice", &["bob", "carol", "dave"]);
+    app.resize(80, 24);
+    // With nowhere to write, j and k move the highlight.
+    type_text(&mut app, "jjk", T0);
+    assert!(list_row(&render(&app, 80, 24), "carol").starts_with("│▌"));
+    open(&mut app, "bob");
+    app.load_history("bob", Vec::new(), false);
+
+    // Tab, as "Tab writes" might make a newcomer press: the keys are in the list.
+    app.on_key(key(KeyCode::Tab), T0);
+    assert!(status_bar(&app).contains("↑↓ move · Enter open · type to write"));
+    assert_eq!(type_text(&mut app, "just", T0), [typing("bob", true)]);
+    assert!(
+        status_bar(&app).contains("Enter send"),
+        "the input line has the keys"
+    );
+    // The list's other keys stay its own, and a paste is written too.
+    app.on_key(key(KeyCode::Esc), T0);
+    app.on_key(key(KeyCode::Down), T0);
+    app.on_paste(" kidding", T0);
+    let buffer = render(&app, 80, 24);
+    assert!(
+        list_row(&buffer, "carol").starts_with("│▌"),
+        "{}",
+        screen(&buffer)
+    );
+    assert!(
+        screen(&buffer).contains("││ just kidding "),
+        "{}",
+        screen(&buffer)
+    );
+    assert!(status_bar(&app).contains("Enter send"));
 }
 
 #[test]
