@@ -423,26 +423,58 @@ fn tiny_terminals_are_drawn_without_panicking() {
     assert_eq!(text.lines().count(), 5);
 }
 
+/// The last line of `app` drawn at `width` columns: the status bar.
+fn bar_at(app: &mut App, width: u16) -> String {
+    app.resize(width, 24);
+    let text = screen(&render(app, width, 24));
+    text.lines().last().unwrap_or_default().to_owned()
+}
+
 #[test]
 fn the_status_bar_says_when_the_socket_comes_back() {
     let mut app = talking_to_bob();
-    let bar = screen(&render(&app, 80, 24))
-        .lines()
-        .last()
-        .map(String::from);
-    assert!(bar.is_some_and(|bar| bar.starts_with("● alice │ Enter send · Esc back")));
-    app.apply(
-        &Event::Disconnected {
-            reason: "connection reset".into(),
-            retry_in: Duration::from_millis(2_500),
-        },
-        T0,
+    assert!(bar_at(&mut app, 80).starts_with("● alice │ Enter send · Esc back"));
+    let lost = |reason: &str| Event::Disconnected {
+        reason: reason.into(),
+        retry_in: Duration::from_millis(2_500),
+    };
+    app.apply(&lost("connection reset"), T0);
+    let bar = bar_at(&mut app, 80);
+    assert!(
+        bar.starts_with("○ offline · retrying in 3 s · connection reset │ Enter send"),
+        "{bar}"
     );
     let buffer = render(&app, 80, 24);
-    let bar = screen(&buffer).lines().last().map(String::from);
-    let said = "○ offline (connection reset): reconnecting in 3 s";
-    assert!(bar.is_some_and(|bar| bar.starts_with(said)));
-    assert_eq!(colours(&buffer, "○ offline (").0, Some(Color::Red));
+    assert_eq!(colours(&buffer, "○ offline · retrying").0, Some(Color::Red));
+    assert_eq!(
+        colours(&buffer, "connection reset").0,
+        Some(Color::DarkGray)
+    );
+
+    // However long the reason, when the socket is tried again is seen first.
+    app.apply(
+        &lost(
+            "HTTP request failed: error sending request for url \
+             (http://127.0.0.1:8080/auth/ws-ticket): client error (Connect): tcp connect \
+             error: Connection refused (os error 111)",
+        ),
+        T0,
+    );
+    for width in [40, 60, 80, 100, 200] {
+        let bar = bar_at(&mut app, width);
+        assert!(bar.starts_with("○ offline · retrying in 3 s "), "{bar}");
+    }
+    let wide = bar_at(&mut app, 100);
+    assert!(wide.contains(" · HTTP request failed: e"), "{wide}");
+    assert!(wide.contains("… │ Enter send"), "{wide}");
+    let narrow = bar_at(&mut app, 40);
+    assert!(
+        narrow.starts_with("○ offline · retrying in 3 s │ Enter"),
+        "{narrow}"
+    );
+
+    app.apply(&Event::Connected { online: Vec::new() }, T0);
+    assert!(bar_at(&mut app, 80).starts_with("● alice │ "));
 }
 
 /// The status bar of `app` drawn at 80 × 24.
