@@ -38,7 +38,7 @@ const ME: &str = "me";
 const HISTORY: Mark = Mark { part: 0, offset: 0 };
 /// The mark of the date above the first item of a day.
 const DATE: Mark = Mark { part: 1, offset: 0 };
-/// The part of an item's first text, its attachments and what went wrong with it after.
+/// The part of an item's text; its attachments, then why it was not sent, are the next ones.
 const FIRST_TEXT_PART: usize = 2;
 
 /// A line of the timeline: the item it belongs to, and which of the item's lines it is.
