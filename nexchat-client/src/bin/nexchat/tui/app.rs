@@ -368,16 +368,18 @@ impl App {
         let (cells, height) = self.timeline_size();
         let peer = self.open.clone()?;
         let conversation = self.conversation_mut(&peer)?;
-        // The screen is drawn full (a resize or what arrived may have moved the lines under
-        // the view), and what it shows is what is seen.
-        let settled = Timeline::new(conversation, cells).settled(conversation.scroll, height);
+        // A view that shows the end follows it from now on (a resize or what arrived may
+        // have brought it there), and what the view shows is what is seen.
+        let timeline = Timeline::new(conversation, cells);
+        let settled = timeline.settled(conversation.scroll, height);
+        let below = timeline.below(settled, height);
         conversation.scroll = settled;
         if !connected {
             // Told once the socket is back (catching up again on `Connected`).
-            conversation.read_in_view();
+            conversation.read_in_view(below);
             return None;
         }
-        let ids = conversation.take_unseen();
+        let ids = conversation.take_unseen(below);
         (!ids.is_empty()).then(|| Action::MarkSeen {
             peer: conversation.peer.clone(),
             ids,

@@ -119,14 +119,33 @@ pub(super) enum History {
     Complete,
 }
 
-/// Where the view of a timeline ends, counted from the end: what arrives above it (an older
-/// page) does not move it, and what arrives below it stays below.
+/// Where the view of a timeline is: at the end, or scrolled back to a line named by what it
+/// shows, so that neither an older page arriving above nor a new width, which wraps every
+/// message anew, moves it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Scroll {
-    /// Items wholly below the view.
-    pub(super) below: usize,
-    /// Lines of the item on the view's bottom line that are below the view.
-    pub(super) lines: usize,
+pub(super) enum Scroll {
+    /// The view's bottom line is the timeline's last: it follows what arrives.
+    #[default]
+    End,
+    /// The view's top line is the line of an item that shows `mark`.
+    Top {
+        /// Items after that item: counted from the end, which an older page leaves alone.
+        later: usize,
+        /// Where in the item the line is.
+        mark: Mark,
+    },
+}
+
+/// A place in an item's lines that no width changes: the part of the item (the timeline
+/// numbers them in the order it draws them: what sits above the item, its text, each
+/// attachment…) and how many graphemes of that part come before it. The line that shows a
+/// mark is the last one that starts at or before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Mark {
+    /// The part of the item.
+    pub(super) part: usize,
+    /// Graphemes of the part before the place, each line break counting as one.
+    pub(super) offset: usize,
 }
 
 /// A conversation with one other user: a friend, or someone who used to be.
@@ -148,7 +167,7 @@ pub(super) struct Conversation {
     pub(super) history: History,
     /// When something last happened, to order the list (ms; 0 for nothing yet).
     pub(super) activity: i64,
-    /// Where the view ends: the default, at the end, follows what arrives.
+    /// Where the view is: the default, at the end, follows what arrives.
     pub(super) scroll: Scroll,
     /// The peer's identity key changed and this user has not looked at the new number yet.
     pub(super) key_changed: bool,
@@ -223,6 +242,9 @@ impl Conversation {
         else {
             return false;
         };
+        let top = self.top_item();
+        // Moved rather than added: the view is put back on its top item below.
+        let scroll = std::mem::take(&mut self.scroll);
         let mut item = self.items.remove(index);
         if let Some(entry) = item.entry_mut() {
             entry.delivery = match &entry.delivery {
@@ -231,11 +253,25 @@ impl Conversation {
             };
         }
         item.time = time;
-        self.insert(item);
+        let at = self.insert(item);
+        self.scroll = scroll;
+        if let (Some(top), Scroll::Top { later, .. }) = (top, &mut self.scroll) {
+            *later = self.items.len() - 1 - after_move(top, index, at);
+        }
         true
     }
 
-    fn insert(&mut self, item: Item) {
+    /// The index of the item on the view's top line, when the view is scrolled back.
+    fn top_item(&self) -> Option<usize> {
+        let Scroll::Top { later, .. } = self.scroll else {
+            return None;
+        };
+        let last = self.items.len().checked_sub(1)?;
+        Some(last - later.min(last))
+    }
+
+    /// Puts `item` in its place; returns its index.
+    fn insert(&mut self, item: Item) -> usize {
         let mut at = self.items.len();
         if !item.pending() {
             while at > 0 && (self.items[at - 1].pending() || self.items[at - 1].time > item.time) {
@@ -243,18 +279,20 @@ impl Conversation {
             }
         }
         self.activity = self.activity.max(item.time);
-        // Keep the view where the user scrolled it: what arrives below it stays below.
-        let scrolled = self.scroll != Scroll::default();
-        if scrolled && at >= self.items.len() - self.scroll.below.min(self.items.len()) {
-            self.scroll.below += 1;
+        // The view's top item is counted from the end: what arrives after it counts too.
+        if let Scroll::Top { later, .. } = &mut self.scroll
+            && at + *later >= self.items.len()
+        {
+            *later += 1;
         }
         self.items.insert(at, item);
+        at
     }
 
-    /// The conversation is on the screen: its unread count becomes what is still wholly below
-    /// the view (everything else has been read, in part at least).
-    pub(super) fn read_in_view(&mut self) {
-        let in_view = self.items.len().saturating_sub(self.scroll.below);
+    /// The conversation is on the screen with `below` items wholly below the view: its unread
+    /// count becomes what is still there (everything else has been read, in part at least).
+    pub(super) fn read_in_view(&mut self, below: usize) {
+        let in_view = self.items.len().saturating_sub(below);
         self.unread = self.items[in_view..]
             .iter()
             .filter_map(Item::entry)
@@ -262,11 +300,11 @@ impl Conversation {
             .count();
     }
 
-    /// As [`Self::read_in_view`], and returns the ids of the peer's messages in view that were
-    /// unseen, now marked seen here.
-    pub(super) fn take_unseen(&mut self) -> Vec<String> {
-        self.read_in_view();
-        let in_view = self.items.len().saturating_sub(self.scroll.below);
+    /// As [`Self::read_in_view`], and returns the ids of the peer's messages in view (or
+    /// above it) that were unseen, now marked seen here.
+    pub(super) fn take_unseen(&mut self, below: usize) -> Vec<String> {
+        self.read_in_view(below);
+        let in_view = self.items.len().saturating_sub(below);
         self.items[..in_view]
             .iter_mut()
             .filter_map(Item::entry_mut)
@@ -284,6 +322,15 @@ impl Conversation {
             .iter()
             .find_map(|item| item.entry().map(|e| e.id.clone()))
     }
+}
+
+/// Where the item at `index` is once the one at `from` is taken out and put back at `to`.
+fn after_move(index: usize, from: usize, to: usize) -> usize {
+    if index == from {
+        return to;
+    }
+    let taken = index - usize::from(index > from);
+    taken + usize::from(taken >= to)
 }
 
 #[cfg(test)]
@@ -325,6 +372,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_message_taking_its_place_leaves_the_view_on_its_top_item() {
+        let mut c = Conversation::new("bob".into());
+        let seen = Delivery::Stored(MessageStatus::Seen);
+        let mark = Mark { part: 2, offset: 0 };
+        c.add_message(10, entry("a", false, seen.clone()));
+        c.add_message(20, entry("b", false, seen.clone()));
+        c.add_message(30, entry("mine", true, Delivery::Pending));
+        c.add_message(40, entry("late", true, Delivery::Pending));
+        // On "b", and the message moves above it.
+        c.scroll = Scroll::Top { later: 2, mark };
+        assert!(c.stored("mine", 15));
+        assert_eq!(ids(&c), ["a", "mine", "b", "late"]);
+        assert_eq!(c.top_item(), Some(2));
+        // On the message that moves: the view goes with it.
+        c.scroll = Scroll::Top { later: 0, mark };
+        assert!(c.stored("late", 5));
+        assert_eq!(ids(&c), ["late", "a", "mine", "b"]);
+        assert_eq!(c.top_item(), Some(0));
+        assert_eq!(c.scroll, Scroll::Top { later: 3, mark });
+    }
+
+    #[test]
     fn a_repeated_message_is_not_added_again_and_its_status_never_goes_back() {
         let mut c = Conversation::new("bob".into());
         let delivered = Delivery::Stored(MessageStatus::Delivered);
@@ -347,18 +416,23 @@ mod tests {
         );
         c.add_message(20, entry("mine", true, delivered.clone()));
         c.add_message(30, entry("new", false, delivered.clone()));
-        c.scroll = Scroll { below: 1, lines: 0 };
+        let mark = Mark { part: 0, offset: 0 };
+        c.scroll = Scroll::Top { later: 1, mark };
         c.add_message(40, entry("below", false, delivered));
+        c.add_message(
+            5,
+            entry("older", false, Delivery::Stored(MessageStatus::Seen)),
+        );
         assert_eq!(
-            c.scroll.below, 2,
+            c.scroll,
+            Scroll::Top { later: 2, mark },
             "the view stays on what the user scrolled to"
         );
         c.unread = 5;
-        assert_eq!(c.take_unseen(), Vec::<String>::new());
+        assert_eq!(c.take_unseen(2), Vec::<String>::new());
         assert_eq!(c.unread, 2, "both unseen messages are below the view");
-        c.scroll = Scroll::default();
-        assert_eq!(c.take_unseen(), ["new", "below"]);
+        assert_eq!(c.take_unseen(0), ["new", "below"]);
         assert_eq!(c.unread, 0);
-        assert_eq!(c.take_unseen(), Vec::<String>::new());
+        assert_eq!(c.take_unseen(0), Vec::<String>::new());
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! Everywhere: Ctrl-C or Ctrl-Q quits, Ctrl-R opens the friend requests, Ctrl-S the safety
 //! number of the open conversation, PageUp and PageDown scroll it a screen of lines at a time
-//! (older pages load at the top). In the list: Up/Down or k/j move, Enter opens, Tab goes to
-//! the input line. In the input line: text is written, Enter sends, Up/Down scroll a line,
-//! Esc or Tab go back to the list.
+//! (older pages load at the top). In the list: Up/Down move, Enter opens, Tab goes to the
+//! input line. Once a conversation is open, a character typed in the list is written to its
+//! input line, which takes the keys from then on, so that nothing typed is lost; k and j
+//! move the highlight only while no conversation is open, when there is nowhere to write.
+//! In the input line: text is written, Enter sends, Up/Down scroll a line, Esc or Tab go
+//! back to the list.
 //! In the friend requests: Up/Down or k/j move, `a` accepts, `r` rejects, Tab goes to the
 //! "add a friend" field and back, Enter asks the name written there, Esc closes; the keys go
 //! to the field while there is no request, and to the requests when the first one arrives
@@ -29,16 +32,25 @@ fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// Applies an editing key to `editor`; whether the text changed.
-fn edit(editor: &mut Editor, key: KeyEvent) -> bool {
+/// The character `key` writes, if it writes one: a character key alone, with Shift, or with
+/// AltGr, but not with Ctrl or Alt, which make commands.
+fn written(key: KeyEvent) -> Option<char> {
     let held = key.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
     // AltGr arrives as Ctrl+Alt on some systems, and writes characters like any other key.
     let plain = held.is_empty() || held == KeyModifiers::CONTROL | KeyModifiers::ALT;
     match key.code {
-        KeyCode::Char(c) if plain => {
-            editor.insert(c);
-            true
-        }
+        KeyCode::Char(c) if plain => Some(c),
+        _ => None,
+    }
+}
+
+/// Applies an editing key to `editor`; whether the text changed.
+fn edit(editor: &mut Editor, key: KeyEvent) -> bool {
+    if let Some(c) = written(key) {
+        editor.insert(c);
+        return true;
+    }
+    match key.code {
         KeyCode::Backspace => editor.backspace(),
         KeyCode::Delete => editor.delete(),
         KeyCode::Left => {
@@ -103,13 +115,19 @@ impl App {
             KeyCode::PageUp => self.scroll_older(self.page()),
             KeyCode::PageDown => self.scroll_newer(self.page()),
             _ => match self.focus {
-                Focus::List => self.list_key(key),
+                Focus::List => self.list_key(key, now_ms),
                 Focus::Input => self.input_key(key, now_ms),
             },
         }
     }
 
-    fn list_key(&mut self, key: KeyEvent) -> Vec<Action> {
+    fn list_key(&mut self, key: KeyEvent, now_ms: i64) -> Vec<Action> {
+        // Someone typing while the list has the keys means to write: the open conversation's
+        // input line takes them, and no character is lost, j and k included.
+        if self.open.is_some() && written(key).is_some() {
+            self.focus = Focus::Input;
+            return self.input_key(key, now_ms);
+        }
         match key.code {
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
@@ -152,7 +170,7 @@ impl App {
         self.open = Some(peer.clone());
         self.focus = Focus::Input;
         let conversation = self.conversation_or_new(&peer);
-        conversation.scroll = Scroll::default();
+        conversation.scroll = Scroll::End;
         if conversation.history == History::Unloaded {
             conversation.history = History::Loading;
             actions.push(Action::LoadOlder { peer, before: None });
@@ -210,7 +228,11 @@ impl App {
                 write(&mut view.name);
                 Vec::new()
             }
-            None if self.focus == Focus::Input => self.edit_draft(now_ms, write),
+            // From the list too, as typing does.
+            None if self.open.is_some() => {
+                self.focus = Focus::Input;
+                self.edit_draft(now_ms, write)
+            }
             _ => Vec::new(),
         }
     }
@@ -229,7 +251,7 @@ impl App {
             return Vec::new();
         }
         conversation.draft.take();
-        conversation.scroll = Scroll::default();
+        conversation.scroll = Scroll::End;
         let to = conversation.peer.clone();
         let id = self.new_id();
         let entry = Entry {

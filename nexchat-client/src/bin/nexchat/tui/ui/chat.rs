@@ -108,7 +108,7 @@ fn draw_timeline(frame: &mut Frame, area: Rect, c: &Conversation) {
     let timeline = Timeline::new(c, usize::from(inner.width));
     let height = usize::from(inner.height);
     // Settled as the screen's state is after every key and event; and again here, so that
-    // whatever changed since, the drawing never shows blank lines above the timeline's start.
+    // whatever changed since, the drawing never shows blank lines below the timeline's end.
     let lines = timeline.view(timeline.settled(c.scroll, height), height);
     frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -10,7 +10,7 @@ use ratatui::style::Color;
 
 use super::theme;
 use crate::tui::testing::{
-    MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text,
+    MINUTE, T0, app, ctrl, demo, find, key, message, open, render, screen, type_text, typing,
 };
 use crate::tui::{Action, App};
 
@@ -423,26 +423,100 @@ fn tiny_terminals_are_drawn_without_panicking() {
     assert_eq!(text.lines().count(), 5);
 }
 
+/// The last line of `app` drawn at `width` columns: the status bar.
+fn bar_at(app: &mut App, width: u16) -> String {
+    app.resize(width, 24);
+    let text = screen(&render(app, width, 24));
+    text.lines().last().unwrap_or_default().to_owned()
+}
+
 #[test]
 fn the_status_bar_says_when_the_socket_comes_back() {
     let mut app = talking_to_bob();
-    let bar = screen(&render(&app, 80, 24))
-        .lines()
-        .last()
-        .map(String::from);
-    assert!(bar.is_some_and(|bar| bar.starts_with("● alice │ Enter send · Esc back")));
-    app.apply(
-        &Event::Disconnected {
-            reason: "connection reset".into(),
-            retry_in: Duration::from_millis(2_500),
-        },
-        T0,
+    assert!(bar_at(&mut app, 80).starts_with("● alice │ Enter send · Esc back"));
+    let lost = |reason: &str| Event::Disconnected {
+        reason: reason.into(),
+        retry_in: Duration::from_millis(2_500),
+    };
+    app.apply(&lost("connection reset"), T0);
+    let bar = bar_at(&mut app, 80);
+    assert!(
+        bar.starts_with("○ offline · retrying in 3 s · connection reset │ Enter send"),
+        "{bar}"
     );
     let buffer = render(&app, 80, 24);
-    let bar = screen(&buffer).lines().last().map(String::from);
-    let said = "○ offline (connection reset): reconnecting in 3 s";
-    assert!(bar.is_some_and(|bar| bar.starts_with(said)));
-    assert_eq!(colours(&buffer, "○ offline (").0, Some(Color::Red));
+    assert_eq!(colours(&buffer, "○ offline · retrying").0, Some(Color::Red));
+    assert_eq!(
+        colours(&buffer, "connection reset").0,
+        Some(Color::DarkGray)
+    );
+
+    // However long the reason, when the socket is tried again is seen first.
+    app.apply(
+        &lost(
+            "HTTP request failed: error sending request for url \
+             (http://127.0.0.1:8080/auth/ws-ticket): client error (Connect): tcp connect \
+             error: Connection refused (os error 111)",
+        ),
+        T0,
+    );
+    for width in [40, 60, 80, 100, 200] {
+        let bar = bar_at(&mut app, width);
+        assert!(bar.starts_with("○ offline · retrying in 3 s "), "{bar}");
+    }
+    let wide = bar_at(&mut app, 100);
+    assert!(wide.contains(" · HTTP request failed: e"), "{wide}");
+    assert!(wide.contains("… │ Enter send"), "{wide}");
+    let narrow = bar_at(&mut app, 40);
+    assert!(
+        narrow.starts_with("○ offline · retrying in 3 s │ Enter"),
+        "{narrow}"
+    );
+
+    app.apply(&Event::Connected { online: Vec::new() }, T0);
+    assert!(bar_at(&mut app, 80).starts_with("● alice │ "));
+}
+
+/// The status bar of `app` drawn at 80 × 24.
+fn status_bar(app: &App) -> String {
+    let text = screen(&render(app, 80, 24));
+    text.lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn what_is_typed_in_the_list_is_written_to_the_open_conversation() {
+    let mut app = app("alice", &["bob", "carol", "dave"]);
+    app.resize(80, 24);
+    // With nowhere to write, j and k move the highlight.
+    type_text(&mut app, "jjk", T0);
+    assert!(list_row(&render(&app, 80, 24), "carol").starts_with("│▌"));
+    open(&mut app, "bob");
+    app.load_history("bob", Vec::new(), false);
+
+    // Tab, as "Tab writes" might make a newcomer press: the keys are in the list.
+    app.on_key(key(KeyCode::Tab), T0);
+    assert!(status_bar(&app).contains("↑↓ move · Enter open · type to write"));
+    assert_eq!(type_text(&mut app, "just", T0), [typing("bob", true)]);
+    assert!(
+        status_bar(&app).contains("Enter send"),
+        "the input line has the keys"
+    );
+    // The list's other keys stay its own, and a paste is written too.
+    app.on_key(key(KeyCode::Esc), T0);
+    app.on_key(key(KeyCode::Down), T0);
+    app.on_paste(" kidding", T0);
+    let buffer = render(&app, 80, 24);
+    assert!(
+        list_row(&buffer, "carol").starts_with("│▌"),
+        "{}",
+        screen(&buffer)
+    );
+    assert!(
+        screen(&buffer).contains("││ just kidding "),
+        "{}",
+        screen(&buffer)
+    );
+    assert!(status_bar(&app).contains("Enter send"));
 }
 
 #[test]
@@ -757,4 +831,80 @@ fn what_a_taller_terminal_brings_into_view_is_seen() {
             .is_some_and(|l| l.contains("the start of")),
         "{text}"
     );
+}
+
+/// The first line of the open conversation's timeline as drawn at `width` × `height`, without
+/// the list beside it and the borders.
+fn top_line(app: &App, width: u16, height: u16) -> String {
+    let text = screen(&render(app, width, height));
+    let row = text.lines().nth(1).unwrap_or_default();
+    // The timeline's pane is the last on the row.
+    let pane = row.trim_end_matches('│').rsplit('│').next();
+    pane.unwrap_or_default().trim().to_owned()
+}
+
+#[test]
+fn a_resize_keeps_the_line_being_read_at_the_top() {
+    // 30,000 characters, "w0000 w0001 …": about 600 lines at 100 columns, 1,000 at 70.
+    let words: Vec<String> = (0..5_000).map(|w| format!("w{w:04}")).collect();
+    let mut app = bob_said(&[words.join(" ")]);
+    for _ in 0..12 {
+        app.on_key(key(KeyCode::PageUp), T0);
+    }
+    let before = screen(&render(&app, 100, 30));
+    let top = top_line(&app, 100, 30);
+    let first = top.split(' ').next().unwrap_or_default().to_owned();
+    assert!(first.starts_with('w'), "{before}");
+
+    // Narrower, every line holds fewer words, but the one read first stays on top.
+    app.resize(70, 30);
+    let narrow = top_line(&app, 70, 30);
+    assert!(
+        narrow.split(' ').any(|w| w == first),
+        "{first} in {narrow:?}"
+    );
+    app.resize(100, 30);
+    assert_eq!(screen(&render(&app, 100, 30)), before);
+    // Shorter, the lines below go.
+    app.resize(100, 15);
+    assert_eq!(top_line(&app, 100, 15), top);
+    app.resize(100, 30);
+    assert_eq!(screen(&render(&app, 100, 30)), before);
+
+    // At the start, the start stays in view.
+    pages_to_the_start(&mut app, 100, 30);
+    let start = top_line(&app, 100, 30);
+    assert_eq!(start, "the start of your conversation");
+    app.resize(100, 15);
+    assert_eq!(top_line(&app, 100, 15), start);
+    app.resize(60, 30);
+    assert_eq!(top_line(&app, 60, 30), start);
+}
+
+#[test]
+fn a_message_stored_while_scrolled_back_leaves_the_view_where_it_is() {
+    let texts: Vec<String> = (0..20)
+        .map(|m| {
+            (0..8)
+                .map(|l| format!("m{m:02}.{l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    let mut app = bob_said(&texts);
+    type_text(&mut app, "hi", T0);
+    app.on_key(key(KeyCode::Enter), T0 + MINUTE);
+    app.on_key(key(KeyCode::PageUp), T0);
+    app.on_key(key(KeyCode::PageUp), T0);
+    let before = screen(&render(&app, 100, 30));
+    // Stored by the server: the message takes its place (the last still), below the view.
+    app.apply(
+        &Event::Sent {
+            id: "id-1".into(),
+            to: "bob".into(),
+            timestamp: T0 + MINUTE,
+        },
+        T0,
+    );
+    assert_eq!(screen(&render(&app, 100, 30)), before);
 }

@@ -114,43 +114,61 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
 /// where the word is longer than a line, and at every line break of its own. A tab reaches
 /// the next tab stop of its line as the text wrote it, before wrapping.
 pub(super) fn wrap(text: &str, max: usize) -> Vec<String> {
+    wrap_with_offsets(text, max)
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect()
+}
+
+/// As [`wrap`], each line with its offset in `text`: how many of the graphemes drawn of
+/// `text` come before it, each line break counting as one. Unlike a line's number, it does
+/// not change with `max`, so it can say which line to show again at another width.
+pub(super) fn wrap_with_offsets(text: &str, max: usize) -> Vec<(usize, String)> {
     let mut lines = Vec::new();
+    // The offset of the paragraph's first grapheme.
+    let mut base = 0;
     for paragraph in split_lines(text) {
+        let graphemes = graphemes(paragraph);
         let mut line = String::new();
+        let mut start = base;
         let mut used = 0;
-        // Where the line can be broken: the byte after its last space.
+        // Where the line can be broken: the byte after its last space, and its offset.
         let mut after_space = None;
-        for g in graphemes(paragraph) {
+        for (offset, g) in (base..).zip(&graphemes) {
             let w = usize::from(g.cell_width());
             if used + w > max && !line.is_empty() {
                 if g == " " {
-                    lines.push(line.trim_end().to_owned());
+                    lines.push((start, line.trim_end().to_owned()));
                     line.clear();
                     used = 0;
                     after_space = None;
+                    start = offset + 1;
                     continue;
                 }
                 match after_space {
-                    Some(at) => {
+                    Some((at, rest_start)) => {
                         let rest = line.split_off(at);
-                        lines.push(line.trim_end().to_owned());
+                        lines.push((start, line.trim_end().to_owned()));
                         used = width(&rest);
                         line = rest;
+                        start = rest_start;
                     }
                     None => {
-                        lines.push(std::mem::take(&mut line));
+                        lines.push((start, std::mem::take(&mut line)));
                         used = 0;
+                        start = offset;
                     }
                 }
                 after_space = None;
             }
-            line.push_str(&g);
+            line.push_str(g);
             used += w;
             if g == " " {
-                after_space = Some(line.len());
+                after_space = Some((line.len(), offset + 1));
             }
         }
-        lines.push(line);
+        lines.push((start, line));
+        base += graphemes.len() + 1;
     }
     lines
 }
@@ -229,6 +247,32 @@ mod tests {
         assert_eq!(wrap("你好世界", 5), ["你好", "世界"]);
         assert_eq!(wrap("one\n\ntwo", 10), ["one", "", "two"]);
         assert_eq!(wrap("", 10), [""]);
+    }
+
+    #[test]
+    fn a_wrapped_line_starts_at_the_same_offset_whatever_the_width() {
+        let text = "the quick brown fox\n\njumps";
+        let offsets = |max| -> Vec<usize> {
+            wrap_with_offsets(text, max)
+                .into_iter()
+                .map(|(offset, _)| offset)
+                .collect()
+        };
+        // "the quick" "brown fox" "" "jumps": the spaces broken at are not drawn, but count.
+        assert_eq!(offsets(10), [0, 10, 20, 21]);
+        assert_eq!(offsets(5), [0, 4, 10, 16, 20, 21]);
+        assert_eq!(offsets(40), [0, 20, 21]);
+        assert_eq!(
+            wrap_with_offsets("abcdefghij klm", 4),
+            [
+                (0, "abcd".to_owned()),
+                (4, "efgh".to_owned()),
+                (8, "ij".to_owned()),
+                (11, "klm".to_owned()),
+            ]
+        );
+        // A tab is spaced out before wrapping, the same at every width.
+        assert_eq!(wrap_with_offsets("a\tb c", 5)[1], (6, "c".to_owned()));
     }
 
     #[test]

@@ -5,10 +5,13 @@
 //! columns of their own, the text beside them, and the ticks of this user's messages at the
 //! right edge, so that the eye finds them in one column.
 //!
-//! The view is `height` lines tall and ends at a [`Scroll`]. It moves by lines, never by
-//! items, so that every line of a message longer than the screen can be read; and it moves
-//! from where it is, laying out only the items it passes, however long the history.
+//! The view is `height` lines tall, at a [`Scroll`]: at the end, or from a top line named by
+//! a [`Mark`], which says where the line starts in its item whatever the width, so that a
+//! resize keeps on top what was being read. The view moves by lines, never by items, so that
+//! every line of a message longer than the screen can be read; and it moves from where it
+//! is, laying out only the items it passes, however long the history.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -16,10 +19,10 @@ use nexchat_core::protocol::MessageStatus;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use super::text::{clock, date, day_number, truncate, width, wrap};
+use super::text::{clock, date, day_number, truncate, width, wrap_with_offsets};
 use super::theme;
 use crate::tui::conversation::{
-    Body, Conversation, Delivery, Entry, History, Item, ItemKind, Scroll,
+    Body, Conversation, Delivery, Entry, History, Item, ItemKind, Mark, Scroll,
 };
 
 /// Cells of the time column, `HH:MM` and a space.
@@ -31,6 +34,27 @@ const NAME_MAX: usize = 10;
 /// What this user's messages are signed with: shorter than any username, so never one.
 const ME: &str = "me";
 
+/// The mark of the line above the first item that says how much history is here.
+const HISTORY: Mark = Mark { part: 0, offset: 0 };
+/// The mark of the date above the first item of a day.
+const DATE: Mark = Mark { part: 1, offset: 0 };
+/// The part of an item's text; its attachments, then why it was not sent, are the next ones.
+const FIRST_TEXT_PART: usize = 2;
+
+/// A line of the timeline: the item it belongs to, and which of the item's lines it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    /// The item's index.
+    item: usize,
+    /// The line's index among the item's.
+    line: usize,
+}
+
+impl Place {
+    /// The timeline's first line.
+    const START: Self = Self { item: 0, line: 0 };
+}
+
 /// The timeline of a conversation laid out `cells` wide: a line saying how much history is
 /// here, then each item's lines, the date above the first item of each day.
 pub(in crate::tui) struct Timeline<'a> {
@@ -40,9 +64,9 @@ pub(in crate::tui) struct Timeline<'a> {
     cells: usize,
     /// The width of the name column.
     name_cells: usize,
-    /// How many lines each item laid out so far takes, by index: moving the view asks for the
-    /// same ones again and again, and a long message is long to lay out.
-    heights: RefCell<HashMap<usize, usize>>,
+    /// The marks of the lines of each item laid out so far, by index: moving the view asks
+    /// for the same ones again and again, and a long message is long to lay out.
+    marks: RefCell<HashMap<usize, Vec<Mark>>>,
 }
 
 impl<'a> Timeline<'a> {
@@ -56,129 +80,145 @@ impl<'a> Timeline<'a> {
             c,
             cells,
             name_cells,
-            heights: RefCell::default(),
+            marks: RefCell::default(),
         }
     }
 
-    /// The view ending at `at`, moved `lines` lines towards the start of the timeline, and
-    /// kept full (see [`Self::settled`]).
+    /// The view of `height` lines at `at`, moved `lines` lines towards the start of the
+    /// timeline, and kept full (see [`Self::settled`]).
     pub(in crate::tui) fn older(&self, at: Scroll, lines: usize, height: usize) -> Scroll {
-        self.settled(self.up(self.valid(at), lines), height)
+        match self.top(at, height) {
+            Some(top) => self.settled(self.scroll_to(self.up(top, lines)), height),
+            None => Scroll::End,
+        }
     }
 
-    /// The view ending at `at`, moved `lines` lines towards the end of the timeline, and kept
-    /// full (see [`Self::settled`]).
+    /// The view of `height` lines at `at`, moved `lines` lines towards the end of the
+    /// timeline, and kept full (see [`Self::settled`]).
     pub(in crate::tui) fn newer(&self, at: Scroll, lines: usize, height: usize) -> Scroll {
-        self.settled(self.down(self.valid(at), lines), height)
+        match (at, self.top(at, height)) {
+            (Scroll::Top { .. }, Some(top)) => {
+                self.settled(self.scroll_to(self.down(top, lines)), height)
+            }
+            _ => Scroll::End,
+        }
     }
 
-    /// The view ending at `at`, moved down as far as it takes to show no blank line above the
-    /// start of the timeline while lines below the view could fill the screen instead: a
-    /// view that was full can become short when the terminal grows or lines wrap less.
+    /// The view of `height` lines at `at`, made to follow the end once it shows the last
+    /// line: then no blank line shows below the end while lines above could fill the screen
+    /// instead (a view that was full can become short when the terminal grows or lines wrap
+    /// less), and what arrives is shown. A view short of the end is left as it is, its mark
+    /// too, so that a resize there and back shows the same lines again.
     pub(in crate::tui) fn settled(&self, at: Scroll, height: usize) -> Scroll {
-        // At the end, the view is as low as it goes: nothing to lay out.
-        if at == Scroll::default() {
+        if at == Scroll::End {
             return at;
         }
-        let at = self.valid(at);
-        let above = self.lines_to(at, height);
-        self.down(at, height.saturating_sub(above))
-    }
-
-    /// Whether the view of `height` lines ending at `at` shows the first line of the
-    /// timeline.
-    pub(in crate::tui) fn at_start(&self, at: Scroll, height: usize) -> bool {
-        self.lines_to(self.valid(at), height + 1) <= height
-    }
-
-    /// The `height` lines of the view ending at `at`; a timeline shorter than the screen sits
-    /// at its bottom, by the input line.
-    pub(super) fn view(&self, at: Scroll, height: usize) -> Vec<Line<'static>> {
-        // Gathered from the bottom line up.
-        let mut lines = Vec::new();
-        for (index, hidden) in self.upwards(self.valid(at)) {
-            if lines.len() >= height {
-                break;
-            }
-            let mut block = self.block(index);
-            block.truncate(block.len() - hidden);
-            lines.extend(block.into_iter().rev());
+        match self.top(at, height) {
+            Some(top) if !self.reaches_end(top, height) => at,
+            _ => Scroll::End,
         }
-        if lines.len() < height {
-            lines.extend(self.marker());
+    }
+
+    /// Whether the view of `height` lines at `at` shows the first line of the timeline.
+    pub(in crate::tui) fn at_start(&self, at: Scroll, height: usize) -> bool {
+        self.top(at, height).is_none_or(|top| top == Place::START)
+    }
+
+    /// How many items are wholly below the view of `height` lines at `at`: the items not seen
+    /// yet.
+    pub(in crate::tui) fn below(&self, at: Scroll, height: usize) -> usize {
+        match (at, self.top(at, height)) {
+            (Scroll::Top { .. }, Some(top)) => {
+                let bottom = self.down(top, height.saturating_sub(1));
+                self.c.items.len() - 1 - bottom.item
+            }
+            _ => 0,
+        }
+    }
+
+    /// The `height` lines of the view at `at`; a timeline shorter than the screen sits at its
+    /// bottom, by the input line.
+    pub(super) fn view(&self, at: Scroll, height: usize) -> Vec<Line<'static>> {
+        let mut lines = Vec::new();
+        match self.top(at, height) {
+            Some(top) => {
+                for item in top.item..self.c.items.len() {
+                    if lines.len() >= height {
+                        break;
+                    }
+                    let skip = if item == top.item { top.line } else { 0 };
+                    lines.extend(self.block(item).into_iter().skip(skip).map(|(_, l)| l));
+                }
+            }
+            None => lines.extend(self.marker()),
         }
         lines.truncate(height);
-        lines.resize(height, Line::default());
-        lines.reverse();
-        lines
+        let mut view = vec![Line::default(); height - lines.len()];
+        view.extend(lines);
+        view
     }
 
-    /// `at`, made to end on a line of the timeline: one of an item there is, or none when
-    /// there is no item.
-    fn valid(&self, at: Scroll) -> Scroll {
-        let Some(last) = self.c.items.len().checked_sub(1) else {
-            return Scroll::default();
-        };
-        let below = at.below.min(last);
-        let lines = at.lines.min(self.height(last - below) - 1);
-        Scroll { below, lines }
-    }
-
-    /// The index of the item on the bottom line of the view ending at a valid `at`, if there
-    /// is an item.
-    fn bottom(&self, at: Scroll) -> Option<usize> {
-        self.c.items.len().checked_sub(1 + at.below)
-    }
-
-    /// A valid `at` moved `lines` lines up, or as far as the first line of the first item.
-    fn up(&self, mut at: Scroll, mut lines: usize) -> Scroll {
-        while let Some(index) = self.bottom(at) {
-            // The lines of the bottom item from its first to the view's bottom line.
-            let shown = self.height(index) - at.lines;
-            if lines < shown || index == 0 {
-                at.lines += lines.min(shown - 1);
-                break;
+    /// The top line of the view of `height` lines at `at`, if there is an item.
+    fn top(&self, at: Scroll, height: usize) -> Option<Place> {
+        let last = self.c.items.len().checked_sub(1)?;
+        Some(match at {
+            Scroll::End => {
+                let bottom = Place {
+                    item: last,
+                    line: self.height(last) - 1,
+                };
+                self.up(bottom, height.saturating_sub(1))
             }
-            lines -= shown;
-            at = Scroll {
-                below: at.below + 1,
-                lines: 0,
+            Scroll::Top { later, mark } => {
+                let item = last - later.min(last);
+                let line = self.with_marks(item, |marks| {
+                    marks.partition_point(|m| *m <= mark).saturating_sub(1)
+                });
+                Place { item, line }
+            }
+        })
+    }
+
+    /// The view whose top line is `top`.
+    fn scroll_to(&self, top: Place) -> Scroll {
+        Scroll::Top {
+            later: self.c.items.len() - 1 - top.item,
+            mark: self.with_marks(top.item, |marks| marks[top.line]),
+        }
+    }
+
+    /// Whether a view of `height` lines from `top` shows the timeline's last line.
+    fn reaches_end(&self, top: Place, height: usize) -> bool {
+        let bottom = self.down(top, height.saturating_sub(1));
+        bottom.item + 1 == self.c.items.len() && bottom.line + 1 == self.height(bottom.item)
+    }
+
+    /// `at` moved `lines` lines up, or as far as the timeline's first line.
+    fn up(&self, mut at: Place, mut lines: usize) -> Place {
+        while lines > at.line && at.item > 0 {
+            lines -= at.line + 1;
+            at.item -= 1;
+            at.line = self.height(at.item) - 1;
+        }
+        at.line = at.line.saturating_sub(lines);
+        at
+    }
+
+    /// `at` moved `lines` lines down, or as far as the timeline's last line.
+    fn down(&self, mut at: Place, mut lines: usize) -> Place {
+        loop {
+            // The item's lines below `at`.
+            let rest = self.height(at.item) - 1 - at.line;
+            if lines <= rest || at.item + 1 == self.c.items.len() {
+                at.line += lines.min(rest);
+                return at;
+            }
+            lines -= rest + 1;
+            at = Place {
+                item: at.item + 1,
+                line: 0,
             };
         }
-        at
-    }
-
-    /// A valid `at` moved `lines` lines down, or as far as the end.
-    fn down(&self, mut at: Scroll, mut lines: usize) -> Scroll {
-        while lines > at.lines && at.below > 0 {
-            lines -= at.lines + 1;
-            at.below -= 1;
-            at.lines = self.bottom(at).map_or(0, |index| self.height(index) - 1);
-        }
-        at.lines = at.lines.saturating_sub(lines);
-        at
-    }
-
-    /// How many lines the timeline has from its start to the bottom of the view ending at a
-    /// valid `at`, counted only until there are `limit`.
-    fn lines_to(&self, at: Scroll, limit: usize) -> usize {
-        let mut count = 0;
-        for (index, hidden) in self.upwards(at) {
-            if count >= limit {
-                return count;
-            }
-            count += self.height(index) - hidden;
-        }
-        count + usize::from(self.marker().is_some())
-    }
-
-    /// The items from the one on the bottom line of the view ending at a valid `at` up to the
-    /// first, each with how many of its lines are below the view.
-    fn upwards(&self, at: Scroll) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let end = self.c.items.len() - at.below;
-        (0..end)
-            .rev()
-            .map(move |index| (index, if index + 1 == end { at.lines } else { 0 }))
     }
 
     /// The line above the first item that says how much history is here, if it is known.
@@ -192,83 +232,109 @@ impl<'a> Timeline<'a> {
         marker.map(|m| Line::styled(m, theme::DIM).centered())
     }
 
-    /// How many lines the item at `index` takes, its date included.
+    /// How many lines the item at `index` takes, what sits above it included.
     fn height(&self, index: usize) -> usize {
-        *self
-            .heights
-            .borrow_mut()
-            .entry(index)
-            .or_insert_with(|| self.block(index).len())
+        self.with_marks(index, <[Mark]>::len)
     }
 
-    /// The lines of the item at `index`, after the date when it starts a new day.
-    fn block(&self, index: usize) -> Vec<Line<'static>> {
+    /// `f` of the marks of the lines of the item at `index`, in order.
+    fn with_marks<T>(&self, index: usize, f: impl FnOnce(&[Mark]) -> T) -> T {
+        let mut known = self.marks.borrow_mut();
+        let marks = known
+            .entry(index)
+            .or_insert_with(|| self.block(index).into_iter().map(|(m, _)| m).collect());
+        f(marks)
+    }
+
+    /// The lines of the item at `index`, each with its mark: the history line above the first
+    /// item, the date above the first of each day, then the item's own.
+    fn block(&self, index: usize) -> Vec<(Mark, Line<'static>)> {
         let items = &self.c.items;
         let item = &items[index];
         let mut lines = Vec::new();
+        if index == 0 {
+            lines.extend(self.marker().map(|line| (HISTORY, line)));
+        }
         let day = day_number(item.time);
         if index == 0 || day_number(items[index - 1].time) != day {
             let label = format!("── {} ──", date(item.time));
-            lines.push(Line::styled(label, theme::DIM).centered());
+            lines.push((DATE, Line::styled(label, theme::DIM).centered()));
         }
         lines.extend(item_lines(item, &self.c.peer, self.name_cells, self.cells));
         lines
     }
 }
 
-/// The lines of one timeline item.
-fn item_lines(item: &Item, peer: &str, name_cells: usize, cells: usize) -> Vec<Line<'static>> {
+/// `parts` wrapped `cells` wide, each line with its mark and the style of its part.
+fn wrap_parts(parts: &[(Cow<'_, str>, Style)], cells: usize) -> Vec<(Mark, String, Style)> {
+    (FIRST_TEXT_PART..)
+        .zip(parts)
+        .flat_map(|(part, (text, style))| {
+            wrap_with_offsets(text, cells)
+                .into_iter()
+                .map(move |(offset, line)| (Mark { part, offset }, line, *style))
+        })
+        .collect()
+}
+
+/// The lines of one timeline item, each with its mark.
+fn item_lines(
+    item: &Item,
+    peer: &str,
+    name_cells: usize,
+    cells: usize,
+) -> Vec<(Mark, Line<'static>)> {
     let time = Span::styled(format!("{} ", clock(item.time)), theme::DIM);
     let entry = match &item.kind {
         ItemKind::Message(entry) => entry,
         ItemKind::Notice(text) => {
             let indent = " ".repeat(TIME);
-            return wrap(&format!("⚠ {text}"), cells.saturating_sub(TIME))
+            let notice = [(Cow::Owned(format!("⚠ {text}")), theme::WARNING)];
+            return wrap_parts(&notice, cells.saturating_sub(TIME))
                 .into_iter()
                 .enumerate()
-                .map(|(i, line)| {
+                .map(|(i, (mark, line, style))| {
                     let lead = if i == 0 {
                         time.clone()
                     } else {
                         Span::raw(indent.clone())
                     };
-                    Line::from(vec![lead, Span::styled(line, theme::WARNING)])
+                    (mark, Line::from(vec![lead, Span::styled(line, style)]))
                 })
                 .collect();
         }
     };
 
     let text_cells = cells.saturating_sub(TIME + name_cells + 1 + TICK).max(1);
-    let mut body: Vec<(String, Style)> = match &entry.body {
+    let mut parts: Vec<(Cow<'_, str>, Style)> = match &entry.body {
         Body::Text { text, files } => {
-            let mut body: Vec<(String, Style)> = Vec::new();
+            let mut parts = Vec::new();
             if !text.is_empty() || files.is_empty() {
-                body.extend(
-                    wrap(text, text_cells)
-                        .into_iter()
-                        .map(|l| (l, Style::new())),
-                );
+                parts.push((Cow::Borrowed(text.as_str()), Style::new()));
             }
             for file in files {
-                let lines = wrap(&format!("📎 {file}"), text_cells);
-                body.extend(lines.into_iter().map(|l| (l, theme::DIM)));
+                parts.push((Cow::Owned(format!("📎 {file}")), theme::DIM));
             }
-            body
+            parts
         }
         Body::Undecryptable(reason) => {
             let text = format!("⚠ could not be decrypted: {reason}");
-            let style = theme::ERROR.add_modifier(Modifier::ITALIC);
-            wrap(&text, text_cells)
-                .into_iter()
-                .map(|l| (l, style))
-                .collect()
+            vec![(
+                Cow::Owned(text),
+                theme::ERROR.add_modifier(Modifier::ITALIC),
+            )]
         }
     };
-    let ticked = body.len();
+    // The ticks go on the last line of what was written, above why it was not sent.
+    let ticked_parts = parts.len();
     if let Delivery::Failed(reason) = &entry.delivery {
-        let lines = wrap(&format!("not sent: {reason}"), text_cells);
-        body.extend(lines.into_iter().map(|l| (l, theme::ERROR)));
+        parts.push((Cow::Owned(format!("not sent: {reason}")), theme::ERROR));
     }
+    let body = wrap_parts(&parts, text_cells);
+    let ticked = body
+        .iter()
+        .filter(|(mark, ..)| mark.part < FIRST_TEXT_PART + ticked_parts)
+        .count();
 
     let (sender, name_style) = if entry.outgoing {
         (ME, theme::ME)
@@ -280,7 +346,7 @@ fn item_lines(item: &Item, peer: &str, name_cells: usize, cells: usize) -> Vec<L
     let indent = " ".repeat(TIME + name_cells + 1);
     body.into_iter()
         .enumerate()
-        .map(|(i, (text, style))| {
+        .map(|(i, (mark, text, style))| {
             let mut spans = if i == 0 {
                 vec![
                     time.clone(),
@@ -298,7 +364,7 @@ fn item_lines(item: &Item, peer: &str, name_cells: usize, cells: usize) -> Vec<L
                 spans.push(Span::raw(lead));
                 spans.push(tick);
             }
-            Line::from(spans)
+            (mark, Line::from(spans))
         })
         .collect()
 }
