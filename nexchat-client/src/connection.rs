@@ -547,7 +547,13 @@ impl Connection {
     ) -> Result<(), Outcome> {
         let me = self.keys.me().to_owned();
         let from_other = !message.sender.eq_ignore_ascii_case(&me);
-        let ack = from_other && self.options.deliver_receipts;
+        // A key message to this user has a receipt even when another device of this user sent
+        // it; unacknowledged, it would come back in every greeting.
+        let to_me = message
+            .to
+            .as_deref()
+            .is_some_and(|to| to.eq_ignore_ascii_case(&me));
+        let ack = (from_other || to_me) && self.options.deliver_receipts;
         let (id, group) = (message.id.clone(), message.group.clone());
         if !self.recent.insert(&id) {
             // A repeat of at-least-once delivery: acknowledged again below, nothing else.

@@ -563,3 +563,74 @@ async fn a_client_started_after_a_key_was_handed_out_finds_it_in_the_groups_hist
     .await;
     assert_eq!(second, "second");
 }
+
+#[tokio::test]
+async fn key_messages_from_this_users_other_devices_are_acknowledged_and_not_sent_again() {
+    use futures::StreamExt;
+
+    let server = TestServer::start().await;
+    let alice = register(&server.url(), "alice").await;
+    let bob = register(&server.url(), "bob").await;
+    befriend(&alice, &bob).await;
+    let group = alice
+        .create_group(&[bob.username()])
+        .await
+        .expect("create")
+        .id;
+    // Alice's second device listens while the first hands its key to every member, Alice
+    // included.
+    let second = Client::login(&server.url(), alice.username(), PASSWORD)
+        .await
+        .expect("login");
+    let mut second_events = second.connect().await.expect("connect");
+    connected(&mut second_events).await;
+    drop(alice.connect().await.expect("connect"));
+    let sent = alice
+        .send_group(&group, "from the first device")
+        .await
+        .expect("send");
+    let got = next_matching(&mut second_events, "the message", |e| match e {
+        Event::GroupMessage(m) => Some(m.id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, sent.id);
+    // The ticks go out in order behind the message: a history page asked after them is
+    // answered after they are stored.
+    second
+        .history(bob.username(), None, 1)
+        .await
+        .expect("a round trip");
+
+    // A new socket of Alice's gets nothing of it in its greeting: all acknowledged.
+    let ticket: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/auth/ws-ticket", server.url()))
+        .bearer_auth(&alice.session().token)
+        .send()
+        .await
+        .expect("ticket")
+        .json()
+        .await
+        .expect("JSON");
+    let url = format!(
+        "ws://{}/ws?ticket={}",
+        server.addr,
+        ticket["ticket"].as_str().expect("ticket")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("socket");
+    let mut greeting = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a frame")
+            .expect("open")
+            .expect("frame");
+        let frame: serde_json::Value =
+            serde_json::from_str(frame.to_text().expect("text")).expect("JSON");
+        if frame["type"] == "sync_done" {
+            break;
+        }
+        greeting.push(frame["type"].clone());
+    }
+    assert_eq!(greeting, ["online_users"], "nothing left unacknowledged");
+}
