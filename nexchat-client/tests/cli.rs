@@ -44,6 +44,24 @@ async fn nexchat(
     (output.status.success(), lines, stderr)
 }
 
+/// Alice, registered with the binary (her session in the returned directory), and Bob, her
+/// friend, a client of the SDK.
+async fn registered_with_a_friend(
+    url: &str,
+) -> (tempfile::TempDir, String, nexchat_client::Client) {
+    let home = tempfile::tempdir().expect("dir");
+    let name = unique("alice");
+    let register_args = ["register", name.as_str(), "--password-stdin"];
+    let (ok, _, err) = nexchat(home.path(), url, &register_args, "a good password\n").await;
+    assert!(ok, "{err}");
+    let alice = nexchat_client::Client::login(url, &name, "a good password")
+        .await
+        .expect("login");
+    let bob = register(url, "bob").await;
+    befriend(&alice, &bob).await;
+    (home, name, bob)
+}
+
 fn command(home: &Path, server: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nexchat"));
     command
@@ -245,21 +263,7 @@ async fn mistakes_get_a_clear_message_and_a_failing_status() {
 async fn sending_and_reading_history_are_not_held_up_by_a_long_backlog() {
     let server = TestServer::start().await;
     let url = server.url();
-    let home = tempfile::tempdir().expect("dir");
-    let name = unique("alice");
-    let (ok, _, err) = nexchat(
-        home.path(),
-        &url,
-        &["register", &name, "--password-stdin"],
-        "a good password\n",
-    )
-    .await;
-    assert!(ok, "{err}");
-    let alice = nexchat_client::Client::login(&url, &name, "a good password")
-        .await
-        .expect("login");
-    let bob = register(&url, "bob").await;
-    befriend(&alice, &bob).await;
+    let (home, name, bob) = registered_with_a_friend(&url).await;
     // More messages wait for Alice than a client's event buffer holds (1024), none read.
     drop(bob.connect().await.expect("connect"));
     for i in 0..1100 {
@@ -296,21 +300,7 @@ async fn sending_and_reading_history_are_not_held_up_by_a_long_backlog() {
 async fn a_script_makes_a_group_and_talks_in_it() {
     let server = TestServer::start().await;
     let url = server.url();
-    let home = tempfile::tempdir().expect("dir");
-    let name = unique("alice");
-    let (ok, _, err) = nexchat(
-        home.path(),
-        &url,
-        &["register", &name, "--password-stdin"],
-        "a good password\n",
-    )
-    .await;
-    assert!(ok, "{err}");
-    let alice = nexchat_client::Client::login(&url, &name, "a good password")
-        .await
-        .expect("login");
-    let bob = register(&url, "bob").await;
-    befriend(&alice, &bob).await;
+    let (home, _, bob) = registered_with_a_friend(&url).await;
     let mut bob_events = bob.connect().await.expect("connect");
     connected(&mut bob_events).await;
 
