@@ -6,8 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use nexchat_core::protocol::ErrorCode;
-use nexchat_core::protocol::PublicKey;
 use nexchat_core::protocol::rest::PublicKeyBody;
+use nexchat_core::protocol::{PublicKey, is_valid_username};
 
 use crate::api::Api;
 use crate::crypto::{Identity, MessageKey, SafetyNumber, safety_number};
@@ -144,11 +144,7 @@ impl Keys {
 /// # Errors
 /// [`Error::InvalidUsername`].
 pub(crate) fn check_username(name: &str) -> Result<()> {
-    let ok = (3..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
+    if is_valid_username(name) {
         Ok(())
     } else {
         Err(Error::InvalidUsername(name.to_owned()))

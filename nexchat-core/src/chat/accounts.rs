@@ -5,22 +5,14 @@ use tokio::sync::OnceCell;
 
 use super::{Chat, ClientInfo};
 use crate::error::{ChatError, ChatResult};
-use crate::protocol::PublicKey;
 use crate::protocol::rest::{
     LoginRequest, LoginResponse, RegisterRequest, RegisterResponse, UserSearchResponse, UserSummary,
 };
+use crate::protocol::{PublicKey, is_valid_username};
 use crate::store::{StoreError, UserRecord};
 
 /// The protocol's username rule, as error messages state it.
 const USERNAME_RULE: &str = "3 to 32 characters of A-Z a-z 0-9 _ . -";
-
-/// Whether `name` follows the protocol's username rule.
-fn is_valid_username(name: &str) -> bool {
-    (3..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
 
 /// Checks the protocol's username rule: 3 to 32 of `A-Z a-z 0-9 _ . -`.
 pub(crate) fn validate_username(name: &str) -> ChatResult<()> {

@@ -25,7 +25,7 @@ pub use groups::{
 pub use server::ServerEvent;
 pub use types::{
     CallKind, CallRecord, CallStatus, Conversation, EndReason, ErrorCode, MessageStatus, PublicKey,
-    StoredMessage,
+    StoredMessage, is_valid_username,
 };
 
 #[cfg(test)]

@@ -3,6 +3,24 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Whether `name` follows the protocol's username rule (`docs/protocol.md`, "Ground rules"):
+/// 3 to 32 characters of `A-Z a-z 0-9 _ . -`. Servers refuse any other name; clients check it
+/// before a name goes into a URL path.
+///
+/// ```
+/// use nexchat_core::protocol::is_valid_username;
+/// assert!(is_valid_username("bob_42.x-y"));
+/// assert!(!is_valid_username("no"));
+/// assert!(!is_valid_username("../auth"));
+/// assert!(!is_valid_username("café"));
+/// ```
+pub fn is_valid_username(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// Where a message is on its way: sent (stored) → delivered → seen. Ordered, so a status can
 /// only be replaced by a greater one (see [`crate::store::MessageStore::advance_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

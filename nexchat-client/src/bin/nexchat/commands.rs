@@ -4,6 +4,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use nexchat_client::{Client, ConnectOptions, Event, Session};
+use nexchat_core::{Clock, SystemClock};
 use serde_json::json;
 
 use crate::credentials::Credentials;
@@ -122,10 +123,7 @@ pub fn signed_in(credentials: &Credentials) -> Result<Client, Failure> {
     let session: Session = credentials
         .load()?
         .ok_or("not signed in: run `nexchat login NAME` (or `nexchat register NAME`) first")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    if session.expires_at <= now {
+    if session.expires_at <= SystemClock.now_ms() {
         return Err(format!(
             "the login of {} expired: run `nexchat login {}` again",
             session.username, session.username

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event as Input, EventStream};
 use futures::{Stream, StreamExt};
 use nexchat_client::{Client, Event};
+use nexchat_core::{Clock, SystemClock};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
@@ -231,9 +232,7 @@ fn reload_friends(client: &Client, online: Vec<String>, answers: &mpsc::Unbounde
 
 /// Milliseconds since the Unix epoch, the unit of the protocol's times.
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemClock.now_ms()
 }
 
 #[cfg(test)]

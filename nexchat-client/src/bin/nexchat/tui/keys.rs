@@ -14,6 +14,7 @@
 //! with nothing written in the field. Over the safety number: Esc closes.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use nexchat_client::protocol::is_valid_username;
 
 use super::action::Action;
 use super::app::{App, Focus, Overlay, Requests};
@@ -23,14 +24,6 @@ use super::ui::Timeline;
 
 /// How many lines of the screen that a page up or down leaves stay in view, to read on from.
 const PAGE_OVERLAP: usize = 2;
-
-/// Whether `name` follows the username rule: 3–32 characters of `A-Z a-z 0-9 _ . -`.
-fn valid_username(name: &str) -> bool {
-    (3..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
 
 /// The character `key` writes, if it writes one: a character key alone, with Shift, or with
 /// AltGr, but not with Ctrl or Alt, which make commands.
@@ -368,7 +361,7 @@ impl App {
     }
 
     fn add_friend(&mut self, name: String) -> Vec<Action> {
-        if !valid_username(&name) {
+        if !is_valid_username(&name) {
             self.notify("A username has 3 to 32 of A-Z a-z 0-9 _ . -");
             return Vec::new();
         }
