@@ -644,6 +644,18 @@ fn sdp(kind: &str) -> serde_json::Value {
     json!({"type": kind, "sdp": format!("v=0 {kind}")})
 }
 
+/// Reads `ws` until it is told that `user` came online. The node of `ws` has then counted
+/// `user`'s sockets on the other nodes (it updates its roster before it tells its sockets), so
+/// a call to `user` rings there instead of being refused `offline`.
+async fn until_online(ws: &mut Ws, user: &User) {
+    loop {
+        let presence = ws.recv_until("presence").await;
+        if presence["username"] == user.name.as_str() && presence["online"] == true {
+            return;
+        }
+    }
+}
+
 /// Places a call from `from` to `to` and returns its id (from `call_started`).
 async fn place_call(from: &mut Ws, to: &User) -> String {
     from.send(
@@ -671,6 +683,7 @@ async fn a_call_across_nodes_rings_answers_relays_ice_and_ends() {
     let mut alice_a = connect(a, &alice).await;
     let mut bob_b = connect(b, &bob).await;
     let mut bob_c = connect(c, &bob).await;
+    until_online(&mut alice_a, &bob).await;
 
     let id = place_call(&mut alice_a, &bob).await;
     for ws in [&mut bob_b, &mut bob_c] {
@@ -813,6 +826,7 @@ async fn a_node_that_starts_mid_call_leaves_the_calls_of_live_nodes_alone() {
     };
     let mut alice_a = connect(&cluster.nodes[0], &alice).await;
     let mut bob_b = connect(&cluster.nodes[1], &bob).await;
+    until_online(&mut alice_a, &bob).await;
     let id = place_call(&mut alice_a, &bob).await;
     assert_eq!(bob_b.recv_until("call_offer").await["callId"], id.as_str());
 
